@@ -1,0 +1,496 @@
+/*
+ * replica.h — libreplica, a durable CRDT replica of an office's shared record.
+ *
+ * This header is the manual. Everything the library offers is declared and documented here;
+ * nothing else is installed. It includes no dependency header.
+ *
+ * Data model: office → collection → record → field.
+ *   - A record key is "collection/record": the collection is the part before the first '/',
+ *     the record id is the rest (it may itself contain '/').
+ *   - Field names are non-empty UTF-8 strings. The empty name is reserved for the hidden record
+ *     existence register (DESIGN.md "_exists"); conflicts on it are reported with field "".
+ *   - Values are typed: null, bool, int64, double, string (UTF-8), bytes.
+ *
+ * Limits (exceeding one gives REP_ETOOBIG, a malformed name gives -EINVAL):
+ *   collection  1..REP_MAX_COLLECTION bytes, valid UTF-8, no '/' and no NUL
+ *   record id   1..REP_MAX_RECORD bytes, valid UTF-8, no NUL
+ *   field       1..REP_MAX_FIELD bytes, valid UTF-8, no NUL
+ *   user        0..REP_MAX_USER bytes, valid UTF-8, no NUL
+ *   value       strings and bytes up to REP_MAX_VALUE bytes
+ *   ops         up to REP_MAX_OPS writes in one transaction
+ *
+ * Errors: every function that can fail returns 0 on success or a negative code: -errno for
+ * system failures (-ENOMEM, -EINVAL for a malformed argument, -EIO, ...) or one of the REP_E*
+ * codes below. rep_strerror() names any of them. There is no hidden error state.
+ *
+ * Ownership: input strings are borrowed for the duration of the call. Results are returned
+ * through out-parameters and belong to the caller, who releases each with the _free function
+ * its documentation names; all _free functions accept NULL and set the pointer to NULL.
+ * Values are copied out of the store, so no result refers to mapped memory.
+ *
+ * Threads: a rep_replica_t may be used from any number of threads at once. A rep_txn_t belongs
+ * to one thread at a time. Many processes may open the same replica directory at once; each
+ * process must open a given directory only once (a second open returns REP_EBUSY).
+ */
+#ifndef REPLICA_H
+#define REPLICA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(REP_BUILDING) && defined(__GNUC__)
+#define REP_EXPORT __attribute__((visibility("default")))
+#else
+#define REP_EXPORT
+#endif
+
+#if defined(__GNUC__)
+#define REP_WUR __attribute__((warn_unused_result))
+#else
+#define REP_WUR
+#endif
+
+/** Version of this header; rep_version() gives the library's. */
+#define REP_VERSION_STRING "0.1.0"
+
+/* ---- Error codes: a reserved negative range, clear of -errno values ---------------------- */
+#define REP_ERROR_BASE   (-32000)
+#define REP_ENOTFOUND    (-32000) /**< no such record, field or entry */
+#define REP_ECORRUPT     (-32001) /**< bytes failed their checksum or do not decode */
+#define REP_EVERSION     (-32002) /**< a newer format than this library understands */
+#define REP_ENOTREPLICA  (-32003) /**< the directory is not a replica */
+#define REP_EOFFICE      (-32004) /**< the bytes belong to another office */
+#define REP_EBUSY        (-32005) /**< this directory is already open in this process */
+#define REP_ETOOBIG      (-32006) /**< a name, value or transaction is over a documented limit */
+#define REP_EEXIST       (-32007) /**< creating something that already exists */
+#define REP_EFORK        (-32008) /**< a device's history forked: same (actor, seq), other data */
+#define REP_EKIND        (-32009) /**< a field is used with a kind other than its own */
+#define REP_EDONE        (-32010) /**< the transaction was already committed or aborted */
+#define REP_ERROR_LAST   (-32010)
+
+/* ---- Limits --------------------------------------------------------------------------------- */
+#define REP_MAX_COLLECTION 64
+#define REP_MAX_RECORD     128
+#define REP_MAX_FIELD      64
+#define REP_MAX_USER       64
+#define REP_MAX_VALUE      (1u << 20)
+#define REP_MAX_OPS        100000
+
+/** Size of an office id, a digest. */
+#define REP_OFFICE_ID_BYTES 16
+#define REP_DIGEST_BYTES    32
+
+/* ---- Values ----------------------------------------------------------------------------------- */
+typedef enum rep_type {
+    REP_NULL = 0,
+    REP_BOOL = 1,
+    REP_INT = 2,
+    REP_DOUBLE = 3,
+    REP_STRING = 4,
+    REP_BYTES = 5
+} rep_type_t;
+
+/**
+ * A typed value. As an input it is built by the caller (see the rep_txn_set_* helpers) and
+ * borrowed. As an output it is owned by the object that contains it, or, when a function
+ * returns a rep_value_t **, by the caller, released with rep_value_free().
+ * For REP_STRING, s.ptr is NUL-terminated (the terminator is not counted in s.len).
+ */
+typedef struct rep_value {
+    rep_type_t type;
+    union {
+        int b;      /**< REP_BOOL: 0 or 1 */
+        int64_t i;  /**< REP_INT */
+        double d;   /**< REP_DOUBLE */
+        struct {
+            const char *ptr;
+            size_t len;
+        } s;        /**< REP_STRING, REP_BYTES */
+    } u;
+} rep_value_t;
+
+/** Field kinds. This version writes registers; later kinds are reserved in the format. */
+typedef enum rep_kind {
+    REP_KIND_REGISTER = 1,
+    REP_KIND_COUNTER = 2,
+    REP_KIND_SET = 3,
+    REP_KIND_LOG = 4
+} rep_kind_t;
+
+/* ---- Opening a replica ------------------------------------------------------------------------ */
+typedef struct rep_replica rep_replica_t;
+
+/** Flags for rep_open_opts_t.flags. */
+#define REP_OPEN_CREATE  0x1u /**< create the replica (and the directory) if it does not exist */
+#define REP_OPEN_NOSYNC  0x2u /**< commits are not flushed to disk: tests and benchmarks only */
+
+/**
+ * Options for rep_replica_open(). Zero-initialize, then set what you need; a NULL pointer
+ * means all defaults.
+ */
+typedef struct rep_open_opts {
+    unsigned flags;              /**< REP_OPEN_* */
+    const char *office_name;     /**< with REP_OPEN_CREATE: the office's name (default "office") */
+    const char *device_name;     /**< with REP_OPEN_CREATE: this workstation's name (default: host name) */
+    const uint8_t *office_id;    /**< with REP_OPEN_CREATE: join this office (REP_OFFICE_ID_BYTES);
+                                      NULL makes a new office with a random id */
+    /** Wall clock in ms since the epoch; NULL uses the system clock. For tests. */
+    uint64_t (*clock_ms)(void *ctx);
+    void *clock_ctx;
+    uint64_t max_drift_ms;       /**< how far ahead of the wall clock a remote HLC is adopted;
+                                      0 means the default, 5 minutes */
+} rep_open_opts_t;
+
+/**
+ * Open the replica stored in directory @p dir.
+ *
+ * With REP_OPEN_CREATE, a missing or empty directory becomes a new replica: a device key pair
+ * is generated and the actor id is derived from it (DESIGN.md). Without it, a directory that
+ * does not hold a replica is an error.
+ *
+ * @param[out] out   the open replica, or NULL on failure; close with rep_replica_close()
+ * @param[in]  dir   the replica directory
+ * @param[in]  opts  options, or NULL for defaults
+ * @return 0; REP_ENOTREPLICA when @p dir holds something that is not a replica (or does not
+ *         exist and REP_OPEN_CREATE is not given); REP_EVERSION for a newer format;
+ *         REP_EBUSY if this process already has @p dir open; REP_ECORRUPT for damaged metadata;
+ *         -errno for system failures.
+ */
+REP_EXPORT REP_WUR int
+rep_replica_open(rep_replica_t **out, const char *dir, const rep_open_opts_t *opts);
+
+/** Close a replica and set *@p rp to NULL. Accepts NULL. No transaction may be open on it. */
+REP_EXPORT void
+rep_replica_close(rep_replica_t **rp);
+
+/* ---- Writing: transactions -------------------------------------------------------------------- */
+typedef struct rep_txn rep_txn_t;
+
+/**
+ * Begin a transaction. Writes are buffered in memory until rep_txn_commit(); nothing is read
+ * or locked until then, so a transaction never blocks readers or other writers.
+ *
+ * @param[in]  r     an open replica
+ * @param[in]  user  who makes the change (audit trail), or NULL for none; copied
+ * @param[out] out   the transaction, or NULL on failure
+ * @return 0; -EINVAL for a malformed user name; REP_ETOOBIG; -ENOMEM.
+ */
+REP_EXPORT REP_WUR int
+rep_txn_begin(rep_replica_t *r, const char *user, rep_txn_t **out);
+
+/**
+ * Set a register field of a record to @p value. Creates the record if needed. A later write to
+ * the same field in the same transaction replaces this one.
+ * @return 0; -EINVAL for a malformed key, field or value (e.g. a string that is not UTF-8);
+ *         REP_ETOOBIG; REP_EDONE after commit or abort; -ENOMEM.
+ */
+REP_EXPORT REP_WUR int
+rep_txn_set(rep_txn_t *t, const char *key, const char *field, const rep_value_t *value);
+
+/** Convenience forms of rep_txn_set(); same returns. @p s is NUL-terminated UTF-8. */
+REP_EXPORT REP_WUR int rep_txn_set_str(rep_txn_t *t, const char *key, const char *field, const char *s);
+REP_EXPORT REP_WUR int rep_txn_set_int(rep_txn_t *t, const char *key, const char *field, int64_t i);
+REP_EXPORT REP_WUR int rep_txn_set_bool(rep_txn_t *t, const char *key, const char *field, int b);
+REP_EXPORT REP_WUR int rep_txn_set_double(rep_txn_t *t, const char *key, const char *field, double d);
+REP_EXPORT REP_WUR int rep_txn_set_null(rep_txn_t *t, const char *key, const char *field);
+REP_EXPORT REP_WUR int rep_txn_set_bytes(rep_txn_t *t, const char *key, const char *field,
+                                         const void *p, size_t n);
+
+/**
+ * Delete one field of a record (a tombstone that supersedes the values this replica has seen).
+ * @return as rep_txn_set().
+ */
+REP_EXPORT REP_WUR int
+rep_txn_del_field(rep_txn_t *t, const char *key, const char *field);
+
+/**
+ * Delete a whole record. Earlier writes to it in this transaction are dropped; later writes in
+ * this transaction recreate it. An update made concurrently elsewhere wins over the delete:
+ * the record stays and the conflict is reported.
+ * @return as rep_txn_set().
+ */
+REP_EXPORT REP_WUR int
+rep_txn_del_record(rep_txn_t *t, const char *key);
+
+/**
+ * Commit: the buffered writes become one change, applied and made durable in one LMDB write
+ * transaction (log, state and version vector together). When this returns 0 the change
+ * survives a crash or power loss (unless REP_OPEN_NOSYNC). An empty transaction commits
+ * nothing and returns 0. The transaction is finished either way; free it with rep_txn_free().
+ * A full map is grown and the commit retried; it never fails for that.
+ * @param[out] seq  if not NULL, the sequence number of the change (0 when empty)
+ * @return 0; REP_EDONE if already finished; -errno on system failure (nothing is written).
+ */
+REP_EXPORT REP_WUR int
+rep_txn_commit(rep_txn_t *t, uint64_t *seq);
+
+/** Abort: drop the buffered writes. The transaction is finished. */
+REP_EXPORT void
+rep_txn_abort(rep_txn_t *t);
+
+/** Free a transaction (aborting it if still open) and set *@p tp to NULL. Accepts NULL. */
+REP_EXPORT void
+rep_txn_free(rep_txn_t **tp);
+
+/* ---- Reading ------------------------------------------------------------------------------------ */
+
+/**
+ * Read the winning value of one register field.
+ * @param[out] out  on success a value the caller owns; release with rep_value_free()
+ * @return 0; REP_ENOTFOUND when the record is deleted or the field has no live value;
+ *         -EINVAL for a malformed key; another negative code on failure.
+ */
+REP_EXPORT REP_WUR int
+rep_replica_get(rep_replica_t *r, const char *key, const char *field, rep_value_t **out);
+
+/** Free a value returned by rep_replica_get() and set *@p vp to NULL. Accepts NULL. */
+REP_EXPORT void
+rep_value_free(rep_value_t **vp);
+
+/** One visible field of a record. */
+typedef struct rep_field {
+    const char *name;
+    rep_kind_t kind;
+    rep_value_t value;   /**< the winner */
+    unsigned siblings;   /**< number of values kept for it: more than 1 is a conflict */
+} rep_field_t;
+
+/** A visible record: its fields in name order. */
+typedef struct rep_record {
+    const char *key;        /**< "collection/record" */
+    size_t nfields;
+    rep_field_t *fields;
+    int delete_conflict;    /**< 1 when a delete of the record was concurrent with an update */
+} rep_record_t;
+
+/**
+ * Read a whole record.
+ * @param[out] out  the record (caller owns; rep_record_free())
+ * @return 0; REP_ENOTFOUND when it does not exist or is deleted; -EINVAL for a malformed key.
+ */
+REP_EXPORT REP_WUR int
+rep_replica_get_record(rep_replica_t *r, const char *key, rep_record_t **out);
+
+/** Free a record and set *@p recp to NULL. Accepts NULL. */
+REP_EXPORT void
+rep_record_free(rep_record_t **recp);
+
+/** A list of records in key order. */
+typedef struct rep_list {
+    size_t n;
+    rep_record_t *records;
+} rep_list_t;
+
+/**
+ * List the visible records of a collection in key order (byte order of the record id).
+ * @param[in]  coll    the collection
+ * @param[in]  prefix  only records whose id starts with it, or NULL for all
+ * @param[in]  limit   at most this many records, or 0 for all
+ * @param[out] out     the list (caller owns; rep_list_free()); empty when nothing matches
+ * @return 0; -EINVAL for a malformed collection.
+ */
+REP_EXPORT REP_WUR int
+rep_replica_list(rep_replica_t *r, const char *coll, const char *prefix, size_t limit,
+                 rep_list_t **out);
+
+/** Free a list and set *@p lp to NULL. Accepts NULL. */
+REP_EXPORT void
+rep_list_free(rep_list_t **lp);
+
+/** One value kept for a field: a sibling of a multi-value register. */
+typedef struct rep_sibling {
+    uint64_t actor;      /**< the device incarnation that wrote it */
+    uint64_t seq;        /**< that device's change number: (actor, seq) is the dot */
+    uint64_t hlc;        /**< hybrid logical clock: ms since the epoch << 16 | counter */
+    const char *user;    /**< who wrote it ("" if unknown) */
+    int deleted;         /**< 1 for a delete; value is then REP_NULL */
+    int winner;          /**< 1 for the sibling rep_replica_get() shows */
+    rep_value_t value;
+} rep_sibling_t;
+
+/** A field holding more than one sibling: concurrent writes, none of them lost. */
+typedef struct rep_conflict {
+    const char *key;     /**< "collection/record" */
+    const char *field;   /**< the field, or "" for the record's existence (delete vs update) */
+    rep_kind_t kind;
+    size_t n;
+    rep_sibling_t *siblings; /**< in (actor, seq) order */
+} rep_conflict_t;
+
+typedef struct rep_conflicts {
+    size_t n;
+    rep_conflict_t *items;   /**< in key, field order */
+} rep_conflicts_t;
+
+/**
+ * List the fields with concurrent values.
+ * @param[in]  key  "collection/record" to look at one record, or NULL for the whole replica
+ * @param[out] out  the conflicts (caller owns; rep_conflicts_free()); empty when there are none
+ * @return 0; -EINVAL for a malformed key.
+ */
+REP_EXPORT REP_WUR int
+rep_replica_conflicts(rep_replica_t *r, const char *key, rep_conflicts_t **out);
+
+/** Free conflicts and set *@p cp to NULL. Accepts NULL. */
+REP_EXPORT void
+rep_conflicts_free(rep_conflicts_t **cp);
+
+/** What one change did. */
+typedef enum rep_op_type {
+    REP_OP_SET = 1,     /**< set a field's value */
+    REP_OP_DEL = 2,     /**< delete a field ("" : delete the record) */
+    REP_OP_CLEAR = 3    /**< remove the values the writer had seen from every field (record delete) */
+} rep_op_type_t;
+
+typedef struct rep_op {
+    rep_op_type_t type;
+    const char *field;   /**< "" is the record's existence */
+    rep_kind_t kind;
+    rep_value_t value;   /**< for REP_OP_SET */
+} rep_op_t;
+
+typedef struct rep_change_info {
+    uint64_t actor, seq, hlc;
+    const char *user;
+    size_t nops;
+    rep_op_t *ops;       /**< the change's operations on this record only */
+} rep_change_info_t;
+
+typedef struct rep_history {
+    size_t n;
+    rep_change_info_t *changes; /**< in (hlc, actor, seq) order */
+} rep_history_t;
+
+/**
+ * The changes that touched a record, oldest first.
+ * @param[out] out  the history (caller owns; rep_history_free()); empty for an unknown record
+ * @return 0; -EINVAL for a malformed key.
+ */
+REP_EXPORT REP_WUR int
+rep_replica_history(rep_replica_t *r, const char *key, rep_history_t **out);
+
+/** Free a history and set *@p hp to NULL. Accepts NULL. */
+REP_EXPORT void
+rep_history_free(rep_history_t **hp);
+
+/**
+ * Hash of the replicated state (every field's siblings with dots, clocks, users and values, in
+ * key order; not the local change log or bookkeeping). Two replicas have equal digests iff they
+ * hold the same replicated state.
+ * @param[out] out  REP_DIGEST_BYTES bytes
+ */
+REP_EXPORT REP_WUR int
+rep_replica_digest(rep_replica_t *r, uint8_t out[REP_DIGEST_BYTES]);
+
+/** One entry of a version vector: this replica has every change of @p actor up to @p seq. */
+typedef struct rep_vv_entry {
+    uint64_t actor;
+    uint64_t seq;
+} rep_vv_entry_t;
+
+/** What a replica is and holds. */
+typedef struct rep_info {
+    uint8_t office_id[REP_OFFICE_ID_BYTES];
+    const char *office_name;
+    const char *device_name;
+    uint64_t actor;          /**< this replica's current actor id */
+    uint32_t incarnation;
+    uint64_t seq;            /**< number of the last local change */
+    uint64_t hlc;            /**< last clock value used or adopted */
+    uint64_t changes;        /**< changes in the log */
+    uint64_t pending;        /**< changes waiting for their dependencies */
+    uint64_t records;        /**< visible records */
+    uint64_t conflicts;      /**< fields with more than one sibling */
+    size_t nvv;
+    rep_vv_entry_t *vv;      /**< in actor order */
+} rep_info_t;
+
+/** Describe a replica. @param[out] out caller owns; rep_info_free(). */
+REP_EXPORT REP_WUR int
+rep_replica_info(rep_replica_t *r, rep_info_t **out);
+
+/** Free an info and set *@p ip to NULL. Accepts NULL. */
+REP_EXPORT void
+rep_info_free(rep_info_t **ip);
+
+/* ---- Exchange: changes as bytes ------------------------------------------------------------- */
+
+/**
+ * Encode this replica's version vector (what it has) for another replica to answer with
+ * rep_replica_export(). The bytes are checksummed and carry the office id.
+ * @param[out] out, len  the bytes (caller owns; rep_free())
+ */
+REP_EXPORT REP_WUR int
+rep_replica_vv(rep_replica_t *r, uint8_t **out, size_t *len);
+
+/**
+ * Encode the changes another replica lacks, in this replica's causal order, as a batch.
+ *
+ * @param[in]  vv, vvlen  the other replica's rep_replica_vv() bytes, or NULL/0 for everything
+ * @param[in]  max_bytes  stop adding changes once the batch would exceed this many bytes (at
+ *                        least one change is always included); 0 for no bound
+ * @param[out] out, len   the batch (caller owns; rep_free()); it holds no change when the
+ *                        other side lacks nothing
+ * @param[out] more       if not NULL, set to 1 when changes were left out for the size bound
+ * @return 0; REP_ECORRUPT for damaged vv bytes; REP_EOFFICE for another office's vv.
+ */
+REP_EXPORT REP_WUR int
+rep_replica_export(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
+                   uint8_t **out, size_t *len, int *more);
+
+/** What an import did. */
+typedef struct rep_import_stats {
+    uint64_t changes;     /**< changes in the batch */
+    uint64_t applied;     /**< newly applied (including earlier pending ones released by them) */
+    uint64_t duplicates;  /**< already here: counted no-ops */
+    uint64_t pending;     /**< changes waiting for missing dependencies after the import (all of
+                               them, not only this batch's) */
+    uint64_t forks;       /**< rejected: same (actor, seq) as a change here, different content */
+    uint64_t skewed;      /**< carried a clock beyond wall clock + max drift (applied, not adopted) */
+} rep_import_stats_t;
+
+/**
+ * Apply a batch made by rep_replica_export() (the bytes of a bundle file are the same).
+ *
+ * The whole batch is verified first (checksum, office, every change decodes); a corrupted or
+ * truncated batch is rejected whole and the replica is unchanged. Then every change is applied
+ * in one durable write transaction: a crash leaves the replica either before or after the
+ * whole import. Changes already here are counted no-ops; changes whose dependencies are
+ * missing wait, durably, and are applied when those arrive.
+ *
+ * @param[out] stats  if not NULL, what happened
+ * @return 0; REP_ECORRUPT; REP_EVERSION; REP_EOFFICE for another office's batch; -errno.
+ */
+REP_EXPORT REP_WUR int
+rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats);
+
+/**
+ * Read the office id a batch belongs to, without applying it (e.g. to create a replica of
+ * that office from a bundle). Verifies the checksum.
+ * @return 0; REP_ECORRUPT; REP_EVERSION.
+ */
+REP_EXPORT REP_WUR int
+rep_batch_office(const uint8_t *batch, size_t len, uint8_t office_id[REP_OFFICE_ID_BYTES]);
+
+/** Free bytes returned by the library. Accepts NULL. */
+REP_EXPORT void
+rep_free(void *p);
+
+/* ---- Misc ---------------------------------------------------------------------------------------- */
+
+/** A static English description of @p rc (any code this library returns, or -errno). */
+REP_EXPORT const char *
+rep_strerror(int rc);
+
+/** The library's version string, e.g. "0.1.0". Static. */
+REP_EXPORT const char *
+rep_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* REPLICA_H */

@@ -1,0 +1,349 @@
+/* apply.c — apply changes inside one write transaction. See apply.h. */
+#include "apply.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "hlc.h"
+
+static const uint8_t zero_hash[REP_HASH_BYTES];
+
+int
+rep__meta_get_u64(rep__txn_t *t, const char *key, uint64_t *v)
+{
+    rep__slice_t s;
+    REP_TRY(rep__txn_get(t, REP_DB_META, key, strlen(key), &s));
+    if (s.n != 8)
+        return REP_ECORRUPT;
+    *v = rep__get_be64(s.p);
+    return 0;
+}
+
+int
+rep__meta_put_u64(rep__txn_t *t, const char *key, uint64_t v)
+{
+    uint8_t b[8];
+    rep__put_be64(b, v);
+    return rep__txn_put(t, REP_DB_META, key, strlen(key), b, sizeof b);
+}
+
+int
+rep__vv_get(rep__txn_t *t, uint64_t actor, uint64_t *seq, uint8_t head[REP_HASH_BYTES])
+{
+    uint8_t k[8];
+    rep__slice_t v;
+    rep__put_be64(k, actor);
+    int rc = rep__txn_get(t, REP_DB_VV, k, sizeof k, &v);
+    if (rc == REP_ENOTFOUND) {
+        *seq = 0;
+        if (head)
+            memset(head, 0, REP_HASH_BYTES);
+        return 0;
+    }
+    REP_TRY(rc);
+    if (v.n != 8 + REP_HASH_BYTES)
+        return REP_ECORRUPT;
+    *seq = rep__get_be64(v.p);
+    if (head)
+        memcpy(head, v.p + 8, REP_HASH_BYTES);
+    return 0;
+}
+
+int
+rep__vv_all(rep__txn_t *t, rep_vv_entry_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    uint64_t count;
+    REP_TRY(rep__txn_count(t, REP_DB_VV, &count));
+    if (count == 0)
+        return 0;
+    rep_vv_entry_t *vv = calloc(count, sizeof *vv);
+    if (!vv)
+        return -ENOMEM;
+    rep__cur_t *c;
+    int rc = rep__cur_open(t, REP_DB_VV, &c);
+    size_t i = 0;
+    rep__slice_t k, v;
+    for (int r = rc ? rc : rep__cur_seek(c, NULL, 0, &k, &v); r == 0 && i < count;
+         r = rep__cur_next(c, &k, &v)) {
+        if (k.n != 8 || v.n != 8 + REP_HASH_BYTES) {
+            rc = REP_ECORRUPT;
+            break;
+        }
+        vv[i].actor = rep__get_be64(k.p);
+        vv[i].seq = rep__get_be64(v.p);
+        i++;
+    }
+    rep__cur_close(&c);
+    if (rc < 0) {
+        free(vv);
+        return rc;
+    }
+    *out = vv;
+    *n = i;
+    return 0;
+}
+
+int
+rep__applier_begin(rep__applier_t *a, rep__txn_t *t, uint64_t wall_ms, uint64_t max_drift_ms)
+{
+    memset(a, 0, sizeof *a);
+    a->t = t;
+    a->wall_ms = wall_ms;
+    a->max_drift_ms = max_drift_ms;
+    rep__buf_init(&a->buf);
+    int rc = rep__meta_get_u64(t, REP_META_HLC, &a->hlc);
+    return rc == REP_ENOTFOUND ? 0 : rc;
+}
+
+int
+rep__applier_end(rep__applier_t *a, int rc)
+{
+    if (rc >= 0)
+        rc = rep__meta_put_u64(a->t, REP_META_HLC, a->hlc);
+    rep__sibs_free(&a->sibs);
+    rep__buf_free(&a->buf);
+    return rc;
+}
+
+static void
+dot_key(uint8_t k[16], uint64_t actor, uint64_t seq)
+{
+    rep__put_be64(k, actor);
+    rep__put_be64(k + 8, seq);
+}
+
+/* Rewrite one register field: decode, apply, store (or delete when nothing is left). */
+static int
+write_register(rep__applier_t *a, const uint8_t *key, size_t keyn, const rep__ctx_t *ctx,
+               const rep__sib_t *add)
+{
+    rep__slice_t v;
+    int rc = rep__txn_get(a->t, REP_DB_STATE, key, keyn, &v);
+    if (rc == REP_ENOTFOUND) {
+        a->sibs.n = 0;
+        if (!add)
+            return 0;
+    } else {
+        REP_TRY(rc);
+        REP_TRY(rep__sibs_decode(&a->sibs, v.p, v.n));
+    }
+    size_t before = a->sibs.n;
+    REP_TRY(rep__reg_apply(&a->sibs, ctx, add));
+    if (!add && a->sibs.n == before)
+        return 0; /* a clear that removed nothing */
+    if (a->sibs.n == 0)
+        return rep__txn_del(a->t, REP_DB_STATE, key, keyn, NULL, 0);
+    a->buf.len = 0;
+    rep__sibs_encode(&a->buf, &a->sibs);
+    REP_TRY(a->buf.err);
+    return rep__txn_put(a->t, REP_DB_STATE, key, keyn, a->buf.p, a->buf.len);
+}
+
+/* A record delete: remove what the context covers from every field of the record. */
+static int
+clear_record(rep__applier_t *a, const rep__skey_t *rk, const rep__ctx_t *ctx)
+{
+    uint8_t prefix[REP_STATE_KEY_MAX];
+    size_t pn = rep__skey_make(prefix, rk, false);
+    /* Collect the field keys first: rewriting under a live cursor would move it. */
+    rep__buf_t keys;
+    rep__buf_init(&keys);
+    rep__cur_t *c;
+    REP_TRY(rep__cur_open(a->t, REP_DB_STATE, &c));
+    rep__slice_t k;
+    int rc;
+    for (rc = rep__cur_seek(c, prefix, pn, &k, NULL); rc == 0; rc = rep__cur_next(c, &k, NULL)) {
+        if (k.n < pn || memcmp(k.p, prefix, pn) != 0)
+            break;
+        uint8_t len = (uint8_t)k.n; /* state keys are < 256 bytes */
+        rep__buf_add(&keys, &len, 1);
+        rep__buf_add(&keys, k.p, k.n);
+    }
+    rep__cur_close(&c);
+    rc = rc == REP_ENOTFOUND ? 0 : rc;
+    if (rc == 0)
+        rc = keys.err;
+    for (size_t off = 0; rc == 0 && off < keys.len; off += 1 + keys.p[off])
+        rc = write_register(a, keys.p + off + 1, keys.p[off], ctx, NULL);
+    rep__buf_free(&keys);
+    return rc;
+}
+
+static int
+apply_ops(rep__applier_t *a, const rep__change_t *c)
+{
+    rep__ctx_t ctx = {c->actor, c->seq, c->deps, c->ndeps};
+    uint8_t key[REP_STATE_KEY_MAX], dot[16];
+    dot_key(dot, c->actor, c->seq);
+    const rep__op_t *prev = NULL;
+    for (size_t i = 0; i < c->nops; i++) {
+        const rep__op_t *op = &c->ops[i];
+        rep__skey_t sk = {op->coll, op->rec, op->field, op->colln, op->recn, op->fieldn, op->kind};
+        if (op->type == REP_OP_CLEAR) {
+            REP_TRY(clear_record(a, &sk, &ctx));
+        } else {
+            rep__sib_t add = {c->actor, c->seq, c->hlc, op->type == REP_OP_DEL,
+                              (uint8_t)c->usern, c->user, op->valn, op->val};
+            size_t kn = rep__skey_make(key, &sk, true);
+            REP_TRY(write_register(a, key, kn, &ctx, &add));
+        }
+        /* history index: once per record (a change's ops on a record are usually adjacent;
+         * a repeated put of the same duplicate is a no-op anyway) */
+        if (!prev || prev->colln != op->colln || prev->recn != op->recn ||
+            memcmp(prev->coll, op->coll, op->colln) || memcmp(prev->rec, op->rec, op->recn)) {
+            size_t rn = rep__skey_make(key, &sk, false);
+            REP_TRY(rep__txn_put(a->t, REP_DB_HIST, key, rn, dot, sizeof dot));
+        }
+        prev = op;
+    }
+    return 0;
+}
+
+/* Are all of c's dependencies here (and its actor's previous change)? */
+static int
+deliverable(rep__applier_t *a, const rep__change_t *c, uint64_t have)
+{
+    if (c->seq != have + 1)
+        return 0;
+    for (size_t i = 0; i < c->ndeps; i++) {
+        uint64_t seq;
+        REP_TRY(rep__vv_get(a->t, c->deps[i].actor, &seq, NULL));
+        if (seq < c->deps[i].seq)
+            return 0;
+    }
+    return 1;
+}
+
+/* Park c in pending; the same dot with other bytes is a fork. */
+static int
+park(rep__applier_t *a, const rep__change_t *c)
+{
+    uint8_t k[16];
+    rep__slice_t v;
+    dot_key(k, c->actor, c->seq);
+    int rc = rep__txn_get(a->t, REP_DB_PENDING, k, sizeof k, &v);
+    if (rc == 0) {
+        if (v.n != c->len || memcmp(v.p, c->bytes, c->len) != 0)
+            a->stats.forks++;
+        return 0;
+    }
+    if (rc != REP_ENOTFOUND)
+        return rc;
+    return rep__txn_put(a->t, REP_DB_PENDING, k, sizeof k, c->bytes, c->len);
+}
+
+int
+rep__apply_change(rep__applier_t *a, const rep__change_t *c)
+{
+    uint64_t have;
+    uint8_t head[REP_HASH_BYTES], k[16];
+    REP_TRY(rep__vv_get(a->t, c->actor, &have, head));
+    dot_key(k, c->actor, c->seq);
+
+    if (c->seq <= have) {
+        rep__slice_t v;
+        int rc = rep__txn_get(a->t, REP_DB_LOG, k, sizeof k, &v);
+        if (rc < 0 && rc != REP_ENOTFOUND)
+            return rc;
+        if (rc == 0 && v.n == c->len && memcmp(v.p, c->bytes, c->len) == 0)
+            a->stats.duplicates++;
+        else
+            a->stats.forks++;
+        return 0;
+    }
+    int ok = deliverable(a, c, have);
+    REP_TRY(ok);
+    if (!ok)
+        return park(a, c);
+    if (memcmp(c->prev, have ? head : zero_hash, REP_HASH_BYTES) != 0) {
+        a->stats.forks++; /* its chain does not continue the one we have */
+        return 0;
+    }
+
+    REP_TRY(apply_ops(a, c));
+    REP_TRY(rep__txn_put(a->t, REP_DB_LOG, k, sizeof k, c->bytes, c->len));
+    uint8_t vv[8 + REP_HASH_BYTES];
+    rep__put_be64(vv, c->seq);
+    memcpy(vv + 8, c->hash, REP_HASH_BYTES);
+    REP_TRY(rep__txn_put(a->t, REP_DB_VV, k, 8, vv, sizeof vv));
+    bool skewed;
+    a->hlc = rep__hlc_observe(a->hlc, c->hlc, a->wall_ms, a->max_drift_ms, &skewed);
+    a->stats.skewed += skewed;
+    a->stats.applied++;
+    return 0;
+}
+
+/* Take the first deliverable pending change out of pending, copied to the heap. */
+static int
+next_pending(rep__applier_t *a, uint8_t **bytes, size_t *len)
+{
+    *bytes = NULL;
+    rep__cur_t *cur;
+    REP_TRY(rep__cur_open(a->t, REP_DB_PENDING, &cur));
+    rep__slice_t k, v;
+    int rc;
+    for (rc = rep__cur_seek(cur, NULL, 0, &k, &v); rc == 0; rc = rep__cur_next(cur, &k, &v)) {
+        if (k.n != 16)
+            break;
+        uint64_t have;
+        if ((rc = rep__vv_get(a->t, rep__get_be64(k.p), &have, NULL)) < 0)
+            break;
+        uint64_t seq = rep__get_be64(k.p + 8);
+        if (seq <= have) { /* arrived meanwhile by another path */
+            if ((rc = rep__cur_del(cur)) < 0)
+                break;
+            continue;
+        }
+        if (seq != have + 1)
+            continue;
+        rep__change_t c;
+        if ((rc = rep__change_decode(v.p, v.n, &c)) < 0)
+            break;
+        int ok = deliverable(a, &c, have);
+        rep__change_clear(&c);
+        if ((rc = ok) < 0)
+            break;
+        if (!ok)
+            continue;
+        if (!(*bytes = malloc(v.n))) {
+            rc = -ENOMEM;
+            break;
+        }
+        memcpy(*bytes, v.p, v.n);
+        *len = v.n;
+        rc = rep__cur_del(cur);
+        break;
+    }
+    rep__cur_close(&cur);
+    if (rc == REP_ENOTFOUND)
+        rc = 0;
+    if (rc < 0) {
+        free(*bytes);
+        *bytes = NULL;
+    }
+    return rc;
+}
+
+int
+rep__apply_pending(rep__applier_t *a)
+{
+    for (;;) {
+        uint8_t *bytes;
+        size_t len;
+        REP_TRY(next_pending(a, &bytes, &len));
+        if (!bytes)
+            return 0;
+        rep__change_t c;
+        int rc = rep__change_decode(bytes, len, &c);
+        if (rc == 0) {
+            rc = rep__apply_change(a, &c);
+            rep__change_clear(&c);
+        }
+        free(bytes);
+        REP_TRY(rc);
+    }
+}

@@ -1,0 +1,60 @@
+/* apply.h — applying changes to the store inside one write transaction (internal).
+ *
+ * One path for every change, local or remote: check it against the version vector
+ * (duplicate, fork, missing dependencies), apply its ops to the state by the rules of
+ * crdt.h, and record it in log, vv and hist. A change whose dependencies are missing waits
+ * in pending and is applied by rep__apply_pending() once they are here (DESIGN.md
+ * invariant 2). The caller runs all of this in one rep__store_write() callback.
+ */
+#ifndef REP_APPLY_H
+#define REP_APPLY_H
+
+#include <stdint.h>
+
+#include "change.h"
+#include "crdt.h"
+#include "store.h"
+
+/* Meta keys (REP_DB_META). */
+#define REP_META_FORMAT      "format"      /* u32 BE: REP_STORE_FORMAT */
+#define REP_META_OFFICE      "office"      /* 16 bytes */
+#define REP_META_OFFICE_NAME "office_name"
+#define REP_META_DEVICE_NAME "device_name"
+#define REP_META_SIGN_PK     "sign_pk"     /* 32 bytes */
+#define REP_META_SIGN_SK     "sign_sk"     /* 64 bytes */
+#define REP_META_INCARNATION "incarnation" /* u32 BE */
+#define REP_META_ACTOR       "actor"       /* u64 BE */
+#define REP_META_HLC         "hlc"         /* u64 BE: last clock value used or adopted */
+#define REP_STORE_FORMAT     1
+
+typedef struct rep__applier {
+    rep__txn_t *t;
+    uint64_t wall_ms, max_drift_ms;
+    uint64_t hlc;               /* last clock value, written back by rep__applier_end() */
+    rep_import_stats_t stats;
+    rep__sibs_t sibs;           /* scratch */
+    rep__buf_t buf;             /* scratch */
+} rep__applier_t;
+
+/* Start applying in transaction t (reads the clock from meta). */
+int rep__applier_begin(rep__applier_t *a, rep__txn_t *t, uint64_t wall_ms, uint64_t max_drift_ms);
+/* Write back the clock and release scratch memory. Call it on every path after begin;
+ * with rc < 0 it only releases. Returns rc, or an error of its own. */
+int rep__applier_end(rep__applier_t *a, int rc);
+
+/* Apply (or count as duplicate, park as pending, reject as fork) one decoded change; the
+ * outcome is counted in a->stats. Returns 0, or a negative code that must abort the txn. */
+int rep__apply_change(rep__applier_t *a, const rep__change_t *c);
+/* Apply every pending change whose dependencies are now here, until none is. */
+int rep__apply_pending(rep__applier_t *a);
+
+/* The version-vector entry of an actor: *seq 0 and a zero head when unknown. */
+int rep__vv_get(rep__txn_t *t, uint64_t actor, uint64_t *seq, uint8_t head[REP_HASH_BYTES]);
+/* The whole version vector, sorted by actor (malloc'd). */
+int rep__vv_all(rep__txn_t *t, rep_vv_entry_t **out, size_t *n);
+
+/* Meta helpers. */
+int rep__meta_get_u64(rep__txn_t *t, const char *key, uint64_t *v);
+int rep__meta_put_u64(rep__txn_t *t, const char *key, uint64_t v);
+
+#endif /* REP_APPLY_H */

@@ -1,0 +1,405 @@
+/* change.c — change, batch and version-vector encodings. See change.h. */
+#include "change.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "crdt.h"
+
+static const char batch_magic[4] = {'R', 'P', 'L', 'B'};
+static const char vv_magic[4] = {'R', 'P', 'L', 'V'};
+#define FRAME_HDR 6
+
+/* ---- Changes ---- */
+static void
+pack_str(msgpack_packer *pk, const char *s, size_t n)
+{
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+static void
+pack_vv(msgpack_packer *pk, const rep_vv_entry_t *vv, size_t n)
+{
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_uint64(pk, vv[i].actor);
+        msgpack_pack_uint64(pk, vv[i].seq);
+    }
+}
+
+int
+rep__change_encode(rep__buf_t *b, const rep__change_t *c)
+{
+    msgpack_packer pk;
+    rep__packer_init(&pk, b);
+    msgpack_pack_array(&pk, 8);
+    msgpack_pack_uint8(&pk, REP_CHANGE_VERSION);
+    msgpack_pack_uint64(&pk, c->actor);
+    msgpack_pack_uint64(&pk, c->seq);
+    msgpack_pack_uint64(&pk, c->hlc);
+    msgpack_pack_bin(&pk, REP_HASH_BYTES);
+    msgpack_pack_bin_body(&pk, c->prev, REP_HASH_BYTES);
+    pack_vv(&pk, c->deps, c->ndeps);
+    pack_str(&pk, c->user, c->usern);
+    msgpack_pack_array(&pk, c->nops);
+    for (size_t i = 0; i < c->nops; i++) {
+        const rep__op_t *op = &c->ops[i];
+        msgpack_pack_array(&pk, 6);
+        msgpack_pack_uint8(&pk, op->type);
+        pack_str(&pk, op->coll, op->colln);
+        pack_str(&pk, op->rec, op->recn);
+        pack_str(&pk, op->field, op->fieldn);
+        msgpack_pack_uint8(&pk, op->kind);
+        if (op->type == REP_OP_SET)
+            rep__buf_add(b, op->val, op->valn);
+        else
+            msgpack_pack_nil(&pk);
+    }
+    return b->err;
+}
+
+/* Read [[actor, seq]...] sorted strictly by actor, no zero seq. *out malloc'd. */
+static int
+rd_vv(rep__rd_t *r, rep_vv_entry_t **out, size_t *nout)
+{
+    uint32_t n;
+    *out = NULL;
+    *nout = 0;
+    REP_TRY(rep__rd_array(r, &n));
+    if (n == 0)
+        return 0;
+    rep_vv_entry_t *vv = calloc(n, sizeof *vv);
+    if (!vv)
+        return -ENOMEM;
+    int rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        uint32_t two;
+        if ((rc = rep__rd_array(r, &two)) < 0)
+            break;
+        if (two != 2 || (rc = rep__rd_uint(r, &vv[i].actor)) < 0 ||
+            (rc = rep__rd_uint(r, &vv[i].seq)) < 0 || vv[i].seq == 0 || vv[i].actor == 0 ||
+            (i > 0 && vv[i].actor <= vv[i - 1].actor))
+            rc = REP_ECORRUPT;
+    }
+    if (rc < 0) {
+        free(vv);
+        return rc;
+    }
+    *out = vv;
+    *nout = n;
+    return 0;
+}
+
+static int
+rd_name(rep__rd_t *r, const char **s, uint32_t *n, size_t max, bool allow_empty)
+{
+    REP_TRY(rep__rd_str(r, s, n));
+    return rep__name_check(*s, *n, max, allow_empty) == 0 ? 0 : REP_ECORRUPT;
+}
+
+static int
+rd_op(rep__rd_t *r, rep__op_t *op)
+{
+    uint32_t n;
+    uint64_t type, kind;
+    REP_TRY(rep__rd_array(r, &n));
+    if (n != 6)
+        return REP_ECORRUPT;
+    REP_TRY(rep__rd_uint(r, &type));
+    REP_TRY(rd_name(r, &op->coll, &op->colln, REP_MAX_COLLECTION, false));
+    if (memchr(op->coll, '/', op->colln))
+        return REP_ECORRUPT;
+    REP_TRY(rd_name(r, &op->rec, &op->recn, REP_MAX_RECORD, false));
+    REP_TRY(rd_name(r, &op->field, &op->fieldn, REP_MAX_FIELD, true));
+    REP_TRY(rep__rd_uint(r, &kind));
+    if (kind != REP_KIND_REGISTER)
+        return kind <= REP_KIND_LOG ? REP_EVERSION : REP_ECORRUPT;
+    op->type = (uint8_t)type;
+    op->kind = (uint8_t)kind;
+    op->val = NULL;
+    op->valn = 0;
+    switch (type) {
+    case REP_OP_SET: {
+        size_t vn;
+        REP_TRY(rep__rd_value(r, &op->val, &vn));
+        op->valn = (uint32_t)vn;
+        return 0;
+    }
+    case REP_OP_DEL:
+        return rep__rd_nil(r);
+    case REP_OP_CLEAR:
+        if (op->fieldn != 0)
+            return REP_ECORRUPT;
+        return rep__rd_nil(r);
+    default:
+        return REP_ECORRUPT;
+    }
+}
+
+int
+rep__change_decode(const uint8_t *p, size_t n, rep__change_t *c)
+{
+    memset(c, 0, sizeof *c);
+    rep__rd_t r;
+    rep__rd_init(&r, p, n);
+    uint32_t count, nops;
+    uint64_t version;
+    const uint8_t *prev;
+    uint32_t prevn;
+    int rc;
+    REP_TRY(rep__rd_array(&r, &count));
+    REP_TRY(rep__rd_uint(&r, &version));
+    if (version != REP_CHANGE_VERSION)
+        return version > REP_CHANGE_VERSION ? REP_EVERSION : REP_ECORRUPT;
+    if (count != 8)
+        return REP_ECORRUPT;
+    REP_TRY(rep__rd_uint(&r, &c->actor));
+    REP_TRY(rep__rd_uint(&r, &c->seq));
+    REP_TRY(rep__rd_uint(&r, &c->hlc));
+    if (c->actor == 0 || c->seq == 0)
+        return REP_ECORRUPT;
+    REP_TRY(rep__rd_bin(&r, &prev, &prevn));
+    if (prevn != REP_HASH_BYTES)
+        return REP_ECORRUPT;
+    memcpy(c->prev, prev, REP_HASH_BYTES);
+    REP_TRY(rd_vv(&r, &c->deps, &c->ndeps));
+    for (size_t i = 0; i < c->ndeps; i++)
+        if (c->deps[i].actor == c->actor)
+            goto corrupt;
+    if ((rc = rd_name(&r, &c->user, &c->usern, REP_MAX_USER, true)) < 0 ||
+        (rc = rep__rd_array(&r, &nops)) < 0)
+        goto fail;
+    if (nops == 0 || nops > REP_MAX_OPS * 3)
+        goto corrupt;
+    c->ops = calloc(nops, sizeof *c->ops);
+    if (!c->ops) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    c->nops = nops;
+    for (uint32_t i = 0; i < nops; i++)
+        if ((rc = rd_op(&r, &c->ops[i])) < 0)
+            goto fail;
+    if (rep__rd_left(&r) != 0)
+        goto corrupt;
+    c->bytes = p;
+    c->len = n;
+    rep__hash(c->hash, p, n);
+    return 0;
+
+corrupt:
+    rc = REP_ECORRUPT;
+fail:
+    rep__change_clear(c);
+    return rc;
+}
+
+void
+rep__change_clear(rep__change_t *c)
+{
+    free(c->deps);
+    free(c->ops);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- Frames ---- */
+static void
+frame_begin(rep__buf_t *b, const char magic[4])
+{
+    rep__buf_add(b, magic, 4);
+    uint8_t vf[2] = {REP_FRAME_VERSION, 0};
+    rep__buf_add(b, vf, 2);
+}
+
+static void
+frame_end(rep__buf_t *b)
+{
+    uint8_t sum[REP_HASH_BYTES];
+    if (b->err)
+        return;
+    rep__hash(sum, b->p, b->len);
+    rep__buf_add(b, sum, sizeof sum);
+}
+
+/* Check magic, version and checksum; on success [*body, *body + *bodyn) is the body. */
+static int
+frame_open(const uint8_t *p, size_t n, const char magic[4], const uint8_t **body, size_t *bodyn)
+{
+    if (!p || n < FRAME_HDR + REP_HASH_BYTES || memcmp(p, magic, 4) != 0)
+        return REP_ECORRUPT;
+    uint8_t sum[REP_HASH_BYTES];
+    rep__hash(sum, p, n - REP_HASH_BYTES);
+    if (memcmp(sum, p + n - REP_HASH_BYTES, REP_HASH_BYTES) != 0)
+        return REP_ECORRUPT;
+    if (p[4] != REP_FRAME_VERSION)
+        return p[4] > REP_FRAME_VERSION ? REP_EVERSION : REP_ECORRUPT;
+    if (p[5] != 0)
+        return REP_EVERSION; /* sealed or signed content: not understood by this version */
+    *body = p + FRAME_HDR;
+    *bodyn = n - FRAME_HDR - REP_HASH_BYTES;
+    return 0;
+}
+
+static int
+rd_office(rep__rd_t *r, uint8_t office[REP_OFFICE_ID_BYTES])
+{
+    const uint8_t *p;
+    uint32_t n;
+    REP_TRY(rep__rd_bin(r, &p, &n));
+    if (n != REP_OFFICE_ID_BYTES)
+        return REP_ECORRUPT;
+    memcpy(office, p, n);
+    return 0;
+}
+
+void
+rep__batch_begin(rep__batch_writer_t *w, const uint8_t office[REP_OFFICE_ID_BYTES],
+                 uint64_t sender)
+{
+    rep__buf_init(&w->buf);
+    frame_begin(&w->buf, batch_magic);
+    msgpack_packer pk;
+    rep__packer_init(&pk, &w->buf);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_bin(&pk, REP_OFFICE_ID_BYTES);
+    msgpack_pack_bin_body(&pk, office, REP_OFFICE_ID_BYTES);
+    msgpack_pack_uint64(&pk, sender);
+    /* array32 with the count patched in at the end */
+    uint8_t hdr[5] = {0xdd, 0, 0, 0, 0};
+    w->count_at = w->buf.len + 1;
+    rep__buf_add(&w->buf, hdr, sizeof hdr);
+    w->count = 0;
+}
+
+void
+rep__batch_add(rep__batch_writer_t *w, const uint8_t *p, size_t n)
+{
+    msgpack_packer pk;
+    rep__packer_init(&pk, &w->buf);
+    msgpack_pack_bin(&pk, n);
+    msgpack_pack_bin_body(&pk, p, n);
+    w->count++;
+}
+
+size_t
+rep__batch_size_with(const rep__batch_writer_t *w, size_t n)
+{
+    return w->buf.len + 5 + n + REP_HASH_BYTES;
+}
+
+int
+rep__batch_end(rep__batch_writer_t *w, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (w->buf.err == 0)
+        rep__put_be32(w->buf.p + w->count_at, w->count);
+    frame_end(&w->buf);
+    int rc = w->buf.err;
+    if (rc < 0) {
+        rep__buf_free(&w->buf);
+        return rc;
+    }
+    *out = rep__buf_take(&w->buf, len);
+    return 0;
+}
+
+int
+rep__batch_decode(const uint8_t *p, size_t n, rep__batch_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const uint8_t *body;
+    size_t bodyn;
+    REP_TRY(frame_open(p, n, batch_magic, &body, &bodyn));
+    rep__rd_t r;
+    rep__rd_init(&r, body, bodyn);
+    uint32_t three, count;
+    REP_TRY(rep__rd_array(&r, &three));
+    if (three != 3)
+        return REP_ECORRUPT;
+    REP_TRY(rd_office(&r, out->office));
+    REP_TRY(rep__rd_uint(&r, &out->sender));
+    REP_TRY(rep__rd_array(&r, &count));
+    if (count) {
+        out->changes = calloc(count, sizeof *out->changes);
+        if (!out->changes)
+            return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *c;
+        uint32_t cn;
+        int rc = rep__rd_bin(&r, &c, &cn);
+        if (rc < 0) {
+            rep__batch_clear(out);
+            return rc;
+        }
+        out->changes[i].p = c;
+        out->changes[i].n = cn;
+    }
+    out->n = count;
+    if (rep__rd_left(&r) != 0) {
+        rep__batch_clear(out);
+        return REP_ECORRUPT;
+    }
+    return 0;
+}
+
+void
+rep__batch_clear(rep__batch_t *b)
+{
+    free(b->changes);
+    memset(b, 0, sizeof *b);
+}
+
+int
+rep__vv_encode(const uint8_t office[REP_OFFICE_ID_BYTES], const rep_vv_entry_t *vv, size_t n,
+               uint8_t **out, size_t *len)
+{
+    rep__buf_t b;
+    rep__buf_init(&b);
+    frame_begin(&b, vv_magic);
+    msgpack_packer pk;
+    rep__packer_init(&pk, &b);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_bin(&pk, REP_OFFICE_ID_BYTES);
+    msgpack_pack_bin_body(&pk, office, REP_OFFICE_ID_BYTES);
+    pack_vv(&pk, vv, n);
+    frame_end(&b);
+    if (b.err) {
+        int rc = b.err;
+        rep__buf_free(&b);
+        return rc;
+    }
+    *out = rep__buf_take(&b, len);
+    return 0;
+}
+
+int
+rep__vv_decode(const uint8_t *p, size_t n, uint8_t office[REP_OFFICE_ID_BYTES],
+               rep_vv_entry_t **vv, size_t *nvv)
+{
+    *vv = NULL;
+    *nvv = 0;
+    const uint8_t *body;
+    size_t bodyn;
+    REP_TRY(frame_open(p, n, vv_magic, &body, &bodyn));
+    rep__rd_t r;
+    rep__rd_init(&r, body, bodyn);
+    uint32_t two;
+    REP_TRY(rep__rd_array(&r, &two));
+    if (two != 2)
+        return REP_ECORRUPT;
+    REP_TRY(rd_office(&r, office));
+    REP_TRY(rd_vv(&r, vv, nvv));
+    if (rep__rd_left(&r) != 0) {
+        free(*vv);
+        *vv = NULL;
+        *nvv = 0;
+        return REP_ECORRUPT;
+    }
+    return 0;
+}

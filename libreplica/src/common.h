@@ -1,0 +1,55 @@
+/* common.h — small helpers shared by every module of libreplica (internal). */
+#ifndef REP_COMMON_H
+#define REP_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "replica.h"
+
+#define REP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Fixed-width big-endian integers: keys sort in numeric order under LMDB's memcmp. */
+static inline void
+rep__put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static inline uint64_t
+rep__get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static inline void
+rep__put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static inline uint32_t
+rep__get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Propagate a negative status. */
+#define REP_TRY(expr)                                                                              \
+    do {                                                                                           \
+        int rep__rc = (expr);                                                                      \
+        if (rep__rc < 0)                                                                           \
+            return rep__rc;                                                                        \
+    } while (0)
+
+#endif /* REP_COMMON_H */

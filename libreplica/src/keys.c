@@ -1,0 +1,71 @@
+/* keys.c — libsodium wrappers. See keys.h. */
+#include "keys.h"
+
+#include <errno.h>
+#include <sodium.h>
+
+#include "common.h"
+
+_Static_assert(sizeof(((rep__hasher_t *)0)->state) >= sizeof(crypto_generichash_state),
+               "hasher state too small");
+_Static_assert(REP_SIGN_PK_BYTES == crypto_sign_PUBLICKEYBYTES, "pk size");
+_Static_assert(REP_SIGN_SK_BYTES == crypto_sign_SECRETKEYBYTES, "sk size");
+
+int
+rep__keys_init(void)
+{
+    return sodium_init() < 0 ? -EIO : 0;
+}
+
+void
+rep__hash(uint8_t out[REP_HASH_BYTES], const void *p, size_t n)
+{
+    crypto_generichash(out, REP_HASH_BYTES, p, n, NULL, 0);
+}
+
+void
+rep__hasher_init(rep__hasher_t *h)
+{
+    crypto_generichash_init((crypto_generichash_state *)h->state, NULL, 0, REP_HASH_BYTES);
+}
+
+void
+rep__hasher_add(rep__hasher_t *h, const void *p, size_t n)
+{
+    crypto_generichash_update((crypto_generichash_state *)h->state, p, n);
+}
+
+void
+rep__hasher_final(rep__hasher_t *h, uint8_t out[REP_HASH_BYTES])
+{
+    crypto_generichash_final((crypto_generichash_state *)h->state, out, REP_HASH_BYTES);
+}
+
+void
+rep__random(void *p, size_t n)
+{
+    randombytes_buf(p, n);
+}
+
+void
+rep__sign_keypair(uint8_t pk[REP_SIGN_PK_BYTES], uint8_t sk[REP_SIGN_SK_BYTES])
+{
+    crypto_sign_keypair(pk, sk);
+}
+
+uint64_t
+rep__actor_derive(const uint8_t pk[REP_SIGN_PK_BYTES], uint32_t incarnation)
+{
+    uint8_t in[REP_SIGN_PK_BYTES + 4], h[REP_HASH_BYTES];
+    memcpy(in, pk, REP_SIGN_PK_BYTES);
+    rep__put_be32(in + REP_SIGN_PK_BYTES, incarnation);
+    rep__hash(h, in, sizeof in);
+    uint64_t actor = rep__get_be64(h);
+    return actor ? actor : 1;
+}
+
+int
+rep__memcmp_ct(const void *a, const void *b, size_t n)
+{
+    return sodium_memcmp(a, b, n);
+}

@@ -1,0 +1,42 @@
+/* keys.h — cryptography for the replica (internal). The only module that sees libsodium.
+ *
+ * Now: hashing (BLAKE2b-256: change hashes, chain heads, checksums, the digest), random
+ * bytes, and the device's Ed25519 identity from which the actor id is derived. Sealing and
+ * signing changes come with the office keys in a later version.
+ */
+#ifndef REP_KEYS_H
+#define REP_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REP_HASH_BYTES 32
+#define REP_SIGN_PK_BYTES 32
+#define REP_SIGN_SK_BYTES 64
+
+/* Initialize libsodium (idempotent, thread-safe). 0 or -EIO. */
+int rep__keys_init(void);
+
+void rep__hash(uint8_t out[REP_HASH_BYTES], const void *p, size_t n);
+
+/* Incremental hash (opaque state large enough for BLAKE2b). */
+typedef struct rep__hasher {
+    _Alignas(64) uint8_t state[384];
+} rep__hasher_t;
+void rep__hasher_init(rep__hasher_t *h);
+void rep__hasher_add(rep__hasher_t *h, const void *p, size_t n);
+void rep__hasher_final(rep__hasher_t *h, uint8_t out[REP_HASH_BYTES]);
+
+void rep__random(void *p, size_t n);
+
+/* A new Ed25519 identity. */
+void rep__sign_keypair(uint8_t pk[REP_SIGN_PK_BYTES], uint8_t sk[REP_SIGN_SK_BYTES]);
+
+/* actor = first 8 bytes (big-endian) of H(device public key ‖ incarnation as 4 bytes BE);
+ * never 0. */
+uint64_t rep__actor_derive(const uint8_t pk[REP_SIGN_PK_BYTES], uint32_t incarnation);
+
+/* Compare secrets or hashes in constant time: 0 when equal. */
+int rep__memcmp_ct(const void *a, const void *b, size_t n);
+
+#endif /* REP_KEYS_H */

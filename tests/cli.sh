@@ -1,0 +1,380 @@
+#!/bin/sh
+# Conditions go to check_sh in single quotes on purpose; $bin may hold a command line.
+# shellcheck disable=SC2016,SC2086,SC2034,SC2154
+# tests/cli.sh — black-box test of the `replica` command.
+#
+# Usage: tests/cli.sh            (finds ./clients/replica or ../clients/replica)
+#        REPLICA=path/to/replica tests/cli.sh
+#        REPLICA="valgrind -q --error-exitcode=99 clients/.libs/replica" tests/cli.sh
+#
+# Prints "ok - ..." / "not ok - ..." lines (details of a failure on lines starting with '#')
+# and ends with "N passed, M failed"; exits 1 if anything failed. Needs python3 for JSON checks.
+set -u
+
+if [ -n "${REPLICA:-}" ]; then
+    bin=$REPLICA
+elif [ -x ./clients/replica ]; then
+    bin=./clients/replica
+elif [ -x ../clients/replica ]; then
+    bin=../clients/replica
+else
+    echo "not ok - find the replica binary (set REPLICA)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+if ! command -v python3 >/dev/null 2>&1; then
+    echo "python3 is needed to check the JSON output: skipped"
+    exit 77
+fi
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/replica-cli.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+trap 'exit 1' HUP INT TERM
+
+# A hung command is killed, which shows up as an exit status >= 128 (a "crash").
+if command -v timeout >/dev/null 2>&1; then
+    limit="timeout -s KILL 30"
+else
+    limit=""
+fi
+
+# Replicas in this test: A and B share an office, C is another office.
+A=$T/a
+B=$T/b
+C=$T/c
+unset REPLICA_DIR REPLICA_USER
+
+npass=0
+nfail=0
+
+pass() {
+    npass=$((npass + 1))
+    echo "ok - $1"
+}
+
+# fail DESC: count a failure and show what the last command did.
+fail() {
+    nfail=$((nfail + 1))
+    echo "not ok - $1"
+    echo "#   exit status: $rc"
+    sed -n '1,5s/^/#   stdout: /p' "$T/out"
+    sed -n '1,5s/^/#   stderr: /p' "$T/err"
+}
+
+# run ARGS...: run the command; sets rc, out (stdout) and err (stderr).
+run() {
+    $limit $bin "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    out=$(cat "$T/out")
+    err=$(cat "$T/err")
+}
+
+# ok DESC ARGS...: the command succeeds.
+ok() {
+    desc=$1
+    shift
+    run "$@"
+    if [ "$rc" -eq 0 ]; then pass "$desc"; else fail "$desc"; fi
+}
+
+# same DESC EXPECTED ARGS...: the command succeeds and prints exactly EXPECTED.
+same() {
+    desc=$1
+    want=$2
+    shift 2
+    run "$@"
+    if [ "$rc" -eq 0 ] && [ "$out" = "$want" ]; then
+        pass "$desc"
+    else
+        fail "$desc"
+        echo "#   expected: $want"
+    fi
+}
+
+# refused DESC CODE ARGS...: the command fails cleanly: exit status CODE (or any status from
+# 1 to 127 when CODE is "any"), exactly one line "replica: ..." on stderr, nothing on stdout.
+refused() {
+    desc=$1
+    code=$2
+    shift 2
+    run "$@"
+    lines=$(wc -l <"$T/err")
+    if [ "$rc" -ge 1 ] && [ "$rc" -lt 128 ] &&
+        { [ "$code" = any ] || [ "$rc" -eq "$code" ]; } &&
+        [ "$lines" -eq 1 ] && [ "${err#replica: }" != "$err" ] && [ -z "$out" ]; then
+        pass "$desc"
+    else
+        fail "$desc"
+    fi
+}
+
+# check DESC COMMAND...: a condition (after a run) holds.
+check() {
+    desc=$1
+    shift
+    if "$@"; then pass "$desc"; else fail "$desc"; fi
+}
+
+# check_sh DESC CONDITION: a shell condition (evaluated) holds.
+check_sh() {
+    if eval "$2"; then pass "$1"; else fail "$1"; fi
+}
+
+# json PYEXPR: the last stdout is JSON (bound to d) and PYEXPR is true of it.
+json() {
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if eval(sys.argv[2]) else 1)
+' "$T/out" "$1" 2>/dev/null
+}
+
+has() {
+    case $out in *"$1"*) return 0 ;; *) return 1 ;; esac
+}
+
+has_err() {
+    case $err in *"$1"*) return 0 ;; *) return 1 ;; esac
+}
+
+digest_of() {
+    $limit $bin --dir "$1" digest 2>/dev/null
+}
+
+# corrupt SRC DST: DST is SRC with the byte in the middle flipped.
+corrupt() {
+    python3 -c '
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[len(b) // 2] ^= 0xff
+open(sys.argv[2], "wb").write(b)
+' "$1" "$2"
+}
+
+# ---- help, init ---------------------------------------------------------------------------------
+
+run --help
+check "--help prints usage" [ "$rc" -eq 0 ]
+check "--help mentions every command" has "conflicts"
+ok "help command" help
+
+ok "init a new office" --dir "$A" init --office "Main Street Clinic" --device ws-a
+check "init names the directory" has "$A"
+refused "init twice is refused" 1 --dir "$A" init
+check "init twice says it is already a replica" has_err "already"
+
+run --dir "$A" status --json
+check "status --json parses and names the office and device" \
+    json 'd["office_name"] == "Main Street Clinic" and d["device_name"] == "ws-a" and len(d["office_id"]) == 32 and len(d["actor"]) == 16'
+ok "status prints for people" --dir "$A" status
+check "status shows the office name" has "Main Street Clinic"
+
+# ---- put / get ----------------------------------------------------------------------------------
+
+ok "put every value type in one change" --dir "$A" put patients/8812 \
+    name=Ada age:int=36 debt:int=-42 vip:bool=true inactive:bool=false weight:double=61.5 \
+    fax:null photo:bytes=00ff10 "note=call back = yes" --user alice
+same "get a string" "Ada" --dir "$A" get patients/8812 name
+same "get an int" "36" --dir "$A" get patients/8812 age
+same "get a negative int" "-42" --dir "$A" get patients/8812 debt
+same "get a bool (true)" "true" --dir "$A" get patients/8812 vip
+same "get a bool (false)" "false" --dir "$A" get patients/8812 inactive
+same "get a double" "61.5" --dir "$A" get patients/8812 weight
+same "get a null" "(null)" --dir "$A" get patients/8812 fax
+same "get bytes" "0x00ff10" --dir "$A" get patients/8812 photo
+same "get a string holding '=' and spaces" "call back = yes" --dir "$A" get patients/8812 note
+
+run --dir "$A" get patients/8812 age --json
+check "get FIELD --json keeps the int type" \
+    json 'd == {"key": "patients/8812", "field": "age", "value": 36, "conflict": False}'
+run --dir "$A" get patients/8812 --json
+check "get --json shows the whole record with typed values" json '
+d["key"] == "patients/8812" and d["delete_conflict"] is False and
+all(f["kind"] == "register" and f["conflict"] is False for f in d["fields"].values()) and
+[d["fields"][k]["value"] for k in ("name", "age", "vip", "inactive", "weight", "fax", "photo")]
+    == ["Ada", 36, True, False, 61.5, None, {"bytes": "00ff10"}]'
+run --dir "$A" get patients/8812
+check "get shows the record for people" has "weight   = 61.5"
+
+ok "options may come before the command" --dir "$A" put patients/8813 name=Bob --user alice
+same "options may come after the arguments" "Bob" get patients/8813 name --dir "$A"
+export REPLICA_DIR="$A"
+run get patients/8813 name
+unset REPLICA_DIR
+check_sh "REPLICA_DIR picks the directory" '[ "$rc" -eq 0 ] && [ "$out" = Bob ]'
+ok "put a double with an exponent" --dir "$A" put patients/8813 score:double=1e-3
+same "a double reads back in its shortest form" "0.001" --dir "$A" get patients/8813 score
+ok "a field name holding ':' with :string" --dir "$A" put patients/8813 time:of:day:string=09:30
+same "the field holding ':' reads back" "09:30" --dir "$A" get patients/8813 time:of:day
+ok "a 64-byte field name is accepted" --dir "$A" put patients/8813 "$(printf 'f%063d' 0)=x"
+
+# ---- ls -----------------------------------------------------------------------------------------
+
+ok "put appointments" --dir "$A" put appts/0900 patient=8812 doctor=Lee --user alice
+ok "put appointment 0930" --dir "$A" put appts/0930 patient=8813 doctor=Kim --user alice
+ok "put appointment 1000" --dir "$A" put appts/1000 patient=8814 doctor=Lee --user alice
+run --dir "$A" ls appts
+check "ls lists every record, in key order, one line each" \
+    [ "$(printf '%s\n' "$out" | cut -d' ' -f1 | tr '\n' ' ')" = "appts/0900 appts/0930 appts/1000 " ]
+check "ls shows the fields" has "doctor=Kim"
+run --dir "$A" ls appts --prefix 09
+check "ls --prefix keeps only matching records" \
+    [ "$(printf '%s\n' "$out" | cut -d' ' -f1 | tr '\n' ' ')" = "appts/0900 appts/0930 " ]
+run --dir "$A" ls appts --prefix 09 --json
+check "ls --json parses" json '
+d["collection"] == "appts" and [r["key"] for r in d["records"]] == ["appts/0900", "appts/0930"]
+and d["records"][1]["fields"]["doctor"]["value"] == "Kim"'
+run --dir "$A" ls nothing-here --json
+check "ls of an empty collection gives an empty list" json 'd["records"] == []'
+
+# ---- del ----------------------------------------------------------------------------------------
+
+ok "del a field" --dir "$A" del patients/8812 fax --user bob
+refused "get of the deleted field fails" 1 --dir "$A" get patients/8812 fax
+same "the other fields stay" "Ada" --dir "$A" get patients/8812 name
+ok "del a record" --dir "$A" del appts/1000 --user bob
+refused "get of the deleted record fails" 1 --dir "$A" get appts/1000
+refused "get of a field of the deleted record fails" 1 --dir "$A" get appts/1000 doctor
+run --dir "$A" ls appts --json
+check "ls no longer shows the deleted record" \
+    json '[r["key"] for r in d["records"]] == ["appts/0900", "appts/0930"]'
+refused "del of a missing record fails" 1 --dir "$A" del appts/1234
+
+# ---- history ------------------------------------------------------------------------------------
+
+run --dir "$A" history patients/8812
+check "history shows who made each change" [ "$rc" -eq 0 ]
+check "history names alice" has "alice"
+check "history names bob (the delete)" has "bob"
+run --dir "$A" history patients/8812 --json
+check "history --json parses: users, actors, ISO times, ops" json '
+d["key"] == "patients/8812" and [c["user"] for c in d["changes"]] == ["alice", "bob"] and
+all(len(c["actor"]) == 16 and c["time"].endswith("Z") and c["time"][4] == "-" for c in d["changes"]) and
+{"op": "set", "field": "name", "kind": "register", "value": "Ada"} in d["changes"][0]["ops"] and
+any(o["op"] == "del" and o["field"] == "fax" for o in d["changes"][1]["ops"])'
+run --dir "$A" history appts/1000 --json
+check "history of a deleted record shows the delete" \
+    json 'any(o["op"] == "clear" or (o["op"] == "del" and o["field"] == "") for o in d["changes"][-1]["ops"])'
+
+# ---- two replicas of one office -------------------------------------------------------------------
+
+ok "export everything" --dir "$A" export -o "$T/all.bundle"
+check_sh "export wrote the file (and no .tmp left)" '[ -s "$T/all.bundle" ] && [ ! -e "$T/all.bundle.tmp" ]'
+ok "init --from a bundle joins the office" --dir "$B" init --from "$T/all.bundle" --device ws-b
+run --dir "$A" status --json
+office_a=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["office_id"])' <"$T/out")
+actor_a=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["actor"])' <"$T/out")
+run --dir "$B" status --json
+check "the new replica has the office's id, its own name and actor" \
+    json "d['office_id'] == '$office_a' and d['device_name'] == 'ws-b' and d['actor'] != '$actor_a'"
+check "a fresh copy has the same digest" [ "$(digest_of "$A")" = "$(digest_of "$B")" ]
+digest=$(digest_of "$A")
+check_sh "digest is 64 hex digits" '[ ${#digest} -eq 64 ] && [ -z "$(printf %s "$digest" | tr -d 0-9a-f)" ]'
+same "B reads what A wrote" "Ada" --dir "$B" get patients/8812 name
+
+ok "A edits the phone" --dir "$A" put patients/8812 phone=555-0100 --user alice
+ok "B edits the same phone at the same time" --dir "$B" put patients/8812 phone=555-0199 --user bob
+ok "B writes its version vector" --dir "$B" vv -o "$T/b.vv"
+ok "A writes its version vector" --dir "$A" vv -o "$T/a.vv"
+ok "A exports what B lacks" --dir "$A" export --since-file "$T/b.vv" -o "$T/a2b.bundle"
+ok "B exports what A lacks" --dir "$B" export --since-file "$T/a.vv" -o "$T/b2a.bundle"
+run --dir "$A" import "$T/b2a.bundle" --json
+check "A imports B's change" json 'd["applied"] >= 1 and d["forks"] == 0 and d["pending"] == 0'
+run --dir "$B" import "$T/a2b.bundle"
+check "B imports A's change" [ "$rc" -eq 0 ]
+check "import prints its stats" has "applied"
+
+check "both replicas converge to one digest" [ "$(digest_of "$A")" = "$(digest_of "$B")" ]
+for side in A B; do
+    eval "dir=\$$side"
+    run --dir "$dir" conflicts --json
+    check "$side lists the phone conflict with both values, one winner" json '
+len(d["conflicts"]) == 1 and d["conflicts"][0]["key"] == "patients/8812" and
+d["conflicts"][0]["field"] == "phone" and
+sorted(s["value"] for s in d["conflicts"][0]["siblings"]) == ["555-0100", "555-0199"] and
+sorted(s["user"] for s in d["conflicts"][0]["siblings"]) == ["alice", "bob"] and
+sum(s["winner"] for s in d["conflicts"][0]["siblings"]) == 1'
+    run --dir "$dir" conflicts patients/8812
+    check "$side shows the conflict for people" has "555-0199"
+    run --dir "$dir" get patients/8812
+    check "$side marks the field in conflict" has "conflict: 2 values"
+done
+check_sh "both show the same winner" \
+    '[ "$($bin --dir "$A" get patients/8812 phone 2>/dev/null)" = "$($bin --dir "$B" get patients/8812 phone 2>/dev/null)" ]'
+run --dir "$A" conflicts appts/0900
+check "a record without conflicts says so" has "no conflicts"
+
+before=$(digest_of "$B")
+run --dir "$B" import "$T/a2b.bundle" --json
+check "importing the same bundle twice succeeds and applies nothing" \
+    json 'd["applied"] == 0 and d["duplicates"] == d["changes"] and d["changes"] >= 1'
+check "a repeated import leaves the digest alone" [ "$(digest_of "$B")" = "$before" ]
+ok "importing the full bundle again succeeds" --dir "$B" import "$T/all.bundle"
+check "...and changes nothing" [ "$(digest_of "$B")" = "$before" ]
+
+corrupt "$T/all.bundle" "$T/bad.bundle"
+refused "a bundle with a flipped byte is refused" 1 --dir "$B" import "$T/bad.bundle"
+check "the refusal names the file" has_err "bad.bundle"
+check "a refused bundle leaves the digest alone" [ "$(digest_of "$B")" = "$before" ]
+head -c $(($(wc -c <"$T/all.bundle") / 2)) "$T/all.bundle" >"$T/short.bundle"
+refused "a truncated bundle is refused" 1 --dir "$B" import "$T/short.bundle"
+check "a truncated bundle leaves the digest alone" [ "$(digest_of "$B")" = "$before" ]
+: >"$T/empty.bundle"
+refused "an empty bundle is refused" 1 --dir "$B" import "$T/empty.bundle"
+refused "init --from a damaged bundle is refused" 1 --dir "$T/d" init --from "$T/bad.bundle"
+check "...and creates no replica" [ ! -e "$T/d" ]
+corrupt "$T/b.vv" "$T/bad.vv"
+refused "export --since-file with a damaged vv is refused" 1 --dir "$A" export --since-file "$T/bad.vv" -o "$T/x.bundle"
+
+ok "init another office" --dir "$C" init --office Elsewhere
+ok "it writes a record" --dir "$C" put patients/1 name=Zed
+ok "export the other office" --dir "$C" export -o "$T/c.bundle"
+refused "a bundle from another office is refused" 1 --dir "$B" import "$T/c.bundle"
+check "another office's bundle leaves the digest alone" [ "$(digest_of "$B")" = "$before" ]
+run --dir "$C" vv -o "$T/c.vv"
+refused "export for another office's vv is refused" 1 --dir "$A" export --since-file "$T/c.vv" -o "$T/x.bundle"
+
+# ---- bad arguments --------------------------------------------------------------------------------
+
+refused "no command" 2 --dir "$A"
+refused "unknown command" 2 --dir "$A" frobnicate
+refused "unknown option" 2 --dir "$A" get patients/8812 --frob
+refused "option without its value" 2 --dir "$A" put patients/8812 name=X --user
+refused "--dir without its value" 2 get patients/8812 --dir
+refused "an option that does not apply" 2 --dir "$A" digest --prefix x
+refused "put without fields" 2 --dir "$A" put patients/8812
+refused "get with too many arguments" 2 --dir "$A" get patients/8812 a b
+refused "bad :int value" 2 --dir "$A" put patients/8812 age:int=abc
+refused "int out of range" 2 --dir "$A" put patients/8812 age:int=99999999999999999999
+refused "bad :bool value" 2 --dir "$A" put patients/8812 vip:bool=yes
+refused "bad :double value" 2 --dir "$A" put patients/8812 w:double=1.5x
+refused "odd :bytes hex" 2 --dir "$A" put patients/8812 photo:bytes=abc
+refused "unknown type" 2 --dir "$A" put patients/8812 age:integer=3
+refused "no '=' in an assignment" 2 --dir "$A" put patients/8812 name
+refused "empty field name" 2 --dir "$A" put patients/8812 =x
+refused "key without '/'" 2 --dir "$A" get patients
+refused "key without '/' in put" 2 --dir "$A" put patients name=x
+refused "key with an empty record id" 2 --dir "$A" get patients/
+refused "collection with '/' in ls" 2 --dir "$A" ls appts/0900
+refused "field name over 64 bytes" any --dir "$A" put patients/8812 "$(printf 'f%064d' 0)=x"
+refused "user name over 64 bytes" any --dir "$A" put patients/8812 name=x --user "$(printf 'u%064d' 0)"
+refused "collection name over 64 bytes" any --dir "$A" get "$(printf 'c%064d' 0)/1"
+refused "a string that is not UTF-8" any --dir "$A" put patients/8812 "name=$(printf 'A\377B')"
+check_sh "rejected puts changed nothing" '[ "$($bin --dir "$A" get patients/8812 age 2>/dev/null)" = 36 ]'
+refused "export without -o" 2 --dir "$A" export
+refused "import of a missing file" 1 --dir "$A" import "$T/no-such.bundle"
+refused "import of a directory" 1 --dir "$A" import "$T"
+
+mkdir "$T/plain"
+echo "not a replica" >"$T/plain/notes.txt"
+refused "--dir at a directory that is not a replica" 1 --dir "$T/plain" get patients/8812
+refused "status of a directory that is not a replica" 1 --dir "$T/plain" status
+refused "init in a directory holding other files" 1 --dir "$T/plain" init
+check "the other files are left alone" [ "$(cat "$T/plain/notes.txt")" = "not a replica" ]
+refused "--dir at a missing directory" 1 --dir "$T/missing" status
+check "no directory was created for it" [ ! -e "$T/missing" ]
+refused "--dir at a regular file" 1 --dir "$T/plain/notes.txt" status
+
+echo "$npass passed, $nfail failed"
+[ "$nfail" -eq 0 ]
