@@ -46,19 +46,23 @@
 
 /* ---- Errors ---------------------------------------------------------------------------------- */
 
+static void vline(const char *prefix, const char *fmt, va_list ap) CLI_PRINTF(2, 0);
 static int fail(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
 static void warn(const char *fmt, ...) CLI_PRINTF(1, 2);
+static void note(const char *fmt, ...) CLI_PRINTF(1, 2);
 
-/* Print one line on stderr, control characters replaced so it stays one line. */
+/* Print one line on stderr, control characters (C0, DEL, C1) replaced so it stays one line. */
 static void
 vline(const char *prefix, const char *fmt, va_list ap)
 {
     char msg[512];
 
     vsnprintf(msg, sizeof msg, fmt, ap);
-    for (char *p = msg; *p != '\0'; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+    for (unsigned char *p = (unsigned char *)msg; *p != '\0'; p++) {
+        if (*p < 0x20 || *p == 0x7f)
             *p = '?';
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            p[0] = p[1] = '?';
     }
     fprintf(stderr, "replica: %s%s\n", prefix, msg);
 }
@@ -92,7 +96,17 @@ arg_code(int rc)
     return (rc == -EINVAL || rc == REP_ETOOBIG) ? CLI_USAGE : CLI_FAIL;
 }
 
-/* ---- A growable string ------------------------------------------------------------------------- */
+static void
+note(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vline("note: ", fmt, ap);
+    va_end(ap);
+}
+
+/* ---- A growable string ----------------------------------------------------------------------- */
 
 typedef struct sbuf {
     char *p;
@@ -147,7 +161,7 @@ sb_take(sbuf_t *b)
     return p;
 }
 
-/* ---- Formatting -------------------------------------------------------------------------------- */
+/* ---- Formatting ------------------------------------------------------------------------------ */
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -282,7 +296,7 @@ sb_text(sbuf_t *b, const char *s, size_t n, style_t style)
         sb_add(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
-        char esc[5];
+        char esc[8];
 
         if (ch == '\n') {
             sb_add(b, "\\n", 2);
@@ -293,6 +307,11 @@ sb_text(sbuf_t *b, const char *s, size_t n, style_t style)
         } else if (ch < 0x20 || ch == 0x7f) {
             snprintf(esc, sizeof esc, "\\x%02x", ch);
             sb_add(b, esc, 4);
+        } else if (ch == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+                   (unsigned char)s[i + 1] <= 0x9f) {
+            snprintf(esc, sizeof esc, "\\u%04x", (unsigned char)s[i + 1]);
+            sb_add(b, esc, 6);
+            i++;
         } else if (quote && (ch == '"' || ch == '\\')) {
             esc[0] = '\\';
             esc[1] = (char)ch;
@@ -364,26 +383,61 @@ print_raw_value(const rep_value_t *v)
     return 0;
 }
 
-/* Display width: UTF-8 code points (good enough for names and values in a table). */
+/*
+ * Text that came from the replica (names, users, values) is shown with its control characters
+ * escaped (C0, DEL and the C1 range U+0080..U+009F), so it can neither break the layout nor
+ * drive the terminal. Writes @p s escaped to @p f (or only measures when @p f is NULL) and
+ * returns its display width in UTF-8 code points (good enough for a table).
+ */
 static size_t
-text_width(const char *s)
+safe_text(FILE *f, const char *s)
 {
     size_t w = 0;
 
-    for (; *s != '\0'; s++) {
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            w++;
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        unsigned char next = (unsigned char)s[i + 1];
+        char esc[8];
+
+        if (ch == '\n' || ch == '\t' || ch == '\r') {
+            snprintf(esc, sizeof esc, "\\%c", ch == '\n' ? 'n' : ch == '\t' ? 't' : 'r');
+        } else if (ch < 0x20 || ch == 0x7f) {
+            snprintf(esc, sizeof esc, "\\x%02x", ch);
+        } else if (ch == 0xc2 && next >= 0x80 && next <= 0x9f) {
+            snprintf(esc, sizeof esc, "\\u%04x", next);
+            i++;
+        } else {
+            if (f != NULL)
+                putc(ch, f);
+            if ((ch & 0xc0) != 0x80)
+                w++;
+            continue;
+        }
+        if (f != NULL)
+            fputs(esc, f);
+        w += strlen(esc);
     }
     return w;
 }
 
-/* Print @p s left-aligned in a column @p width wide. */
+static size_t
+text_width(const char *s)
+{
+    return safe_text(NULL, s);
+}
+
+static void
+put_safe(const char *s)
+{
+    safe_text(stdout, s);
+}
+
+/* Print @p s (escaped) left-aligned in a column @p width wide. */
 static void
 print_padded(const char *s, size_t width)
 {
-    size_t w = text_width(s);
+    size_t w = safe_text(stdout, s);
 
-    fputs(s, stdout);
     for (; w < width; w++)
         putchar(' ');
 }
@@ -417,7 +471,7 @@ user_name(const char *s)
     return (s != NULL && s[0] != '\0') ? s : "(unknown)";
 }
 
-/* ---- JSON -------------------------------------------------------------------------------------- */
+/* ---- JSON ------------------------------------------------------------------------------------ */
 
 /*
  * Builders return a new reference or NULL when memory ran out. json_object_set_new() and
@@ -529,7 +583,29 @@ json_value(const rep_value_t *v)
     }
 }
 
-/* {"key":..,"fields":{name:{"kind","value","conflict","siblings"}},"delete_conflict":..} */
+/* {"kind":..,"value":..,"conflict":..,"siblings":..} */
+static json_t *
+json_field(const rep_field_t *f)
+{
+    json_t *jf = json_object();
+    int bad = 0;
+
+    bad |= jset(jf, "kind", json_string(kind_name(f->kind)));
+    bad |= jset(jf, "value", json_value(&f->value));
+    bad |= jset(jf, "conflict", json_boolean(f->siblings > 1));
+    bad |= jset(jf, "siblings", json_integer(f->siblings));
+    if (bad) {
+        json_decref(jf);
+        return NULL;
+    }
+    return jf;
+}
+
+/*
+ * {"key":..,"fields":{name:<json_field>},"delete_conflict":..}
+ * A field is keyed by (name, kind): should one name come with two kinds (written concurrently
+ * by two devices), the later one is keyed "name:kind" so neither hides the other.
+ */
 static json_t *
 json_record(const rep_record_t *rec)
 {
@@ -539,13 +615,23 @@ json_record(const rep_record_t *rec)
 
     for (size_t i = 0; i < rec->nfields; i++) {
         const rep_field_t *f = &rec->fields[i];
-        json_t *jf = json_object();
+        const char *name = or_empty(f->name);
+        sbuf_t b = {0};
+        char *alt = NULL;
 
-        bad |= jset(jf, "kind", json_string(kind_name(f->kind)));
-        bad |= jset(jf, "value", json_value(&f->value));
-        bad |= jset(jf, "conflict", json_boolean(f->siblings > 1));
-        bad |= jset(jf, "siblings", json_integer(f->siblings));
-        bad |= jset(fields, or_empty(f->name), jf);
+        if (json_object_get(fields, name) != NULL) {
+            sb_puts(&b, name);
+            sb_puts(&b, ":");
+            sb_puts(&b, kind_name(f->kind));
+            alt = sb_take(&b);
+            if (alt == NULL) {
+                bad = 1;
+                break;
+            }
+            name = alt;
+        }
+        bad |= jset(fields, name, json_field(f));
+        free(alt);
     }
     bad |= jset(o, "key", json_str(rec->key));
     bad |= jset(o, "fields", fields);
@@ -573,7 +659,7 @@ json_emit(json_t *doc)
     return CLI_OK;
 }
 
-/* ---- Files ------------------------------------------------------------------------------------- */
+/* ---- Files ----------------------------------------------------------------------------------- */
 
 /* Read a whole file. *out is the caller's (free()). Returns 0 or -errno. */
 static int
@@ -672,7 +758,7 @@ write_file_atomic(const char *path, const uint8_t *p, size_t n)
         return -ENOMEM;
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
         rc = -errno;
         goto out_free;
@@ -715,7 +801,7 @@ out_free:
     return rc;
 }
 
-/* ---- The command line -------------------------------------------------------------------------- */
+/* ---- The command line ------------------------------------------------------------------------ */
 
 enum {
     OPT_DIR = 1u << 0,
@@ -765,7 +851,7 @@ typedef struct cli {
     int json;
     unsigned seen; /* OPT_* bits given */
     int npos;
-    char **pos;    /* positional arguments; pos[0] is the command */
+    char **pos; /* positional arguments; pos[0] is the command */
 } cli_t;
 
 typedef struct command {
@@ -865,23 +951,23 @@ cli_parse(cli_t *c, int argc, char **argv)
 
             o = find_long(a + 2, n);
             if (o == NULL)
-                return fail(CLI_USAGE, "unknown option '%.*s' (see replica --help)", (int)n + 2,
-                            a);
+                return fail(CLI_USAGE, "unknown option '%.*s' (see replica --help)",
+                            (int)(n < 120 ? n + 2 : 122), a);
             if (eq != NULL) {
                 if (!o->has_arg)
-                    return fail(CLI_USAGE, "option --%s takes no value", o->name);
+                    return fail(CLI_USAGE, "option --%.120s takes no value", o->name);
                 val = eq + 1;
             }
         } else {
             o = find_short(a[1]);
             if (o == NULL || (a[2] != '\0' && !o->has_arg))
-                return fail(CLI_USAGE, "unknown option '%s' (see replica --help)", a);
+                return fail(CLI_USAGE, "unknown option '%.120s' (see replica --help)", a);
             if (a[2] != '\0')
                 val = a + 2;
         }
         if (o->has_arg && val == NULL) {
             if (i + 1 >= argc)
-                return fail(CLI_USAGE, "option --%s needs a value", o->name);
+                return fail(CLI_USAGE, "option --%.120s needs a value", o->name);
             val = argv[++i];
         }
         cli_store(c, o->bit, val);
@@ -896,7 +982,8 @@ check_key(const char *key)
     const char *slash = strchr(key, '/');
 
     if (slash == NULL || slash == key || slash[1] == '\0')
-        return fail(CLI_USAGE, "'%s': a record key is COLLECTION/RECORD, e.g. patients/8812", key);
+        return fail(CLI_USAGE, "'%.120s': a record key is COLLECTION/RECORD, e.g. patients/8812",
+                    key);
     return CLI_OK;
 }
 
@@ -906,10 +993,10 @@ open_replica(const cli_t *c, rep_replica_t **r)
     int rc = rep_replica_open(r, c->dir, NULL);
 
     if (rc == REP_ENOTREPLICA)
-        return fail(CLI_FAIL, "%s: %s (create one with `replica --dir %s init`)", c->dir,
-                    rep_strerror(rc), c->dir);
+        return fail(CLI_FAIL, "%.120s: %.120s (create one with `replica --dir %.120s init`)",
+                    c->dir, rep_strerror(rc), c->dir);
     if (rc < 0)
-        return fail(CLI_FAIL, "%s: %s", c->dir, rep_strerror(rc));
+        return fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
     return CLI_OK;
 }
 
@@ -922,13 +1009,13 @@ report_missing(rep_replica_t *r, const char *key, const char *field)
 
     rep_record_free(&rec);
     if (field != NULL && rc == 0)
-        return fail(CLI_FAIL, "%s: no field '%s'", key, field);
+        return fail(CLI_FAIL, "%.120s: no field '%.120s'", key, field);
     if (rc < 0 && rc != REP_ENOTFOUND)
-        return fail(CLI_FAIL, "%s: %s", key, rep_strerror(rc));
-    return fail(CLI_FAIL, "%s: no such record", key);
+        return fail(CLI_FAIL, "%.120s: %.120s", key, rep_strerror(rc));
+    return fail(CLI_FAIL, "%.120s: no such record", key);
 }
 
-/* ---- put ---------------------------------------------------------------------------------------- */
+/* ---- put ------------------------------------------------------------------------------------- */
 
 /* One FIELD[:TYPE]=VALUE argument, parsed. */
 typedef struct assign {
@@ -943,13 +1030,20 @@ type_is(const char *t, size_t n, const char *name)
     return strlen(name) == n && memcmp(t, name, n) == 0;
 }
 
+/* A number starts with a sign, a digit or '.': strtoll()/strtod() would skip white space. */
+static int
+starts_number(const char *s)
+{
+    return s[0] == '-' || s[0] == '+' || s[0] == '.' || (s[0] >= '0' && s[0] <= '9');
+}
+
 static int
 parse_int64(const char *s, int64_t *out)
 {
     char *end;
     long long v;
 
-    if (s[0] == '\0' || s[0] == ' ' || s[0] == '\t')
+    if (!starts_number(s))
         return -EINVAL;
     errno = 0;
     v = strtoll(s, &end, 10);
@@ -967,7 +1061,7 @@ parse_double(const char *s, double *out)
     char *end;
     double d;
 
-    if (s[0] == '\0' || s[0] == ' ' || s[0] == '\t')
+    if (!starts_number(s))
         return -EINVAL;
     errno = 0;
     d = strtod(s, &end);
@@ -1004,19 +1098,21 @@ assign_parse(const char *arg, assign_t *a)
         tlen = head - flen - 1;
     }
     if (flen == 0)
-        return fail(CLI_USAGE, "'%s': missing field name (expected FIELD=VALUE)", arg);
+        return fail(CLI_USAGE, "'%.120s': missing field name (expected FIELD=VALUE)", arg);
     a->field = strndup(arg, flen);
     if (a->field == NULL)
         return fail(CLI_FAIL, "out of memory");
 
     if (type_is(type, tlen, "null")) {
         if (val != NULL && val[0] != '\0')
-            return fail(CLI_USAGE, "'%s': a null takes no value (write %s:null)", arg, a->field);
+            return fail(CLI_USAGE, "'%.120s': a null takes no value (write %.120s:null)", arg,
+                        a->field);
         a->value.type = REP_NULL;
         return CLI_OK;
     }
     if (val == NULL)
-        return fail(CLI_USAGE, "'%s': expected FIELD=VALUE, FIELD:TYPE=VALUE or FIELD:null", arg);
+        return fail(CLI_USAGE, "'%.120s': expected FIELD=VALUE, FIELD:TYPE=VALUE or FIELD:null",
+                    arg);
     if (type_is(type, tlen, "string") || type_is(type, tlen, "str")) {
         a->value.type = REP_STRING;
         a->value.u.s.ptr = val;
@@ -1025,9 +1121,9 @@ assign_parse(const char *arg, assign_t *a)
         a->value.type = REP_INT;
         rc = parse_int64(val, &a->value.u.i);
         if (rc == -ERANGE)
-            return fail(CLI_USAGE, "'%s': integer out of range", arg);
+            return fail(CLI_USAGE, "'%.120s': integer out of range", arg);
         if (rc < 0)
-            return fail(CLI_USAGE, "'%s': '%s' is not an integer", arg, val);
+            return fail(CLI_USAGE, "'%.120s': '%.120s' is not an integer", arg, val);
     } else if (type_is(type, tlen, "bool")) {
         a->value.type = REP_BOOL;
         if (strcmp(val, "true") == 0)
@@ -1035,14 +1131,14 @@ assign_parse(const char *arg, assign_t *a)
         else if (strcmp(val, "false") == 0)
             a->value.u.b = 0;
         else
-            return fail(CLI_USAGE, "'%s': a bool is true or false", arg);
+            return fail(CLI_USAGE, "'%.120s': a bool is true or false", arg);
     } else if (type_is(type, tlen, "double")) {
         a->value.type = REP_DOUBLE;
         rc = parse_double(val, &a->value.u.d);
         if (rc == -ERANGE)
-            return fail(CLI_USAGE, "'%s': not a finite number", arg);
+            return fail(CLI_USAGE, "'%.120s': not a finite number", arg);
         if (rc < 0)
-            return fail(CLI_USAGE, "'%s': '%s' is not a number", arg, val);
+            return fail(CLI_USAGE, "'%.120s': '%.120s' is not a number", arg, val);
     } else if (type_is(type, tlen, "bytes")) {
         size_t n;
 
@@ -1050,13 +1146,14 @@ assign_parse(const char *arg, assign_t *a)
         if (rc == -ENOMEM)
             return fail(CLI_FAIL, "out of memory");
         if (rc < 0)
-            return fail(CLI_USAGE, "'%s': bytes are written as an even number of hex digits", arg);
+            return fail(CLI_USAGE, "'%.120s': bytes are written as an even number of hex digits",
+                        arg);
         a->value.type = REP_BYTES;
         a->value.u.s.ptr = (const char *)a->buf;
         a->value.u.s.len = n;
     } else {
         return fail(CLI_USAGE,
-                    "'%s': unknown type '%.*s' (use string, int, bool, double, null or bytes)",
+                    "'%.120s': unknown type '%.*s' (use string, int, bool, double, null or bytes)",
                     arg, (int)tlen, type);
     }
     return CLI_OK;
@@ -1068,9 +1165,9 @@ begin_txn(const cli_t *c, rep_replica_t *r, rep_txn_t **t)
     int rc = rep_txn_begin(r, c->user, t);
 
     if (rc < 0 && c->user != NULL && (rc == -EINVAL || rc == REP_ETOOBIG))
-        return fail(CLI_USAGE, "--user '%s': %s", c->user, rep_strerror(rc));
+        return fail(CLI_USAGE, "--user '%.120s': %.120s", c->user, rep_strerror(rc));
     if (rc < 0)
-        return fail(CLI_FAIL, "%s: %s", c->dir, rep_strerror(rc));
+        return fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
     return CLI_OK;
 }
 
@@ -1101,13 +1198,13 @@ cmd_put(cli_t *c)
     for (size_t i = 0; i < n; i++) {
         rc = rep_txn_set(t, key, as[i].field, &as[i].value);
         if (rc < 0) {
-            ret = fail(arg_code(rc), "%s '%s': %s", key, as[i].field, rep_strerror(rc));
+            ret = fail(arg_code(rc), "%.120s '%.120s': %.120s", key, as[i].field, rep_strerror(rc));
             goto out_txn;
         }
     }
     rc = rep_txn_commit(t, &seq);
     if (rc < 0) {
-        ret = fail(arg_code(rc), "%s: not saved: %s", key, rep_strerror(rc));
+        ret = fail(arg_code(rc), "%.120s: not saved: %.120s", key, rep_strerror(rc));
         goto out_txn;
     }
     printf("saved %s (%zu field%s)\n", key, n, n == 1 ? "" : "s");
@@ -1126,7 +1223,7 @@ out_assign:
     return ret;
 }
 
-/* ---- get ---------------------------------------------------------------------------------------- */
+/* ---- get ------------------------------------------------------------------------------------- */
 
 static size_t
 field_siblings(const rep_conflicts_t *cs, const char *field)
@@ -1150,10 +1247,10 @@ get_field(const cli_t *c, rep_replica_t *r, const char *key, const char *field)
     if (rc == REP_ENOTFOUND)
         return report_missing(r, key, field);
     if (rc < 0)
-        return fail(arg_code(rc), "%s '%s': %s", key, field, rep_strerror(rc));
+        return fail(arg_code(rc), "%.120s '%.120s': %.120s", key, field, rep_strerror(rc));
     rc = rep_replica_conflicts(r, key, &cs);
     if (rc < 0) {
-        ret = fail(CLI_FAIL, "%s: %s", key, rep_strerror(rc));
+        ret = fail(CLI_FAIL, "%.120s: %.120s", key, rep_strerror(rc));
         goto out;
     }
     nsib = field_siblings(cs, field);
@@ -1177,8 +1274,8 @@ get_field(const cli_t *c, rep_replica_t *r, const char *key, const char *field)
         goto out;
     }
     if (nsib > 1)
-        fprintf(stderr, "replica: note: %s '%s' has %zu conflicting values, see `replica "
-                        "conflicts %s`\n", key, field, nsib, key);
+        note("%.120s '%.120s' has %zu conflicting values, see `replica conflicts %.120s`", key,
+             field, nsib, key);
     ret = CLI_OK;
 out:
     rep_conflicts_free(&cs);
@@ -1196,7 +1293,8 @@ print_record(const rep_record_t *rec)
 {
     size_t width = 0;
 
-    printf("%s\n", or_empty(rec->key));
+    put_safe(or_empty(rec->key));
+    putchar('\n');
     for (size_t i = 0; i < rec->nfields; i++) {
         size_t w = text_width(or_empty(rec->fields[i].name));
 
@@ -1235,9 +1333,9 @@ get_record(const cli_t *c, rep_replica_t *r, const char *key)
 
     rc = rep_replica_get_record(r, key, &rec);
     if (rc == REP_ENOTFOUND)
-        return fail(CLI_FAIL, "%s: no such record", key);
+        return fail(CLI_FAIL, "%.120s: no such record", key);
     if (rc < 0)
-        return fail(arg_code(rc), "%s: %s", key, rep_strerror(rc));
+        return fail(arg_code(rc), "%.120s: %.120s", key, rep_strerror(rc));
     if (c->json)
         ret = json_emit(json_record(rec));
     else if (print_record(rec) < 0)
@@ -1267,7 +1365,7 @@ cmd_get(cli_t *c)
     return ret;
 }
 
-/* ---- ls ----------------------------------------------------------------------------------------- */
+/* ---- ls -------------------------------------------------------------------------------------- */
 
 /* One record per line: key, then field=value pairs. */
 static int
@@ -1280,7 +1378,9 @@ print_list_line(const rep_record_t *rec, size_t width)
 
         if (s == NULL)
             return -ENOMEM;
-        printf("  %s=%s", or_empty(f->name), s);
+        fputs("  ", stdout);
+        put_safe(or_empty(f->name));
+        printf("=%s", s);
         if (f->siblings > 1)
             fputs(" (conflict)", stdout);
         free(s);
@@ -1301,12 +1401,12 @@ cmd_ls(cli_t *c)
     int ret, rc;
 
     if (coll[0] == '\0' || strchr(coll, '/') != NULL)
-        return fail(CLI_USAGE, "'%s': a collection name is not empty and has no '/'", coll);
+        return fail(CLI_USAGE, "'%.120s': a collection name is not empty and has no '/'", coll);
     if ((ret = open_replica(c, &r)) != CLI_OK)
         return ret;
     rc = rep_replica_list(r, coll, c->prefix, 0, &l);
     if (rc < 0) {
-        ret = fail(arg_code(rc), "%s: %s", coll, rep_strerror(rc));
+        ret = fail(arg_code(rc), "%.120s: %.120s", coll, rep_strerror(rc));
         goto out;
     }
     if (c->json) {
@@ -1350,7 +1450,7 @@ out:
     return ret;
 }
 
-/* ---- del ---------------------------------------------------------------------------------------- */
+/* ---- del ------------------------------------------------------------------------------------- */
 
 static int
 cmd_del(cli_t *c)
@@ -1379,7 +1479,7 @@ cmd_del(cli_t *c)
         goto out_close;
     }
     if (rc < 0) {
-        ret = fail(arg_code(rc), "%s: %s", key, rep_strerror(rc));
+        ret = fail(arg_code(rc), "%.120s: %.120s", key, rep_strerror(rc));
         goto out_close;
     }
     if ((ret = begin_txn(c, r, &t)) != CLI_OK)
@@ -1389,12 +1489,12 @@ cmd_del(cli_t *c)
     else
         rc = rep_txn_del_record(t, key);
     if (rc < 0) {
-        ret = fail(arg_code(rc), "%s: %s", key, rep_strerror(rc));
+        ret = fail(arg_code(rc), "%.120s: %.120s", key, rep_strerror(rc));
         goto out_txn;
     }
     rc = rep_txn_commit(t, NULL);
     if (rc < 0) {
-        ret = fail(CLI_FAIL, "%s: not deleted: %s", key, rep_strerror(rc));
+        ret = fail(CLI_FAIL, "%.120s: not deleted: %.120s", key, rep_strerror(rc));
         goto out_txn;
     }
     if (field != NULL)
@@ -1410,7 +1510,7 @@ out_close:
     return ret;
 }
 
-/* ---- history ------------------------------------------------------------------------------------ */
+/* ---- history --------------------------------------------------------------------------------- */
 
 static const char *
 op_name(rep_op_type_t type)
@@ -1479,26 +1579,35 @@ print_op(const rep_op_t *op)
         s = value_str(&op->value, STYLE_CELL);
         if (s == NULL)
             return -ENOMEM;
-        if (field[0] == '\0')
+        if (field[0] == '\0') {
             printf("kept the record");
-        else
-            printf("set %s = %s", field, s);
+        } else {
+            printf("set ");
+            put_safe(field);
+            printf(" = %s", s);
+        }
         free(s);
         break;
     case REP_OP_DEL:
         if (field[0] == '\0')
             printf("deleted the record");
-        else
-            printf("deleted %s", field);
+        else {
+            printf("deleted ");
+            put_safe(field);
+        }
         break;
     case REP_OP_CLEAR:
         if (field[0] == '\0')
             printf("cleared every field");
-        else
-            printf("cleared %s", field);
+        else {
+            printf("cleared ");
+            put_safe(field);
+        }
         break;
     default:
-        printf("(unknown operation %d on %s)", (int)op->type, field[0] ? field : "the record");
+        printf("(unknown operation %d on ", (int)op->type);
+        put_safe(field[0] ? field : "the record");
+        putchar(')');
         break;
     }
     if (op->kind != REP_KIND_REGISTER)
@@ -1532,10 +1641,16 @@ print_history(const char *key, const rep_history_t *h)
         char when[48];
 
         format_time(ch->hlc, when, sizeof when);
-        printf("%s  device %016" PRIx64 "  #%-*" PRIu64 "  %s\n", when, ch->actor, seqw, ch->seq,
-               user_name(ch->user));
+        printf("%s  device %016" PRIx64 "  #%-*" PRIu64 "  ", when, ch->actor, seqw, ch->seq);
+        put_safe(user_name(ch->user));
+        putchar('\n');
         for (size_t j = 0; j < ch->nops; j++) {
-            if (print_op(&ch->ops[j]) < 0)
+            const rep_op_t *op = &ch->ops[j];
+
+            /* Every field write also marks the record present: say so only if that is all. */
+            if (op->type == REP_OP_SET && or_empty(op->field)[0] == '\0' && ch->nops > 1)
+                continue;
+            if (print_op(op) < 0)
                 return -ENOMEM;
         }
     }
@@ -1556,7 +1671,7 @@ cmd_history(cli_t *c)
         return ret;
     rc = rep_replica_history(r, key, &h);
     if (rc < 0)
-        ret = fail(arg_code(rc), "%s: %s", key, rep_strerror(rc));
+        ret = fail(arg_code(rc), "%.120s: %.120s", key, rep_strerror(rc));
     else if (c->json)
         ret = json_emit(json_history(key, h));
     else if (print_history(key, h) < 0)
@@ -1568,7 +1683,7 @@ cmd_history(cli_t *c)
     return ret;
 }
 
-/* ---- conflicts ---------------------------------------------------------------------------------- */
+/* ---- conflicts ------------------------------------------------------------------------------- */
 
 static json_t *
 json_conflicts(const rep_conflicts_t *cs)
@@ -1623,10 +1738,14 @@ print_conflict(const rep_conflict_t *cf)
     size_t vw = 0, uw = 0;
     int ret = 0;
 
-    if (is_record)
-        printf("%s  (record): deleted on one device, changed on another\n", or_empty(cf->key));
-    else
-        printf("%s  %s\n", or_empty(cf->key), cf->field);
+    put_safe(or_empty(cf->key));
+    if (is_record) {
+        printf("  (record): deleted on one device, changed on another\n");
+    } else {
+        fputs("  ", stdout);
+        put_safe(cf->field);
+        putchar('\n');
+    }
     cells = calloc(cf->n + 1, sizeof *cells);
     if (cells == NULL)
         return -ENOMEM;
@@ -1683,7 +1802,7 @@ cmd_conflicts(cli_t *c)
         return ret;
     rc = rep_replica_conflicts(r, key, &cs);
     if (rc < 0) {
-        ret = fail(arg_code(rc), "%s: %s", key ? key : c->dir, rep_strerror(rc));
+        ret = fail(arg_code(rc), "%.120s: %.120s", key ? key : c->dir, rep_strerror(rc));
         goto out;
     }
     if (c->json) {
@@ -1705,7 +1824,7 @@ out:
     return ret;
 }
 
-/* ---- digest, status ----------------------------------------------------------------------------- */
+/* ---- digest, status -------------------------------------------------------------------------- */
 
 static int
 cmd_digest(cli_t *c)
@@ -1721,7 +1840,7 @@ cmd_digest(cli_t *c)
     rc = rep_replica_digest(r, d);
     rep_replica_close(&r);
     if (rc < 0)
-        return fail(CLI_FAIL, "%s: %s", c->dir, rep_strerror(rc));
+        return fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
     sb_hex(&b, d, sizeof d);
     hex = sb_take(&b);
     if (hex == NULL)
@@ -1786,10 +1905,12 @@ print_status(const char *dir, const rep_info_t *in)
     format_office(in->office_id, office);
     format_time(in->hlc, when, sizeof when);
     printf("directory    %s\n", dir);
-    printf("office       %s  (%s)\n", office, or_empty(in->office_name));
-    printf("device       %s\n", or_empty(in->device_name));
-    printf("actor        %016" PRIx64 "  (incarnation %" PRIu32 ")\n", in->actor,
-           in->incarnation);
+    printf("office       %s  (", office);
+    put_safe(or_empty(in->office_name));
+    printf(")\ndevice       ");
+    put_safe(or_empty(in->device_name));
+    putchar('\n');
+    printf("actor        %016" PRIx64 "  (incarnation %" PRIu32 ")\n", in->actor, in->incarnation);
     printf("seq          %" PRIu64 "\n", in->seq);
     printf("clock        %s\n", when);
     printf("changes      %" PRIu64 "\n", in->changes);
@@ -1797,10 +1918,10 @@ print_status(const char *dir, const rep_info_t *in)
     printf("records      %" PRIu64 "\n", in->records);
     printf("conflicts    %" PRIu64 "\n", in->conflicts);
     for (size_t i = 0; i < in->nvv; i++)
-        printf("%-12s %016" PRIx64 "  %" PRIu64 "\n", i == 0 ? "has" : "", in->vv[i].actor,
+        printf("%-12s %016" PRIx64 "  %" PRIu64 "\n", i == 0 ? "vv" : "", in->vv[i].actor,
                in->vv[i].seq);
     if (in->nvv == 0)
-        printf("has          (nothing yet)\n");
+        printf("vv           (nothing yet)\n");
 }
 
 static int
@@ -1814,7 +1935,7 @@ cmd_status(cli_t *c)
         return ret;
     rc = rep_replica_info(r, &in);
     if (rc < 0) {
-        ret = fail(CLI_FAIL, "%s: %s", c->dir, rep_strerror(rc));
+        ret = fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
     } else if (c->json) {
         ret = json_emit(json_status(in));
     } else {
@@ -1826,13 +1947,13 @@ cmd_status(cli_t *c)
     return ret;
 }
 
-/* ---- init --------------------------------------------------------------------------------------- */
+/* ---- init ------------------------------------------------------------------------------------ */
 
 static void
 print_import_stats(const char *file, const rep_import_stats_t *st)
 {
-    printf("imported %s: %" PRIu64 " changes: %" PRIu64 " applied, %" PRIu64
-           " duplicates, %" PRIu64 " pending, %" PRIu64 " forks\n",
+    printf("imported %s: %" PRIu64 " changes: %" PRIu64 " applied, %" PRIu64 " duplicates, %" PRIu64
+           " pending, %" PRIu64 " forks\n",
            file, st->changes, st->applied, st->duplicates, st->pending, st->forks);
 }
 
@@ -1840,12 +1961,13 @@ static void
 warn_import_stats(const char *file, const rep_import_stats_t *st)
 {
     if (st->forks > 0)
-        warn("%s: %" PRIu64 " change(s) rejected: a device's history forked (same change "
+        warn("%.120s: %" PRIu64 " change(s) rejected: a device's history forked (same change "
              "number, different content); tell whoever looks after the workstations",
              file, st->forks);
     if (st->skewed > 0)
-        warn("%s: %" PRIu64 " change(s) carry a clock far ahead of this workstation's; check "
-             "the clocks", file, st->skewed);
+        warn("%.120s: %" PRIu64 " change(s) carry a clock far ahead of this workstation's; check "
+             "the clocks",
+             file, st->skewed);
 }
 
 static int
@@ -1858,6 +1980,7 @@ cmd_init(cli_t *c)
     uint8_t office[REP_OFFICE_ID_BYTES];
     char office_hex[2 * REP_OFFICE_ID_BYTES + 1];
     uint8_t *bundle = NULL;
+    char *office_name = NULL;
     size_t blen = 0;
     int ret, rc;
 
@@ -1866,57 +1989,59 @@ cmd_init(cli_t *c)
     if (c->from != NULL) {
         rc = read_file(c->from, &bundle, &blen);
         if (rc < 0)
-            return fail(CLI_FAIL, "%s: %s", c->from, strerror(-rc));
-        rc = rep_batch_office(bundle, blen, office);
+            return fail(CLI_FAIL, "%.120s: %.120s", c->from, strerror(-rc));
+        rc = rep_batch_office(bundle, blen, office, &office_name);
         if (rc < 0) {
-            ret = fail(CLI_FAIL, "%s: %s", c->from, rep_strerror(rc));
+            ret = fail(CLI_FAIL, "%.120s: %.120s", c->from, rep_strerror(rc));
             goto out;
         }
         opts.office_id = office;
     }
-    /* Refuse to touch an existing replica. */
-    rc = rep_replica_open(&r, c->dir, NULL);
-    if (rc == 0) {
-        rep_replica_close(&r);
-        ret = fail(CLI_FAIL, "%s: %s: it is already a replica", c->dir,
-                   rep_strerror(REP_EEXIST));
-        goto out;
-    }
-    if (rc != REP_ENOTREPLICA) {
-        ret = fail(CLI_FAIL, "%s: %s", c->dir, rep_strerror(rc));
-        goto out;
-    }
-    opts.flags = REP_OPEN_CREATE;
-    opts.office_name = c->office;
+    opts.flags = REP_OPEN_CREATE | REP_OPEN_EXCL; /* never touch an existing replica */
+    opts.office_name = c->office ? c->office : office_name;
     opts.device_name = c->device;
     rc = rep_replica_open(&r, c->dir, &opts);
+    if (rc == REP_EEXIST) {
+        ret = fail(CLI_FAIL, "%.120s: %.120s (it is a replica; nothing was changed)", c->dir,
+                   rep_strerror(rc));
+        goto out;
+    }
     if (rc == REP_ENOTREPLICA) {
-        ret = fail(CLI_FAIL, "%s: %s (it holds other files; use an empty or new directory)",
+        ret = fail(CLI_FAIL, "%.120s: %.120s (it holds other files; use an empty or new directory)",
                    c->dir, rep_strerror(rc));
         goto out;
     }
+    if (rc == -ENOENT) {
+        ret = fail(CLI_FAIL, "%.120s: %.120s (its parent directory must exist)", c->dir,
+                   rep_strerror(rc));
+        goto out;
+    }
     if (rc < 0) {
-        ret = fail(arg_code(rc), "%s: %s", c->dir, rep_strerror(rc));
+        ret = fail(arg_code(rc), "%.120s: %.120s", c->dir, rep_strerror(rc));
         goto out;
     }
     if (bundle != NULL) {
         rc = rep_replica_import(r, bundle, blen, &st);
         if (rc < 0) {
-            ret = fail(CLI_FAIL, "%s: created, but importing %s failed: %s (retry with "
-                                 "`replica import %s`)", c->dir, c->from, rep_strerror(rc),
-                       c->from);
+            ret = fail(CLI_FAIL,
+                       "%.120s: created, but importing %.120s failed: %.120s (retry with "
+                       "`replica import %.120s`)",
+                       c->dir, c->from, rep_strerror(rc), c->from);
             goto out_close;
         }
     }
     rc = rep_replica_info(r, &in);
     if (rc < 0) {
-        ret = fail(CLI_FAIL, "%s: created, but: %s", c->dir, rep_strerror(rc));
+        ret = fail(CLI_FAIL, "%.120s: created, but: %.120s", c->dir, rep_strerror(rc));
         goto out_close;
     }
     format_office(in->office_id, office_hex);
     printf("created replica in %s\n", c->dir);
-    printf("  office  %s  (%s)\n", office_hex, or_empty(in->office_name));
-    printf("  device  %s\n", or_empty(in->device_name));
+    printf("  office  %s  (", office_hex);
+    put_safe(or_empty(in->office_name));
+    printf(")\n  device  ");
+    put_safe(or_empty(in->device_name));
+    putchar('\n');
     printf("  actor   %016" PRIx64 "\n", in->actor);
     if (bundle != NULL) {
         print_import_stats(c->from, &st);
@@ -1929,16 +2054,17 @@ out_close:
     rep_replica_close(&r);
 out:
     free(bundle);
+    rep_free(office_name);
     return ret;
 }
 
-/* ---- exchange: export, import, vv -------------------------------------------------------------- */
+/* ---- exchange: export, import, vv ------------------------------------------------------------ */
 
 static int
 need_output(const cli_t *c)
 {
     if (c->output == NULL || c->output[0] == '\0')
-        return fail(CLI_USAGE, "%s: missing -o FILE", c->pos[0]);
+        return fail(CLI_USAGE, "%.120s: missing -o FILE", c->pos[0]);
     return CLI_OK;
 }
 
@@ -1955,18 +2081,19 @@ cmd_export(cli_t *c)
     if (c->since_file != NULL) {
         rc = read_file(c->since_file, &vv, &vvlen);
         if (rc < 0)
-            return fail(CLI_FAIL, "%s: %s", c->since_file, strerror(-rc));
+            return fail(CLI_FAIL, "%.120s: %.120s", c->since_file, strerror(-rc));
     }
     if ((ret = open_replica(c, &r)) != CLI_OK)
         goto out;
     rc = rep_replica_export(r, vv, vvlen, 0, &out, &len, NULL);
     if (rc < 0) {
-        ret = fail(CLI_FAIL, "%s: %s", c->since_file ? c->since_file : c->dir, rep_strerror(rc));
+        ret = fail(CLI_FAIL, "%.120s: %.120s", c->since_file ? c->since_file : c->dir,
+                   rep_strerror(rc));
         goto out_close;
     }
     rc = write_file_atomic(c->output, out, len);
     if (rc < 0) {
-        ret = fail(CLI_FAIL, "%s: %s", c->output, strerror(-rc));
+        ret = fail(CLI_FAIL, "%.120s: %.120s", c->output, strerror(-rc));
         goto out_close;
     }
     fprintf(stderr, "exported %zu bytes to %s\n", len, c->output);
@@ -1993,12 +2120,12 @@ cmd_import(cli_t *c)
     memset(&st, 0, sizeof st);
     rc = read_file(file, &buf, &len);
     if (rc < 0)
-        return fail(CLI_FAIL, "%s: %s", file, strerror(-rc));
+        return fail(CLI_FAIL, "%.120s: %.120s", file, strerror(-rc));
     if ((ret = open_replica(c, &r)) != CLI_OK)
         goto out;
     rc = rep_replica_import(r, buf, len, &st);
     if (rc < 0) {
-        ret = fail(CLI_FAIL, "%s: %s; nothing was imported", file, rep_strerror(rc));
+        ret = fail(CLI_FAIL, "%.120s: %.120s; nothing was imported", file, rep_strerror(rc));
         goto out_close;
     }
     if (c->json) {
@@ -2044,12 +2171,12 @@ cmd_vv(cli_t *c)
         return ret;
     rc = rep_replica_vv(r, &vv, &len);
     if (rc < 0) {
-        ret = fail(CLI_FAIL, "%s: %s", c->dir, rep_strerror(rc));
+        ret = fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
         goto out;
     }
     rc = write_file_atomic(c->output, vv, len);
     if (rc < 0) {
-        ret = fail(CLI_FAIL, "%s: %s", c->output, strerror(-rc));
+        ret = fail(CLI_FAIL, "%.120s: %.120s", c->output, strerror(-rc));
         goto out;
     }
     fprintf(stderr, "wrote version vector (%zu bytes) to %s\n", len, c->output);
@@ -2060,7 +2187,7 @@ out:
     return ret;
 }
 
-/* ---- help and main ------------------------------------------------------------------------------ */
+/* ---- help and main --------------------------------------------------------------------------- */
 
 static const char usage_text[] =
     "usage: replica [--dir DIR] COMMAND [ARGS] [OPTIONS]\n"
@@ -2070,7 +2197,8 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  init [--office NAME] [--device NAME]    create a replica of a new office\n"
-    "  init --from BUNDLE [--device NAME]      join the office a bundle file belongs to\n"
+    "  init --from BUNDLE [--device NAME] [--office NAME]\n"
+    "                                          join the office a bundle file belongs to\n"
     "  put COLL/REC FIELD=VALUE... [--user NAME]\n"
     "                                          set fields of a record, in one change\n"
     "  get COLL/REC [FIELD] [--json]           show a record, or one field's value\n"
@@ -2080,7 +2208,7 @@ static const char usage_text[] =
     "  conflicts [COLL/REC] [--json]           values written at once on different devices\n"
     "  digest [--json]                         hash of the shared state: equal when in sync\n"
     "  status [--json]                         what this replica is and holds\n"
-    "  export [--since-file VVFILE] -o FILE    write a bundle: every change, or those VVFILE lacks\n"
+    "  export [--since-file VVFILE] -o FILE    write a bundle: all changes, or what VVFILE lacks\n"
     "  import FILE [--json]                    apply a bundle\n"
     "  vv -o FILE                              write what this replica has (for --since-file)\n"
     "  help                                    show this text\n"
@@ -2108,7 +2236,7 @@ cmd_help(cli_t *c)
 
 static const command_t commands[] = {
     {"init", cmd_init, OPT_OFFICE | OPT_DEVICE | OPT_FROM, 0, 0,
-     "init [--office NAME] [--device NAME] | init --from BUNDLE [--device NAME]"},
+     "init [--office NAME] [--device NAME] | init --from BUNDLE [--device NAME] [--office NAME]"},
     {"put", cmd_put, OPT_USER, 2, -1, "put COLL/REC FIELD=VALUE... [--user NAME]"},
     {"get", cmd_get, OPT_JSON, 1, 2, "get COLL/REC [FIELD] [--json]"},
     {"ls", cmd_ls, OPT_JSON | OPT_PREFIX, 1, 1, "ls COLL [--prefix P] [--json]"},
@@ -2142,18 +2270,16 @@ check_usage(const cli_t *c, const command_t *cmd)
 
     for (size_t i = 0; extra != 0 && i < N_OPTION_DEFS; i++) {
         if (extra & option_defs[i].bit)
-            return fail(CLI_USAGE, "option --%s does not apply to '%s' (usage: replica %s)",
+            return fail(CLI_USAGE,
+                        "option --%.120s does not apply to '%.120s' (usage: replica %.120s)",
                         option_defs[i].name, cmd->name, cmd->usage);
     }
     if (nargs < cmd->min_args)
-        return fail(CLI_USAGE, "%s: missing argument (usage: replica %s)", cmd->name,
+        return fail(CLI_USAGE, "%.120s: missing argument (usage: replica %.120s)", cmd->name,
                     cmd->usage);
     if (cmd->max_args >= 0 && nargs > cmd->max_args)
-        return fail(CLI_USAGE, "%s: unexpected argument '%s' (usage: replica %s)", cmd->name,
-                    c->pos[1 + cmd->max_args], cmd->usage);
-    if (c->office != NULL && c->from != NULL)
-        return fail(CLI_USAGE, "init: --office and --from do not go together (the bundle "
-                               "names the office)");
+        return fail(CLI_USAGE, "%.120s: unexpected argument '%.120s' (usage: replica %.120s)",
+                    cmd->name, c->pos[1 + cmd->max_args], cmd->usage);
     return CLI_OK;
 }
 
@@ -2182,7 +2308,7 @@ main(int argc, char **argv)
     }
     cmd = find_command(c.pos[0]);
     if (cmd == NULL) {
-        ret = fail(CLI_USAGE, "unknown command '%s' (see replica --help)", c.pos[0]);
+        ret = fail(CLI_USAGE, "unknown command '%.120s' (see replica --help)", c.pos[0]);
         goto out;
     }
     if ((ret = check_usage(&c, cmd)) != CLI_OK)
@@ -2204,7 +2330,7 @@ main(int argc, char **argv)
 out:
     if (fflush(stdout) != 0 || ferror(stdout)) {
         if (ret == CLI_OK)
-            ret = fail(CLI_FAIL, "writing the output: %s", strerror(errno));
+            ret = fail(CLI_FAIL, "writing the output: %.120s", strerror(errno));
     }
     free(c.pos);
     return ret;

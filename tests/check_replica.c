@@ -238,6 +238,40 @@ START_TEST(test_txn_semantics)
 }
 END_TEST
 
+/* The longest names the limits allow, through a write, a record delete and a revival. */
+START_TEST(test_longest_names)
+{
+    rep_replica_t *r = fresh("a", NULL);
+    char key[REP_MAX_COLLECTION + REP_MAX_RECORD + 2], field[REP_MAX_FIELD + 1];
+    memset(key, 'c', REP_MAX_COLLECTION);
+    key[REP_MAX_COLLECTION] = '/';
+    memset(key + REP_MAX_COLLECTION + 1, 'r', REP_MAX_RECORD);
+    key[sizeof key - 1] = 0;
+    memset(field, 'f', REP_MAX_FIELD);
+    field[REP_MAX_FIELD] = 0;
+    rep_txn_t *t;
+    OK(rep_txn_begin(r, "u", &t));
+    OK(rep_txn_set_int(t, key, field, 1));
+    commit(&t);
+    rep_record_t *rec;
+    OK(rep_replica_get_record(r, key, &rec));
+    ck_assert_str_eq(rec->fields[0].name, field);
+    rep_record_free(&rec);
+    OK(rep_txn_begin(r, "u", &t));
+    OK(rep_txn_del_record(t, key));
+    commit(&t);
+    ck_assert_int_eq(rep_replica_get_record(r, key, &rec), REP_ENOTFOUND);
+    OK(rep_txn_begin(r, "u", &t));
+    OK(rep_txn_set_int(t, key, "other", 2));
+    commit(&t);
+    OK(rep_replica_get_record(r, key, &rec));
+    ck_assert_uint_eq(rec->nfields, 1); /* the deleted field stays deleted */
+    ck_assert_str_eq(rec->fields[0].name, "other");
+    rep_record_free(&rec);
+    rep_replica_close(&r);
+}
+END_TEST
+
 START_TEST(test_list_order_prefix_limit)
 {
     rep_replica_t *r = fresh("a", NULL);
@@ -396,6 +430,7 @@ suite(void)
     tcase_add_test(tc, test_create_reopen_info);
     tcase_add_test(tc, test_every_type_round_trips);
     tcase_add_test(tc, test_txn_semantics);
+    tcase_add_test(tc, test_longest_names);
     tcase_add_test(tc, test_list_order_prefix_limit);
     tcase_add_test(tc, test_history_and_clock);
     tcase_add_test(tc, test_many_processes_one_replica);

@@ -25,7 +25,8 @@
  *
  * Ownership: input strings are borrowed for the duration of the call. Results are returned
  * through out-parameters and belong to the caller, who releases each with the _free function
- * its documentation names; all _free functions accept NULL and set the pointer to NULL.
+ * its documentation names; the _free functions accept NULL, and those taking a pointer to
+ * the caller's pointer set it to NULL.
  * Values are copied out of the store, so no result refers to mapped memory.
  *
  * Threads: a rep_replica_t may be used from any number of threads at once. A rep_txn_t belongs
@@ -127,6 +128,7 @@ typedef struct rep_replica rep_replica_t;
 /** Flags for rep_open_opts_t.flags. */
 #define REP_OPEN_CREATE  0x1u /**< create the replica (and the directory) if it does not exist */
 #define REP_OPEN_NOSYNC  0x2u /**< commits are not flushed to disk: tests and benchmarks only */
+#define REP_OPEN_EXCL    0x4u /**< with REP_OPEN_CREATE: fail with REP_EEXIST if it is a replica */
 
 /**
  * Options for rep_replica_open(). Zero-initialize, then set what you need; a NULL pointer
@@ -148,9 +150,10 @@ typedef struct rep_open_opts {
 /**
  * Open the replica stored in directory @p dir.
  *
- * With REP_OPEN_CREATE, a missing or empty directory becomes a new replica: a device key pair
- * is generated and the actor id is derived from it (DESIGN.md). Without it, a directory that
- * does not hold a replica is an error.
+ * With REP_OPEN_CREATE, a missing or empty directory becomes a new replica (its parent must
+ * exist): a device key pair is generated and the actor id is derived from it and incarnation 0
+ * (DESIGN.md). An existing replica is opened as it is, unless REP_OPEN_EXCL is also given.
+ * Without REP_OPEN_CREATE, a directory that does not hold a replica is an error.
  *
  * @param[out] out   the open replica, or NULL on failure; close with rep_replica_close()
  * @param[in]  dir   the replica directory
@@ -158,7 +161,8 @@ typedef struct rep_open_opts {
  * @return 0; REP_ENOTREPLICA when @p dir holds something that is not a replica (or does not
  *         exist and REP_OPEN_CREATE is not given); REP_EVERSION for a newer format;
  *         REP_EBUSY if this process already has @p dir open; REP_ECORRUPT for damaged metadata;
- *         -errno for system failures.
+ *         REP_EEXIST with REP_OPEN_EXCL when @p dir is a replica already; -errno for system
+ *         failures.
  */
 REP_EXPORT REP_WUR int
 rep_replica_open(rep_replica_t **out, const char *dir, const rep_open_opts_t *opts);
@@ -339,11 +343,16 @@ rep_replica_conflicts(rep_replica_t *r, const char *key, rep_conflicts_t **out);
 REP_EXPORT void
 rep_conflicts_free(rep_conflicts_t **cp);
 
-/** What one change did. */
+/**
+ * What one change did to a record. Every change that writes a record also writes its existence
+ * register, field "": REP_OP_SET on "" (value REP_NULL here) means the record was written,
+ * REP_OP_DEL on "" that it was deleted. A record delete is REP_OP_CLEAR (every value the writer
+ * had seen removed) followed by REP_OP_DEL on "".
+ */
 typedef enum rep_op_type {
     REP_OP_SET = 1,     /**< set a field's value */
-    REP_OP_DEL = 2,     /**< delete a field ("" : delete the record) */
-    REP_OP_CLEAR = 3    /**< remove the values the writer had seen from every field (record delete) */
+    REP_OP_DEL = 2,     /**< delete a field ("" : the record) */
+    REP_OP_CLEAR = 3    /**< remove the values the writer had seen from every field of the record */
 } rep_op_type_t;
 
 typedef struct rep_op {
@@ -422,7 +431,8 @@ rep_info_free(rep_info_t **ip);
 /**
  * Encode this replica's version vector (what it has) for another replica to answer with
  * rep_replica_export(). The bytes are checksummed and carry the office id.
- * @param[out] out, len  the bytes (caller owns; rep_free())
+ * @param[out] out  the bytes (caller owns; rep_free())
+ * @param[out] len  their length
  */
 REP_EXPORT REP_WUR int
 rep_replica_vv(rep_replica_t *r, uint8_t **out, size_t *len);
@@ -430,11 +440,13 @@ rep_replica_vv(rep_replica_t *r, uint8_t **out, size_t *len);
 /**
  * Encode the changes another replica lacks, in this replica's causal order, as a batch.
  *
- * @param[in]  vv, vvlen  the other replica's rep_replica_vv() bytes, or NULL/0 for everything
+ * @param[in]  vv     the other replica's rep_replica_vv() bytes, or NULL for everything
+ * @param[in]  vvlen  their length (0 with NULL)
  * @param[in]  max_bytes  stop adding changes once the batch would exceed this many bytes (at
  *                        least one change is always included); 0 for no bound
- * @param[out] out, len   the batch (caller owns; rep_free()); it holds no change when the
+ * @param[out] out        the batch (caller owns; rep_free()); it holds no change when the
  *                        other side lacks nothing
+ * @param[out] len        its length
  * @param[out] more       if not NULL, set to 1 when changes were left out for the size bound
  * @return 0; REP_ECORRUPT for damaged vv bytes; REP_EOFFICE for another office's vv.
  */
@@ -469,12 +481,15 @@ REP_EXPORT REP_WUR int
 rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats);
 
 /**
- * Read the office id a batch belongs to, without applying it (e.g. to create a replica of
- * that office from a bundle). Verifies the checksum.
- * @return 0; REP_ECORRUPT; REP_EVERSION.
+ * Read which office a batch belongs to, without applying it (e.g. to create a replica of that
+ * office from a bundle). Verifies the checksum.
+ * @param[out] office_id    REP_OFFICE_ID_BYTES bytes
+ * @param[out] office_name  if not NULL, the office's name (caller owns; rep_free())
+ * @return 0; REP_ECORRUPT; REP_EVERSION; -ENOMEM.
  */
 REP_EXPORT REP_WUR int
-rep_batch_office(const uint8_t *batch, size_t len, uint8_t office_id[REP_OFFICE_ID_BYTES]);
+rep_batch_office(const uint8_t *batch, size_t len, uint8_t office_id[REP_OFFICE_ID_BYTES],
+                 char **office_name);
 
 /** Free bytes returned by the library. Accepts NULL. */
 REP_EXPORT void

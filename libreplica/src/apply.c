@@ -159,16 +159,18 @@ clear_record(rep__applier_t *a, const rep__skey_t *rk, const rep__ctx_t *ctx)
     for (rc = rep__cur_seek(c, prefix, pn, &k, NULL); rc == 0; rc = rep__cur_next(c, &k, NULL)) {
         if (k.n < pn || memcmp(k.p, prefix, pn) != 0)
             break;
-        uint8_t len = (uint8_t)k.n; /* state keys are < 256 bytes */
-        rep__buf_add(&keys, &len, 1);
+        uint8_t len[2] = {(uint8_t)(k.n >> 8), (uint8_t)k.n}; /* k.n <= REP_STATE_KEY_MAX */
+        rep__buf_add(&keys, len, 2);
         rep__buf_add(&keys, k.p, k.n);
     }
     rep__cur_close(&c);
     rc = rc == REP_ENOTFOUND ? 0 : rc;
     if (rc == 0)
         rc = keys.err;
-    for (size_t off = 0; rc == 0 && off < keys.len; off += 1 + keys.p[off])
-        rc = write_register(a, keys.p + off + 1, keys.p[off], ctx, NULL);
+    for (size_t off = 0, n; rc == 0 && off < keys.len; off += 2 + n) {
+        n = (size_t)keys.p[off] << 8 | keys.p[off + 1];
+        rc = write_register(a, keys.p + off + 2, n, ctx, NULL);
+    }
     rep__buf_free(&keys);
     return rc;
 }

@@ -258,15 +258,16 @@ rd_office(rep__rd_t *r, uint8_t office[REP_OFFICE_ID_BYTES])
 
 void
 rep__batch_begin(rep__batch_writer_t *w, const uint8_t office[REP_OFFICE_ID_BYTES],
-                 uint64_t sender)
+                 const char *office_name, uint64_t sender)
 {
     rep__buf_init(&w->buf);
     frame_begin(&w->buf, batch_magic);
     msgpack_packer pk;
     rep__packer_init(&pk, &w->buf);
-    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, 4);
     msgpack_pack_bin(&pk, REP_OFFICE_ID_BYTES);
     msgpack_pack_bin_body(&pk, office, REP_OFFICE_ID_BYTES);
+    pack_str(&pk, office_name, strlen(office_name));
     msgpack_pack_uint64(&pk, sender);
     /* array32 with the count patched in at the end */
     uint8_t hdr[5] = {0xdd, 0, 0, 0, 0};
@@ -317,11 +318,12 @@ rep__batch_decode(const uint8_t *p, size_t n, rep__batch_t *out)
     REP_TRY(frame_open(p, n, batch_magic, &body, &bodyn));
     rep__rd_t r;
     rep__rd_init(&r, body, bodyn);
-    uint32_t three, count;
-    REP_TRY(rep__rd_array(&r, &three));
-    if (three != 3)
+    uint32_t four, count;
+    REP_TRY(rep__rd_array(&r, &four));
+    if (four != 4)
         return REP_ECORRUPT;
     REP_TRY(rd_office(&r, out->office));
+    REP_TRY(rd_name(&r, &out->office_name, &out->office_namen, REP_MAX_USER, false));
     REP_TRY(rep__rd_uint(&r, &out->sender));
     REP_TRY(rep__rd_array(&r, &count));
     if (count) {

@@ -13,7 +13,7 @@
  *   magic(4: "RPLB" / "RPLV") version(1) flags(1) body(msgpack) checksum(32)
  * where the checksum is BLAKE2b-256 of everything before it, so any flipped bit or
  * truncation is caught before anything is parsed. Bodies:
- *   batch: [office(bin 16), sender actor, [change(bin)...]]
+ *   batch: [office(bin 16), office name, sender actor, [change(bin)...]]
  *   vv:    [office(bin 16), [[actor, seq]...]]
  * flags are 0 in this version; the bits are reserved for sealed and signed content.
  */
@@ -65,6 +65,8 @@ void rep__change_clear(rep__change_t *c);
 /* A verified batch: views of each change's bytes inside the batch. */
 typedef struct rep__batch {
     uint8_t office[REP_OFFICE_ID_BYTES];
+    const char *office_name;   /* not NUL-terminated */
+    uint32_t office_namen;
     uint64_t sender;
     size_t n;
     struct {
@@ -81,7 +83,7 @@ typedef struct rep__batch_writer {
     uint32_t count;
 } rep__batch_writer_t;
 void rep__batch_begin(rep__batch_writer_t *w, const uint8_t office[REP_OFFICE_ID_BYTES],
-                      uint64_t sender);
+                      const char *office_name, uint64_t sender);
 void rep__batch_add(rep__batch_writer_t *w, const uint8_t *p, size_t n);
 /* Size the batch has once the next change of n bytes is added and it is ended. */
 size_t rep__batch_size_with(const rep__batch_writer_t *w, size_t n);

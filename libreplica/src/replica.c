@@ -108,8 +108,10 @@ init_fn(rep__txn_t *t, void *arg)
     const rep_open_opts_t *o = ic->opts;
     rep__slice_t v;
     int rc = rep__txn_get(t, REP_DB_META, REP_META_FORMAT, strlen(REP_META_FORMAT), &v);
+    if (rc == 0)
+        return o && (o->flags & REP_OPEN_EXCL) ? REP_EEXIST : 0; /* a replica already */
     if (rc != REP_ENOTFOUND)
-        return rc; /* another process made it meanwhile (0), or an error */
+        return rc;
 
     uint8_t pk[REP_SIGN_PK_BYTES], sk[REP_SIGN_SK_BYTES], office[REP_OFFICE_ID_BYTES], u32[4];
     char host[256] = "workstation";
@@ -1444,7 +1446,7 @@ rep_replica_export(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max
         }
         ec.theirs = theirs;
     }
-    rep__batch_begin(&ec.w, r->office, r->actor);
+    rep__batch_begin(&ec.w, r->office, r->office_name, r->actor);
     int rc = rep__store_read(r->st, export_fn, &ec);
     free(theirs);
     if (rc < 0) {
@@ -1512,15 +1514,21 @@ rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_impor
 }
 
 int
-rep_batch_office(const uint8_t *batch, size_t len, uint8_t office_id[REP_OFFICE_ID_BYTES])
+rep_batch_office(const uint8_t *batch, size_t len, uint8_t office_id[REP_OFFICE_ID_BYTES],
+                 char **office_name)
 {
+    if (office_name)
+        *office_name = NULL;
     if (!office_id)
         return -EINVAL;
     rep__batch_t b;
     REP_TRY(rep__batch_decode(batch, len, &b));
     memcpy(office_id, b.office, REP_OFFICE_ID_BYTES);
+    int rc = 0;
+    if (office_name && !(*office_name = strndup_or_null(b.office_name, b.office_namen)))
+        rc = -ENOMEM;
     rep__batch_clear(&b);
-    return 0;
+    return rc;
 }
 
 void
