@@ -501,10 +501,16 @@ START_TEST(test_foreign_office_batch_rejected)
 
     pair_open(&p);
     write_some(p.b, 0, 4);
-    rep_replica_t *other = create_in(p.dir, "other", NULL);
+    rep_replica_t *other = NULL;
+    rep_open_opts_t opts;
+    memset(&opts, 0, sizeof opts);
+    opts.flags = REP_OPEN_NOSYNC;
+    opts.office_name = "Other Clinic";
+    CK_OK(tu_replica_create(&other, p.dir, "other", &opts, NULL));
     rep_info_t *info = NULL;
     CK_OK(rep_replica_info(other, &info));
     memcpy(theirs, info->office_id, sizeof theirs);
+    ck_assert_str_eq(info->office_name, "Other Clinic");
     rep_info_free(&info);
     ck_assert_msg(memcmp(theirs, p.office, sizeof theirs) != 0, "two new offices share an id");
 
@@ -517,8 +523,12 @@ START_TEST(test_foreign_office_batch_rejected)
             write_some(other, 0, 6);
         snap_take(p.b, &before);
         CK_OK(rep_replica_export(other, NULL, 0, 0, &b, &n, NULL));
-        CK_OK(rep_batch_office(b, n, id, NULL));
+        char *name = NULL;
+        CK_OK(rep_batch_office(b, n, id, &name));
         ck_assert_mem_eq(id, theirs, sizeof id);
+        ck_assert_ptr_nonnull(name);
+        ck_assert_str_eq(name, "Other Clinic");
+        rep_free(name);
         CK_RC(rep_replica_import(p.b, b, n, &st), REP_EOFFICE);
         ck_assert_uint_eq(st.applied, 0);
         snap_same(p.b, &before, "foreign batch");
@@ -868,6 +878,48 @@ START_TEST(test_open_twice_busy)
 }
 END_TEST
 
+/* CREATE|EXCL refuses an existing replica and leaves it as it was; it creates a new one. */
+START_TEST(test_create_excl_existing_eexist)
+{
+    char *base = tu_tmpdir_in(g_root);
+    char dir[TU_PATH_MAX];
+    rep_replica_t *r = NULL;
+    rep_open_opts_t opts;
+    rep_txn_t *t = NULL;
+    uint8_t d0[REP_DIGEST_BYTES], d1[REP_DIGEST_BYTES];
+
+    ck_assert_ptr_nonnull(base);
+    memset(&opts, 0, sizeof opts);
+    opts.flags = REP_OPEN_NOSYNC | REP_OPEN_EXCL;
+    CK_OK(tu_replica_create(&r, base, "r", &opts, NULL)); /* empty directory: created */
+    CK_OK(rep_txn_begin(r, NULL, &t));
+    CK_OK(rep_txn_set_str(t, "c/r", "f", "kept"));
+    CK_OK(rep_txn_commit(t, NULL));
+    rep_txn_free(&t);
+    CK_OK(rep_replica_digest(r, d0));
+    rep_replica_close(&r);
+
+    CK_OK(tu_path(dir, base, "r"));
+    opts.flags = REP_OPEN_NOSYNC | REP_OPEN_CREATE | REP_OPEN_EXCL;
+    r = (rep_replica_t *)&opts;
+    CK_RC(rep_replica_open(&r, dir, &opts), REP_EEXIST);
+    ck_assert_ptr_null(r);
+
+    opts.flags = REP_OPEN_NOSYNC | REP_OPEN_CREATE; /* without EXCL: opened as it is */
+    CK_OK(rep_replica_open(&r, dir, &opts));
+    CK_OK(rep_replica_digest(r, d1));
+    ck_assert_mem_eq(d0, d1, REP_DIGEST_BYTES);
+    rep_info_t *info = NULL;
+    CK_OK(rep_replica_info(r, &info));
+    ck_assert_uint_eq(info->seq, 1);
+    rep_info_free(&info);
+    rep_replica_close(&r);
+
+    tu_rmtree(base);
+    free(base);
+}
+END_TEST
+
 /* ---- (8) damaged version vectors --------------------------------------------------------------- */
 
 START_TEST(test_vv_corrupt_rejected)
@@ -1107,6 +1159,7 @@ badinput_suite(void)
     tcase_add_test(tc, test_malformed_names_invalid);
     tcase_add_test(tc, test_open_not_a_replica);
     tcase_add_test(tc, test_open_twice_busy);
+    tcase_add_test(tc, test_create_excl_existing_eexist);
     tcase_add_test(tc, test_txn_after_finish_done);
     tcase_add_test(tc, test_strerror_names_every_code);
     suite_add_tcase(s, tc);

@@ -22,17 +22,17 @@
 #include "replica.h"
 #include "testutil.h"
 
-#define CK_OK(expr)                                                                          \
-    do {                                                                                     \
-        int ck_rc_ = (expr);                                                                 \
-        ck_assert_msg(ck_rc_ == 0, "%s = %d (%s)", #expr, ck_rc_, rep_strerror(ck_rc_));     \
+#define CK_OK(expr)                                                                                \
+    do {                                                                                           \
+        int ck_rc_ = (expr);                                                                       \
+        ck_assert_msg(ck_rc_ == 0, "%s = %d (%s)", #expr, ck_rc_, rep_strerror(ck_rc_));           \
     } while (0)
 
-#define CK_RC(expr, want)                                                                    \
-    do {                                                                                     \
-        int ck_rc_ = (expr), ck_want_ = (want);                                              \
-        ck_assert_msg(ck_rc_ == ck_want_, "%s = %d (%s), want %d (%s)", #expr, ck_rc_,       \
-                      rep_strerror(ck_rc_), ck_want_, rep_strerror(ck_want_));               \
+#define CK_RC(expr, want)                                                                          \
+    do {                                                                                           \
+        int ck_rc_ = (expr), ck_want_ = (want);                                                    \
+        ck_assert_msg(ck_rc_ == ck_want_, "%s = %d (%s), want %d (%s)", #expr, ck_rc_,             \
+                      rep_strerror(ck_rc_), ck_want_, rep_strerror(ck_want_));                     \
     } while (0)
 
 /* ---- Helpers ------------------------------------------------------------------------------ */
@@ -150,10 +150,10 @@ check_rejected(const char *what, const uint8_t *p, size_t n)
         ck_assert_msg(rc == REP_ECORRUPT && r.p == p, "%s: rep__rd_value gave %d", what, rc);
 }
 
-#define REJECT(what, ...)                                                                   \
-    do {                                                                                    \
-        static const uint8_t bytes_[] = {__VA_ARGS__};                                      \
-        check_rejected(what, bytes_, sizeof bytes_);                                        \
+#define REJECT(what, ...)                                                                          \
+    do {                                                                                           \
+        static const uint8_t bytes_[] = {__VA_ARGS__};                                             \
+        check_rejected(what, bytes_, sizeof bytes_);                                               \
     } while (0)
 
 /* ---- rep__buf ----------------------------------------------------------------------------- */
@@ -309,8 +309,8 @@ START_TEST(int_round_trips_at_every_width_boundary)
 }
 END_TEST
 
-static const double double_cases[] = {0.0, 1.0, -2.5, 1e300, -1e-300, 5e-324 /* subnormal */,
-                                      1.7976931348623157e308};
+static const double double_cases[] = {
+    0.0, 1.0, -2.5, 1e300, -1e-300, 5e-324 /* subnormal */, 1.7976931348623157e308};
 
 START_TEST(double_round_trips_as_float64)
 {
@@ -378,8 +378,8 @@ static const struct {
     uint8_t str_tag, bin_tag;
     size_t str_hdr, bin_hdr;
 } blob_cases[] = {
-    {0, 0xa0, 0xc4, 1, 2},       {31, 0xbf, 0xc4, 1, 2},       {32, 0xd9, 0xc4, 2, 2},
-    {255, 0xd9, 0xc4, 2, 2},     {256, 0xda, 0xc5, 3, 3},      {65535, 0xda, 0xc5, 3, 3},
+    {0, 0xa0, 0xc4, 1, 2},     {31, 0xbf, 0xc4, 1, 2},  {32, 0xd9, 0xc4, 2, 2},
+    {255, 0xd9, 0xc4, 2, 2},   {256, 0xda, 0xc5, 3, 3}, {65535, 0xda, 0xc5, 3, 3},
     {65536, 0xdb, 0xc6, 5, 5},
 };
 
@@ -591,18 +591,18 @@ START_TEST(utf8_valid_accepts_well_formed_text)
     } ok[] = {
         {"", 0},
         {"patients", 8},
-        {"a\0b", 3},                  /* NUL is allowed here (names check it separately) */
-        {"\xc2\x80", 2},              /* U+0080, smallest 2-byte */
-        {"\xc3\xa9", 2},              /* é */
-        {"\xdf\xbf", 2},              /* U+07FF */
-        {"\xe0\xa0\x80", 3},          /* U+0800, smallest 3-byte */
-        {"\xe2\x82\xac", 3},          /* € */
-        {"\xed\x9f\xbf", 3},          /* U+D7FF, just below the surrogates */
-        {"\xee\x80\x80", 3},          /* U+E000, just above them */
-        {"\xef\xbf\xbf", 3},          /* U+FFFF */
-        {"\xf0\x90\x80\x80", 4},      /* U+10000, smallest 4-byte */
-        {"\xf0\x9f\x98\x80", 4},      /* 😀 */
-        {"\xf4\x8f\xbf\xbf", 4},      /* U+10FFFF, the last code point */
+        {"a\0b", 3},             /* NUL is allowed here (names check it separately) */
+        {"\xc2\x80", 2},         /* U+0080, smallest 2-byte */
+        {"\xc3\xa9", 2},         /* é */
+        {"\xdf\xbf", 2},         /* U+07FF */
+        {"\xe0\xa0\x80", 3},     /* U+0800, smallest 3-byte */
+        {"\xe2\x82\xac", 3},     /* € */
+        {"\xed\x9f\xbf", 3},     /* U+D7FF, just below the surrogates */
+        {"\xee\x80\x80", 3},     /* U+E000, just above them */
+        {"\xef\xbf\xbf", 3},     /* U+FFFF */
+        {"\xf0\x90\x80\x80", 4}, /* U+10000, smallest 4-byte */
+        {"\xf0\x9f\x98\x80", 4}, /* 😀 */
+        {"\xf4\x8f\xbf\xbf", 4}, /* U+10FFFF, the last code point */
     };
     for (size_t i = 0; i < REP_ARRAY_LEN(ok); i++)
         ck_assert_msg(rep__utf8_valid(ok[i].s, ok[i].n), "case %zu rejected", i);
@@ -615,25 +615,25 @@ START_TEST(utf8_valid_rejects_malformed_text)
         const char *s;
         size_t n;
     } bad[] = {
-        {"\x80", 1},                  /* continuation without a lead */
+        {"\x80", 1}, /* continuation without a lead */
         {"\xbf", 1},
-        {"\xc0\x80", 2},              /* overlong NUL */
-        {"\xc1\xbf", 2},              /* overlong U+007F */
-        {"\xe0\x9f\xbf", 3},          /* overlong U+07FF */
-        {"\xf0\x8f\xbf\xbf", 4},      /* overlong U+FFFF */
-        {"\xed\xa0\x80", 3},          /* U+D800 */
-        {"\xed\xbf\xbf", 3},          /* U+DFFF */
-        {"\xf4\x90\x80\x80", 4},      /* U+110000 */
+        {"\xc0\x80", 2},         /* overlong NUL */
+        {"\xc1\xbf", 2},         /* overlong U+007F */
+        {"\xe0\x9f\xbf", 3},     /* overlong U+07FF */
+        {"\xf0\x8f\xbf\xbf", 4}, /* overlong U+FFFF */
+        {"\xed\xa0\x80", 3},     /* U+D800 */
+        {"\xed\xbf\xbf", 3},     /* U+DFFF */
+        {"\xf4\x90\x80\x80", 4}, /* U+110000 */
         {"\xf5\x80\x80\x80", 4},
-        {"\xf8\x88\x80\x80\x80", 5},  /* 5-byte form */
+        {"\xf8\x88\x80\x80\x80", 5}, /* 5-byte form */
         {"\xfe", 1},
         {"\xff", 1},
-        {"\xc3", 1},                  /* truncated at the end */
+        {"\xc3", 1}, /* truncated at the end */
         {"\xe2\x82", 2},
         {"\xf0\x9f\x98", 3},
-        {"\xc3\x28", 2},              /* continuation is not 10xxxxxx */
+        {"\xc3\x28", 2}, /* continuation is not 10xxxxxx */
         {"\xe2\x28\xa1", 3},
-        {"ok\xe2\x82", 4},            /* valid text, then a truncated sequence */
+        {"ok\xe2\x82", 4}, /* valid text, then a truncated sequence */
     };
     for (size_t i = 0; i < REP_ARRAY_LEN(bad); i++)
         ck_assert_msg(!rep__utf8_valid(bad[i].s, bad[i].n), "case %zu accepted", i);
@@ -704,23 +704,25 @@ END_TEST
 
 START_TEST(rd_array_rejects_truncated_headers_and_other_types)
 {
-    const uint8_t *cases[] = {
-        (const uint8_t[]){0xdc},       (const uint8_t[]){0xdc, 0x00},
-        (const uint8_t[]){0xdd},       (const uint8_t[]){0xdd, 0x00, 0x00, 0x00},
-        (const uint8_t[]){0x80},       (const uint8_t[]){0xc0},
+    static const struct {
+        uint8_t b[4];
+        size_t n;
+    } cases[] = {
+        {{0xdc}, 1},                   /* array16 without its count */
+        {{0xdc, 0x00}, 2},             /* half a count */
+        {{0xdd}, 1},                   /* array32 without its count */
+        {{0xdd, 0x00, 0x00, 0x00}, 4}, /* three quarters of one */
+        {{0x80}, 1},                   /* a map */
+        {{0xc0}, 1},                   /* nil */
+        {{0}, 0},                      /* nothing */
     };
-    static const size_t lens[] = {1, 2, 1, 4, 1, 1};
     for (size_t i = 0; i < REP_ARRAY_LEN(cases); i++) {
         rep__rd_t r;
         uint32_t n;
-        rep__rd_init(&r, cases[i], lens[i]);
-        ck_assert_msg(rep__rd_array(&r, &n) == REP_ECORRUPT, "case %zu", i);
-        ck_assert_ptr_eq(r.p, cases[i]);
+        rep__rd_init(&r, cases[i].b, cases[i].n);
+        ck_assert_msg(rep__rd_array(&r, &n) == REP_ECORRUPT, "case %zu accepted", i);
+        ck_assert_ptr_eq(r.p, cases[i].b);
     }
-    rep__rd_t r;
-    uint32_t n;
-    rep__rd_init(&r, NULL, 0);
-    CK_RC(rep__rd_array(&r, &n), REP_ECORRUPT);
 }
 END_TEST
 
@@ -837,7 +839,7 @@ START_TEST(rd_value_steps_over_one_value_at_a_time)
     /* a stream of one value of each type */
     rep__buf_t b;
     rep__buf_init(&b);
-    rep_value_t vals[6] = {{.type = REP_NULL}, {.type = REP_BOOL}, {.type = REP_INT},
+    rep_value_t vals[6] = {{.type = REP_NULL},   {.type = REP_BOOL},   {.type = REP_INT},
                            {.type = REP_DOUBLE}, {.type = REP_STRING}, {.type = REP_BYTES}};
     vals[1].u.b = 1;
     vals[2].u.i = -40000;

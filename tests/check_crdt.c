@@ -24,39 +24,38 @@
 #include "replica.h"
 #include "testutil.h"
 
-#define CK_OK(expr)                                                                          \
-    do {                                                                                     \
-        int ck_rc_ = (expr);                                                                 \
-        ck_assert_msg(ck_rc_ == 0, "%s = %d (%s)", #expr, ck_rc_, rep_strerror(ck_rc_));     \
+#define CK_OK(expr)                                                                                \
+    do {                                                                                           \
+        int ck_rc_ = (expr);                                                                       \
+        ck_assert_msg(ck_rc_ == 0, "%s = %d (%s)", #expr, ck_rc_, rep_strerror(ck_rc_));           \
     } while (0)
 
 /* For hot loops: a passing ck_assert costs a write to Check's pipe, a plain if does not. */
-#define REQUIRE(cond, ...)                                                                   \
-    do {                                                                                     \
-        if (!(cond))                                                                         \
-            ck_abort_msg(__VA_ARGS__);                                                       \
+#define REQUIRE(cond, ...)                                                                         \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ck_abort_msg(__VA_ARGS__);                                                             \
     } while (0)
 
-#define CK_RC(expr, want)                                                                    \
-    do {                                                                                     \
-        int ck_rc_ = (expr), ck_want_ = (want);                                              \
-        ck_assert_msg(ck_rc_ == ck_want_, "%s = %d (%s), want %d (%s)", #expr, ck_rc_,       \
-                      rep_strerror(ck_rc_), ck_want_, rep_strerror(ck_want_));               \
+#define CK_RC(expr, want)                                                                          \
+    do {                                                                                           \
+        int ck_rc_ = (expr), ck_want_ = (want);                                                    \
+        ck_assert_msg(ck_rc_ == ck_want_, "%s = %d (%s), want %d (%s)", #expr, ck_rc_,             \
+                      rep_strerror(ck_rc_), ck_want_, rep_strerror(ck_want_));                     \
     } while (0)
 
 /* ---- Helpers ------------------------------------------------------------------------------ */
 
-/* Canonical msgpack for the small ints 0..127 (a positive fixint is its own byte). */
-static const uint8_t small_ints[128] = {
-    0,   1,   2,   3,   4,   5,   6,   7,   8,   9,   10,  11,  12,  13,  14,  15,
-    16,  17,  18,  19,  20,  21,  22,  23,  24,  25,  26,  27,  28,  29,  30,  31,
-    32,  33,  34,  35,  36,  37,  38,  39,  40,  41,  42,  43,  44,  45,  46,  47,
-    48,  49,  50,  51,  52,  53,  54,  55,  56,  57,  58,  59,  60,  61,  62,  63,
-    64,  65,  66,  67,  68,  69,  70,  71,  72,  73,  74,  75,  76,  77,  78,  79,
-    80,  81,  82,  83,  84,  85,  86,  87,  88,  89,  90,  91,  92,  93,  94,  95,
-    96,  97,  98,  99,  100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
-    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127,
-};
+/* Canonical msgpack for the small ints 0..127: a positive fixint is its own byte. Filled by
+ * main() before the tests run. */
+static uint8_t small_ints[128];
+
+static void
+small_ints_init(void)
+{
+    for (unsigned i = 0; i < 128; i++)
+        small_ints[i] = (uint8_t)i;
+}
 
 /* A live sibling holding the int v (0..127), written by user "ann". */
 static rep__sib_t
@@ -158,7 +157,7 @@ START_TEST(key_split_rejects_a_key_without_both_parts)
     rep__skey_t k;
     CK_RC(rep__key_split("patients", &k), -EINVAL); /* no '/' */
     CK_RC(rep__key_split("", &k), -EINVAL);
-    CK_RC(rep__key_split("/8812", &k), -EINVAL);    /* empty collection */
+    CK_RC(rep__key_split("/8812", &k), -EINVAL);     /* empty collection */
     CK_RC(rep__key_split("patients/", &k), -EINVAL); /* empty record id */
     CK_RC(rep__key_split("/", &k), -EINVAL);
     CK_RC(rep__key_split(NULL, &k), -EINVAL);
@@ -193,7 +192,7 @@ END_TEST
 START_TEST(key_split_rejects_invalid_utf8)
 {
     rep__skey_t k;
-    CK_RC(rep__key_split("pat\xc0\x80/1", &k), -EINVAL); /* overlong in the collection */
+    CK_RC(rep__key_split("pat\xc0\x80/1", &k), -EINVAL);         /* overlong in the collection */
     CK_RC(rep__key_split("patients/\xed\xa0\x80", &k), -EINVAL); /* surrogate in the record */
     CK_RC(rep__key_split("patients/88\xe2\x82", &k), -EINVAL);   /* truncated sequence */
     CK_RC(rep__key_split("\xff/1", &k), -EINVAL);
@@ -225,7 +224,7 @@ START_TEST(state_key_round_trips_through_parse)
     k.kind = REP_KIND_REGISTER;
     uint8_t buf[REP_STATE_KEY_MAX];
     size_t n = rep__skey_make(buf, &k, true);
-    static const uint8_t want[] = "patients\0" "8812\0" "phone\0" "\x01";
+    static const uint8_t want[] = "patients\08812\0phone\0\x01"; /* \0: a NUL byte */
     ck_assert_uint_eq(n, sizeof want - 1);
     ck_assert_mem_eq(buf, want, n);
 
@@ -274,18 +273,23 @@ END_TEST
 
 START_TEST(state_key_parse_rejects_what_is_not_a_state_key)
 {
+    /* (in these literals \0 is a NUL byte: no name starts with an octal digit) */
+    /* clang-format off */
+#define LIT(s) {s, sizeof s - 1}
+    /* clang-format on */
     static const struct {
         const char *b;
         size_t n;
     } bad[] = {
-        {"", 0},
-        {"patients", 8},                      /* no separators */
-        {"patients\0" "8812", 13},            /* one */
-        {"patients\0" "8812\0" "phone", 19},  /* two */
-        {"patients\0" "8812\0" "phone\0", 20}, /* no kind byte */
-        {"patients\0" "8812\0" "phone\0" "\x01\x01", 22}, /* a byte past the kind */
-        {"a\0b\0c\0\x01\0", 9},              /* a fourth separator */
+        LIT(""),
+        LIT("patients"),                        /* no separators */
+        LIT("patients\08812"),                  /* one */
+        LIT("patients\08812\0phone"),           /* two */
+        LIT("patients\08812\0phone\0"),         /* no kind byte */
+        LIT("patients\08812\0phone\0\x01\x01"), /* a byte past the kind */
+        LIT("a\0b\0c\0\x01\0"),                 /* a fourth separator */
     };
+#undef LIT
     for (size_t i = 0; i < REP_ARRAY_LEN(bad); i++) {
         rep__skey_t k;
         ck_assert_msg(rep__skey_parse((const uint8_t *)bad[i].b, bad[i].n, &k) == REP_ECORRUPT,
@@ -320,8 +324,13 @@ START_TEST(state_keys_of_a_record_are_contiguous_and_existence_comes_first)
     for (size_t c = 0; c < NC; c++)
         for (size_t r = 0; r < NR; r++)
             for (size_t f = 0; f < NF; f++) {
-                rep__skey_t k = {colls[c], recs[r], fields[f], strlen(colls[c]), strlen(recs[r]),
-                                 strlen(fields[f]), (uint8_t)(1 + (c + r + f) % 4)};
+                rep__skey_t k = {.coll = colls[c],
+                                 .colln = strlen(colls[c]),
+                                 .rec = recs[r],
+                                 .recn = strlen(recs[r]),
+                                 .field = fields[f],
+                                 .fieldn = strlen(fields[f]),
+                                 .kind = (uint8_t)(1 + (c + r + f) % 4)};
                 uint8_t *p = malloc(1 + REP_STATE_KEY_MAX);
                 ck_assert_ptr_nonnull(p);
                 p[0] = (uint8_t)rep__skey_make(p + 1, &k, true);
@@ -779,29 +788,33 @@ END_TEST
  * up. Every replica must end with a byte-identical sibling list, equal to what the dot-list
  * form of the rule (remove exactly the siblings the writer held) gives.
  */
-#define NW       3       /* writers */
-#define NREP     4       /* extra replicas */
-#define MAXCH    120     /* changes per history */
-#define MAXSEEN  16
+#define NW      3   /* writers */
+#define NREP    4   /* extra replicas */
+#define MAXCH   120 /* changes per history */
+#define MAXSEEN 16
 
 typedef struct chg {
-    int w;                          /* writer index */
+    int w; /* writer index */
     uint64_t actor, seq, hlc;
     rep_vv_entry_t deps[NW];
     size_t ndeps;
-    int op;                         /* 0 set, 1 delete the field, 2 clear (record delete) */
+    int op; /* 0 set, 1 delete the field, 2 clear (record delete) */
     unsigned val;
-    struct { uint64_t actor, seq; } seen[MAXSEEN]; /* the dots its writer held */
+    struct {
+        uint64_t actor, seq;
+    } seen[MAXSEEN]; /* the dots its writer held */
     size_t nseen;
 } chg_t;
 
 typedef struct sim {
     rep__sibs_t sibs;
     uint64_t vv[NW];
-    int pending[4 * MAXCH];         /* change indexes waiting for their deps */
+    int pending[4 * MAXCH]; /* change indexes waiting for their deps */
     size_t npending;
     /* the dot-list form of the rule, for comparison */
-    struct { uint64_t actor, seq; } ref[MAXSEEN * 4];
+    struct {
+        uint64_t actor, seq;
+    } ref[MAXSEEN * 4];
     size_t nref;
 } sim_t;
 
@@ -830,8 +843,8 @@ static void
 sim_apply(sim_t *r, const history_t *h, const chg_t *c)
 {
     rep__ctx_t ctx = ctx_of(c->actor, c->seq, c->deps, c->ndeps);
-    rep__sib_t add = c->op == 1 ? deleted(c->actor, c->seq, c->hlc)
-                                : live(c->actor, c->seq, c->hlc, c->val);
+    rep__sib_t add =
+        c->op == 1 ? deleted(c->actor, c->seq, c->hlc) : live(c->actor, c->seq, c->hlc, c->val);
     int rc = rep__reg_apply(&r->sibs, &ctx, c->op == 2 ? NULL : &add);
     REQUIRE(rc == 0, "rep__reg_apply: %d", rc);
     r->vv[c->w] = c->seq;
@@ -855,14 +868,17 @@ sim_apply(sim_t *r, const history_t *h, const chg_t *c)
     (void)h;
 
     /* after every step, the context rule has kept exactly the dots the dot-list rule keeps */
-    REQUIRE(r->nref == r->sibs.n, "seed %" PRIu64 ", after %" PRIx64 ":%" PRIu64
-            ": %zu siblings, reference %zu", g_seed, c->actor, c->seq, r->sibs.n, r->nref);
+    REQUIRE(r->nref == r->sibs.n,
+            "seed %" PRIu64 ", after %" PRIx64 ":%" PRIu64 ": %zu siblings, reference %zu", g_seed,
+            c->actor, c->seq, r->sibs.n, r->nref);
     for (size_t i = 0; i < r->nref; i++) {
         bool found = false;
         for (size_t j = 0; j < r->sibs.n; j++)
             found |= r->sibs.v[j].actor == r->ref[i].actor && r->sibs.v[j].seq == r->ref[i].seq;
-        REQUIRE(found, "seed %" PRIu64 ", after %" PRIx64 ":%" PRIu64 ": sibling %" PRIx64
-                ":%" PRIu64 " missing", g_seed, c->actor, c->seq, r->ref[i].actor, r->ref[i].seq);
+        REQUIRE(found,
+                "seed %" PRIu64 ", after %" PRIx64 ":%" PRIu64 ": sibling %" PRIx64 ":%" PRIu64
+                " missing",
+                g_seed, c->actor, c->seq, r->ref[i].actor, r->ref[i].seq);
     }
 }
 
@@ -1060,6 +1076,7 @@ crdt_suite(void)
 int
 main(void)
 {
+    small_ints_init();
     SRunner *sr = srunner_create(crdt_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failures = srunner_ntests_failed(sr);

@@ -67,7 +67,7 @@ START_TEST(next_keeps_increasing_when_the_wall_clock_jumps_back_hours)
             ck_abort_msg("went from %#" PRIx64 " to %#" PRIx64 " at wall %" PRIu64, h, n, wall);
         h = n;
     }
-    ck_assert_uint_eq(h, first + 5000); /* it only counted: the wall clock was behind */
+    ck_assert_uint_eq(h, first + 5000);   /* it only counted: the wall clock was behind */
     ck_assert_uint_eq(REP_HLC_MS(h), T0); /* 5000 < 65536: still in the same ms */
 
     /* once the wall clock passes the clock again, it is followed */
@@ -228,8 +228,8 @@ START_TEST(clock_never_decreases_and_stays_within_the_drift_bound)
             if (n < h)
                 ck_abort_msg("seed %#" PRIx64 " step %d: observe went back", seed, step);
             if (n > (h > bound ? h : bound))
-                ck_abort_msg("seed %#" PRIx64 " step %d: observe %#" PRIx64 " past the bound",
-                             seed, step, n);
+                ck_abort_msg("seed %#" PRIx64 " step %d: observe %#" PRIx64 " past the bound", seed,
+                             step, n);
             if (!skewed && n != (remote > h ? remote : h))
                 ck_abort_msg("seed %#" PRIx64 " step %d: a remote within drift not adopted", seed,
                              step);

@@ -99,7 +99,8 @@ typedef enum rep_type {
  * A typed value. As an input it is built by the caller (see the rep_txn_set_* helpers) and
  * borrowed. As an output it is owned by the object that contains it, or, when a function
  * returns a rep_value_t **, by the caller, released with rep_value_free().
- * For REP_STRING, s.ptr is NUL-terminated (the terminator is not counted in s.len).
+ * For REP_STRING, s.ptr is NUL-terminated (the terminator is not counted in s.len); a string
+ * may itself contain NUL bytes, so s.len is its length.
  */
 typedef struct rep_value {
     rep_type_t type;
@@ -144,7 +145,7 @@ typedef struct rep_open_opts {
     uint64_t (*clock_ms)(void *ctx);
     void *clock_ctx;
     uint64_t max_drift_ms;       /**< how far ahead of the wall clock a remote HLC is adopted;
-                                      0 means the default, 5 minutes */
+                                      0 means the default, 5 minutes; at most one day */
 } rep_open_opts_t;
 
 /**
@@ -161,8 +162,8 @@ typedef struct rep_open_opts {
  * @return 0; REP_ENOTREPLICA when @p dir holds something that is not a replica (or does not
  *         exist and REP_OPEN_CREATE is not given); REP_EVERSION for a newer format;
  *         REP_EBUSY if this process already has @p dir open; REP_ECORRUPT for damaged metadata;
- *         REP_EEXIST with REP_OPEN_EXCL when @p dir is a replica already; -errno for system
- *         failures.
+ *         REP_EEXIST with REP_OPEN_EXCL when @p dir is a replica already; -EINVAL for a
+ *         malformed name or an out-of-range option; -errno for system failures.
  */
 REP_EXPORT REP_WUR int
 rep_replica_open(rep_replica_t **out, const char *dir, const rep_open_opts_t *opts);
@@ -188,7 +189,8 @@ rep_txn_begin(rep_replica_t *r, const char *user, rep_txn_t **out);
 
 /**
  * Set a register field of a record to @p value. Creates the record if needed. A later write to
- * the same field in the same transaction replaces this one.
+ * the same field in the same transaction replaces this one. A refused call buffers nothing and
+ * leaves the transaction usable.
  * @return 0; -EINVAL for a malformed key, field or value (e.g. a string that is not UTF-8);
  *         REP_ETOOBIG; REP_EDONE after commit or abort; -ENOMEM.
  */
@@ -212,8 +214,8 @@ REP_EXPORT REP_WUR int
 rep_txn_del_field(rep_txn_t *t, const char *key, const char *field);
 
 /**
- * Delete a whole record. Earlier writes to it in this transaction are dropped; later writes in
- * this transaction recreate it. An update made concurrently elsewhere wins over the delete:
+ * Delete a whole record. Earlier writes to it in this transaction are dropped; later sets in
+ * this transaction recreate it (with only the fields they set). An update made concurrently elsewhere wins over the delete:
  * the record stays and the conflict is reported.
  * @return as rep_txn_set().
  */
@@ -260,7 +262,8 @@ typedef struct rep_field {
     const char *name;
     rep_kind_t kind;
     rep_value_t value;   /**< the winner */
-    unsigned siblings;   /**< number of values kept for it: more than 1 is a conflict */
+    unsigned siblings;   /**< number of values kept for it, deletes included: more than 1 is a
+                              conflict (see rep_replica_conflicts()) */
 } rep_field_t;
 
 /** A visible record: its fields in name order. */

@@ -117,7 +117,7 @@ rd_op(rep__rd_t *r, rep__op_t *op)
     REP_TRY(rd_name(r, &op->field, &op->fieldn, REP_MAX_FIELD, true));
     REP_TRY(rep__rd_uint(r, &kind));
     if (kind != REP_KIND_REGISTER)
-        return kind <= REP_KIND_LOG ? REP_EVERSION : REP_ECORRUPT;
+        return kind >= REP_KIND_COUNTER && kind <= REP_KIND_LOG ? REP_EVERSION : REP_ECORRUPT;
     op->type = (uint8_t)type;
     op->kind = (uint8_t)kind;
     op->val = NULL;
@@ -289,7 +289,8 @@ rep__batch_add(rep__batch_writer_t *w, const uint8_t *p, size_t n)
 size_t
 rep__batch_size_with(const rep__batch_writer_t *w, size_t n)
 {
-    return w->buf.len + 5 + n + REP_HASH_BYTES;
+    size_t hdr = n < 256 ? 2 : n < 65536 ? 3 : 5; /* msgpack-c's bin8/16/32 */
+    return w->buf.len + hdr + n + REP_HASH_BYTES;
 }
 
 int

@@ -75,6 +75,16 @@ rep__skey_parse(const uint8_t *p, size_t n, rep__skey_t *out)
 }
 
 /* ---- Sibling lists ---- */
+static int
+dot_cmp(const rep__sib_t *a, uint64_t actor, uint64_t seq)
+{
+    if (a->actor != actor)
+        return a->actor < actor ? -1 : 1;
+    if (a->seq != seq)
+        return a->seq < seq ? -1 : 1;
+    return 0;
+}
+
 void
 rep__sibs_free(rep__sibs_t *s)
 {
@@ -109,6 +119,9 @@ rep__sibs_decode(rep__sibs_t *s, const uint8_t *p, size_t n)
         return REP_ECORRUPT;
     size_t count = (size_t)p[0] << 8 | p[1];
     p += 2;
+    /* every sibling takes at least 30 bytes: check before allocating for the count */
+    if (count > REP_MAX_SIBLINGS || count > (size_t)(end - p) / 30)
+        return REP_ECORRUPT;
     REP_TRY(sibs_reserve(s, count));
     for (size_t i = 0; i < count; i++) {
         rep__sib_t *x = &s->v[i];
@@ -117,7 +130,9 @@ rep__sibs_decode(rep__sibs_t *s, const uint8_t *p, size_t n)
         x->actor = rep__get_be64(p);
         x->seq = rep__get_be64(p + 8);
         x->hlc = rep__get_be64(p + 16);
-        x->deleted = p[24] & 1;
+        if (p[24] > 1)
+            return REP_ECORRUPT;
+        x->deleted = p[24];
         x->usern = p[25];
         p += 26;
         if ((size_t)(end - p) < x->usern + 4u)
@@ -130,6 +145,9 @@ rep__sibs_decode(rep__sibs_t *s, const uint8_t *p, size_t n)
             return REP_ECORRUPT;
         x->val = p;
         p += x->valn;
+        /* canonical: strictly increasing dots */
+        if (i > 0 && dot_cmp(&s->v[i - 1], x->actor, x->seq) >= 0)
+            return REP_ECORRUPT;
     }
     if (p != end)
         return REP_ECORRUPT;
@@ -175,16 +193,6 @@ rep__ctx_covers(const rep__ctx_t *c, uint64_t actor, uint64_t seq)
             hi = mid;
     }
     return lo < c->ndeps && c->deps[lo].actor == actor && c->deps[lo].seq >= seq;
-}
-
-static int
-dot_cmp(const rep__sib_t *a, uint64_t actor, uint64_t seq)
-{
-    if (a->actor != actor)
-        return a->actor < actor ? -1 : 1;
-    if (a->seq != seq)
-        return a->seq < seq ? -1 : 1;
-    return 0;
 }
 
 int

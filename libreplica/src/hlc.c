@@ -9,8 +9,9 @@ rep__hlc_next(uint64_t last, uint64_t wall_ms)
     uint64_t wall = REP_HLC_MAKE(wall_ms, 0);
     if (wall > last)
         return wall;
-    /* The counter carries into the milliseconds on overflow: still strictly increasing. */
-    return last + 1;
+    /* The counter carries into the milliseconds on overflow: still strictly increasing.
+     * At the very top of the range it stays put rather than wrap (year 10889). */
+    return last == UINT64_MAX ? last : last + 1;
 }
 
 uint64_t

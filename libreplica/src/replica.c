@@ -176,6 +176,8 @@ rep_replica_open(rep_replica_t **out, const char *dir, const rep_open_opts_t *op
         return -EINVAL;
     bool create = opts && (opts->flags & REP_OPEN_CREATE);
     if (opts) {
+        if (opts->max_drift_ms > 24ull * 3600 * 1000)
+            return -EINVAL;
         REP_TRY(check_name_opt(opts->office_name));
         REP_TRY(check_name_opt(opts->device_name));
     }

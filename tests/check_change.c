@@ -1,0 +1,1073 @@
+/*
+ * check_change.c — changes, batches and version vectors as bytes (change.h).
+ *
+ * A change is the msgpack array
+ *     [1, actor, seq, hlc, prev(bin 32), deps[[actor, seq]...], user, ops[...]]
+ *     op = [type, collection, record, field, kind, value]
+ * and a batch or a version vector is framed as magic ‖ version ‖ flags ‖ body ‖ checksum.
+ * These tests build changes both with rep__change_encode and by hand (to make the malformed
+ * ones the encoder would never write), and check that the decoder accepts exactly the valid
+ * ones, that any damage to a frame is caught by its checksum, and that sizes are predicted.
+ */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "change.h"
+#include "codec.h"
+#include "common.h"
+#include "keys.h"
+#include "replica.h"
+#include "testutil.h"
+
+#define CK_OK(expr)                                                                                \
+    do {                                                                                           \
+        int ck_rc_ = (expr);                                                                       \
+        ck_assert_msg(ck_rc_ == 0, "%s = %d (%s)", #expr, ck_rc_, rep_strerror(ck_rc_));           \
+    } while (0)
+
+#define CK_RC(expr, want)                                                                          \
+    do {                                                                                           \
+        int ck_rc_ = (expr), ck_want_ = (want);                                                    \
+        ck_assert_msg(ck_rc_ == ck_want_, "%s = %d (%s), want %d (%s)", #expr, ck_rc_,             \
+                      rep_strerror(ck_rc_), ck_want_, rep_strerror(ck_want_));                     \
+    } while (0)
+
+static const uint8_t office[REP_OFFICE_ID_BYTES] = {0x0f, 0xf1, 0xce, 1, 2,  3,  4,  5,
+                                                    6,    7,    8,    9, 10, 11, 12, 13};
+#define ACTOR       UINT64_C(0x1111222233334444)
+#define SENDER      UINT64_C(0x5555666677778888)
+#define OFFICE_NAME "Main St Clinic"
+
+/* ---- Building changes ---------------------------------------------------------------------- */
+
+/* Canonical value bytes, kept for the whole test. */
+typedef struct valbuf {
+    uint8_t b[64];
+    size_t n;
+} valbuf_t;
+
+static void
+val_str(valbuf_t *v, const char *s)
+{
+    rep_value_t x = {.type = REP_STRING};
+    x.u.s.ptr = s;
+    x.u.s.len = strlen(s);
+    rep__buf_t b;
+    rep__buf_init(&b);
+    CK_OK(rep__value_encode(&b, &x));
+    ck_assert_uint_le(b.len, sizeof v->b);
+    memcpy(v->b, b.p, b.len);
+    v->n = b.len;
+    rep__buf_free(&b);
+}
+
+static void
+val_int(valbuf_t *v, int64_t i)
+{
+    rep_value_t x = {.type = REP_INT};
+    x.u.i = i;
+    rep__buf_t b;
+    rep__buf_init(&b);
+    CK_OK(rep__value_encode(&b, &x));
+    memcpy(v->b, b.p, b.len);
+    v->n = b.len;
+    rep__buf_free(&b);
+}
+
+/* An op on a register; val is the canonical value of a SET (NULL otherwise). */
+static rep__op_t
+op_of(uint8_t type, const char *coll, const char *rec, const char *field, const uint8_t *val,
+      size_t valn)
+{
+    rep__op_t op = {.type = type,
+                    .kind = REP_KIND_REGISTER,
+                    .coll = coll,
+                    .rec = rec,
+                    .field = field,
+                    .val = val,
+                    .valn = (uint32_t)valn};
+    op.colln = (uint32_t)strlen(coll);
+    op.recn = (uint32_t)strlen(rec);
+    op.fieldn = (uint32_t)strlen(field);
+    return op;
+}
+
+/* A change with one op of every type, deps on two other actors, and a user. */
+typedef struct sample {
+    valbuf_t phone, age;
+    rep_vv_entry_t deps[2];
+    rep__op_t ops[4];
+    rep__change_t c;
+} sample_t;
+
+static void
+sample_init(sample_t *s)
+{
+    memset(s, 0, sizeof *s);
+    val_str(&s->phone, "555-0101");
+    val_int(&s->age, 41);
+    s->deps[0] = (rep_vv_entry_t){3, 9};
+    s->deps[1] = (rep_vv_entry_t){UINT64_C(0x9999000000000001), 2};
+    s->ops[0] = op_of(REP_OP_SET, "patients", "8812", "phone", s->phone.b, s->phone.n);
+    s->ops[1] = op_of(REP_OP_SET, "patients", "8812", "age", s->age.b, s->age.n);
+    s->ops[2] = op_of(REP_OP_DEL, "patients", "8812", "fax", NULL, 0);
+    s->ops[3] = op_of(REP_OP_CLEAR, "notes", "2024/01/15", "", NULL, 0);
+    s->c.actor = ACTOR;
+    s->c.seq = 7;
+    s->c.hlc = UINT64_C(0x018cc251f4000003);
+    for (int i = 0; i < REP_HASH_BYTES; i++)
+        s->c.prev[i] = (uint8_t)(0xa0 + i);
+    s->c.deps = s->deps;
+    s->c.ndeps = 2;
+    s->c.user = "dr.ann";
+    s->c.usern = 6;
+    s->c.ops = s->ops;
+    s->c.nops = 4;
+}
+
+/* Encode c with rep__change_encode (caller frees). */
+static uint8_t *
+encode(const rep__change_t *c, size_t *n)
+{
+    rep__buf_t b;
+    rep__buf_init(&b);
+    CK_OK(rep__change_encode(&b, c));
+    return rep__buf_take(&b, n);
+}
+
+/*
+ * A change written by hand, field by field, so a test can break one thing: the outer count,
+ * the version, prev's length, deps, or one op (its element count, type, kind, value).
+ */
+typedef struct raw_op {
+    uint64_t type, kind;
+    const char *coll, *rec, *field;
+    const uint8_t *val; /* NULL: nil */
+    size_t valn;
+    unsigned nelems; /* 6, or fewer to leave elements off the end */
+} raw_op_t;
+
+typedef struct raw {
+    unsigned count; /* outer array: 8 */
+    uint64_t version, actor, seq, hlc;
+    size_t prevn; /* 32 */
+    const rep_vv_entry_t *deps;
+    size_t ndeps;
+    const char *user;
+    size_t usern;
+    const raw_op_t *ops;
+    size_t nops;
+} raw_t;
+
+static void
+pack_str(msgpack_packer *pk, const char *s, size_t n)
+{
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+static uint8_t *
+raw_encode(const raw_t *r, size_t *n)
+{
+    rep__buf_t b;
+    rep__buf_init(&b);
+    msgpack_packer pk;
+    rep__packer_init(&pk, &b);
+    uint8_t prev[64] = {0};
+    msgpack_pack_array(&pk, r->count);
+    msgpack_pack_uint64(&pk, r->version);
+    msgpack_pack_uint64(&pk, r->actor);
+    msgpack_pack_uint64(&pk, r->seq);
+    msgpack_pack_uint64(&pk, r->hlc);
+    msgpack_pack_bin(&pk, r->prevn);
+    msgpack_pack_bin_body(&pk, prev, r->prevn);
+    msgpack_pack_array(&pk, r->ndeps);
+    for (size_t i = 0; i < r->ndeps; i++) {
+        msgpack_pack_array(&pk, 2);
+        msgpack_pack_uint64(&pk, r->deps[i].actor);
+        msgpack_pack_uint64(&pk, r->deps[i].seq);
+    }
+    pack_str(&pk, r->user, r->usern);
+    msgpack_pack_array(&pk, r->nops);
+    for (size_t i = 0; i < r->nops; i++) {
+        const raw_op_t *op = &r->ops[i];
+        msgpack_pack_array(&pk, op->nelems);
+        msgpack_pack_uint64(&pk, op->type);
+        pack_str(&pk, op->coll, strlen(op->coll));
+        pack_str(&pk, op->rec, strlen(op->rec));
+        pack_str(&pk, op->field, strlen(op->field));
+        msgpack_pack_uint64(&pk, op->kind);
+        if (op->nelems >= 6) {
+            if (op->val)
+                rep__buf_add(&b, op->val, op->valn);
+            else
+                msgpack_pack_nil(&pk);
+        }
+    }
+    ck_assert_int_eq(b.err, 0);
+    return rep__buf_take(&b, n);
+}
+
+/* A valid hand-made change with one op; tests change one field of it. */
+static const uint8_t five[] = {0x05};
+
+static raw_op_t
+raw_set(void)
+{
+    raw_op_t op = {REP_OP_SET, REP_KIND_REGISTER, "patients", "8812", "phone", five, 1, 6};
+    return op;
+}
+
+static raw_t
+raw_change(const raw_op_t *op)
+{
+    raw_t r = {8, REP_CHANGE_VERSION, ACTOR, 1, 1000, REP_HASH_BYTES, NULL, 0, "ann", 3, op, 1};
+    return r;
+}
+
+/* Decode the hand-made change and expect rc. */
+static void
+expect_raw(const char *what, const raw_t *r, int want)
+{
+    size_t n;
+    uint8_t *p = raw_encode(r, &n);
+    rep__change_t c;
+    int rc = rep__change_decode(p, n, &c);
+    ck_assert_msg(rc == want, "%s: decode gave %d (%s), want %d (%s)", what, rc, rep_strerror(rc),
+                  want, rep_strerror(want));
+    if (rc == 0)
+        rep__change_clear(&c);
+    free(p);
+}
+
+/* ---- Changes ------------------------------------------------------------------------------- */
+
+START_TEST(change_round_trips_with_every_field)
+{
+    sample_t s;
+    sample_init(&s);
+    size_t n;
+    uint8_t *p = encode(&s.c, &n);
+
+    rep__change_t c;
+    CK_OK(rep__change_decode(p, n, &c));
+    ck_assert_uint_eq(c.actor, ACTOR);
+    ck_assert_uint_eq(c.seq, 7);
+    ck_assert_uint_eq(c.hlc, s.c.hlc);
+    ck_assert_mem_eq(c.prev, s.c.prev, REP_HASH_BYTES);
+    ck_assert_uint_eq(c.ndeps, 2);
+    ck_assert_uint_eq(c.deps[0].actor, 3);
+    ck_assert_uint_eq(c.deps[0].seq, 9);
+    ck_assert_uint_eq(c.deps[1].actor, s.deps[1].actor);
+    ck_assert_uint_eq(c.deps[1].seq, 2);
+    ck_assert_uint_eq(c.usern, 6);
+    ck_assert_mem_eq(c.user, "dr.ann", 6);
+    ck_assert_uint_eq(c.nops, 4);
+    for (size_t i = 0; i < 4; i++) {
+        const rep__op_t *a = &c.ops[i], *b = &s.ops[i];
+        ck_assert_uint_eq(a->type, b->type);
+        ck_assert_uint_eq(a->kind, REP_KIND_REGISTER);
+        ck_assert_uint_eq(a->colln, b->colln);
+        ck_assert_mem_eq(a->coll, b->coll, b->colln);
+        ck_assert_uint_eq(a->recn, b->recn);
+        ck_assert_mem_eq(a->rec, b->rec, b->recn);
+        ck_assert_uint_eq(a->fieldn, b->fieldn);
+        ck_assert_mem_eq(a->field, b->field, b->fieldn);
+        ck_assert_uint_eq(a->valn, b->valn);
+        if (b->valn)
+            ck_assert_mem_eq(a->val, b->val, b->valn);
+        else
+            ck_assert_ptr_null(a->val);
+    }
+    /* strings and values are views into the bytes */
+    ck_assert(c.user > (const char *)p && c.user < (const char *)p + n);
+    ck_assert(c.ops[0].val > p && c.ops[0].val < p + n);
+
+    /* the decoder keeps the bytes and their hash: the change's identity */
+    ck_assert_ptr_eq(c.bytes, p);
+    ck_assert_uint_eq(c.len, n);
+    uint8_t h[REP_HASH_BYTES];
+    rep__hash(h, p, n);
+    ck_assert_mem_eq(c.hash, h, REP_HASH_BYTES);
+
+    /* and encoding the decoded change gives the same bytes */
+    size_t n2;
+    uint8_t *p2 = encode(&c, &n2);
+    ck_assert_uint_eq(n2, n);
+    ck_assert_mem_eq(p2, p, n);
+
+    rep__change_clear(&c);
+    ck_assert_ptr_null(c.ops);
+    ck_assert_ptr_null(c.deps);
+    free(p2);
+    free(p);
+}
+END_TEST
+
+START_TEST(change_bytes_follow_the_documented_layout)
+{
+    /* rep__change_encode and a hand-written encoder of the format in change.h agree */
+    valbuf_t v;
+    val_str(&v, "555-0101");
+    static const rep_vv_entry_t deps[] = {{3, 9}, {5, 1}};
+    raw_op_t rops[3] = {
+        {REP_OP_SET, REP_KIND_REGISTER, "patients", "8812", "phone", v.b, v.n, 6},
+        {REP_OP_DEL, REP_KIND_REGISTER, "patients", "8812", "fax", NULL, 0, 6},
+        {REP_OP_CLEAR, REP_KIND_REGISTER, "patients", "77", "", NULL, 0, 6},
+    };
+    raw_t r = {8, 1, ACTOR, 2, 99, REP_HASH_BYTES, deps, 2, "ann", 3, rops, 3};
+    size_t rn;
+    uint8_t *rp = raw_encode(&r, &rn);
+
+    rep__op_t ops[3] = {op_of(REP_OP_SET, "patients", "8812", "phone", v.b, v.n),
+                        op_of(REP_OP_DEL, "patients", "8812", "fax", NULL, 0),
+                        op_of(REP_OP_CLEAR, "patients", "77", "", NULL, 0)};
+    rep__change_t c = {.actor = ACTOR,
+                       .seq = 2,
+                       .hlc = 99,
+                       .deps = (rep_vv_entry_t *)deps,
+                       .ndeps = 2,
+                       .user = "ann",
+                       .usern = 3,
+                       .ops = ops,
+                       .nops = 3};
+    size_t n;
+    uint8_t *p = encode(&c, &n);
+    ck_assert_uint_eq(n, rn);
+    ck_assert_mem_eq(p, rp, n);
+    ck_assert_uint_eq(p[0], 0x98); /* an array of 8 */
+    ck_assert_uint_eq(p[1], 0x01); /* version 1 */
+    free(p);
+    free(rp);
+}
+END_TEST
+
+START_TEST(change_round_trips_values_of_every_type)
+{
+    rep_value_t vals[6] = {{.type = REP_NULL},   {.type = REP_BOOL},   {.type = REP_INT},
+                           {.type = REP_DOUBLE}, {.type = REP_STRING}, {.type = REP_BYTES}};
+    vals[1].u.b = 1;
+    vals[2].u.i = INT64_MIN;
+    vals[3].u.d = -0.0;
+    vals[4].u.s.ptr = "\xc3\xa9t\xc3\xa9";
+    vals[4].u.s.len = 5;
+    vals[5].u.s.ptr = "\x00\xff";
+    vals[5].u.s.len = 2;
+    rep__buf_t vb[6];
+    rep__op_t ops[6];
+    static const char *fields[] = {"n", "b", "i", "d", "s", "x"};
+    for (int i = 0; i < 6; i++) {
+        rep__buf_init(&vb[i]);
+        CK_OK(rep__value_encode(&vb[i], &vals[i]));
+        ops[i] = op_of(REP_OP_SET, "c", "r", fields[i], vb[i].p, vb[i].len);
+    }
+    rep__change_t c = {.actor = 1, .seq = 1, .hlc = 1, .user = "", .ops = ops, .nops = 6};
+    size_t n;
+    uint8_t *p = encode(&c, &n);
+    rep__change_t d;
+    CK_OK(rep__change_decode(p, n, &d));
+    ck_assert_uint_eq(d.ndeps, 0);
+    ck_assert_ptr_null(d.deps);
+    ck_assert_uint_eq(d.usern, 0);
+    for (int i = 0; i < 6; i++) {
+        rep_value_t back;
+        CK_OK(rep__value_decode(d.ops[i].val, d.ops[i].valn, &back));
+        ck_assert(tu_value_eq(&back, &vals[i]));
+        rep__buf_free(&vb[i]);
+    }
+    rep__change_clear(&d);
+    free(p);
+}
+END_TEST
+
+START_TEST(change_decode_rejects_other_versions)
+{
+    raw_op_t op = raw_set();
+    raw_t r = raw_change(&op);
+    r.version = 2;
+    expect_raw("version 2", &r, REP_EVERSION);
+    r.version = 200;
+    expect_raw("version 200", &r, REP_EVERSION);
+    r.count = 9; /* a newer version may have more fields: still a version error */
+    expect_raw("version 200 with 9 fields", &r, REP_EVERSION);
+    r.count = 8;
+    r.version = 0;
+    expect_raw("version 0", &r, REP_ECORRUPT);
+}
+END_TEST
+
+START_TEST(change_decode_rejects_a_zero_actor_or_seq)
+{
+    raw_op_t op = raw_set();
+    raw_t r = raw_change(&op);
+    r.actor = 0;
+    expect_raw("actor 0", &r, REP_ECORRUPT);
+    r = raw_change(&op);
+    r.seq = 0;
+    expect_raw("seq 0", &r, REP_ECORRUPT);
+}
+END_TEST
+
+START_TEST(change_decode_rejects_bad_deps)
+{
+    raw_op_t op = raw_set();
+    raw_t r = raw_change(&op);
+    static const rep_vv_entry_t unsorted[] = {{9, 1}, {3, 1}};
+    static const rep_vv_entry_t dup[] = {{3, 1}, {3, 2}};
+    static const rep_vv_entry_t own[] = {{3, 1}, {ACTOR, 1}};
+    static const rep_vv_entry_t zero_seq[] = {{3, 0}};
+    static const rep_vv_entry_t zero_actor[] = {{0, 1}};
+    static const rep_vv_entry_t good[] = {{3, 1}, {9, 4}};
+
+    r.deps = good, r.ndeps = 2;
+    expect_raw("sorted deps", &r, 0);
+    r.deps = unsorted, r.ndeps = 2;
+    expect_raw("unsorted deps", &r, REP_ECORRUPT);
+    r.deps = dup, r.ndeps = 2;
+    expect_raw("an actor twice", &r, REP_ECORRUPT);
+    r.deps = own, r.ndeps = 2;
+    expect_raw("own actor in deps", &r, REP_ECORRUPT);
+    r.deps = zero_seq, r.ndeps = 1;
+    expect_raw("a dep with seq 0", &r, REP_ECORRUPT);
+    r.deps = zero_actor, r.ndeps = 1;
+    expect_raw("a dep on actor 0", &r, REP_ECORRUPT);
+}
+END_TEST
+
+START_TEST(change_decode_checks_each_op_against_its_type)
+{
+    raw_op_t op = raw_set();
+    raw_t r = raw_change(&op);
+    expect_raw("a SET with a value", &r, 0);
+
+    op.nelems = 5;
+    expect_raw("a SET without a value", &r, REP_ECORRUPT);
+
+    op = raw_set();
+    static const uint8_t nil[] = {0xc0};
+    op.val = nil;
+    expect_raw("a SET of null", &r, 0); /* null is a value */
+    static const uint8_t long5[] = {0xcc, 0x05};
+    op.val = long5, op.valn = 2;
+    expect_raw("a SET of a non-canonical value", &r, REP_ECORRUPT);
+
+    op = raw_set();
+    op.type = REP_OP_DEL;
+    expect_raw("a DEL with a value", &r, REP_ECORRUPT);
+    op.val = NULL;
+    expect_raw("a DEL with nil", &r, 0);
+
+    op = raw_set();
+    op.type = REP_OP_CLEAR;
+    op.val = NULL;
+    expect_raw("a CLEAR with a field name", &r, REP_ECORRUPT);
+    op.field = "";
+    expect_raw("a CLEAR of the record", &r, 0);
+    op.val = five;
+    expect_raw("a CLEAR with a value", &r, REP_ECORRUPT);
+
+    op = raw_set();
+    op.field = "";
+    expect_raw("a SET of the existence register", &r, 0);
+
+    static const uint64_t bad_types[] = {0, 4, 255, 256, UINT64_MAX};
+    for (size_t i = 0; i < REP_ARRAY_LEN(bad_types); i++) {
+        op = raw_set();
+        op.type = bad_types[i];
+        char what[64];
+        snprintf(what, sizeof what, "op type %" PRIu64, bad_types[i]);
+        expect_raw(what, &r, REP_ECORRUPT);
+    }
+
+    op = raw_set();
+    op.nelems = 7;
+    expect_raw("an op of 7 elements", &r, REP_ECORRUPT);
+}
+END_TEST
+
+START_TEST(change_decode_checks_kinds)
+{
+    raw_op_t op = raw_set();
+    raw_t r = raw_change(&op);
+    op.kind = REP_KIND_COUNTER; /* reserved in the format for a later version */
+    expect_raw("a counter", &r, REP_EVERSION);
+    op.kind = REP_KIND_LOG;
+    expect_raw("a log", &r, REP_EVERSION);
+    op.kind = 9;
+    expect_raw("kind 9", &r, REP_ECORRUPT);
+    op.kind = 0;
+    expect_raw("kind 0", &r, REP_ECORRUPT); /* not a kind at all */
+}
+END_TEST
+
+START_TEST(change_decode_checks_names)
+{
+    raw_op_t op = raw_set();
+    raw_t r = raw_change(&op);
+    char big[REP_MAX_RECORD + 2];
+
+    op.coll = "pat/ients";
+    expect_raw("a collection containing '/'", &r, REP_ECORRUPT);
+    op = raw_set();
+    op.rec = "2024/01/15";
+    expect_raw("a record id containing '/'", &r, 0);
+    op = raw_set();
+    op.coll = "";
+    expect_raw("an empty collection", &r, REP_ECORRUPT);
+    op = raw_set();
+    op.rec = "";
+    expect_raw("an empty record id", &r, REP_ECORRUPT);
+    op = raw_set();
+    op.field = "f\xc0\x80";
+    expect_raw("a field that is not UTF-8", &r, REP_ECORRUPT);
+
+    memset(big, 'r', sizeof big);
+    big[REP_MAX_RECORD] = '\0';
+    op = raw_set();
+    op.rec = big;
+    expect_raw("a record id of the maximum length", &r, 0);
+    big[REP_MAX_RECORD] = 'r';
+    big[REP_MAX_RECORD + 1] = '\0';
+    expect_raw("a record id one over", &r, REP_ECORRUPT);
+    big[REP_MAX_FIELD + 1] = '\0';
+    op = raw_set();
+    op.field = big;
+    expect_raw("a field one over", &r, REP_ECORRUPT);
+    big[REP_MAX_COLLECTION + 1] = '\0';
+    op = raw_set();
+    op.coll = big;
+    expect_raw("a collection one over", &r, REP_ECORRUPT);
+
+    op = raw_set();
+    r.user = big, r.usern = REP_MAX_USER + 1;
+    expect_raw("a user one over", &r, REP_ECORRUPT);
+    r.user = "a\0b", r.usern = 3;
+    expect_raw("a user with NUL", &r, REP_ECORRUPT);
+}
+END_TEST
+
+START_TEST(change_decode_rejects_a_malformed_frame)
+{
+    raw_op_t op = raw_set();
+    raw_t r = raw_change(&op);
+    r.count = 7;
+    expect_raw("7 fields", &r, REP_ECORRUPT);
+    r.count = 9;
+    expect_raw("9 fields", &r, REP_ECORRUPT);
+    r = raw_change(&op);
+    r.prevn = 31;
+    expect_raw("a 31-byte prev", &r, REP_ECORRUPT);
+    r.prevn = 33;
+    expect_raw("a 33-byte prev", &r, REP_ECORRUPT);
+    r = raw_change(&op);
+    r.nops = 0;
+    expect_raw("no ops", &r, REP_ECORRUPT);
+
+    rep__change_t c;
+    static const uint8_t not_array[] = {0x01};
+    CK_RC(rep__change_decode(not_array, 1, &c), REP_ECORRUPT);
+    CK_RC(rep__change_decode(not_array, 0, &c), REP_ECORRUPT);
+}
+END_TEST
+
+START_TEST(change_decode_rejects_every_truncation_and_trailing_bytes)
+{
+    sample_t s;
+    sample_init(&s);
+    size_t n;
+    uint8_t *p = encode(&s.c, &n);
+    rep__change_t c;
+    for (size_t k = 0; k < n; k++) {
+        int rc = rep__change_decode(p, k, &c);
+        if (rc != REP_ECORRUPT)
+            ck_abort_msg("a prefix of %zu/%zu bytes gave %d", k, n, rc);
+    }
+    uint8_t *more = malloc(n + 1);
+    memcpy(more, p, n);
+    more[n] = 0xc0;
+    CK_RC(rep__change_decode(more, n + 1, &c), REP_ECORRUPT);
+    free(more);
+    free(p);
+}
+END_TEST
+
+START_TEST(change_hash_is_the_hash_of_its_bytes)
+{
+    sample_t s;
+    sample_init(&s);
+    size_t n;
+    uint8_t *p = encode(&s.c, &n);
+    rep__change_t a, b;
+    CK_OK(rep__change_decode(p, n, &a));
+    uint8_t want[REP_HASH_BYTES];
+    rep__hash(want, p, n);
+    ck_assert_mem_eq(a.hash, want, REP_HASH_BYTES);
+
+    /* one field different: another hash */
+    s.c.hlc++;
+    size_t n2;
+    uint8_t *p2 = encode(&s.c, &n2);
+    CK_OK(rep__change_decode(p2, n2, &b));
+    ck_assert(memcmp(a.hash, b.hash, REP_HASH_BYTES) != 0);
+    rep__change_clear(&a);
+    rep__change_clear(&b);
+    free(p);
+    free(p2);
+}
+END_TEST
+
+/* ---- Batches -------------------------------------------------------------------------------- */
+
+/* n distinct encoded changes, some large. */
+typedef struct changes {
+    uint8_t *p[40];
+    size_t n[40];
+    size_t count;
+} changes_t;
+
+static void
+changes_make(changes_t *cs, size_t count)
+{
+    ck_assert_uint_le(count, REP_ARRAY_LEN(cs->p));
+    cs->count = count;
+    char *big = malloc(70000 + 1);
+    memset(big, 'z', 70000);
+    big[70000] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        size_t len = i == 3 ? 70000 : i == 5 ? 300 : i % 7; /* bin32, bin16 and bin8 frames */
+        rep_value_t v = {.type = REP_STRING};
+        v.u.s.ptr = big;
+        v.u.s.len = len;
+        rep__buf_t vb;
+        rep__buf_init(&vb);
+        CK_OK(rep__value_encode(&vb, &v));
+        rep__op_t op = op_of(REP_OP_SET, "c", "r", "f", vb.p, vb.len);
+        rep__change_t c = {.actor = ACTOR,
+                           .seq = i + 1,
+                           .hlc = 1000 + i,
+                           .user = "u",
+                           .usern = 1,
+                           .ops = &op,
+                           .nops = 1};
+        cs->p[i] = encode(&c, &cs->n[i]);
+        rep__buf_free(&vb);
+    }
+    free(big);
+}
+
+static void
+changes_free(changes_t *cs)
+{
+    for (size_t i = 0; i < cs->count; i++)
+        free(cs->p[i]);
+}
+
+static uint8_t *
+batch_of(const changes_t *cs, size_t count, size_t *n)
+{
+    rep__batch_writer_t w;
+    rep__batch_begin(&w, office, OFFICE_NAME, SENDER);
+    for (size_t i = 0; i < count; i++)
+        rep__batch_add(&w, cs->p[i], cs->n[i]);
+    uint8_t *out;
+    CK_OK(rep__batch_end(&w, &out, n));
+    return out;
+}
+
+static const size_t batch_counts[] = {0, 1, 2, 17, 40};
+
+START_TEST(batch_round_trips_its_changes)
+{
+    size_t count = batch_counts[_i];
+    changes_t cs;
+    changes_make(&cs, count);
+    size_t n;
+    uint8_t *p = batch_of(&cs, count, &n);
+    ck_assert_mem_eq(p, "RPLB", 4);
+
+    rep__batch_t b;
+    CK_OK(rep__batch_decode(p, n, &b));
+    ck_assert_mem_eq(b.office, office, REP_OFFICE_ID_BYTES);
+    ck_assert_uint_eq(b.office_namen, strlen(OFFICE_NAME));
+    ck_assert_mem_eq(b.office_name, OFFICE_NAME, strlen(OFFICE_NAME));
+    ck_assert_uint_eq(b.sender, SENDER);
+    ck_assert_uint_eq(b.n, count);
+    for (size_t i = 0; i < count; i++) {
+        ck_assert_uint_eq(b.changes[i].n, cs.n[i]);
+        ck_assert_mem_eq(b.changes[i].p, cs.p[i], cs.n[i]);
+        ck_assert(b.changes[i].p > p && b.changes[i].p + b.changes[i].n <= p + n); /* views */
+        rep__change_t c;
+        CK_OK(rep__change_decode(b.changes[i].p, b.changes[i].n, &c));
+        ck_assert_uint_eq(c.seq, i + 1);
+        rep__change_clear(&c);
+    }
+    rep__batch_clear(&b);
+    ck_assert_ptr_null(b.changes);
+    free(p);
+    changes_free(&cs);
+}
+END_TEST
+
+START_TEST(batch_with_any_flipped_bit_is_corrupt)
+{
+    changes_t cs;
+    changes_make(&cs, 3); /* small changes only: under 300 bytes of batch */
+    size_t n;
+    uint8_t *p = batch_of(&cs, 3, &n);
+    ck_assert_uint_lt(n, 400);
+    rep__batch_t b;
+    for (size_t i = 0; i < n; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            p[i] ^= (uint8_t)(1u << bit);
+            int rc = rep__batch_decode(p, n, &b);
+            p[i] ^= (uint8_t)(1u << bit);
+            if (rc != REP_ECORRUPT)
+                ck_abort_msg("bit %d of byte %zu/%zu flipped: %d", bit, i, n, rc);
+        }
+    CK_OK(rep__batch_decode(p, n, &b)); /* untouched, it is fine */
+    rep__batch_clear(&b);
+    free(p);
+    changes_free(&cs);
+}
+END_TEST
+
+START_TEST(batch_truncated_anywhere_is_corrupt)
+{
+    changes_t cs;
+    changes_make(&cs, 3); /* small: each prefix is hashed whole */
+    size_t n;
+    uint8_t *p = batch_of(&cs, 3, &n);
+    rep__batch_t b;
+    for (size_t k = 0; k < n; k++) {
+        int rc = rep__batch_decode(p, k, &b);
+        if (rc != REP_ECORRUPT)
+            ck_abort_msg("a prefix of %zu/%zu bytes gave %d", k, n, rc);
+    }
+    CK_RC(rep__batch_decode(NULL, 0, &b), REP_ECORRUPT);
+    free(p);
+    changes_free(&cs);
+}
+END_TEST
+
+/* A frame around body with a correct checksum, so the body's own checks are reached. */
+static uint8_t *
+frame(const char magic[4], uint8_t version, uint8_t flags, const uint8_t *body, size_t bodyn,
+      size_t *n)
+{
+    *n = 6 + bodyn + REP_HASH_BYTES;
+    uint8_t *p = malloc(*n);
+    memcpy(p, magic, 4);
+    p[4] = version;
+    p[5] = flags;
+    if (bodyn)
+        memcpy(p + 6, body, bodyn);
+    rep__hash(p + 6 + bodyn, p, 6 + bodyn);
+    return p;
+}
+
+START_TEST(batch_frame_header_is_checked_after_the_checksum)
+{
+    changes_t cs;
+    changes_make(&cs, 1);
+    size_t n;
+    uint8_t *p = batch_of(&cs, 1, &n);
+    const uint8_t *body = p + 6;
+    size_t bodyn = n - 6 - REP_HASH_BYTES;
+    rep__batch_t b;
+
+    size_t fn;
+    uint8_t *f = frame("RPLB", 1, 0, body, bodyn, &fn);
+    ck_assert_uint_eq(fn, n);
+    ck_assert_mem_eq(f, p, n); /* the frame is exactly as change.h describes */
+    free(f);
+
+    f = frame("RPLB", 2, 0, body, bodyn, &fn);
+    CK_RC(rep__batch_decode(f, fn, &b), REP_EVERSION);
+    free(f);
+    f = frame("RPLB", 1, 1, body, bodyn, &fn); /* sealed content: not understood yet */
+    CK_RC(rep__batch_decode(f, fn, &b), REP_EVERSION);
+    free(f);
+    f = frame("RPLB", 0, 0, body, bodyn, &fn);
+    CK_RC(rep__batch_decode(f, fn, &b), REP_ECORRUPT);
+    free(f);
+    f = frame("RPLV", 1, 0, body, bodyn, &fn); /* a vv frame is not a batch */
+    CK_RC(rep__batch_decode(f, fn, &b), REP_ECORRUPT);
+    free(f);
+    free(p);
+    changes_free(&cs);
+}
+END_TEST
+
+/* A batch body written by hand: [office(bin officen), name, sender, [changes...]] with
+ * nchanges declared; each change is packed as bin, or as str when as_str. */
+static uint8_t *
+batch_body(size_t officen, const char *name, size_t nchanges, size_t present, bool as_str,
+           size_t *n)
+{
+    rep__buf_t b;
+    rep__buf_init(&b);
+    msgpack_packer pk;
+    rep__packer_init(&pk, &b);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_bin(&pk, officen);
+    msgpack_pack_bin_body(&pk, office, officen);
+    msgpack_pack_str(&pk, strlen(name));
+    msgpack_pack_str_body(&pk, name, strlen(name));
+    msgpack_pack_uint64(&pk, SENDER);
+    if (nchanges == UINT32_MAX) { /* array32 header of 4 Gi */
+        static const uint8_t hdr[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+        rep__buf_add(&b, hdr, sizeof hdr);
+    } else {
+        msgpack_pack_array(&pk, nchanges);
+    }
+    for (size_t i = 0; i < present; i++) {
+        if (as_str) {
+            msgpack_pack_str(&pk, 1);
+            msgpack_pack_str_body(&pk, "x", 1);
+        } else {
+            msgpack_pack_bin(&pk, 1);
+            msgpack_pack_bin_body(&pk, "x", 1);
+        }
+    }
+    ck_assert_int_eq(b.err, 0);
+    return rep__buf_take(&b, n);
+}
+
+/* Frame body with a good checksum and decode it: the body's own checks decide. */
+static int
+decode_body(const uint8_t *body, size_t bodyn)
+{
+    size_t fn;
+    uint8_t *f = frame("RPLB", 1, 0, body, bodyn, &fn);
+    rep__batch_t b;
+    int rc = rep__batch_decode(f, fn, &b);
+    if (rc == 0)
+        rep__batch_clear(&b);
+    free(f);
+    return rc;
+}
+
+START_TEST(batch_body_is_checked_even_with_a_good_checksum)
+{
+    size_t n;
+    uint8_t *body;
+
+    body = batch_body(REP_OFFICE_ID_BYTES, OFFICE_NAME, 2, 2, false, &n);
+    CK_OK(decode_body(body, n)); /* the well-formed one */
+
+    /* a byte after the body */
+    uint8_t *more = malloc(n + 1);
+    memcpy(more, body, n);
+    more[n] = 0xc0;
+    CK_RC(decode_body(more, n + 1), REP_ECORRUPT);
+    free(more);
+    free(body);
+
+    /* a count of 4 Gi changes in a few bytes: rejected before anything is allocated */
+    body = batch_body(REP_OFFICE_ID_BYTES, OFFICE_NAME, UINT32_MAX, 0, false, &n);
+    CK_RC(decode_body(body, n), REP_ECORRUPT);
+    free(body);
+
+    /* three changes declared, two present (and each a byte: the count fits the bytes) */
+    body = batch_body(REP_OFFICE_ID_BYTES, OFFICE_NAME, 3, 2, false, &n);
+    CK_RC(decode_body(body, n), REP_ECORRUPT);
+    free(body);
+
+    /* a change that is not bin */
+    body = batch_body(REP_OFFICE_ID_BYTES, OFFICE_NAME, 1, 1, true, &n);
+    CK_RC(decode_body(body, n), REP_ECORRUPT);
+    free(body);
+
+    /* an office id of 15 bytes */
+    body = batch_body(15, OFFICE_NAME, 0, 0, false, &n);
+    CK_RC(decode_body(body, n), REP_ECORRUPT);
+    free(body);
+
+    /* an empty office name, and one that is not UTF-8 */
+    body = batch_body(REP_OFFICE_ID_BYTES, "", 0, 0, false, &n);
+    CK_RC(decode_body(body, n), REP_ECORRUPT);
+    free(body);
+    body = batch_body(REP_OFFICE_ID_BYTES, "Clinic \xc0\x80", 0, 0, false, &n);
+    CK_RC(decode_body(body, n), REP_ECORRUPT);
+    free(body);
+}
+END_TEST
+
+/* Change sizes at the msgpack bin header boundaries (bin8, bin16, bin32). */
+static const size_t next_sizes[] = {0, 1, 100, 255, 256, 1000, 65535, 65536, 100000};
+
+START_TEST(batch_size_with_predicts_the_final_size_exactly)
+{
+    size_t want_n = next_sizes[_i];
+    uint8_t *next = calloc(1, want_n ? want_n : 1);
+    changes_t cs;
+    changes_make(&cs, 2);
+    for (size_t before = 0; before <= 2; before++) { /* into an empty and a fuller batch */
+        rep__batch_writer_t w;
+        rep__batch_begin(&w, office, OFFICE_NAME, SENDER);
+        for (size_t i = 0; i < before; i++)
+            rep__batch_add(&w, cs.p[i], cs.n[i]);
+        size_t predicted = rep__batch_size_with(&w, want_n);
+        rep__batch_add(&w, next, want_n);
+        uint8_t *out;
+        size_t n;
+        CK_OK(rep__batch_end(&w, &out, &n));
+        ck_assert_msg(n == predicted, "a change of %zu bytes after %zu: predicted %zu, got %zu",
+                      want_n, before, predicted, n);
+        free(out);
+    }
+    changes_free(&cs);
+    free(next);
+}
+END_TEST
+
+/* ---- Version vectors ------------------------------------------------------------------------ */
+
+START_TEST(vv_round_trips)
+{
+    static const rep_vv_entry_t vv[] = {
+        {1, 1}, {3, 70000}, {UINT64_C(0x8000000000000000), 2}, {UINT64_MAX, UINT64_MAX}};
+    for (size_t count = 0; count <= REP_ARRAY_LEN(vv); count++) {
+        uint8_t *p;
+        size_t n;
+        CK_OK(rep__vv_encode(office, vv, count, &p, &n));
+        ck_assert_mem_eq(p, "RPLV", 4);
+        uint8_t got_office[REP_OFFICE_ID_BYTES];
+        rep_vv_entry_t *got;
+        size_t ngot;
+        CK_OK(rep__vv_decode(p, n, got_office, &got, &ngot));
+        ck_assert_mem_eq(got_office, office, REP_OFFICE_ID_BYTES);
+        ck_assert_uint_eq(ngot, count);
+        for (size_t i = 0; i < count; i++) {
+            ck_assert_uint_eq(got[i].actor, vv[i].actor);
+            ck_assert_uint_eq(got[i].seq, vv[i].seq);
+        }
+        free(got);
+        free(p);
+    }
+}
+END_TEST
+
+START_TEST(vv_with_any_flipped_bit_or_truncation_is_corrupt)
+{
+    static const rep_vv_entry_t vv[] = {{1, 5}, {2, 9}};
+    uint8_t *p;
+    size_t n;
+    CK_OK(rep__vv_encode(office, vv, 2, &p, &n));
+    uint8_t o[REP_OFFICE_ID_BYTES];
+    rep_vv_entry_t *got = (rep_vv_entry_t *)1;
+    size_t ngot = 99;
+    for (size_t i = 0; i < n; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            p[i] ^= (uint8_t)(1u << bit);
+            int rc = rep__vv_decode(p, n, o, &got, &ngot);
+            p[i] ^= (uint8_t)(1u << bit);
+            if (rc != REP_ECORRUPT || got != NULL || ngot != 0)
+                ck_abort_msg("bit %d of byte %zu flipped: %d", bit, i, rc);
+        }
+    for (size_t k = 0; k < n; k++) {
+        int rc = rep__vv_decode(p, k, o, &got, &ngot);
+        if (rc != REP_ECORRUPT)
+            ck_abort_msg("a prefix of %zu/%zu bytes gave %d", k, n, rc);
+    }
+    free(p);
+}
+END_TEST
+
+START_TEST(vv_decode_rejects_unsorted_duplicate_and_zero_entries)
+{
+    static const rep_vv_entry_t unsorted[] = {{2, 1}, {1, 1}};
+    static const rep_vv_entry_t dup[] = {{2, 1}, {2, 3}};
+    static const rep_vv_entry_t zero_seq[] = {{2, 0}};
+    static const rep_vv_entry_t zero_actor[] = {{0, 4}};
+    static const struct {
+        const char *what;
+        const rep_vv_entry_t *vv;
+        size_t n;
+    } cases[] = {{"unsorted", unsorted, 2},
+                 {"duplicate actor", dup, 2},
+                 {"zero seq", zero_seq, 1},
+                 {"zero actor", zero_actor, 1}};
+    for (size_t i = 0; i < REP_ARRAY_LEN(cases); i++) {
+        uint8_t *p;
+        size_t n;
+        CK_OK(rep__vv_encode(office, cases[i].vv, cases[i].n, &p, &n)); /* checksum is good */
+        uint8_t o[REP_OFFICE_ID_BYTES];
+        rep_vv_entry_t *got;
+        size_t ngot;
+        int rc = rep__vv_decode(p, n, o, &got, &ngot);
+        ck_assert_msg(rc == REP_ECORRUPT, "%s: %d", cases[i].what, rc);
+        ck_assert_ptr_null(got);
+        free(p);
+    }
+
+    /* a batch is not a vv */
+    changes_t cs;
+    changes_make(&cs, 1);
+    size_t n;
+    uint8_t *p = batch_of(&cs, 1, &n);
+    uint8_t o[REP_OFFICE_ID_BYTES];
+    rep_vv_entry_t *got;
+    size_t ngot;
+    CK_RC(rep__vv_decode(p, n, o, &got, &ngot), REP_ECORRUPT);
+    free(p);
+    changes_free(&cs);
+}
+END_TEST
+
+static Suite *
+change_suite(void)
+{
+    Suite *s = suite_create("change");
+    TCase *tc = tcase_create("change");
+    tcase_add_test(tc, change_round_trips_with_every_field);
+    tcase_add_test(tc, change_bytes_follow_the_documented_layout);
+    tcase_add_test(tc, change_round_trips_values_of_every_type);
+    tcase_add_test(tc, change_decode_rejects_other_versions);
+    tcase_add_test(tc, change_decode_rejects_a_zero_actor_or_seq);
+    tcase_add_test(tc, change_decode_rejects_bad_deps);
+    tcase_add_test(tc, change_decode_checks_each_op_against_its_type);
+    tcase_add_test(tc, change_decode_checks_kinds);
+    tcase_add_test(tc, change_decode_checks_names);
+    tcase_add_test(tc, change_decode_rejects_a_malformed_frame);
+    tcase_add_test(tc, change_decode_rejects_every_truncation_and_trailing_bytes);
+    tcase_add_test(tc, change_hash_is_the_hash_of_its_bytes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("batch");
+    tcase_add_loop_test(tc, batch_round_trips_its_changes, 0, (int)REP_ARRAY_LEN(batch_counts));
+    tcase_add_test(tc, batch_with_any_flipped_bit_is_corrupt);
+    tcase_add_test(tc, batch_truncated_anywhere_is_corrupt);
+    tcase_add_test(tc, batch_frame_header_is_checked_after_the_checksum);
+    tcase_add_test(tc, batch_body_is_checked_even_with_a_good_checksum);
+    tcase_add_loop_test(tc, batch_size_with_predicts_the_final_size_exactly, 0,
+                        (int)REP_ARRAY_LEN(next_sizes));
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("vv");
+    tcase_add_test(tc, vv_round_trips);
+    tcase_add_test(tc, vv_with_any_flipped_bit_or_truncation_is_corrupt);
+    tcase_add_test(tc, vv_decode_rejects_unsorted_duplicate_and_zero_entries);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    if (rep__keys_init() < 0)
+        return 1;
+    SRunner *sr = srunner_create(change_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failures ? 1 : 0;
+}
