@@ -20,20 +20,7 @@
 #include "codec.h"
 #include "common.h"
 #include "replica.h"
-#include "testutil.h"
-
-#define CK_OK(expr)                                                                                \
-    do {                                                                                           \
-        int ck_rc_ = (expr);                                                                       \
-        ck_assert_msg(ck_rc_ == 0, "%s = %d (%s)", #expr, ck_rc_, rep_strerror(ck_rc_));           \
-    } while (0)
-
-#define CK_RC(expr, want)                                                                          \
-    do {                                                                                           \
-        int ck_rc_ = (expr), ck_want_ = (want);                                                    \
-        ck_assert_msg(ck_rc_ == ck_want_, "%s = %d (%s), want %d (%s)", #expr, ck_rc_,             \
-                      rep_strerror(ck_rc_), ck_want_, rep_strerror(ck_want_));                     \
-    } while (0)
+#include "checkutil.h"
 
 /* ---- Helpers ------------------------------------------------------------------------------ */
 

@@ -33,13 +33,7 @@
 #include <unistd.h>
 
 #include "replica.h"
-#include "testutil.h"
-
-#define CK_OK(expr)                                                                          \
-    do {                                                                                     \
-        int ck_rc_ = (expr);                                                                 \
-        ck_assert_msg(ck_rc_ == 0, "%s = %d (%s)", #expr, ck_rc_, rep_strerror(ck_rc_));     \
-    } while (0)
+#include "checkutil.h"
 
 #define NR 50            /* "crash/r<k>" records */
 #define NT 20            /* "crash/t<k>" records */
@@ -49,23 +43,6 @@
 #define CHILD_ALARM_S 30          /* ... and so does one whose parent went away */
 #define FIRST_ACK_WAIT_MS 10000   /* how long a child may take to open and commit once */
 #define DRAIN_WAIT_MS 10000       /* how long the pipe may take to reach EOF after the kill */
-
-static char *g_root;
-
-static void
-root_setup(void)
-{
-    g_root = tu_tmpdir();
-    ck_assert_msg(g_root != NULL, "mkdtemp failed");
-}
-
-static void
-root_teardown(void)
-{
-    tu_rmtree(g_root);
-    free(g_root);
-    g_root = NULL;
-}
 
 /* The pad string write @p i stores: its number, then letters that depend on it. */
 static void

@@ -22,26 +22,13 @@
 #include "crdt.h"
 #include "hlc.h"
 #include "replica.h"
-#include "testutil.h"
-
-#define CK_OK(expr)                                                                                \
-    do {                                                                                           \
-        int ck_rc_ = (expr);                                                                       \
-        ck_assert_msg(ck_rc_ == 0, "%s = %d (%s)", #expr, ck_rc_, rep_strerror(ck_rc_));           \
-    } while (0)
+#include "checkutil.h"
 
 /* For hot loops: a passing ck_assert costs a write to Check's pipe, a plain if does not. */
 #define REQUIRE(cond, ...)                                                                         \
     do {                                                                                           \
         if (!(cond))                                                                               \
             ck_abort_msg(__VA_ARGS__);                                                             \
-    } while (0)
-
-#define CK_RC(expr, want)                                                                          \
-    do {                                                                                           \
-        int ck_rc_ = (expr), ck_want_ = (want);                                                    \
-        ck_assert_msg(ck_rc_ == ck_want_, "%s = %d (%s), want %d (%s)", #expr, ck_rc_,             \
-                      rep_strerror(ck_rc_), ck_want_, rep_strerror(ck_want_));                     \
     } while (0)
 
 /* ---- Helpers ------------------------------------------------------------------------------ */

@@ -19,41 +19,9 @@
 #include <string.h>
 
 #include "replica.h"
-#include "testutil.h"
+#include "checkutil.h"
 
 /* ---- Assertion helpers -------------------------------------------------------------------- */
-
-#define CK_OK(expr)                                                                          \
-    do {                                                                                     \
-        int ck_rc_ = (expr);                                                                 \
-        ck_assert_msg(ck_rc_ == 0, "%s = %d (%s)", #expr, ck_rc_, rep_strerror(ck_rc_));     \
-    } while (0)
-
-#define CK_RC(expr, want)                                                                    \
-    do {                                                                                     \
-        int ck_rc_ = (expr), ck_want_ = (want);                                              \
-        ck_assert_msg(ck_rc_ == ck_want_, "%s = %d (%s), want %d (%s)", #expr, ck_rc_,       \
-                      rep_strerror(ck_rc_), ck_want_, rep_strerror(ck_want_));               \
-    } while (0)
-
-/* Every test works in its own directory under g_root, which the unchecked fixture removes
- * even when a test fails (a failing test exits its forked process before its own cleanup). */
-static char *g_root;
-
-static void
-root_setup(void)
-{
-    g_root = tu_tmpdir();
-    ck_assert_msg(g_root != NULL, "mkdtemp failed");
-}
-
-static void
-root_teardown(void)
-{
-    tu_rmtree(g_root);
-    free(g_root);
-    g_root = NULL;
-}
 
 /* ---- A small office: n replicas of one office in one process ------------------------------ */
 

@@ -9,29 +9,7 @@
 #include <unistd.h>
 
 #include "replica.h"
-#include "testutil.h"
-
-#define OK(expr)                                                                                   \
-    do {                                                                                           \
-        int rc_ = (expr);                                                                          \
-        ck_assert_msg(rc_ == 0, "%s -> %d %s", #expr, rc_, rep_strerror(rc_));                     \
-    } while (0)
-
-static char *base;
-
-static void
-setup(void)
-{
-    base = tu_tmpdir();
-    ck_assert_ptr_nonnull(base);
-}
-
-static void
-teardown(void)
-{
-    tu_rmtree(base);
-    free(base);
-}
+#include "checkutil.h"
 
 static rep_replica_t *
 fresh(const char *sub, tu_clock_t *clock)
@@ -43,14 +21,14 @@ fresh(const char *sub, tu_clock_t *clock)
     if (clock)
         tu_clock_use(clock, &o);
     rep_replica_t *r;
-    OK(tu_replica_create(&r, base, sub, &o, NULL));
+    CK_OK(tu_replica_create(&r, g_root, sub, &o, NULL));
     return r;
 }
 
 static void
 commit(rep_txn_t **t)
 {
-    OK(rep_txn_commit(*t, NULL));
+    CK_OK(rep_txn_commit(*t, NULL));
     rep_txn_free(t);
 }
 
@@ -58,7 +36,7 @@ START_TEST(test_create_reopen_info)
 {
     rep_replica_t *r = fresh("a", NULL);
     rep_info_t *i1, *i2;
-    OK(rep_replica_info(r, &i1));
+    CK_OK(rep_replica_info(r, &i1));
     ck_assert_str_eq(i1->office_name, "Riverside");
     ck_assert_str_eq(i1->device_name, "a");
     ck_assert_uint_ne(i1->actor, 0);
@@ -67,15 +45,15 @@ START_TEST(test_create_reopen_info)
     ck_assert_uint_eq(i1->changes, 0);
 
     rep_txn_t *t;
-    OK(rep_txn_begin(r, "maria", &t));
-    OK(rep_txn_set_str(t, "patients/8812", "name", "Ada Lovelace"));
+    CK_OK(rep_txn_begin(r, "maria", &t));
+    CK_OK(rep_txn_set_str(t, "patients/8812", "name", "Ada Lovelace"));
     commit(&t);
     rep_replica_close(&r);
     ck_assert_ptr_null(r);
     rep_replica_close(&r); /* NULL is fine */
 
-    OK(tu_replica_reopen(&r, base, "a", NULL));
-    OK(rep_replica_info(r, &i2));
+    CK_OK(tu_replica_reopen(&r, g_root, "a", NULL));
+    CK_OK(rep_replica_info(r, &i2));
     ck_assert_mem_eq(i1->office_id, i2->office_id, REP_OFFICE_ID_BYTES);
     ck_assert_uint_eq(i1->actor, i2->actor);
     ck_assert_uint_eq(i2->seq, 1);
@@ -85,7 +63,7 @@ START_TEST(test_create_reopen_info)
     ck_assert_uint_eq(i2->vv[0].actor, i2->actor);
     ck_assert_uint_eq(i2->vv[0].seq, 1);
     rep_value_t *v;
-    OK(rep_replica_get(r, "patients/8812", "name", &v));
+    CK_OK(rep_replica_get(r, "patients/8812", "name", &v));
     ck_assert_str_eq(v->u.s.ptr, "Ada Lovelace");
     rep_value_free(&v);
     ck_assert_ptr_null(v);
@@ -100,44 +78,44 @@ START_TEST(test_every_type_round_trips)
     rep_replica_t *r = fresh("a", NULL);
     rep_txn_t *t;
     const uint8_t blob[] = {0, 1, 2, 0xff};
-    OK(rep_txn_begin(r, NULL, &t));
-    OK(rep_txn_set_null(t, "c/r", "n"));
-    OK(rep_txn_set_bool(t, "c/r", "b", 1));
-    OK(rep_txn_set_int(t, "c/r", "i", -1234567890123LL));
-    OK(rep_txn_set_double(t, "c/r", "d", 2.5));
-    OK(rep_txn_set_str(t, "c/r", "s", "héllo"));
-    OK(rep_txn_set_bytes(t, "c/r", "y", blob, sizeof blob));
+    CK_OK(rep_txn_begin(r, NULL, &t));
+    CK_OK(rep_txn_set_null(t, "c/r", "n"));
+    CK_OK(rep_txn_set_bool(t, "c/r", "b", 1));
+    CK_OK(rep_txn_set_int(t, "c/r", "i", -1234567890123LL));
+    CK_OK(rep_txn_set_double(t, "c/r", "d", 2.5));
+    CK_OK(rep_txn_set_str(t, "c/r", "s", "héllo"));
+    CK_OK(rep_txn_set_bytes(t, "c/r", "y", blob, sizeof blob));
     commit(&t);
 
     rep_value_t *v;
-    OK(rep_replica_get(r, "c/r", "n", &v));
+    CK_OK(rep_replica_get(r, "c/r", "n", &v));
     ck_assert_int_eq(v->type, REP_NULL);
     rep_value_free(&v);
-    OK(rep_replica_get(r, "c/r", "b", &v));
+    CK_OK(rep_replica_get(r, "c/r", "b", &v));
     ck_assert_int_eq(v->type, REP_BOOL);
     ck_assert_int_eq(v->u.b, 1);
     rep_value_free(&v);
-    OK(rep_replica_get(r, "c/r", "i", &v));
+    CK_OK(rep_replica_get(r, "c/r", "i", &v));
     ck_assert_int_eq(v->type, REP_INT);
     ck_assert(v->u.i == -1234567890123LL);
     rep_value_free(&v);
-    OK(rep_replica_get(r, "c/r", "d", &v));
+    CK_OK(rep_replica_get(r, "c/r", "d", &v));
     ck_assert_int_eq(v->type, REP_DOUBLE);
     ck_assert(v->u.d == 2.5);
     rep_value_free(&v);
-    OK(rep_replica_get(r, "c/r", "s", &v));
+    CK_OK(rep_replica_get(r, "c/r", "s", &v));
     ck_assert_int_eq(v->type, REP_STRING);
     ck_assert_str_eq(v->u.s.ptr, "héllo");
     ck_assert_uint_eq(v->u.s.len, strlen("héllo"));
     rep_value_free(&v);
-    OK(rep_replica_get(r, "c/r", "y", &v));
+    CK_OK(rep_replica_get(r, "c/r", "y", &v));
     ck_assert_int_eq(v->type, REP_BYTES);
     ck_assert_uint_eq(v->u.s.len, sizeof blob);
     ck_assert_mem_eq(v->u.s.ptr, blob, sizeof blob);
     rep_value_free(&v);
 
     rep_record_t *rec;
-    OK(rep_replica_get_record(r, "c/r", &rec));
+    CK_OK(rep_replica_get_record(r, "c/r", &rec));
     ck_assert_str_eq(rec->key, "c/r");
     ck_assert_uint_eq(rec->nfields, 6);
     const char *names[] = {"b", "d", "i", "n", "s", "y"}; /* name order */
@@ -159,8 +137,8 @@ START_TEST(test_txn_semantics)
     uint64_t seq;
 
     /* an empty transaction commits nothing */
-    OK(rep_txn_begin(r, "u", &t));
-    OK(rep_txn_commit(t, &seq));
+    CK_OK(rep_txn_begin(r, "u", &t));
+    CK_OK(rep_txn_commit(t, &seq));
     ck_assert_uint_eq(seq, 0);
     ck_assert_int_eq(rep_txn_commit(t, &seq), REP_EDONE);
     ck_assert_int_eq(rep_txn_set_int(t, "c/r", "f", 1), REP_EDONE);
@@ -168,69 +146,69 @@ START_TEST(test_txn_semantics)
     ck_assert_ptr_null(t);
 
     /* the last write of a field in one transaction wins; seq counts commits */
-    OK(rep_txn_begin(r, "u", &t));
-    OK(rep_txn_set_int(t, "c/r", "f", 1));
-    OK(rep_txn_set_int(t, "c/r", "f", 2));
-    OK(rep_txn_set_int(t, "c/r", "g", 3));
-    OK(rep_txn_commit(t, &seq));
+    CK_OK(rep_txn_begin(r, "u", &t));
+    CK_OK(rep_txn_set_int(t, "c/r", "f", 1));
+    CK_OK(rep_txn_set_int(t, "c/r", "f", 2));
+    CK_OK(rep_txn_set_int(t, "c/r", "g", 3));
+    CK_OK(rep_txn_commit(t, &seq));
     ck_assert_uint_eq(seq, 1);
     rep_txn_free(&t);
     rep_value_t *v;
-    OK(rep_replica_get(r, "c/r", "f", &v));
+    CK_OK(rep_replica_get(r, "c/r", "f", &v));
     ck_assert(v->u.i == 2);
     rep_value_free(&v);
     rep_conflicts_t *c;
-    OK(rep_replica_conflicts(r, NULL, &c));
+    CK_OK(rep_replica_conflicts(r, NULL, &c));
     ck_assert_uint_eq(c->n, 0); /* own later write supersedes: no conflict */
     rep_conflicts_free(&c);
 
     /* aborted writes vanish */
-    OK(rep_txn_begin(r, "u", &t));
-    OK(rep_txn_set_int(t, "c/r", "f", 99));
+    CK_OK(rep_txn_begin(r, "u", &t));
+    CK_OK(rep_txn_set_int(t, "c/r", "f", 99));
     rep_txn_abort(t);
     ck_assert_int_eq(rep_txn_commit(t, NULL), REP_EDONE);
     rep_txn_free(&t);
-    OK(rep_replica_get(r, "c/r", "f", &v));
+    CK_OK(rep_replica_get(r, "c/r", "f", &v));
     ck_assert(v->u.i == 2);
     rep_value_free(&v);
 
     /* delete a field */
-    OK(rep_txn_begin(r, "u", &t));
-    OK(rep_txn_del_field(t, "c/r", "g"));
-    OK(rep_txn_commit(t, &seq));
+    CK_OK(rep_txn_begin(r, "u", &t));
+    CK_OK(rep_txn_del_field(t, "c/r", "g"));
+    CK_OK(rep_txn_commit(t, &seq));
     ck_assert_uint_eq(seq, 2);
     rep_txn_free(&t);
     ck_assert_int_eq(rep_replica_get(r, "c/r", "g", &v), REP_ENOTFOUND);
     ck_assert_ptr_null(v);
 
     /* delete the record, then write it again in the same transaction: only new fields */
-    OK(rep_txn_begin(r, "u", &t));
-    OK(rep_txn_set_int(t, "c/r", "h", 5)); /* dropped by the delete that follows */
-    OK(rep_txn_del_record(t, "c/r"));
-    OK(rep_txn_set_int(t, "c/r", "k", 7));
+    CK_OK(rep_txn_begin(r, "u", &t));
+    CK_OK(rep_txn_set_int(t, "c/r", "h", 5)); /* dropped by the delete that follows */
+    CK_OK(rep_txn_del_record(t, "c/r"));
+    CK_OK(rep_txn_set_int(t, "c/r", "k", 7));
     commit(&t);
     rep_record_t *rec;
-    OK(rep_replica_get_record(r, "c/r", &rec));
+    CK_OK(rep_replica_get_record(r, "c/r", &rec));
     ck_assert_uint_eq(rec->nfields, 1);
     ck_assert_str_eq(rec->fields[0].name, "k");
     rep_record_free(&rec);
 
     /* delete the record for good */
-    OK(rep_txn_begin(r, "u", &t));
-    OK(rep_txn_del_record(t, "c/r"));
+    CK_OK(rep_txn_begin(r, "u", &t));
+    CK_OK(rep_txn_del_record(t, "c/r"));
     commit(&t);
     ck_assert_int_eq(rep_replica_get_record(r, "c/r", &rec), REP_ENOTFOUND);
     ck_assert_int_eq(rep_replica_get(r, "c/r", "k", &v), REP_ENOTFOUND);
     rep_list_t *l;
-    OK(rep_replica_list(r, "c", NULL, 0, &l));
+    CK_OK(rep_replica_list(r, "c", NULL, 0, &l));
     ck_assert_uint_eq(l->n, 0);
     rep_list_free(&l);
 
     /* and bring it back */
-    OK(rep_txn_begin(r, "u", &t));
-    OK(rep_txn_set_str(t, "c/r", "f", "again"));
+    CK_OK(rep_txn_begin(r, "u", &t));
+    CK_OK(rep_txn_set_str(t, "c/r", "f", "again"));
     commit(&t);
-    OK(rep_replica_get_record(r, "c/r", &rec));
+    CK_OK(rep_replica_get_record(r, "c/r", &rec));
     ck_assert_uint_eq(rec->nfields, 1);
     ck_assert_str_eq(rec->fields[0].value.u.s.ptr, "again");
     rep_record_free(&rec);
@@ -250,21 +228,21 @@ START_TEST(test_longest_names)
     memset(field, 'f', REP_MAX_FIELD);
     field[REP_MAX_FIELD] = 0;
     rep_txn_t *t;
-    OK(rep_txn_begin(r, "u", &t));
-    OK(rep_txn_set_int(t, key, field, 1));
+    CK_OK(rep_txn_begin(r, "u", &t));
+    CK_OK(rep_txn_set_int(t, key, field, 1));
     commit(&t);
     rep_record_t *rec;
-    OK(rep_replica_get_record(r, key, &rec));
+    CK_OK(rep_replica_get_record(r, key, &rec));
     ck_assert_str_eq(rec->fields[0].name, field);
     rep_record_free(&rec);
-    OK(rep_txn_begin(r, "u", &t));
-    OK(rep_txn_del_record(t, key));
+    CK_OK(rep_txn_begin(r, "u", &t));
+    CK_OK(rep_txn_del_record(t, key));
     commit(&t);
     ck_assert_int_eq(rep_replica_get_record(r, key, &rec), REP_ENOTFOUND);
-    OK(rep_txn_begin(r, "u", &t));
-    OK(rep_txn_set_int(t, key, "other", 2));
+    CK_OK(rep_txn_begin(r, "u", &t));
+    CK_OK(rep_txn_set_int(t, key, "other", 2));
     commit(&t);
-    OK(rep_replica_get_record(r, key, &rec));
+    CK_OK(rep_replica_get_record(r, key, &rec));
     ck_assert_uint_eq(rec->nfields, 1); /* the deleted field stays deleted */
     ck_assert_str_eq(rec->fields[0].name, "other");
     rep_record_free(&rec);
@@ -279,13 +257,13 @@ START_TEST(test_list_order_prefix_limit)
     const char *keys[] = {"appts/2026-11-25-1000-7", "appts/2026-11-24-0900-1",
                           "appts/2026-11-25-0900-3", "appts/2026-11-26-0800-2",
                           "patients/8812", "appts2/x"};
-    OK(rep_txn_begin(r, "u", &t));
+    CK_OK(rep_txn_begin(r, "u", &t));
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        OK(rep_txn_set_str(t, keys[i], "status", "booked"));
+        CK_OK(rep_txn_set_str(t, keys[i], "status", "booked"));
     commit(&t);
 
     rep_list_t *l;
-    OK(rep_replica_list(r, "appts", NULL, 0, &l));
+    CK_OK(rep_replica_list(r, "appts", NULL, 0, &l));
     ck_assert_uint_eq(l->n, 4);
     ck_assert_str_eq(l->records[0].key, "appts/2026-11-24-0900-1");
     ck_assert_str_eq(l->records[1].key, "appts/2026-11-25-0900-3");
@@ -293,17 +271,17 @@ START_TEST(test_list_order_prefix_limit)
     ck_assert_str_eq(l->records[3].key, "appts/2026-11-26-0800-2");
     rep_list_free(&l);
 
-    OK(rep_replica_list(r, "appts", "2026-11-25", 0, &l));
+    CK_OK(rep_replica_list(r, "appts", "2026-11-25", 0, &l));
     ck_assert_uint_eq(l->n, 2);
     ck_assert_str_eq(l->records[0].key, "appts/2026-11-25-0900-3");
     ck_assert_str_eq(l->records[1].key, "appts/2026-11-25-1000-7");
     rep_list_free(&l);
 
-    OK(rep_replica_list(r, "appts", NULL, 3, &l));
+    CK_OK(rep_replica_list(r, "appts", NULL, 3, &l));
     ck_assert_uint_eq(l->n, 3);
     rep_list_free(&l);
 
-    OK(rep_replica_list(r, "nothing", NULL, 0, &l));
+    CK_OK(rep_replica_list(r, "nothing", NULL, 0, &l));
     ck_assert_uint_eq(l->n, 0);
     rep_list_free(&l);
     ck_assert_int_eq(rep_replica_list(r, "a/b", NULL, 0, &l), -EINVAL);
@@ -318,21 +296,21 @@ START_TEST(test_history_and_clock)
     tu_clock_set(&clock, 1764000000000ull);
     rep_replica_t *r = fresh("a", &clock);
     rep_txn_t *t;
-    OK(rep_txn_begin(r, "maria", &t));
-    OK(rep_txn_set_str(t, "patients/1", "phone", "555-0101"));
-    OK(rep_txn_set_str(t, "patients/2", "phone", "555-0202"));
+    CK_OK(rep_txn_begin(r, "maria", &t));
+    CK_OK(rep_txn_set_str(t, "patients/1", "phone", "555-0101"));
+    CK_OK(rep_txn_set_str(t, "patients/2", "phone", "555-0202"));
     commit(&t);
     tu_clock_set(&clock, 1764000000000ull - 3600 * 1000); /* the wall clock jumps back an hour */
-    OK(rep_txn_begin(r, "jon", &t));
-    OK(rep_txn_set_str(t, "patients/1", "phone", "555-0199"));
+    CK_OK(rep_txn_begin(r, "jon", &t));
+    CK_OK(rep_txn_set_str(t, "patients/1", "phone", "555-0199"));
     commit(&t);
     tu_clock_advance(&clock, 7200 * 1000);
-    OK(rep_txn_begin(r, "maria", &t));
-    OK(rep_txn_del_record(t, "patients/1"));
+    CK_OK(rep_txn_begin(r, "maria", &t));
+    CK_OK(rep_txn_del_record(t, "patients/1"));
     commit(&t);
 
     rep_history_t *h;
-    OK(rep_replica_history(r, "patients/1", &h));
+    CK_OK(rep_replica_history(r, "patients/1", &h));
     ck_assert_uint_eq(h->n, 3);
     ck_assert_str_eq(h->changes[0].user, "maria");
     ck_assert_str_eq(h->changes[1].user, "jon");
@@ -357,7 +335,7 @@ START_TEST(test_history_and_clock)
     rep_history_free(&h);
     ck_assert_ptr_null(h);
 
-    OK(rep_replica_history(r, "patients/404", &h));
+    CK_OK(rep_replica_history(r, "patients/404", &h));
     ck_assert_uint_eq(h->n, 0);
     rep_history_free(&h);
     rep_replica_close(&r);
@@ -372,7 +350,7 @@ START_TEST(test_many_processes_one_replica)
     rep_replica_t *r = fresh("shared", NULL);
     rep_replica_close(&r);
     char dir[TU_PATH_MAX];
-    OK(tu_path(dir, base, "shared"));
+    CK_OK(tu_path(dir, g_root, "shared"));
     pid_t pids[PROCS];
     for (int p = 0; p < PROCS; p++) {
         pids[p] = fork();
@@ -400,9 +378,9 @@ START_TEST(test_many_processes_one_replica)
         ck_assert_int_eq(waitpid(pids[p], &st, 0), pids[p]);
         ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer %d failed: %d", p, st);
     }
-    OK(tu_replica_reopen(&r, base, "shared", NULL));
+    CK_OK(tu_replica_reopen(&r, g_root, "shared", NULL));
     rep_info_t *info;
-    OK(rep_replica_info(r, &info));
+    CK_OK(rep_replica_info(r, &info));
     ck_assert_uint_eq(info->seq, PROCS * COMMITS);
     ck_assert_uint_eq(info->changes, PROCS * COMMITS);
     ck_assert_uint_eq(info->records, PROCS * COMMITS);
@@ -425,7 +403,7 @@ suite(void)
 {
     Suite *s = suite_create("replica");
     TCase *tc = tcase_create("facade");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, root_setup, root_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_create_reopen_info);
     tcase_add_test(tc, test_every_type_round_trips);

@@ -22,39 +22,7 @@
 #include "common.h"
 #include "replica.h"
 #include "store.h"
-#include "testutil.h"
-
-#define CK_OK(expr)                                                                                \
-    do {                                                                                           \
-        int ck_rc_ = (expr);                                                                       \
-        ck_assert_msg(ck_rc_ == 0, "%s = %d (%s)", #expr, ck_rc_, rep_strerror(ck_rc_));           \
-    } while (0)
-
-#define CK_RC(expr, want)                                                                          \
-    do {                                                                                           \
-        int ck_rc_ = (expr), ck_want_ = (want);                                                    \
-        ck_assert_msg(ck_rc_ == ck_want_, "%s = %d (%s), want %d (%s)", #expr, ck_rc_,             \
-                      rep_strerror(ck_rc_), ck_want_, rep_strerror(ck_want_));                     \
-    } while (0)
-
-/* ---- Fixture: a fresh directory per test, removed even when the test fails ---------------- */
-
-static char *g_root;
-
-static void
-root_setup(void)
-{
-    g_root = tu_tmpdir();
-    ck_assert_msg(g_root != NULL, "mkdtemp failed");
-}
-
-static void
-root_teardown(void)
-{
-    tu_rmtree(g_root);
-    free(g_root);
-    g_root = NULL;
-}
+#include "checkutil.h"
 
 /* g_root/sub into a static buffer (one at a time). */
 static const char *
