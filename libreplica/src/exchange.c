@@ -1,0 +1,228 @@
+/* exchange.c — changes as bytes: version vectors, export in causal order, atomic import. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "change.h"
+#include "common.h"
+#include "facade.h"
+
+/* ---- Exchange ---- */
+typedef struct vv_ctx {
+    rep_vv_entry_t *vv;
+    size_t n;
+} vv_ctx_t;
+
+static int
+vv_fn(rep__txn_t *t, void *arg)
+{
+    vv_ctx_t *vc = arg;
+    return rep__vv_all(t, &vc->vv, &vc->n);
+}
+
+int
+rep_replica_vv(rep_replica_t *r, uint8_t **out, size_t *len)
+{
+    if (!out || !len)
+        return -EINVAL;
+    *out = NULL;
+    *len = 0;
+    if (!r)
+        return -EINVAL;
+    vv_ctx_t vc = {NULL, 0};
+    REP_TRY(rep__store_read(r->st, vv_fn, &vc));
+    int rc = rep__vv_encode(r->office, vc.vv, vc.n, out, len);
+    free(vc.vv);
+    return rc;
+}
+
+typedef struct export_ctx {
+    rep_replica_t *r;
+    const rep_vv_entry_t *theirs;
+    size_t ntheirs;
+    size_t max_bytes;
+    rep__batch_writer_t w;
+    int more;
+} export_ctx_t;
+
+static uint64_t
+vv_lookup(const rep_vv_entry_t *vv, size_t n, uint64_t actor)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (vv[mid].actor < actor)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && vv[lo].actor == actor ? vv[lo].seq : 0;
+}
+
+/*
+ * Emit what the other side lacks in causal order: `sent` starts as their version vector
+ * (restricted to our actors); repeatedly take, for each actor, its next change if every
+ * dependency is covered by sent. Our own log was applied causally, so this always drains.
+ */
+static int
+export_fn(rep__txn_t *t, void *arg)
+{
+    export_ctx_t *ec = arg;
+    rep_vv_entry_t *ours = NULL, *sent = NULL;
+    size_t n = 0;
+    REP_TRY(rep__vv_all(t, &ours, &n));
+    int rc = 0;
+    if (n && !(sent = calloc(n, sizeof *sent)))
+        rc = -ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sent[i].actor = ours[i].actor;
+        sent[i].seq = vv_lookup(ec->theirs, ec->ntheirs, ours[i].actor);
+    }
+    bool progress = true, full = false;
+    while (rc == 0 && progress && !full) {
+        progress = false;
+        for (size_t i = 0; i < n && rc == 0 && !full; i++) {
+            while (sent[i].seq < ours[i].seq) {
+                uint8_t k[16];
+                rep__put_be64(k, ours[i].actor);
+                rep__put_be64(k + 8, sent[i].seq + 1);
+                rep__slice_t bytes;
+                rep__change_t c;
+                if ((rc = rep__txn_get(t, REP_DB_LOG, k, sizeof k, &bytes)) < 0 ||
+                    (rc = rep__change_decode(bytes.p, bytes.n, &c)) < 0)
+                    break;
+                bool ready = true;
+                for (size_t d = 0; d < c.ndeps && ready; d++)
+                    ready = vv_lookup(sent, n, c.deps[d].actor) >= c.deps[d].seq;
+                rep__change_clear(&c);
+                if (!ready)
+                    break;
+                if (ec->max_bytes && ec->w.count > 0 &&
+                    rep__batch_size_with(&ec->w, bytes.n) > ec->max_bytes) {
+                    full = true;
+                    ec->more = 1;
+                    break;
+                }
+                rep__batch_add(&ec->w, bytes.p, bytes.n);
+                sent[i].seq++;
+                progress = true;
+            }
+        }
+    }
+    if (rc == REP_ENOTFOUND)
+        rc = REP_ECORRUPT; /* the vv promises a change the log does not have */
+    free(ours);
+    free(sent);
+    return rc;
+}
+
+int
+rep_replica_export(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
+                   uint8_t **out, size_t *len, int *more)
+{
+    if (!out || !len)
+        return -EINVAL;
+    *out = NULL;
+    *len = 0;
+    if (more)
+        *more = 0;
+    if (!r)
+        return -EINVAL;
+    export_ctx_t ec = {r, NULL, 0, max_bytes, {{0}, 0, 0}, 0};
+    rep_vv_entry_t *theirs = NULL;
+    if (vv || vvlen) {
+        uint8_t office[REP_OFFICE_ID_BYTES];
+        REP_TRY(rep__vv_decode(vv, vvlen, office, &theirs, &ec.ntheirs));
+        if (memcmp(office, r->office, sizeof office) != 0) {
+            free(theirs);
+            return REP_EOFFICE;
+        }
+        ec.theirs = theirs;
+    }
+    rep__batch_begin(&ec.w, r->office, r->office_name, r->actor);
+    int rc = rep__store_read(r->st, export_fn, &ec);
+    free(theirs);
+    if (rc < 0) {
+        rep__buf_free(&ec.w.buf);
+        return rc;
+    }
+    REP_TRY(rep__batch_end(&ec.w, out, len));
+    if (more)
+        *more = ec.more;
+    return 0;
+}
+
+typedef struct import_ctx {
+    rep_replica_t *r;
+    rep__change_t *changes;
+    size_t n;
+    rep_import_stats_t stats;
+} import_ctx_t;
+
+static int
+import_fn(rep__txn_t *t, void *arg)
+{
+    import_ctx_t *ic = arg;
+    rep__applier_t a;
+    int rc = rep__applier_begin(&a, t, rep__wall_ms(ic->r), ic->r->max_drift_ms);
+    for (size_t i = 0; i < ic->n && rc == 0; i++)
+        rc = rep__apply_change(&a, &ic->changes[i]);
+    if (rc == 0)
+        rc = rep__apply_pending(&a);
+    if (rc == 0)
+        rc = rep__txn_count(t, REP_DB_PENDING, &a.stats.pending);
+    ic->stats = a.stats;
+    return rep__applier_end(&a, rc);
+}
+
+int
+rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
+{
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    if (!r)
+        return -EINVAL;
+    rep__batch_t b;
+    REP_TRY(rep__batch_decode(batch, len, &b));
+    import_ctx_t ic = {r, NULL, 0, {0}};
+    int rc = 0;
+    if (memcmp(b.office, r->office, sizeof b.office) != 0)
+        rc = REP_EOFFICE;
+    else if (b.n && !(ic.changes = calloc(b.n, sizeof *ic.changes)))
+        rc = -ENOMEM;
+    /* verify everything before touching the store */
+    for (size_t i = 0; i < b.n && rc == 0; i++, ic.n++)
+        rc = rep__change_decode(b.changes[i].p, b.changes[i].n, &ic.changes[i]);
+    if (rc == 0 && ic.n)
+        rc = rep__store_write(r->st, import_fn, &ic);
+    for (size_t i = 0; i < ic.n; i++)
+        rep__change_clear(&ic.changes[i]);
+    free(ic.changes);
+    if (rc == 0 && stats) {
+        *stats = ic.stats;
+        stats->changes = b.n;
+    }
+    rep__batch_clear(&b);
+    return rc;
+}
+
+int
+rep_batch_office(const uint8_t *batch, size_t len, uint8_t office_id[REP_OFFICE_ID_BYTES],
+                 char **office_name)
+{
+    if (office_name)
+        *office_name = NULL;
+    if (!office_id)
+        return -EINVAL;
+    rep__batch_t b;
+    REP_TRY(rep__batch_decode(batch, len, &b));
+    memcpy(office_id, b.office, REP_OFFICE_ID_BYTES);
+    int rc = 0;
+    if (office_name && !(*office_name = rep__strndup(b.office_name, b.office_namen)))
+        rc = -ENOMEM;
+    rep__batch_clear(&b);
+    return rc;
+}
+
+

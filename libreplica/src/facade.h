@@ -1,0 +1,36 @@
+/* facade.h — what the public facade's files share (internal): the replica handle and small
+ * helpers for copying values out of the store. The facade is split by concern:
+ * replica.c (open, close, errors), txn.c (writing), query.c (reading), exchange.c (batches).
+ */
+#ifndef REP_FACADE_H
+#define REP_FACADE_H
+
+#include <stdint.h>
+
+#include "crdt.h"
+#include "replica.h"
+#include "store.h"
+
+struct rep_replica {
+    rep__store_t *st;
+    uint8_t office[REP_OFFICE_ID_BYTES];
+    char *office_name, *device_name;
+    uint64_t actor;
+    uint32_t incarnation;
+    uint64_t (*clock_ms)(void *);
+    void *clock_ctx;
+    uint64_t max_drift_ms;
+};
+
+/* The wall clock in ms (the injected one, if any). */
+uint64_t rep__wall_ms(const rep_replica_t *r);
+/* A NUL-terminated copy of n bytes, or NULL when out of memory. */
+char *rep__strndup(const char *s, size_t n);
+/* Copy a stored canonical value out into *out (strings and bytes malloc'd, NUL-terminated);
+ * release with rep__value_release(). */
+int rep__value_copy(const uint8_t *p, size_t n, rep_value_t *out);
+void rep__value_release(rep_value_t *v);
+/* "collection/record" of a state key, malloc'd. */
+char *rep__record_key_str(const rep__skey_t *k);
+
+#endif /* REP_FACADE_H */

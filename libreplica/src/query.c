@@ -1,0 +1,706 @@
+/* query.c — reads: values, records, lists, conflicts, history, digest, info. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "change.h"
+#include "common.h"
+#include "facade.h"
+#include "keys.h"
+
+/* ---- Reads ---- */
+/* Decode the siblings under a state key; REP_ENOTFOUND when absent. */
+static int
+load_sibs(rep__txn_t *t, const uint8_t *key, size_t kn, rep__sibs_t *s)
+{
+    rep__slice_t v;
+    REP_TRY(rep__txn_get(t, REP_DB_STATE, key, kn, &v));
+    return rep__sibs_decode(s, v.p, v.n);
+}
+
+/* Is the record live (its existence register holds a live sibling)? 1, 0, or an error. */
+static int
+record_exists(rep__txn_t *t, const rep__skey_t *rk, rep__sibs_t *s)
+{
+    uint8_t key[REP_STATE_KEY_MAX];
+    rep__skey_t k = *rk;
+    k.field = "";
+    k.fieldn = 0;
+    k.kind = REP_KIND_REGISTER;
+    size_t kn = rep__skey_make(key, &k, true);
+    int rc = load_sibs(t, key, kn, s);
+    if (rc == REP_ENOTFOUND)
+        return 0;
+    REP_TRY(rc);
+    return rep__reg_winner(s) >= 0;
+}
+
+typedef struct get_ctx {
+    rep__skey_t k;
+    rep_value_t *out;
+} get_ctx_t;
+
+static int
+get_fn(rep__txn_t *t, void *arg)
+{
+    get_ctx_t *g = arg;
+    rep__sibs_t s = {0};
+    uint8_t key[REP_STATE_KEY_MAX];
+    int rc = record_exists(t, &g->k, &s);
+    if (rc == 0)
+        rc = REP_ENOTFOUND;
+    if (rc > 0) {
+        size_t kn = rep__skey_make(key, &g->k, true);
+        rc = load_sibs(t, key, kn, &s);
+        int w = rc == 0 ? rep__reg_winner(&s) : -1;
+        if (rc == 0 && w < 0)
+            rc = REP_ENOTFOUND;
+        if (rc == 0)
+            rc = rep__value_copy(s.v[w].val, s.v[w].valn, g->out);
+    }
+    rep__sibs_free(&s);
+    return rc;
+}
+
+int
+rep_replica_get(rep_replica_t *r, const char *key, const char *field, rep_value_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!r || !field)
+        return -EINVAL;
+    get_ctx_t g;
+    REP_TRY(rep__key_split(key, &g.k));
+    g.k.field = field;
+    g.k.fieldn = strlen(field);
+    REP_TRY(rep__name_check(field, g.k.fieldn, REP_MAX_FIELD, false));
+    g.out = calloc(1, sizeof *g.out);
+    if (!g.out)
+        return -ENOMEM;
+    int rc = rep__store_read(r->st, get_fn, &g);
+    if (rc < 0) {
+        free(g.out);
+        return rc;
+    }
+    *out = g.out;
+    return 0;
+}
+
+static void
+record_release(rep_record_t *rec)
+{
+    for (size_t i = 0; i < rec->nfields; i++) {
+        free((void *)rec->fields[i].name);
+        rep__value_release(&rec->fields[i].value);
+    }
+    free(rec->fields);
+    free((void *)rec->key);
+    memset(rec, 0, sizeof *rec);
+}
+
+/* More than one sibling is a conflict; for the record's existence only a delete concurrent
+ * with an update is (concurrent updates each leave a live sibling there: not news). */
+static bool
+is_conflict(const rep__skey_t *sk, const rep__sibs_t *s)
+{
+    if (s->n < 2)
+        return false;
+    if (sk->fieldn > 0)
+        return true;
+    size_t dead = 0;
+    for (size_t i = 0; i < s->n; i++)
+        dead += s->v[i].deleted;
+    return dead > 0 && dead < s->n;
+}
+
+/* A cursor over state entries, read one record at a time. */
+typedef struct rec_reader {
+    rep__cur_t *cur;
+    rep__slice_t k, v;
+    int rc;              /* of the last cursor step: 0 or REP_ENOTFOUND */
+    rep__sibs_t sibs;
+} rec_reader_t;
+
+/* Read the record whose entries start at the cursor into rec; *visible says whether it
+ * exists (rec is empty otherwise). Leaves the cursor on the first entry past the record. */
+static int
+read_record(rec_reader_t *rr, rep_record_t *rec, bool *visible)
+{
+    memset(rec, 0, sizeof *rec);
+    *visible = false;
+    rep__skey_t first;
+    REP_TRY(rep__skey_parse(rr->k.p, rr->k.n, &first));
+    size_t cap = 0;
+    bool exists = false;
+    int rc = 0;
+    for (; rr->rc == 0; rr->rc = rep__cur_next(rr->cur, &rr->k, &rr->v)) {
+        rep__skey_t sk;
+        if ((rc = rep__skey_parse(rr->k.p, rr->k.n, &sk)) < 0)
+            break;
+        if (sk.colln != first.colln || sk.recn != first.recn ||
+            memcmp(sk.coll, first.coll, sk.colln) || memcmp(sk.rec, first.rec, sk.recn))
+            break;
+        if ((rc = rep__sibs_decode(&rr->sibs, rr->v.p, rr->v.n)) < 0)
+            break;
+        int w = rep__reg_winner(&rr->sibs);
+        if (sk.fieldn == 0) {
+            exists = w >= 0;
+            rec->delete_conflict = is_conflict(&sk, &rr->sibs);
+            continue;
+        }
+        if (w < 0)
+            continue;
+        if (rec->nfields == cap) {
+            cap = cap ? cap * 2 : 8;
+            rep_field_t *f = realloc(rec->fields, cap * sizeof *f);
+            if (!f) {
+                rc = -ENOMEM;
+                break;
+            }
+            rec->fields = f;
+        }
+        rep_field_t *f = &rec->fields[rec->nfields];
+        memset(f, 0, sizeof *f);
+        f->name = rep__strndup(sk.field, sk.fieldn);
+        f->kind = (rep_kind_t)sk.kind;
+        f->siblings = (unsigned)rr->sibs.n;
+        if (!f->name) {
+            rc = -ENOMEM;
+            break;
+        }
+        rec->nfields++;
+        if ((rc = rep__value_copy(rr->sibs.v[w].val, rr->sibs.v[w].valn, &f->value)) < 0)
+            break;
+    }
+    if (rc == 0 && rr->rc != 0 && rr->rc != REP_ENOTFOUND)
+        rc = rr->rc;
+    if (rc == 0 && exists) {
+        char *key = malloc(first.colln + first.recn + 2);
+        if (!key) {
+            rc = -ENOMEM;
+        } else {
+            memcpy(key, first.coll, first.colln);
+            key[first.colln] = '/';
+            memcpy(key + first.colln + 1, first.rec, first.recn);
+            key[first.colln + 1 + first.recn] = 0;
+            rec->key = key;
+            *visible = true;
+        }
+    }
+    if (rc < 0 || !*visible)
+        record_release(rec);
+    return rc;
+}
+
+typedef struct list_ctx {
+    rep__skey_t k;       /* collection and record prefix */
+    bool one_record;     /* exact record (get_record) rather than a prefix */
+    size_t limit;
+    rep_list_t *out;
+} list_ctx_t;
+
+static int
+list_fn(rep__txn_t *t, void *arg)
+{
+    list_ctx_t *lc = arg;
+    uint8_t prefix[REP_STATE_KEY_MAX];
+    /* "coll\0" + record prefix; with one_record the full "coll\0rec\0" */
+    size_t pn = rep__skey_make(prefix, &lc->k, false);
+    if (!lc->one_record)
+        pn--; /* drop the record's terminator: a prefix of record ids */
+    rec_reader_t rr = {0};
+    size_t cap = 0;
+    int rc = rep__cur_open(t, REP_DB_STATE, &rr.cur);
+    if (rc < 0)
+        return rc;
+    rr.rc = rep__cur_seek(rr.cur, prefix, pn, &rr.k, &rr.v);
+    while (rr.rc == 0 && rr.k.n >= pn && memcmp(rr.k.p, prefix, pn) == 0) {
+        if (lc->limit && lc->out->n >= lc->limit)
+            break;
+        rep_record_t rec;
+        bool visible;
+        if ((rc = read_record(&rr, &rec, &visible)) < 0)
+            break;
+        if (!visible)
+            continue;
+        if (lc->out->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            rep_record_t *v = realloc(lc->out->records, cap * sizeof *v);
+            if (!v) {
+                record_release(&rec);
+                rc = -ENOMEM;
+                break;
+            }
+            lc->out->records = v;
+        }
+        lc->out->records[lc->out->n++] = rec;
+    }
+    if (rc == 0 && rr.rc != 0 && rr.rc != REP_ENOTFOUND)
+        rc = rr.rc;
+    rep__cur_close(&rr.cur);
+    rep__sibs_free(&rr.sibs);
+    return rc;
+}
+
+static int
+list_run(rep_replica_t *r, list_ctx_t *lc, rep_list_t **out)
+{
+    lc->out = calloc(1, sizeof *lc->out);
+    if (!lc->out)
+        return -ENOMEM;
+    int rc = rep__store_read(r->st, list_fn, lc);
+    if (rc < 0) {
+        rep_list_free(&lc->out);
+        return rc;
+    }
+    *out = lc->out;
+    return 0;
+}
+
+int
+rep_replica_get_record(rep_replica_t *r, const char *key, rep_record_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!r)
+        return -EINVAL;
+    list_ctx_t lc = {.one_record = true, .limit = 1};
+    REP_TRY(rep__key_split(key, &lc.k));
+    rep_list_t *l;
+    REP_TRY(list_run(r, &lc, &l));
+    if (l->n == 0) {
+        rep_list_free(&l);
+        return REP_ENOTFOUND;
+    }
+    rep_record_t *rec = malloc(sizeof *rec);
+    if (!rec) {
+        rep_list_free(&l);
+        return -ENOMEM;
+    }
+    *rec = l->records[0];
+    l->n = 0;
+    rep_list_free(&l);
+    *out = rec;
+    return 0;
+}
+
+void
+rep_record_free(rep_record_t **recp)
+{
+    if (!recp || !*recp)
+        return;
+    record_release(*recp);
+    free(*recp);
+    *recp = NULL;
+}
+
+int
+rep_replica_list(rep_replica_t *r, const char *coll, const char *prefix, size_t limit,
+                 rep_list_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!r || !coll)
+        return -EINVAL;
+    list_ctx_t lc = {.limit = limit};
+    lc.k.coll = coll;
+    lc.k.colln = strlen(coll);
+    lc.k.rec = prefix ? prefix : "";
+    lc.k.recn = strlen(lc.k.rec);
+    REP_TRY(rep__name_check(coll, lc.k.colln, REP_MAX_COLLECTION, false));
+    if (memchr(coll, '/', lc.k.colln))
+        return -EINVAL;
+    REP_TRY(rep__name_check(lc.k.rec, lc.k.recn, REP_MAX_RECORD, true));
+    return list_run(r, &lc, out);
+}
+
+void
+rep_list_free(rep_list_t **lp)
+{
+    if (!lp || !*lp)
+        return;
+    for (size_t i = 0; i < (*lp)->n; i++)
+        record_release(&(*lp)->records[i]);
+    free((*lp)->records);
+    free(*lp);
+    *lp = NULL;
+}
+
+/* ---- Conflicts ---- */
+static void
+conflict_release(rep_conflict_t *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free((void *)c->siblings[i].user);
+        rep__value_release(&c->siblings[i].value);
+    }
+    free(c->siblings);
+    free((void *)c->key);
+    free((void *)c->field);
+}
+
+/* Fill c from a state entry with more than one sibling. */
+static int
+conflict_fill(rep_conflict_t *c, const rep__skey_t *sk, const rep__sibs_t *s)
+{
+    memset(c, 0, sizeof *c);
+    c->kind = (rep_kind_t)sk->kind;
+    c->key = rep__record_key_str(sk);
+    c->field = rep__strndup(sk->field, sk->fieldn);
+    c->siblings = calloc(s->n, sizeof *c->siblings);
+    if (!c->key || !c->field || !c->siblings)
+        return -ENOMEM;
+    int w = rep__reg_winner(s);
+    for (size_t i = 0; i < s->n; i++) {
+        const rep__sib_t *x = &s->v[i];
+        rep_sibling_t *o = &c->siblings[i];
+        c->n++;
+        o->actor = x->actor;
+        o->seq = x->seq;
+        o->hlc = x->hlc;
+        o->deleted = x->deleted;
+        o->winner = (int)i == w;
+        if (!(o->user = rep__strndup(x->user, x->usern)))
+            return -ENOMEM;
+        if (!x->deleted && sk->fieldn > 0)
+            REP_TRY(rep__value_copy(x->val, x->valn, &o->value));
+    }
+    return 0;
+}
+
+typedef struct conflicts_ctx {
+    const rep__skey_t *k;    /* one record, or NULL */
+    rep_conflicts_t *out;
+    uint64_t count;          /* with out NULL: only count */
+} conflicts_ctx_t;
+
+static int
+conflicts_fn(rep__txn_t *t, void *arg)
+{
+    conflicts_ctx_t *cc = arg;
+    uint8_t prefix[REP_STATE_KEY_MAX];
+    size_t pn = cc->k ? rep__skey_make(prefix, cc->k, false) : 0;
+    rep__cur_t *cur;
+    REP_TRY(rep__cur_open(t, REP_DB_STATE, &cur));
+    rep__sibs_t s = {0};
+    rep__slice_t k, v;
+    size_t cap = 0;
+    int rc;
+    for (rc = rep__cur_seek(cur, pn ? prefix : NULL, pn, &k, &v); rc == 0;
+         rc = rep__cur_next(cur, &k, &v)) {
+        if (k.n < pn || memcmp(k.p, prefix, pn) != 0)
+            break;
+        rep__skey_t sk;
+        if ((rc = rep__skey_parse(k.p, k.n, &sk)) < 0 ||
+            (rc = rep__sibs_decode(&s, v.p, v.n)) < 0)
+            break;
+        if (!is_conflict(&sk, &s))
+            continue;
+        cc->count++;
+        if (!cc->out)
+            continue;
+        if (cc->out->n == cap) {
+            cap = cap ? cap * 2 : 8;
+            rep_conflict_t *items = realloc(cc->out->items, cap * sizeof *items);
+            if (!items) {
+                rc = -ENOMEM;
+                break;
+            }
+            cc->out->items = items;
+        }
+        rc = conflict_fill(&cc->out->items[cc->out->n], &sk, &s);
+        cc->out->n++;
+        if (rc < 0)
+            break;
+    }
+    rep__cur_close(&cur);
+    rep__sibs_free(&s);
+    return rc == REP_ENOTFOUND ? 0 : rc;
+}
+
+int
+rep_replica_conflicts(rep_replica_t *r, const char *key, rep_conflicts_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!r)
+        return -EINVAL;
+    rep__skey_t k;
+    conflicts_ctx_t cc = {NULL, NULL, 0};
+    if (key) {
+        REP_TRY(rep__key_split(key, &k));
+        cc.k = &k;
+    }
+    if (!(cc.out = calloc(1, sizeof *cc.out)))
+        return -ENOMEM;
+    int rc = rep__store_read(r->st, conflicts_fn, &cc);
+    if (rc < 0) {
+        rep_conflicts_free(&cc.out);
+        return rc;
+    }
+    *out = cc.out;
+    return 0;
+}
+
+void
+rep_conflicts_free(rep_conflicts_t **cp)
+{
+    if (!cp || !*cp)
+        return;
+    for (size_t i = 0; i < (*cp)->n; i++)
+        conflict_release(&(*cp)->items[i]);
+    free((*cp)->items);
+    free(*cp);
+    *cp = NULL;
+}
+
+/* ---- History ---- */
+static void
+change_info_release(rep_change_info_t *ci)
+{
+    for (size_t i = 0; i < ci->nops; i++) {
+        free((void *)ci->ops[i].field);
+        rep__value_release(&ci->ops[i].value);
+    }
+    free(ci->ops);
+    free((void *)ci->user);
+}
+
+/* The ops of change c that touch record k. */
+static int
+change_info_fill(rep_change_info_t *ci, const rep__change_t *c, const rep__skey_t *k)
+{
+    memset(ci, 0, sizeof *ci);
+    ci->actor = c->actor;
+    ci->seq = c->seq;
+    ci->hlc = c->hlc;
+    if (!(ci->user = rep__strndup(c->user, c->usern)) ||
+        !(ci->ops = calloc(c->nops, sizeof *ci->ops)))
+        return -ENOMEM;
+    for (size_t i = 0; i < c->nops; i++) {
+        const rep__op_t *op = &c->ops[i];
+        if (op->colln != k->colln || op->recn != k->recn || memcmp(op->coll, k->coll, k->colln) ||
+            memcmp(op->rec, k->rec, k->recn))
+            continue;
+        rep_op_t *o = &ci->ops[ci->nops++];
+        o->type = (rep_op_type_t)op->type;
+        o->kind = (rep_kind_t)op->kind;
+        if (!(o->field = rep__strndup(op->field, op->fieldn)))
+            return -ENOMEM;
+        if (op->type == REP_OP_SET && op->fieldn > 0)
+            REP_TRY(rep__value_copy(op->val, op->valn, &o->value));
+    }
+    return 0;
+}
+
+typedef struct history_ctx {
+    rep__skey_t k;
+    rep_history_t *out;
+} history_ctx_t;
+
+static int
+history_fn(rep__txn_t *t, void *arg)
+{
+    history_ctx_t *hc = arg;
+    uint8_t key[REP_STATE_KEY_MAX];
+    size_t kn = rep__skey_make(key, &hc->k, false);
+    rep__cur_t *cur;
+    REP_TRY(rep__cur_open(t, REP_DB_HIST, &cur));
+    rep__slice_t k, v;
+    size_t cap = 0;
+    int rc = rep__cur_seek(cur, key, kn, &k, &v);
+    if (rc == 0 && (k.n != kn || memcmp(k.p, key, kn) != 0))
+        rc = REP_ENOTFOUND;
+    for (; rc == 0; rc = rep__cur_next_dup(cur, &k, &v)) {
+        rep__slice_t bytes;
+        rep__change_t c;
+        if (v.n != 16 || (rc = rep__txn_get(t, REP_DB_LOG, v.p, 16, &bytes)) < 0)
+            break;
+        if ((rc = rep__change_decode(bytes.p, bytes.n, &c)) < 0)
+            break;
+        if (hc->out->n == cap) {
+            cap = cap ? cap * 2 : 8;
+            rep_change_info_t *ch = realloc(hc->out->changes, cap * sizeof *ch);
+            if (!ch) {
+                rep__change_clear(&c);
+                rc = -ENOMEM;
+                break;
+            }
+            hc->out->changes = ch;
+        }
+        rc = change_info_fill(&hc->out->changes[hc->out->n++], &c, &hc->k);
+        rep__change_clear(&c);
+        if (rc < 0)
+            break;
+    }
+    rep__cur_close(&cur);
+    return rc == REP_ENOTFOUND ? 0 : rc;
+}
+
+static int
+cmp_change_info(const void *pa, const void *pb)
+{
+    const rep_change_info_t *a = pa, *b = pb;
+    if (a->hlc != b->hlc)
+        return a->hlc < b->hlc ? -1 : 1;
+    if (a->actor != b->actor)
+        return a->actor < b->actor ? -1 : 1;
+    return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+int
+rep_replica_history(rep_replica_t *r, const char *key, rep_history_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!r)
+        return -EINVAL;
+    history_ctx_t hc;
+    REP_TRY(rep__key_split(key, &hc.k));
+    if (!(hc.out = calloc(1, sizeof *hc.out)))
+        return -ENOMEM;
+    int rc = rep__store_read(r->st, history_fn, &hc);
+    if (rc < 0) {
+        rep_history_free(&hc.out);
+        return rc;
+    }
+    if (hc.out->n > 1)
+        qsort(hc.out->changes, hc.out->n, sizeof *hc.out->changes, cmp_change_info);
+    *out = hc.out;
+    return 0;
+}
+
+void
+rep_history_free(rep_history_t **hp)
+{
+    if (!hp || !*hp)
+        return;
+    for (size_t i = 0; i < (*hp)->n; i++)
+        change_info_release(&(*hp)->changes[i]);
+    free((*hp)->changes);
+    free(*hp);
+    *hp = NULL;
+}
+
+/* ---- Digest and info ---- */
+static int
+digest_fn(rep__txn_t *t, void *arg)
+{
+    uint8_t *out = arg;
+    rep__hasher_t h;
+    rep__hasher_init(&h);
+    rep__cur_t *cur;
+    REP_TRY(rep__cur_open(t, REP_DB_STATE, &cur));
+    rep__slice_t k, v;
+    int rc;
+    for (rc = rep__cur_seek(cur, NULL, 0, &k, &v); rc == 0; rc = rep__cur_next(cur, &k, &v)) {
+        uint8_t len[8];
+        rep__put_be32(len, (uint32_t)k.n);
+        rep__put_be32(len + 4, (uint32_t)v.n);
+        rep__hasher_add(&h, len, sizeof len);
+        rep__hasher_add(&h, k.p, k.n);
+        rep__hasher_add(&h, v.p, v.n);
+    }
+    rep__cur_close(&cur);
+    rep__hasher_final(&h, out);
+    return rc == REP_ENOTFOUND ? 0 : rc;
+}
+
+int
+rep_replica_digest(rep_replica_t *r, uint8_t out[REP_DIGEST_BYTES])
+{
+    if (!r || !out)
+        return -EINVAL;
+    return rep__store_read(r->st, digest_fn, out);
+}
+
+typedef struct info_ctx {
+    rep_replica_t *r;
+    rep_info_t *out;
+} info_ctx_t;
+
+static int
+count_records(rep__txn_t *t, uint64_t *records)
+{
+    rep__cur_t *cur;
+    REP_TRY(rep__cur_open(t, REP_DB_STATE, &cur));
+    rep__sibs_t s = {0};
+    rep__slice_t k, v;
+    int rc;
+    for (rc = rep__cur_seek(cur, NULL, 0, &k, &v); rc == 0; rc = rep__cur_next(cur, &k, &v)) {
+        rep__skey_t sk;
+        if ((rc = rep__skey_parse(k.p, k.n, &sk)) < 0 || (rc = rep__sibs_decode(&s, v.p, v.n)) < 0)
+            break;
+        if (sk.fieldn == 0 && rep__reg_winner(&s) >= 0)
+            (*records)++;
+    }
+    rep__cur_close(&cur);
+    rep__sibs_free(&s);
+    return rc == REP_ENOTFOUND ? 0 : rc;
+}
+
+static int
+info_fn(rep__txn_t *t, void *arg)
+{
+    info_ctx_t *ic = arg;
+    rep_info_t *o = ic->out;
+    conflicts_ctx_t cc = {NULL, NULL, 0};
+    free(o->vv);
+    o->vv = NULL;
+    o->records = 0;
+    REP_TRY(rep__vv_get(t, ic->r->actor, &o->seq, NULL));
+    REP_TRY(rep__meta_get_u64(t, REP_META_HLC, &o->hlc));
+    REP_TRY(rep__txn_count(t, REP_DB_LOG, &o->changes));
+    REP_TRY(rep__txn_count(t, REP_DB_PENDING, &o->pending));
+    REP_TRY(count_records(t, &o->records));
+    REP_TRY(conflicts_fn(t, &cc));
+    o->conflicts = cc.count;
+    return rep__vv_all(t, &o->vv, &o->nvv);
+}
+
+int
+rep_replica_info(rep_replica_t *r, rep_info_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!r)
+        return -EINVAL;
+    rep_info_t *o = calloc(1, sizeof *o);
+    if (!o)
+        return -ENOMEM;
+    memcpy(o->office_id, r->office, sizeof o->office_id);
+    o->office_name = strdup(r->office_name);
+    o->device_name = strdup(r->device_name);
+    o->actor = r->actor;
+    o->incarnation = r->incarnation;
+    info_ctx_t ic = {r, o};
+    int rc = !o->office_name || !o->device_name ? -ENOMEM : rep__store_read(r->st, info_fn, &ic);
+    if (rc < 0) {
+        rep_info_free(&o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+void
+rep_info_free(rep_info_t **ip)
+{
+    if (!ip || !*ip)
+        return;
+    free((void *)(*ip)->office_name);
+    free((void *)(*ip)->device_name);
+    free((*ip)->vv);
+    free(*ip);
+    *ip = NULL;
+}
+
