@@ -247,14 +247,22 @@ START_TEST(state_key_of_maximum_size_fits)
     memset(coll, 'c', sizeof coll);
     memset(rec, 'r', sizeof rec);
     memset(field, 'f', sizeof field);
-    rep__skey_t k = {coll, rec, field, sizeof coll, sizeof rec, sizeof field, REP_KIND_LOG};
+    uint8_t id[REP_LOG_ID_BYTES];
+    rep__log_id(id, UINT64_MAX, 7, 9, 3);
+    rep__skey_t k = {coll, rec, field, sizeof coll, sizeof rec, sizeof field, REP_KIND_LOG, id};
     uint8_t buf[REP_STATE_KEY_MAX];
     size_t n = rep__skey_make(buf, &k, true);
-    ck_assert_uint_eq(n, REP_STATE_KEY_MAX);
+    ck_assert_uint_eq(n, REP_STATE_KEY_MAX); /* a log entry's key is the longest kind */
+    ck_assert_uint_le(n, 511);                /* LMDB's key limit */
     rep__skey_t back;
     CK_OK(rep__skey_parse(buf, n, &back));
     ck_assert_int_eq(back.kind, REP_KIND_LOG);
     ck_assert_uint_eq(back.recn, REP_MAX_RECORD);
+    ck_assert_mem_eq(back.id, id, REP_LOG_ID_BYTES);
+    /* a log key without its entry id, or another kind with one, is not a state key */
+    CK_RC(rep__skey_parse(buf, n - REP_LOG_ID_BYTES, &back), REP_ECORRUPT);
+    buf[n - REP_LOG_ID_BYTES - 1] = REP_KIND_SET;
+    CK_RC(rep__skey_parse(buf, n, &back), REP_ECORRUPT);
 }
 END_TEST
 
@@ -317,7 +325,7 @@ START_TEST(state_keys_of_a_record_are_contiguous_and_existence_comes_first)
                                  .recn = strlen(recs[r]),
                                  .field = fields[f],
                                  .fieldn = strlen(fields[f]),
-                                 .kind = (uint8_t)(1 + (c + r + f) % 4)};
+                                 .kind = (uint8_t)(1 + (c + r + f) % 3)}; /* a log key needs an id */
                 uint8_t *p = malloc(1 + REP_STATE_KEY_MAX);
                 ck_assert_ptr_nonnull(p);
                 p[0] = (uint8_t)rep__skey_make(p + 1, &k, true);
@@ -327,7 +335,7 @@ START_TEST(state_keys_of_a_record_are_contiguous_and_existence_comes_first)
 
     for (size_t c = 0; c < NC; c++)
         for (size_t r = 0; r < NR; r++) {
-            rep__skey_t k = {colls[c], recs[r], NULL, strlen(colls[c]), strlen(recs[r]), 0, 0};
+            rep__skey_t k = {colls[c], recs[r], NULL, strlen(colls[c]), strlen(recs[r]), 0, 0, NULL};
             uint8_t pre[REP_STATE_KEY_MAX];
             size_t pn = rep__skey_make(pre, &k, false);
             size_t first = SIZE_MAX, last = 0, count = 0;

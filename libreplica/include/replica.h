@@ -115,7 +115,17 @@ typedef struct rep_value {
     } u;
 } rep_value_t;
 
-/** Field kinds. This version writes registers; later kinds are reserved in the format. */
+/**
+ * Field kinds (DESIGN.md "Merge rules"). A field is keyed by (name, kind): a name has one kind
+ * for its life (writing another kind to it is REP_EKIND), and two replicas that concurrently
+ * start a field of one name with two kinds get two fields, both kept and reported as a clash.
+ *   register  multi-value register: concurrent values are all kept; the winner is shown
+ *   counter   PN-counter of int64: the sum of every increment made anywhere (wraps on overflow)
+ *   set       add-wins observed-remove set of values
+ *   log       append-only list, in the same order everywhere: (hlc, actor, seq, position)
+ * Counters, sets and logs of a deleted record are kept, hidden with it, and reappear if a
+ * concurrent update keeps the record.
+ */
 typedef enum rep_kind {
     REP_KIND_REGISTER = 1,
     REP_KIND_COUNTER = 2,
@@ -207,7 +217,39 @@ REP_EXPORT REP_WUR int rep_txn_set_bytes(rep_txn_t *t, const char *key, const ch
                                          const void *p, size_t n);
 
 /**
- * Delete one field of a record (a tombstone that supersedes the values this replica has seen).
+ * Add @p delta (may be negative) to a counter field.
+ * @return as rep_txn_set(); REP_EKIND (here or at commit) when the field has another kind.
+ */
+REP_EXPORT REP_WUR int
+rep_txn_incr(rep_txn_t *t, const char *key, const char *field, int64_t delta);
+
+/**
+ * Add @p value to a set field. Adding a member twice is harmless.
+ * @return as rep_txn_incr().
+ */
+REP_EXPORT REP_WUR int
+rep_txn_add(rep_txn_t *t, const char *key, const char *field, const rep_value_t *value);
+
+/**
+ * Remove @p value from a set field: the adds of it this replica has seen are removed; an add
+ * made concurrently elsewhere wins. Within one transaction the last add or remove of a member
+ * counts.
+ * @return as rep_txn_incr().
+ */
+REP_EXPORT REP_WUR int
+rep_txn_remove(rep_txn_t *t, const char *key, const char *field, const rep_value_t *value);
+
+/**
+ * Append @p value as a new entry of a log field. Entries are never removed; every replica
+ * shows them in one order. Several appends in one transaction keep their call order.
+ * @return as rep_txn_incr().
+ */
+REP_EXPORT REP_WUR int
+rep_txn_append(rep_txn_t *t, const char *key, const char *field, const rep_value_t *value);
+
+/**
+ * Delete one register field of a record (a tombstone that supersedes the values this replica
+ * has seen).
  * @return as rep_txn_set().
  */
 REP_EXPORT REP_WUR int
@@ -229,7 +271,8 @@ rep_txn_del_record(rep_txn_t *t, const char *key);
  * nothing and returns 0. The transaction is finished either way; free it with rep_txn_free().
  * A full map is grown and the commit retried; it never fails for that.
  * @param[out] seq  if not NULL, the sequence number of the change (0 when empty)
- * @return 0; REP_EDONE if already finished; -errno on system failure (nothing is written).
+ * @return 0; REP_EDONE if already finished; REP_EKIND when a write names a field that has
+ *         another kind (nothing is written); -errno on system failure (nothing is written).
  */
 REP_EXPORT REP_WUR int
 rep_txn_commit(rep_txn_t *t, uint64_t *seq);
@@ -245,9 +288,11 @@ rep_txn_free(rep_txn_t **tp);
 /* ---- Reading ------------------------------------------------------------------------------------ */
 
 /**
- * Read the winning value of one register field.
+ * Read the value of one field: a register's winner, a counter's total (REP_INT). If fields of
+ * several kinds share the name, the register is read, else the counter.
  * @param[out] out  on success a value the caller owns; release with rep_value_free()
  * @return 0; REP_ENOTFOUND when the record is deleted or the field has no live value;
+ *         REP_EKIND for a set or log (read those with rep_replica_get_record());
  *         -EINVAL for a malformed key; another negative code on failure.
  */
 REP_EXPORT REP_WUR int
@@ -257,16 +302,27 @@ rep_replica_get(rep_replica_t *r, const char *key, const char *field, rep_value_
 REP_EXPORT void
 rep_value_free(rep_value_t **vp);
 
+/** A member of a set or an entry of a log. */
+typedef struct rep_entry {
+    uint64_t actor, seq; /**< the change that added it (for a set: its latest add seen) */
+    uint64_t hlc;        /**< log: its clock; set: 0 */
+    const char *user;    /**< log: who appended it ("" if unknown); set: "" */
+    rep_value_t value;
+} rep_entry_t;
+
 /** One visible field of a record. */
 typedef struct rep_field {
     const char *name;
     rep_kind_t kind;
-    rep_value_t value;   /**< the winner */
-    unsigned siblings;   /**< number of values kept for it, deletes included: more than 1 is a
-                              conflict (see rep_replica_conflicts()) */
+    rep_value_t value;   /**< register: the winner; counter: the total (REP_INT); else REP_NULL */
+    unsigned siblings;   /**< register: number of values kept, deletes included: more than 1 is
+                              a conflict (see rep_replica_conflicts()); other kinds: 1 */
+    size_t nitems;
+    rep_entry_t *items;  /**< set: members in value order; log: entries in log order */
+    int kind_clash;      /**< 1 when the record has a field of this name of another kind too */
 } rep_field_t;
 
-/** A visible record: its fields in name order. */
+/** A visible record: its fields in (name, kind) order. */
 typedef struct rep_record {
     const char *key;        /**< "collection/record" */
     size_t nfields;
@@ -319,13 +375,19 @@ typedef struct rep_sibling {
     rep_value_t value;
 } rep_sibling_t;
 
-/** A field holding more than one sibling: concurrent writes, none of them lost. */
+/**
+ * A conflict: a register holding more than one sibling (concurrent writes, none of them lost),
+ * a record deleted concurrently with an update (field ""), or a kind clash (the same field name
+ * started with two kinds concurrently: each of the fields is listed, with kind_clash set).
+ */
 typedef struct rep_conflict {
     const char *key;     /**< "collection/record" */
     const char *field;   /**< the field, or "" for the record's existence (delete vs update) */
     rep_kind_t kind;
+    int kind_clash;      /**< 1 when another field of this name has another kind */
     size_t n;
-    rep_sibling_t *siblings; /**< in (actor, seq) order */
+    rep_sibling_t *siblings; /**< register siblings in (actor, seq) order; none for a clash of
+                                  another kind */
 } rep_conflict_t;
 
 typedef struct rep_conflicts {
@@ -355,14 +417,18 @@ rep_conflicts_free(rep_conflicts_t **cp);
 typedef enum rep_op_type {
     REP_OP_SET = 1,     /**< set a field's value */
     REP_OP_DEL = 2,     /**< delete a field ("" : the record) */
-    REP_OP_CLEAR = 3    /**< remove the values the writer had seen from every field of the record */
+    REP_OP_CLEAR = 3,   /**< remove the values the writer had seen from every field of the record */
+    REP_OP_INCR = 4,    /**< add value (REP_INT) to a counter */
+    REP_OP_ADD = 5,     /**< add value to a set */
+    REP_OP_REMOVE = 6,  /**< remove value from a set */
+    REP_OP_APPEND = 7   /**< append value to a log */
 } rep_op_type_t;
 
 typedef struct rep_op {
     rep_op_type_t type;
     const char *field;   /**< "" is the record's existence */
     rep_kind_t kind;
-    rep_value_t value;   /**< for REP_OP_SET */
+    rep_value_t value;   /**< for REP_OP_SET, _INCR, _ADD, _REMOVE, _APPEND */
 } rep_op_t;
 
 typedef struct rep_change_info {
@@ -410,15 +476,19 @@ typedef struct rep_info {
     const char *office_name;
     const char *device_name;
     uint64_t actor;          /**< this replica's current actor id */
-    uint32_t incarnation;
+    uint32_t incarnation;    /**< 0 for a new replica; a new one (and a new actor) is taken when
+                                  the replica's file turns out to be a copy or a restore */
     uint64_t seq;            /**< number of the last local change */
     uint64_t hlc;            /**< last clock value used or adopted */
     uint64_t changes;        /**< changes in the log */
     uint64_t pending;        /**< changes waiting for their dependencies */
     uint64_t records;        /**< visible records */
-    uint64_t conflicts;      /**< fields with more than one sibling */
+    uint64_t conflicts;      /**< conflicts as rep_replica_conflicts() lists them */
     size_t nvv;
     rep_vv_entry_t *vv;      /**< in actor order */
+    size_t nskewed;
+    rep_vv_entry_t *skewed;  /**< devices (actors) seen writing with a clock beyond this one's
+                                  wall clock + max drift; seq is how far ahead, in ms, at most */
 } rep_info_t;
 
 /** Describe a replica. @param[out] out caller owns; rep_info_free(). */
@@ -428,6 +498,16 @@ rep_replica_info(rep_replica_t *r, rep_info_t **out);
 /** Free an info and set *@p ip to NULL. Accepts NULL. */
 REP_EXPORT void
 rep_info_free(rep_info_t **ip);
+
+/**
+ * What this replica waits for: changes that arrived before their dependencies sit in pending,
+ * and these are the changes still missing. For each actor listed, every change after this
+ * replica's version-vector entry for it, up to and including seq, is wanted.
+ * @param[out] out  the list in actor order (caller owns; rep_free()); NULL when nothing waits
+ * @param[out] n    its length
+ */
+REP_EXPORT REP_WUR int
+rep_replica_missing(rep_replica_t *r, rep_vv_entry_t **out, size_t *n);
 
 /* ---- Exchange: changes as bytes ------------------------------------------------------------- */
 

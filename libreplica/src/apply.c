@@ -143,13 +143,61 @@ write_register(rep__applier_t *a, const uint8_t *key, size_t keyn, const rep__ct
     return rep__txn_put(a->t, REP_DB_STATE, key, keyn, a->buf.p, a->buf.len);
 }
 
-/* A record delete: remove what the context covers from every field of the record. */
+/* Rewrite one set field (elem NULL: a record delete's clear). */
+static int
+write_set(rep__applier_t *a, const uint8_t *key, size_t keyn, const rep__ctx_t *ctx,
+          const uint8_t *elem, size_t elemn, const rep__dot_t *dot)
+{
+    rep__slice_t v = {NULL, 0};
+    int rc = rep__txn_get(a->t, REP_DB_STATE, key, keyn, &v);
+    if (rc < 0 && rc != REP_ENOTFOUND)
+        return rc;
+    if (rc == REP_ENOTFOUND && !dot)
+        return 0; /* removing from an empty set */
+    REP_TRY(rep__set_apply(v.p, v.n, ctx, elem, elemn, dot, &a->buf));
+    if (a->buf.len == 0)
+        return rc == 0 ? rep__txn_del(a->t, REP_DB_STATE, key, keyn, NULL, 0) : 0;
+    if (rc == 0 && v.n == a->buf.len && memcmp(v.p, a->buf.p, v.n) == 0)
+        return 0; /* unchanged */
+    return rep__txn_put(a->t, REP_DB_STATE, key, keyn, a->buf.p, a->buf.len);
+}
+
+static int
+write_counter(rep__applier_t *a, const uint8_t *key, size_t keyn, uint64_t actor,
+              const uint8_t *val, size_t valn)
+{
+    rep_value_t delta;
+    REP_TRY(rep__value_decode(val, valn, &delta)); /* an int: checked by rep__change_decode */
+    rep__slice_t v = {NULL, 0};
+    int rc = rep__txn_get(a->t, REP_DB_STATE, key, keyn, &v);
+    if (rc < 0 && rc != REP_ENOTFOUND)
+        return rc;
+    a->buf.len = 0;
+    REP_TRY(rep__ctr_add(v.p, v.n, actor, delta.u.i, &a->buf));
+    return rep__txn_put(a->t, REP_DB_STATE, key, keyn, a->buf.p, a->buf.len);
+}
+
+static int
+write_log(rep__applier_t *a, const uint8_t *key, size_t keyn, const rep__change_t *c,
+          const uint8_t *val, size_t valn)
+{
+    a->buf.len = 0;
+    uint8_t usern = (uint8_t)c->usern;
+    rep__buf_add(&a->buf, &usern, 1);
+    rep__buf_add(&a->buf, c->user, c->usern);
+    rep__buf_add(&a->buf, val, valn);
+    REP_TRY(a->buf.err);
+    return rep__txn_put(a->t, REP_DB_STATE, key, keyn, a->buf.p, a->buf.len);
+}
+
+/* A record delete: remove what the context covers from every register and set of the
+ * record. Counters and logs are kept (hidden while the record is deleted). */
 static int
 clear_record(rep__applier_t *a, const rep__skey_t *rk, const rep__ctx_t *ctx)
 {
     uint8_t prefix[REP_STATE_KEY_MAX];
     size_t pn = rep__skey_make(prefix, rk, false);
-    /* Collect the field keys first: rewriting under a live cursor would move it. */
+    /* Collect the keys first: rewriting under a live cursor would move it. */
     rep__buf_t keys;
     rep__buf_init(&keys);
     rep__cur_t *c;
@@ -159,6 +207,11 @@ clear_record(rep__applier_t *a, const rep__skey_t *rk, const rep__ctx_t *ctx)
     for (rc = rep__cur_seek(c, prefix, pn, &k, NULL); rc == 0; rc = rep__cur_next(c, &k, NULL)) {
         if (k.n < pn || memcmp(k.p, prefix, pn) != 0)
             break;
+        rep__skey_t sk;
+        if ((rc = rep__skey_parse(k.p, k.n, &sk)) < 0)
+            break;
+        if (sk.kind != REP_KIND_REGISTER && sk.kind != REP_KIND_SET)
+            continue;
         uint8_t len[2] = {(uint8_t)(k.n >> 8), (uint8_t)k.n}; /* k.n <= REP_STATE_KEY_MAX */
         rep__buf_add(&keys, len, 2);
         rep__buf_add(&keys, k.p, k.n);
@@ -169,10 +222,47 @@ clear_record(rep__applier_t *a, const rep__skey_t *rk, const rep__ctx_t *ctx)
         rc = keys.err;
     for (size_t off = 0, n; rc == 0 && off < keys.len; off += 2 + n) {
         n = (size_t)keys.p[off] << 8 | keys.p[off + 1];
-        rc = write_register(a, keys.p + off + 2, n, ctx, NULL);
+        const uint8_t *key = keys.p + off + 2; /* register and set keys end in their kind */
+        if (key[n - 1] == REP_KIND_REGISTER)
+            rc = write_register(a, key, n, ctx, NULL);
+        else
+            rc = write_set(a, key, n, ctx, NULL, 0, NULL);
     }
     rep__buf_free(&keys);
     return rc;
+}
+
+static int
+apply_op(rep__applier_t *a, const rep__change_t *c, const rep__ctx_t *ctx, size_t i)
+{
+    const rep__op_t *op = &c->ops[i];
+    rep__skey_t sk = {op->coll, op->rec, op->field, op->colln, op->recn, op->fieldn, op->kind,
+                      NULL};
+    uint8_t key[REP_STATE_KEY_MAX], id[REP_LOG_ID_BYTES];
+    if (op->type == REP_OP_APPEND) {
+        rep__log_id(id, c->hlc, c->actor, c->seq, (uint32_t)i);
+        sk.id = id;
+    }
+    size_t kn = rep__skey_make(key, &sk, true);
+    rep__dot_t dot = {c->actor, c->seq};
+    switch (op->type) {
+    case REP_OP_SET:
+    case REP_OP_DEL: {
+        rep__sib_t add = {c->actor, c->seq, c->hlc, op->type == REP_OP_DEL, (uint8_t)c->usern,
+                          c->user, op->valn, op->val};
+        return write_register(a, key, kn, ctx, &add);
+    }
+    case REP_OP_CLEAR:
+        return clear_record(a, &sk, ctx);
+    case REP_OP_INCR:
+        return write_counter(a, key, kn, c->actor, op->val, op->valn);
+    case REP_OP_ADD:
+    case REP_OP_REMOVE:
+        return write_set(a, key, kn, ctx, op->val, op->valn, op->type == REP_OP_ADD ? &dot : NULL);
+    case REP_OP_APPEND:
+        return write_log(a, key, kn, c, op->val, op->valn);
+    }
+    return REP_ECORRUPT;
 }
 
 static int
@@ -184,25 +274,34 @@ apply_ops(rep__applier_t *a, const rep__change_t *c)
     const rep__op_t *prev = NULL;
     for (size_t i = 0; i < c->nops; i++) {
         const rep__op_t *op = &c->ops[i];
-        rep__skey_t sk = {op->coll, op->rec, op->field, op->colln, op->recn, op->fieldn, op->kind};
-        if (op->type == REP_OP_CLEAR) {
-            REP_TRY(clear_record(a, &sk, &ctx));
-        } else {
-            rep__sib_t add = {c->actor, c->seq, c->hlc, op->type == REP_OP_DEL,
-                              (uint8_t)c->usern, c->user, op->valn, op->val};
-            size_t kn = rep__skey_make(key, &sk, true);
-            REP_TRY(write_register(a, key, kn, &ctx, &add));
-        }
+        REP_TRY(apply_op(a, c, &ctx, i));
         /* history index: once per record (a change's ops on a record are usually adjacent;
          * a repeated put of the same duplicate is a no-op anyway) */
         if (!prev || prev->colln != op->colln || prev->recn != op->recn ||
             memcmp(prev->coll, op->coll, op->colln) || memcmp(prev->rec, op->rec, op->recn)) {
-            size_t rn = rep__skey_make(key, &sk, false);
+            rep__skey_t rk = {op->coll, op->rec, NULL, op->colln, op->recn, 0, 0, NULL};
+            size_t rn = rep__skey_make(key, &rk, false);
             REP_TRY(rep__txn_put(a->t, REP_DB_HIST, key, rn, dot, sizeof dot));
         }
         prev = op;
     }
     return 0;
+}
+
+/* Remember that actor's clock ran ahead_ms ahead of ours (the most seen). */
+static int
+note_skew(rep__applier_t *a, uint64_t actor, uint64_t ahead_ms)
+{
+    uint8_t k[8], v[8];
+    rep__slice_t old;
+    rep__put_be64(k, actor);
+    int rc = rep__txn_get(a->t, REP_DB_SKEW, k, sizeof k, &old);
+    if (rc == 0 && old.n == 8 && rep__get_be64(old.p) >= ahead_ms)
+        return 0;
+    if (rc < 0 && rc != REP_ENOTFOUND)
+        return rc;
+    rep__put_be64(v, ahead_ms);
+    return rep__txn_put(a->t, REP_DB_SKEW, k, sizeof k, v, sizeof v);
 }
 
 /* Are all of c's dependencies here (and its actor's previous change)? */
@@ -274,7 +373,10 @@ rep__apply_change(rep__applier_t *a, const rep__change_t *c)
     REP_TRY(rep__txn_put(a->t, REP_DB_VV, k, 8, vv, sizeof vv));
     bool skewed;
     a->hlc = rep__hlc_observe(a->hlc, c->hlc, a->wall_ms, a->max_drift_ms, &skewed);
-    a->stats.skewed += skewed;
+    if (skewed) {
+        a->stats.skewed++;
+        REP_TRY(note_skew(a, c->actor, REP_HLC_MS(c->hlc) - a->wall_ms));
+    }
     a->stats.applied++;
     return 0;
 }

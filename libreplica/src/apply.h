@@ -25,6 +25,7 @@
 #define REP_META_INCARNATION "incarnation" /* u32 BE */
 #define REP_META_ACTOR       "actor"       /* u64 BE */
 #define REP_META_HLC         "hlc"         /* u64 BE: last clock value used or adopted */
+#define REP_META_FILE_ID     "file_id"     /* dev(8) ino(8) nonce(16) of the data file */
 #define REP_STORE_FORMAT     1
 
 typedef struct rep__applier {

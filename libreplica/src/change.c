@@ -2,6 +2,7 @@
 #include "change.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,28 +117,34 @@ rd_op(rep__rd_t *r, rep__op_t *op)
     REP_TRY(rd_name(r, &op->rec, &op->recn, REP_MAX_RECORD, false));
     REP_TRY(rd_name(r, &op->field, &op->fieldn, REP_MAX_FIELD, true));
     REP_TRY(rep__rd_uint(r, &kind));
-    if (kind != REP_KIND_REGISTER)
-        return kind >= REP_KIND_COUNTER && kind <= REP_KIND_LOG ? REP_EVERSION : REP_ECORRUPT;
+    /* each op type works on one kind; only registers have the existence field "" */
+    static const uint8_t kind_of[] = {
+        [REP_OP_SET] = REP_KIND_REGISTER, [REP_OP_DEL] = REP_KIND_REGISTER,
+        [REP_OP_CLEAR] = REP_KIND_REGISTER, [REP_OP_INCR] = REP_KIND_COUNTER,
+        [REP_OP_ADD] = REP_KIND_SET, [REP_OP_REMOVE] = REP_KIND_SET,
+        [REP_OP_APPEND] = REP_KIND_LOG,
+    };
+    if (type == 0)
+        return REP_ECORRUPT;
+    if (type >= sizeof kind_of)
+        return type <= 255 ? REP_EVERSION : REP_ECORRUPT; /* an op of a newer version */
+    bool empty = op->fieldn == 0;
+    if (kind != kind_of[type] ||
+        (type == REP_OP_CLEAR ? !empty : empty && kind != REP_KIND_REGISTER))
+        return REP_ECORRUPT;
     op->type = (uint8_t)type;
     op->kind = (uint8_t)kind;
     op->val = NULL;
     op->valn = 0;
-    switch (type) {
-    case REP_OP_SET: {
-        size_t vn;
-        REP_TRY(rep__rd_value(r, &op->val, &vn));
-        op->valn = (uint32_t)vn;
-        return 0;
-    }
-    case REP_OP_DEL:
+    if (type == REP_OP_DEL || type == REP_OP_CLEAR)
         return rep__rd_nil(r);
-    case REP_OP_CLEAR:
-        if (op->fieldn != 0)
-            return REP_ECORRUPT;
-        return rep__rd_nil(r);
-    default:
+    size_t vn;
+    REP_TRY(rep__rd_value(r, &op->val, &vn));
+    op->valn = (uint32_t)vn;
+    rep_value_t delta;
+    if (type == REP_OP_INCR && (rep__value_decode(op->val, vn, &delta) < 0 || delta.type != REP_INT))
         return REP_ECORRUPT;
-    }
+    return 0;
 }
 
 int

@@ -3,7 +3,10 @@
  * A change is what one local transaction made (DESIGN.md "Changes and causality"), encoded
  * as a msgpack array:
  *   [1, actor, seq, hlc, prev(bin 32), deps[[actor, seq]...], user, ops[...]]
- *   op = [type, collection, record, field, kind, value]   (value nil unless type is SET)
+ *   op = [type, collection, record, field, kind, value]
+ * with (type: kind, value): SET, DEL (register; value, nil), CLEAR (register, field "": a
+ * record delete; nil), INCR (counter; int delta), ADD, REMOVE (set; the member), APPEND (log;
+ * the entry). Field "" is the record's existence register. An unknown type is REP_EVERSION.
  * deps is the writer's version vector when it wrote, sorted by actor, without its own actor
  * (its own previous change is implied by seq). prev is the hash of the actor's previous
  * change (zeros for seq 1): a per-actor hash chain that exposes forks. A change's hash is

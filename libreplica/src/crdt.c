@@ -53,8 +53,22 @@ rep__skey_make(uint8_t *out, const rep__skey_t *k, bool with_field)
         p += k->fieldn;
         *p++ = 0;
         *p++ = k->kind;
+        if (k->id) {
+            memcpy(p, k->id, REP_LOG_ID_BYTES);
+            p += REP_LOG_ID_BYTES;
+        }
     }
     return (size_t)(p - out);
+}
+
+void
+rep__log_id(uint8_t out[REP_LOG_ID_BYTES], uint64_t hlc, uint64_t actor, uint64_t seq,
+            uint32_t pos)
+{
+    rep__put_be64(out, hlc);
+    rep__put_be64(out + 8, actor);
+    rep__put_be64(out + 16, seq);
+    rep__put_be32(out + 24, pos);
 }
 
 int
@@ -62,8 +76,12 @@ rep__skey_parse(const uint8_t *p, size_t n, rep__skey_t *out)
 {
     const uint8_t *end = p + n, *z1, *z2, *z3;
     if (!(z1 = memchr(p, 0, n)) || !(z2 = memchr(z1 + 1, 0, (size_t)(end - z1 - 1))) ||
-        !(z3 = memchr(z2 + 1, 0, (size_t)(end - z2 - 1))) || z3 + 2 != end)
+        !(z3 = memchr(z2 + 1, 0, (size_t)(end - z2 - 1))) || z3 + 2 > end)
         return REP_ECORRUPT;
+    size_t idn = (size_t)(end - (z3 + 2));
+    if (idn != (z3[1] == REP_KIND_LOG ? REP_LOG_ID_BYTES : 0))
+        return REP_ECORRUPT;
+    out->id = idn ? z3 + 2 : NULL;
     out->coll = (const char *)p;
     out->colln = (size_t)(z1 - p);
     out->rec = (const char *)z1 + 1;
@@ -233,4 +251,199 @@ rep__reg_winner(const rep__sibs_t *s)
             best = (int)i;
     }
     return best;
+}
+
+/* ---- Counters ---- */
+int
+rep__ctr_add(const uint8_t *p, size_t n, uint64_t actor, int64_t delta, rep__buf_t *out)
+{
+    size_t count = 0;
+    if (n) {
+        if (n < 2 || (n - 2) % 16 != 0 || (count = (size_t)p[0] << 8 | p[1]) != (n - 2) / 16)
+            return REP_ECORRUPT;
+    }
+    const uint8_t *e = p + 2;
+    size_t at = 0;
+    while (at < count && rep__get_be64(e + 16 * at) < actor)
+        at++;
+    bool found = at < count && rep__get_be64(e + 16 * at) == actor;
+    size_t total = count + !found;
+    if (total > 0xffff)
+        return REP_ETOOBIG;
+    uint8_t hdr[2] = {(uint8_t)(total >> 8), (uint8_t)total}, ent[16];
+    rep__buf_add(out, hdr, 2);
+    rep__buf_add(out, e, 16 * at);
+    uint64_t sum = found ? rep__get_be64(e + 16 * at + 8) : 0;
+    rep__put_be64(ent, actor);
+    rep__put_be64(ent + 8, sum + (uint64_t)delta);
+    rep__buf_add(out, ent, 16);
+    size_t rest = at + found;
+    rep__buf_add(out, e + 16 * rest, 16 * (count - rest));
+    return out->err;
+}
+
+int
+rep__ctr_sum(const uint8_t *p, size_t n, int64_t *sum)
+{
+    size_t count;
+    if (n < 2 || (n - 2) % 16 != 0 || (count = (size_t)p[0] << 8 | p[1]) != (n - 2) / 16)
+        return REP_ECORRUPT;
+    uint64_t s = 0;
+    for (size_t i = 0; i < count; i++)
+        s += rep__get_be64(p + 2 + 16 * i + 8);
+    *sum = (int64_t)s;
+    return 0;
+}
+
+/* ---- Sets ---- */
+static int
+elem_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an > bn) - (an < bn);
+}
+
+/* One stored element, read from [*pp, end). */
+typedef struct set_elem {
+    const uint8_t *val;
+    uint32_t valn;
+    uint16_t ndots;
+    const uint8_t *dots;
+} set_elem_t;
+
+static int
+elem_read(const uint8_t **pp, const uint8_t *end, set_elem_t *e)
+{
+    const uint8_t *p = *pp;
+    if (end - p < 4)
+        return REP_ECORRUPT;
+    e->valn = rep__get_be32(p);
+    p += 4;
+    if ((size_t)(end - p) < (size_t)e->valn + 2)
+        return REP_ECORRUPT;
+    e->val = p;
+    p += e->valn;
+    e->ndots = (uint16_t)(p[0] << 8 | p[1]);
+    p += 2;
+    if ((size_t)(end - p) < 16u * e->ndots || e->ndots == 0)
+        return REP_ECORRUPT;
+    e->dots = p;
+    *pp = p + 16u * e->ndots;
+    return 0;
+}
+
+/* Write element e into out keeping the dots ctx does not cover, plus dot (in order); counts
+ * the element in *count when anything is left. */
+static int
+elem_write(rep__buf_t *out, const uint8_t *val, size_t valn, const uint8_t *dots, size_t ndots,
+           const rep__ctx_t *ctx, const rep__dot_t *dot, uint32_t *count)
+{
+    size_t start = out->len, kept = 0;
+    uint8_t hdr[4], d[16];
+    rep__put_be32(hdr, (uint32_t)valn);
+    rep__buf_add(out, hdr, 4);
+    rep__buf_add(out, val, valn);
+    size_t ndots_at = out->len;
+    rep__buf_add(out, hdr, 2); /* patched below */
+    bool added = dot == NULL;
+    for (size_t i = 0; i <= ndots; i++) {
+        uint64_t actor = i < ndots ? rep__get_be64(dots + 16 * i) : UINT64_MAX;
+        uint64_t seq = i < ndots ? rep__get_be64(dots + 16 * i + 8) : UINT64_MAX;
+        if (!added && (dot->actor < actor || (dot->actor == actor && dot->seq <= seq))) {
+            rep__put_be64(d, dot->actor);
+            rep__put_be64(d + 8, dot->seq);
+            rep__buf_add(out, d, 16);
+            kept++;
+            added = true;
+            if (dot->actor == actor && dot->seq == seq)
+                continue; /* the same add again */
+        }
+        if (i == ndots || rep__ctx_covers(ctx, actor, seq))
+            continue;
+        rep__buf_add(out, dots + 16 * i, 16);
+        kept++;
+    }
+    REP_TRY(out->err);
+    if (kept == 0) {
+        out->len = start;
+        return 0;
+    }
+    if (kept > 0xffff)
+        return REP_ETOOBIG;
+    out->p[ndots_at] = (uint8_t)(kept >> 8);
+    out->p[ndots_at + 1] = (uint8_t)kept;
+    (*count)++;
+    return 0;
+}
+
+int
+rep__set_apply(const uint8_t *p, size_t n, const rep__ctx_t *ctx, const uint8_t *elem,
+               size_t elemn, const rep__dot_t *dot, rep__buf_t *out)
+{
+    const uint8_t *end = p + n;
+    uint32_t count = 0, stored = 0;
+    out->len = 0;
+    if (n) {
+        if (n < 4)
+            return REP_ECORRUPT;
+        stored = rep__get_be32(p);
+        p += 4;
+    }
+    rep__buf_add(out, "\0\0\0\0", 4); /* count, patched below */
+    bool done = elem == NULL;
+    const uint8_t *prev = NULL;
+    size_t prevn = 0;
+    for (uint32_t i = 0; i < stored; i++) {
+        set_elem_t e;
+        REP_TRY(elem_read(&p, end, &e));
+        if (prev && elem_cmp(prev, prevn, e.val, e.valn) >= 0)
+            return REP_ECORRUPT;
+        prev = e.val;
+        prevn = e.valn;
+        int c = done ? 1 : elem_cmp(elem, elemn, e.val, e.valn);
+        if (c < 0) { /* the element is new: it goes before this one */
+            done = true;
+            if (dot)
+                REP_TRY(elem_write(out, elem, elemn, NULL, 0, ctx, dot, &count));
+        }
+        if (c == 0 || elem == NULL) {
+            done = true;
+            REP_TRY(elem_write(out, e.val, e.valn, e.dots, e.ndots, ctx, c == 0 ? dot : NULL,
+                               &count));
+        } else {
+            REP_TRY(elem_write(out, e.val, e.valn, e.dots, e.ndots, &(rep__ctx_t){0}, NULL,
+                               &count));
+        }
+    }
+    if (p != end)
+        return REP_ECORRUPT;
+    if (!done && dot)
+        REP_TRY(elem_write(out, elem, elemn, NULL, 0, ctx, dot, &count));
+    REP_TRY(out->err);
+    if (count == 0) {
+        out->len = 0;
+        return 0;
+    }
+    rep__put_be32(out->p, count);
+    return 0;
+}
+
+int
+rep__set_each(const uint8_t *p, size_t n, rep__set_fn fn, void *ctx)
+{
+    const uint8_t *end = p + n;
+    if (n < 4)
+        return REP_ECORRUPT;
+    uint32_t count = rep__get_be32(p);
+    p += 4;
+    for (uint32_t i = 0; i < count; i++) {
+        set_elem_t e;
+        REP_TRY(elem_read(&p, end, &e));
+        const uint8_t *d = e.dots + 16u * (e.ndots - 1u);
+        rep__dot_t last = {rep__get_be64(d), rep__get_be64(d + 8)};
+        int rc = fn(ctx, e.val, e.valn, &last);
+        if (rc)
+            return rc;
+    }
+    return p == end ? 0 : REP_ECORRUPT;
 }

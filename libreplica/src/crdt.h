@@ -1,17 +1,26 @@
 /* crdt.h — the merge rules and the state's layout (internal, pure: no I/O).
  *
- * State keys: collection \0 record \0 field \0 kind(1 byte). Names hold no NUL, so a record's
- * fields are contiguous and sort by name; the record's existence register has the empty
- * field name and so comes first.
+ * State keys: collection \0 record \0 field \0 kind(1 byte) [entry id]. Names hold no NUL, so
+ * a record's fields are contiguous and sort by (name, kind); the record's existence register
+ * has the empty field name and so comes first. Only log entries have an entry id, one key
+ * each: hlc(8) actor(8) seq(8) position(4), so a log's keys sort in its one total order.
  *
- * A register field's state value is its list of siblings in (actor, seq) order:
- *   count(2) then per sibling: actor(8) seq(8) hlc(8) flags(1) userlen(1) user vallen(4) value
- * (big-endian; flags bit 0 = deleted; value = the canonical msgpack bytes). This form is
- * canonical, so the digest can hash it as stored.
+ * State values (big-endian; every form is canonical, so the digest hashes them as stored):
+ *   register  its siblings in (actor, seq) order: count(2), then per sibling
+ *             actor(8) seq(8) hlc(8) flags(1: bit 0 deleted) userlen(1) user vallen(4) value
+ *   counter   per-actor totals in actor order: count(2), then actor(8) total(8, two's compl.)
+ *   set       elements in value order (bytes, then length): count(4), then per element
+ *             vallen(4) value ndots(2) dots(actor(8) seq(8), in order)
+ *   log entry userlen(1) user value
+ * where a value is its canonical msgpack bytes.
  *
- * Rules (DESIGN.md, "Merge rules"): a write removes the siblings its change's causal context
- * covers and adds its own; concurrent ones stay. The visible value is the live sibling with
- * the highest (hlc, actor); a field whose siblings are all deleted is absent.
+ * Rules (DESIGN.md, "Merge rules"): a register write removes the siblings its change's causal
+ * context covers and adds its own; concurrent ones stay. The visible value is the live sibling
+ * with the highest (hlc, actor); a field whose siblings are all deleted is absent. A counter
+ * adds each change's delta to its actor's total. A set element is present while it has a dot:
+ * an add removes the dots of that element its context covers and adds its own, a remove only
+ * removes (so a concurrent add wins), a record delete removes covered dots of every element.
+ * Log entries are only ever added.
  */
 #ifndef REP_CRDT_H
 #define REP_CRDT_H
@@ -24,23 +33,29 @@
 #include "replica.h"
 
 #define REP_MAX_SIBLINGS 4096
-#define REP_STATE_KEY_MAX (REP_MAX_COLLECTION + REP_MAX_RECORD + REP_MAX_FIELD + 4)
+#define REP_LOG_ID_BYTES 28
+#define REP_STATE_KEY_MAX (REP_MAX_COLLECTION + REP_MAX_RECORD + REP_MAX_FIELD + 4 + REP_LOG_ID_BYTES)
 
 /* A parsed or to-be-built state key (views, not NUL-terminated). */
 typedef struct rep__skey {
     const char *coll, *rec, *field;
     size_t colln, recn, fieldn;
     uint8_t kind;
+    const uint8_t *id;          /* log entries: REP_LOG_ID_BYTES, else NULL */
 } rep__skey_t;
 
 /* Split "collection/record" and check both parts: -EINVAL (malformed), REP_ETOOBIG. */
 int rep__key_split(const char *key, rep__skey_t *out);
 /* Check a field name (1..REP_MAX_FIELD bytes of UTF-8 without NUL, or "" when allow_empty). */
 int rep__name_check(const char *s, size_t n, size_t max, bool allow_empty);
-/* Build a state key into out (REP_STATE_KEY_MAX bytes); returns its length. With field NULL,
- * the record prefix "coll\0rec\0" only. */
+/* Build a state key into out (REP_STATE_KEY_MAX bytes); returns its length. Without
+ * with_field, the record prefix "coll\0rec\0" only; with it, the field and kind, and the
+ * entry id when k->id is set. */
 size_t rep__skey_make(uint8_t *out, const rep__skey_t *k, bool with_field);
-/* Parse a state key: REP_ECORRUPT if it is not one. */
+/* A log entry's id: hlc, actor, seq, position. */
+void rep__log_id(uint8_t out[REP_LOG_ID_BYTES], uint64_t hlc, uint64_t actor, uint64_t seq,
+                 uint32_t pos);
+/* Parse a state key (a log entry's sets id): REP_ECORRUPT if it is not one. */
 int rep__skey_parse(const uint8_t *p, size_t n, rep__skey_t *out);
 
 /* One sibling; user and val borrow from the decoded bytes or the writer. */
@@ -82,5 +97,24 @@ int rep__reg_apply(rep__sibs_t *s, const rep__ctx_t *ctx, const rep__sib_t *add)
 
 /* Index of the visible sibling, or -1 when none is live. */
 int rep__reg_winner(const rep__sibs_t *s);
+
+/* Counters: write the stored totals [p, p+n) (n 0: none yet) with delta added to actor's into
+ * out; read the sum. REP_ECORRUPT for malformed bytes. Arithmetic wraps. */
+int rep__ctr_add(const uint8_t *p, size_t n, uint64_t actor, int64_t delta, rep__buf_t *out);
+int rep__ctr_sum(const uint8_t *p, size_t n, int64_t *sum);
+
+/* Sets: rewrite the stored set [p, p+n) (n 0: empty) into out. With elem set, only that
+ * element changes: its dots covered by ctx are removed, then dot (if not NULL: an add) is
+ * added. With elem NULL (a record delete) every element loses its covered dots. Elements left
+ * without dots are dropped; out->len 0 means the set is empty. REP_ECORRUPT, -ENOMEM. */
+typedef struct rep__dot {
+    uint64_t actor, seq;
+} rep__dot_t;
+int rep__set_apply(const uint8_t *p, size_t n, const rep__ctx_t *ctx, const uint8_t *elem,
+                   size_t elemn, const rep__dot_t *dot, rep__buf_t *out);
+/* Walk a stored set: calls fn for each element (its value bytes and its latest dot) in order;
+ * fn returns 0 to go on. REP_ECORRUPT for malformed bytes. */
+typedef int (*rep__set_fn)(void *ctx, const uint8_t *val, size_t valn, const rep__dot_t *last);
+int rep__set_each(const uint8_t *p, size_t n, rep__set_fn fn, void *ctx);
 
 #endif /* REP_CRDT_H */

@@ -226,3 +226,81 @@ rep_batch_office(const uint8_t *batch, size_t len, uint8_t office_id[REP_OFFICE_
 }
 
 
+
+/* For each actor a waiting change needs, the highest seq it needs. */
+typedef struct missing_ctx {
+    rep_vv_entry_t *v;
+    size_t n, cap;
+} missing_ctx_t;
+
+static int
+missing_need(rep__txn_t *t, missing_ctx_t *mc, uint64_t actor, uint64_t seq)
+{
+    uint64_t have;
+    REP_TRY(rep__vv_get(t, actor, &have, NULL));
+    if (seq <= have)
+        return 0;
+    size_t i = 0;
+    while (i < mc->n && mc->v[i].actor < actor)
+        i++;
+    if (i < mc->n && mc->v[i].actor == actor) {
+        if (mc->v[i].seq < seq)
+            mc->v[i].seq = seq;
+        return 0;
+    }
+    if (mc->n == mc->cap) {
+        size_t cap = mc->cap ? mc->cap * 2 : 8;
+        rep_vv_entry_t *v = realloc(mc->v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        mc->v = v;
+        mc->cap = cap;
+    }
+    memmove(&mc->v[i + 1], &mc->v[i], (mc->n - i) * sizeof *mc->v);
+    mc->v[i] = (rep_vv_entry_t){actor, seq};
+    mc->n++;
+    return 0;
+}
+
+static int
+missing_fn(rep__txn_t *t, void *arg)
+{
+    missing_ctx_t *mc = arg;
+    rep__cur_t *cur;
+    REP_TRY(rep__cur_open(t, REP_DB_PENDING, &cur));
+    rep__slice_t k, v;
+    int rc;
+    for (rc = rep__cur_seek(cur, NULL, 0, &k, &v); rc == 0; rc = rep__cur_next(cur, &k, &v)) {
+        rep__change_t c;
+        if ((rc = rep__change_decode(v.p, v.n, &c)) < 0)
+            break;
+        rc = missing_need(t, mc, c.actor, c.seq - 1); /* its own predecessors */
+        for (size_t i = 0; i < c.ndeps && rc == 0; i++)
+            rc = missing_need(t, mc, c.deps[i].actor, c.deps[i].seq);
+        rep__change_clear(&c);
+        if (rc < 0)
+            break;
+    }
+    rep__cur_close(&cur);
+    return rc == REP_ENOTFOUND ? 0 : rc;
+}
+
+int
+rep_replica_missing(rep_replica_t *r, rep_vv_entry_t **out, size_t *n)
+{
+    if (!out || !n)
+        return -EINVAL;
+    *out = NULL;
+    *n = 0;
+    if (!r)
+        return -EINVAL;
+    missing_ctx_t mc = {NULL, 0, 0};
+    int rc = rep__store_read(r->st, missing_fn, &mc);
+    if (rc < 0) {
+        free(mc.v);
+        return rc;
+    }
+    *out = mc.v;
+    *n = mc.n;
+    return 0;
+}

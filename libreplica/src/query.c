@@ -12,82 +12,14 @@
 #include "keys.h"
 
 /* ---- Reads ---- */
-/* Decode the siblings under a state key; REP_ENOTFOUND when absent. */
-static int
-load_sibs(rep__txn_t *t, const uint8_t *key, size_t kn, rep__sibs_t *s)
+static void
+entries_release(rep_entry_t *items, size_t n)
 {
-    rep__slice_t v;
-    REP_TRY(rep__txn_get(t, REP_DB_STATE, key, kn, &v));
-    return rep__sibs_decode(s, v.p, v.n);
-}
-
-/* Is the record live (its existence register holds a live sibling)? 1, 0, or an error. */
-static int
-record_exists(rep__txn_t *t, const rep__skey_t *rk, rep__sibs_t *s)
-{
-    uint8_t key[REP_STATE_KEY_MAX];
-    rep__skey_t k = *rk;
-    k.field = "";
-    k.fieldn = 0;
-    k.kind = REP_KIND_REGISTER;
-    size_t kn = rep__skey_make(key, &k, true);
-    int rc = load_sibs(t, key, kn, s);
-    if (rc == REP_ENOTFOUND)
-        return 0;
-    REP_TRY(rc);
-    return rep__reg_winner(s) >= 0;
-}
-
-typedef struct get_ctx {
-    rep__skey_t k;
-    rep_value_t *out;
-} get_ctx_t;
-
-static int
-get_fn(rep__txn_t *t, void *arg)
-{
-    get_ctx_t *g = arg;
-    rep__sibs_t s = {0};
-    uint8_t key[REP_STATE_KEY_MAX];
-    int rc = record_exists(t, &g->k, &s);
-    if (rc == 0)
-        rc = REP_ENOTFOUND;
-    if (rc > 0) {
-        size_t kn = rep__skey_make(key, &g->k, true);
-        rc = load_sibs(t, key, kn, &s);
-        int w = rc == 0 ? rep__reg_winner(&s) : -1;
-        if (rc == 0 && w < 0)
-            rc = REP_ENOTFOUND;
-        if (rc == 0)
-            rc = rep__value_copy(s.v[w].val, s.v[w].valn, g->out);
+    for (size_t i = 0; i < n; i++) {
+        free((void *)items[i].user);
+        rep__value_release(&items[i].value);
     }
-    rep__sibs_free(&s);
-    return rc;
-}
-
-int
-rep_replica_get(rep_replica_t *r, const char *key, const char *field, rep_value_t **out)
-{
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    if (!r || !field)
-        return -EINVAL;
-    get_ctx_t g;
-    REP_TRY(rep__key_split(key, &g.k));
-    g.k.field = field;
-    g.k.fieldn = strlen(field);
-    REP_TRY(rep__name_check(field, g.k.fieldn, REP_MAX_FIELD, false));
-    g.out = calloc(1, sizeof *g.out);
-    if (!g.out)
-        return -ENOMEM;
-    int rc = rep__store_read(r->st, get_fn, &g);
-    if (rc < 0) {
-        free(g.out);
-        return rc;
-    }
-    *out = g.out;
-    return 0;
+    free(items);
 }
 
 static void
@@ -96,6 +28,7 @@ record_release(rep_record_t *rec)
     for (size_t i = 0; i < rec->nfields; i++) {
         free((void *)rec->fields[i].name);
         rep__value_release(&rec->fields[i].value);
+        entries_release(rec->fields[i].items, rec->fields[i].nitems);
     }
     free(rec->fields);
     free((void *)rec->key);
@@ -117,6 +50,81 @@ is_conflict(const rep__skey_t *sk, const rep__sibs_t *s)
     return dead > 0 && dead < s->n;
 }
 
+static bool
+same_name(const rep__skey_t *a, const rep__skey_t *b)
+{
+    return a->colln == b->colln && a->recn == b->recn && a->fieldn == b->fieldn &&
+           memcmp(a->coll, b->coll, a->colln) == 0 && memcmp(a->rec, b->rec, a->recn) == 0 &&
+           memcmp(a->field, b->field, a->fieldn) == 0;
+}
+
+/* Append a set member or log entry to f. */
+static int
+field_add_item(rep_field_t *f, uint64_t actor, uint64_t seq, uint64_t hlc, const char *user,
+               size_t usern, const uint8_t *val, size_t valn)
+{
+    if ((f->nitems & (f->nitems - 1)) == 0) { /* 0, 1, 2, 4, ...: grow */
+        rep_entry_t *v = realloc(f->items, (f->nitems ? f->nitems * 2 : 1) * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        f->items = v;
+    }
+    rep_entry_t *e = &f->items[f->nitems];
+    memset(e, 0, sizeof *e);
+    e->actor = actor;
+    e->seq = seq;
+    e->hlc = hlc;
+    if (!(e->user = rep__strndup(user, usern)))
+        return -ENOMEM;
+    f->nitems++;
+    return rep__value_copy(val, valn, &e->value);
+}
+
+static int
+set_member(void *ctx, const uint8_t *val, size_t valn, const rep__dot_t *last)
+{
+    return field_add_item(ctx, last->actor, last->seq, 0, "", 0, val, valn);
+}
+
+static int
+log_entry(rep_field_t *f, const rep__skey_t *sk, const rep__slice_t *v)
+{
+    if (v->n < 1 || v->n < 1u + v->p[0])
+        return REP_ECORRUPT;
+    return field_add_item(f, rep__get_be64(sk->id + 8), rep__get_be64(sk->id + 16),
+                          rep__get_be64(sk->id), (const char *)v->p + 1, v->p[0],
+                          v->p + 1 + v->p[0], v->n - 1 - v->p[0]);
+}
+
+/* Fill f (its name and kind set) from its first state entry; *keep 0 when it shows nothing. */
+static int
+field_fill(rep_field_t *f, const rep__skey_t *sk, const rep__slice_t *v, rep__sibs_t *sibs,
+           bool *keep)
+{
+    *keep = true;
+    f->siblings = 1;
+    switch (sk->kind) {
+    case REP_KIND_REGISTER: {
+        REP_TRY(rep__sibs_decode(sibs, v->p, v->n));
+        int w = rep__reg_winner(sibs);
+        f->siblings = (unsigned)sibs->n;
+        if (w < 0) {
+            *keep = false;
+            return 0;
+        }
+        return rep__value_copy(sibs->v[w].val, sibs->v[w].valn, &f->value);
+    }
+    case REP_KIND_COUNTER:
+        f->value.type = REP_INT;
+        return rep__ctr_sum(v->p, v->n, &f->value.u.i);
+    case REP_KIND_SET:
+        return rep__set_each(v->p, v->n, set_member, f);
+    case REP_KIND_LOG:
+        return log_entry(f, sk, v);
+    }
+    return REP_ECORRUPT;
+}
+
 /* A cursor over state entries, read one record at a time. */
 typedef struct rec_reader {
     rep__cur_t *cur;
@@ -132,7 +140,7 @@ read_record(rec_reader_t *rr, rep_record_t *rec, bool *visible)
 {
     memset(rec, 0, sizeof *rec);
     *visible = false;
-    rep__skey_t first;
+    rep__skey_t first, last = {0};
     REP_TRY(rep__skey_parse(rr->k.p, rr->k.n, &first));
     size_t cap = 0;
     bool exists = false;
@@ -144,16 +152,20 @@ read_record(rec_reader_t *rr, rep_record_t *rec, bool *visible)
         if (sk.colln != first.colln || sk.recn != first.recn ||
             memcmp(sk.coll, first.coll, sk.colln) || memcmp(sk.rec, first.rec, sk.recn))
             break;
-        if ((rc = rep__sibs_decode(&rr->sibs, rr->v.p, rr->v.n)) < 0)
-            break;
-        int w = rep__reg_winner(&rr->sibs);
         if (sk.fieldn == 0) {
-            exists = w >= 0;
+            if ((rc = rep__sibs_decode(&rr->sibs, rr->v.p, rr->v.n)) < 0)
+                break;
+            exists = rep__reg_winner(&rr->sibs) >= 0;
             rec->delete_conflict = is_conflict(&sk, &rr->sibs);
             continue;
         }
-        if (w < 0)
+        bool named = rec->nfields > 0 && same_name(&sk, &last);
+        rep_field_t *prev = rec->nfields ? &rec->fields[rec->nfields - 1] : NULL;
+        if (named && prev->kind == sk.kind) { /* the next entry of the same log */
+            if ((rc = log_entry(prev, &sk, &rr->v)) < 0)
+                break;
             continue;
+        }
         if (rec->nfields == cap) {
             cap = cap ? cap * 2 : 8;
             rep_field_t *f = realloc(rec->fields, cap * sizeof *f);
@@ -162,34 +174,35 @@ read_record(rec_reader_t *rr, rep_record_t *rec, bool *visible)
                 break;
             }
             rec->fields = f;
+            prev = rec->nfields ? &rec->fields[rec->nfields - 1] : NULL;
         }
         rep_field_t *f = &rec->fields[rec->nfields];
         memset(f, 0, sizeof *f);
-        f->name = rep__strndup(sk.field, sk.fieldn);
         f->kind = (rep_kind_t)sk.kind;
-        f->siblings = (unsigned)rr->sibs.n;
-        if (!f->name) {
+        if (!(f->name = rep__strndup(sk.field, sk.fieldn))) {
             rc = -ENOMEM;
             break;
         }
         rec->nfields++;
-        if ((rc = rep__value_copy(rr->sibs.v[w].val, rr->sibs.v[w].valn, &f->value)) < 0)
+        bool keep;
+        if ((rc = field_fill(f, &sk, &rr->v, &rr->sibs, &keep)) < 0)
             break;
+        if (!keep) { /* a register with only deletes left */
+            rec->nfields--;
+            free((void *)f->name);
+            continue;
+        }
+        if (named)
+            prev->kind_clash = f->kind_clash = 1;
+        last = sk;
     }
     if (rc == 0 && rr->rc != 0 && rr->rc != REP_ENOTFOUND)
         rc = rr->rc;
     if (rc == 0 && exists) {
-        char *key = malloc(first.colln + first.recn + 2);
-        if (!key) {
+        if (!(rec->key = rep__record_key_str(&first)))
             rc = -ENOMEM;
-        } else {
-            memcpy(key, first.coll, first.colln);
-            key[first.colln] = '/';
-            memcpy(key + first.colln + 1, first.rec, first.recn);
-            key[first.colln + 1 + first.recn] = 0;
-            rec->key = key;
+        else
             *visible = true;
-        }
     }
     if (rc < 0 || !*visible)
         record_release(rec);
@@ -289,6 +302,34 @@ rep_replica_get_record(rep_replica_t *r, const char *key, rep_record_t **out)
     return 0;
 }
 
+int
+rep_replica_get(rep_replica_t *r, const char *key, const char *field, rep_value_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!r || !field)
+        return -EINVAL;
+    REP_TRY(rep__name_check(field, strlen(field), REP_MAX_FIELD, false));
+    rep_record_t *rec;
+    REP_TRY(rep_replica_get_record(r, key, &rec));
+    /* fields of one name sort by kind: the register comes first, then the counter */
+    rep_field_t *f = NULL;
+    for (size_t i = 0; i < rec->nfields && !f; i++)
+        if (strcmp(rec->fields[i].name, field) == 0)
+            f = &rec->fields[i];
+    int rc = !f ? REP_ENOTFOUND
+             : f->kind == REP_KIND_REGISTER || f->kind == REP_KIND_COUNTER ? 0 : REP_EKIND;
+    if (rc == 0 && !(*out = malloc(sizeof **out)))
+        rc = -ENOMEM;
+    if (rc == 0) {
+        **out = f->value; /* moved out of the record */
+        f->value.type = REP_NULL;
+    }
+    rep_record_free(&rec);
+    return rc;
+}
+
 void
 rep_record_free(rep_record_t **recp)
 {
@@ -345,7 +386,7 @@ conflict_release(rep_conflict_t *c)
     free((void *)c->field);
 }
 
-/* Fill c from a state entry with more than one sibling. */
+/* Fill c for the field sk: with s, its register siblings; with NULL, none (a clash only). */
 static int
 conflict_fill(rep_conflict_t *c, const rep__skey_t *sk, const rep__sibs_t *s)
 {
@@ -353,8 +394,11 @@ conflict_fill(rep_conflict_t *c, const rep__skey_t *sk, const rep__sibs_t *s)
     c->kind = (rep_kind_t)sk->kind;
     c->key = rep__record_key_str(sk);
     c->field = rep__strndup(sk->field, sk->fieldn);
-    c->siblings = calloc(s->n, sizeof *c->siblings);
-    if (!c->key || !c->field || !c->siblings)
+    if (!c->key || !c->field)
+        return -ENOMEM;
+    if (!s)
+        return 0;
+    if (!(c->siblings = calloc(s->n, sizeof *c->siblings)))
         return -ENOMEM;
     int w = rep__reg_winner(s);
     for (size_t i = 0; i < s->n; i++) {
@@ -376,10 +420,36 @@ conflict_fill(rep_conflict_t *c, const rep__skey_t *sk, const rep__sibs_t *s)
 
 typedef struct conflicts_ctx {
     const rep__skey_t *k;    /* one record, or NULL */
-    rep_conflicts_t *out;
-    uint64_t count;          /* with out NULL: only count */
+    rep_conflicts_t *out;    /* NULL: only count */
+    uint64_t count;
+    size_t cap;
 } conflicts_ctx_t;
 
+/* List (or count) a conflict on field sk; *item is where it went, or NULL when counting. */
+static int
+conflict_add(conflicts_ctx_t *cc, const rep__skey_t *sk, const rep__sibs_t *s,
+             rep_conflict_t **item)
+{
+    *item = NULL;
+    cc->count++;
+    if (!cc->out)
+        return 0;
+    if (cc->out->n == cc->cap) {
+        size_t cap = cc->cap ? cc->cap * 2 : 8;
+        rep_conflict_t *items = realloc(cc->out->items, cap * sizeof *items);
+        if (!items)
+            return -ENOMEM;
+        cc->out->items = items;
+        cc->cap = cap;
+    }
+    *item = &cc->out->items[cc->out->n++];
+    return conflict_fill(*item, sk, s);
+}
+
+/*
+ * Walk the state: a register with concurrent siblings, an existence register with a delete
+ * concurrent with an update, and every field of a name that has two kinds are conflicts.
+ */
 static int
 conflicts_fn(rep__txn_t *t, void *arg)
 {
@@ -390,34 +460,40 @@ conflicts_fn(rep__txn_t *t, void *arg)
     REP_TRY(rep__cur_open(t, REP_DB_STATE, &cur));
     rep__sibs_t s = {0};
     rep__slice_t k, v;
-    size_t cap = 0;
+    rep__skey_t prev = {0};
+    rep_conflict_t *prev_item = NULL;
+    bool have_prev = false, prev_listed = false;
     int rc;
     for (rc = rep__cur_seek(cur, pn ? prefix : NULL, pn, &k, &v); rc == 0;
          rc = rep__cur_next(cur, &k, &v)) {
         if (k.n < pn || memcmp(k.p, prefix, pn) != 0)
             break;
         rep__skey_t sk;
-        if ((rc = rep__skey_parse(k.p, k.n, &sk)) < 0 ||
-            (rc = rep__sibs_decode(&s, v.p, v.n)) < 0)
+        if ((rc = rep__skey_parse(k.p, k.n, &sk)) < 0)
             break;
-        if (!is_conflict(&sk, &s))
-            continue;
-        cc->count++;
-        if (!cc->out)
-            continue;
-        if (cc->out->n == cap) {
-            cap = cap ? cap * 2 : 8;
-            rep_conflict_t *items = realloc(cc->out->items, cap * sizeof *items);
-            if (!items) {
-                rc = -ENOMEM;
+        bool named = have_prev && same_name(&sk, &prev);
+        if (named && sk.kind == prev.kind)
+            continue; /* the next entry of the same log */
+        bool conflict = false;
+        if (sk.kind == REP_KIND_REGISTER) {
+            if ((rc = rep__sibs_decode(&s, v.p, v.n)) < 0)
                 break;
-            }
-            cc->out->items = items;
+            conflict = is_conflict(&sk, &s);
         }
-        rc = conflict_fill(&cc->out->items[cc->out->n], &sk, &s);
-        cc->out->n++;
-        if (rc < 0)
+        if (named && !prev_listed && (rc = conflict_add(cc, &prev, NULL, &prev_item)) < 0)
             break;
+        if (named && prev_item)
+            prev_item->kind_clash = 1;
+        rep_conflict_t *item = NULL;
+        if ((conflict || named) &&
+            (rc = conflict_add(cc, &sk, conflict ? &s : NULL, &item)) < 0)
+            break;
+        if (item)
+            item->kind_clash = named;
+        prev = sk;
+        prev_item = item;
+        prev_listed = conflict || named;
+        have_prev = sk.fieldn > 0;
     }
     rep__cur_close(&cur);
     rep__sibs_free(&s);
@@ -433,7 +509,7 @@ rep_replica_conflicts(rep_replica_t *r, const char *key, rep_conflicts_t **out)
     if (!r)
         return -EINVAL;
     rep__skey_t k;
-    conflicts_ctx_t cc = {NULL, NULL, 0};
+    conflicts_ctx_t cc = {.k = NULL};
     if (key) {
         REP_TRY(rep__key_split(key, &k));
         cc.k = &k;
@@ -494,7 +570,7 @@ change_info_fill(rep_change_info_t *ci, const rep__change_t *c, const rep__skey_
         o->kind = (rep_kind_t)op->kind;
         if (!(o->field = rep__strndup(op->field, op->fieldn)))
             return -ENOMEM;
-        if (op->type == REP_OP_SET && op->fieldn > 0)
+        if (op->valn && op->fieldn > 0) /* the existence register's value is not news */
             REP_TRY(rep__value_copy(op->val, op->valn, &o->value));
     }
     return 0;
@@ -637,9 +713,13 @@ count_records(rep__txn_t *t, uint64_t *records)
     int rc;
     for (rc = rep__cur_seek(cur, NULL, 0, &k, &v); rc == 0; rc = rep__cur_next(cur, &k, &v)) {
         rep__skey_t sk;
-        if ((rc = rep__skey_parse(k.p, k.n, &sk)) < 0 || (rc = rep__sibs_decode(&s, v.p, v.n)) < 0)
+        if ((rc = rep__skey_parse(k.p, k.n, &sk)) < 0)
             break;
-        if (sk.fieldn == 0 && rep__reg_winner(&s) >= 0)
+        if (sk.fieldn != 0)
+            continue;
+        if ((rc = rep__sibs_decode(&s, v.p, v.n)) < 0)
+            break;
+        if (rep__reg_winner(&s) >= 0)
             (*records)++;
     }
     rep__cur_close(&cur);
@@ -647,15 +727,39 @@ count_records(rep__txn_t *t, uint64_t *records)
     return rc == REP_ENOTFOUND ? 0 : rc;
 }
 
+/* The devices seen with clocks ahead of ours: actor → ms ahead (REP_DB_SKEW). */
+static int
+skewed_all(rep__txn_t *t, rep_vv_entry_t **out, size_t *n)
+{
+    uint64_t count;
+    REP_TRY(rep__txn_count(t, REP_DB_SKEW, &count));
+    if (count == 0)
+        return 0;
+    if (!(*out = calloc(count, sizeof **out)))
+        return -ENOMEM;
+    rep__cur_t *c;
+    REP_TRY(rep__cur_open(t, REP_DB_SKEW, &c));
+    rep__slice_t k, v;
+    int rc;
+    for (rc = rep__cur_seek(c, NULL, 0, &k, &v); rc == 0 && *n < count;
+         rc = rep__cur_next(c, &k, &v)) {
+        if (k.n != 8 || v.n != 8) {
+            rc = REP_ECORRUPT;
+            break;
+        }
+        (*out)[*n].actor = rep__get_be64(k.p);
+        (*out)[(*n)++].seq = rep__get_be64(v.p);
+    }
+    rep__cur_close(&c);
+    return rc == REP_ENOTFOUND || rc == 0 ? 0 : rc;
+}
+
 static int
 info_fn(rep__txn_t *t, void *arg)
 {
     info_ctx_t *ic = arg;
     rep_info_t *o = ic->out;
-    conflicts_ctx_t cc = {NULL, NULL, 0};
-    free(o->vv);
-    o->vv = NULL;
-    o->records = 0;
+    conflicts_ctx_t cc = {.k = NULL};
     REP_TRY(rep__vv_get(t, ic->r->actor, &o->seq, NULL));
     REP_TRY(rep__meta_get_u64(t, REP_META_HLC, &o->hlc));
     REP_TRY(rep__txn_count(t, REP_DB_LOG, &o->changes));
@@ -663,7 +767,8 @@ info_fn(rep__txn_t *t, void *arg)
     REP_TRY(count_records(t, &o->records));
     REP_TRY(conflicts_fn(t, &cc));
     o->conflicts = cc.count;
-    return rep__vv_all(t, &o->vv, &o->nvv);
+    REP_TRY(rep__vv_all(t, &o->vv, &o->nvv));
+    return skewed_all(t, &o->skewed, &o->nskewed);
 }
 
 int
@@ -700,6 +805,7 @@ rep_info_free(rep_info_t **ip)
     free((void *)(*ip)->office_name);
     free((void *)(*ip)->device_name);
     free((*ip)->vv);
+    free((*ip)->skewed);
     free(*ip);
     *ip = NULL;
 }

@@ -1,8 +1,11 @@
 /* replica.c — the public facade: open and close a replica, shared helpers, errors. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -149,11 +152,130 @@ load_fn(rep__txn_t *t, void *arg)
     if (rep__get_be32(u32) > REP_STORE_FORMAT)
         return REP_EVERSION;
     REP_TRY(meta_get_fixed(t, REP_META_OFFICE, r->office, sizeof r->office));
+    free(r->office_name);
+    free(r->device_name);
+    r->office_name = r->device_name = NULL;
     REP_TRY(meta_get_str(t, REP_META_OFFICE_NAME, &r->office_name));
     REP_TRY(meta_get_str(t, REP_META_DEVICE_NAME, &r->device_name));
     REP_TRY(meta_get_fixed(t, REP_META_INCARNATION, u32, 4));
     r->incarnation = rep__get_be32(u32);
     return rep__meta_get_u64(t, REP_META_ACTOR, &r->actor);
+}
+
+/*
+ * File identity: a replica's meta records the device and inode of its data file and a random
+ * nonce, which the directory also holds in a small file beside it (IDENTITY_FILE). A data file
+ * that was copied or restored from a backup no longer matches: before it writes anything it
+ * takes a new incarnation, and so a new actor id, so it never reuses an (actor, seq) of the
+ * replica it was copied from (DESIGN.md "Changes and causality").
+ */
+#define IDENTITY_FILE "replica.id"
+#define REP_IDENTITY_NONCE 16
+#define IDENTITY_BYTES (16 + REP_IDENTITY_NONCE)
+
+typedef struct identity_ctx {
+    const char *dir;
+    uint8_t now[IDENTITY_BYTES];  /* the data file's device, inode, and the directory's nonce */
+    bool have_nonce;
+    uint8_t was[IDENTITY_BYTES];  /* what meta records */
+    bool known;                   /* meta records one */
+} identity_ctx_t;
+
+static int
+identity_meta(rep__txn_t *t, identity_ctx_t *ic)
+{
+    int rc = meta_get_fixed(t, REP_META_FILE_ID, ic->was, sizeof ic->was);
+    ic->known = rc == 0;
+    return rc == REP_ENOTFOUND ? 0 : rc;
+}
+
+static bool
+identity_same(const identity_ctx_t *ic)
+{
+    return ic->known && ic->have_nonce && memcmp(ic->was, ic->now, sizeof ic->now) == 0;
+}
+
+static int
+identity_peek_fn(rep__txn_t *t, void *arg)
+{
+    return identity_meta(t, arg);
+}
+
+/* Read where the data file is now and the nonce the directory holds. */
+static int
+identity_read(identity_ctx_t *ic)
+{
+    char path[4096];
+    struct stat st;
+    if (snprintf(path, sizeof path, "%s/data.mdb", ic->dir) >= (int)sizeof path)
+        return -ENAMETOOLONG;
+    if (stat(path, &st) < 0)
+        return -errno;
+    rep__put_be64(ic->now, (uint64_t)st.st_dev);
+    rep__put_be64(ic->now + 8, (uint64_t)st.st_ino);
+    snprintf(path, sizeof path, "%s/" IDENTITY_FILE, ic->dir);
+    FILE *f = fopen(path, "rb");
+    ic->have_nonce = f && fread(ic->now + 16, 1, REP_IDENTITY_NONCE, f) == REP_IDENTITY_NONCE;
+    if (f)
+        fclose(f);
+    return 0;
+}
+
+/* Write the directory's nonce durably (a new file renamed over the old one). */
+static int
+identity_write_nonce(const char *dir, const uint8_t nonce[REP_IDENTITY_NONCE])
+{
+    char path[4096], tmp[4096];
+    snprintf(path, sizeof path, "%s/" IDENTITY_FILE, dir);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -errno;
+    int rc = write(fd, nonce, REP_IDENTITY_NONCE) == REP_IDENTITY_NONCE && fsync(fd) == 0 ? 0 : -EIO;
+    close(fd);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
+/* In the write transaction (so concurrent openers agree): if the data file is not where and
+ * what meta says, record its new identity and, for a copy, take a new incarnation. */
+static int
+identity_fn(rep__txn_t *t, void *arg)
+{
+    identity_ctx_t *ic = arg;
+    uint8_t pk[REP_SIGN_PK_BYTES], u32[4];
+    REP_TRY(identity_read(ic));
+    REP_TRY(identity_meta(t, ic));
+    if (identity_same(ic))
+        return 0; /* another process settled it meanwhile */
+    if (ic->known) { /* a copy or a restore: a new incarnation before the first write */
+        REP_TRY(meta_get_fixed(t, REP_META_INCARNATION, u32, 4));
+        REP_TRY(meta_get_fixed(t, REP_META_SIGN_PK, pk, sizeof pk));
+        uint32_t inc = rep__get_be32(u32) + 1;
+        rep__put_be32(u32, inc);
+        REP_TRY(meta_put(t, REP_META_INCARNATION, u32, 4));
+        REP_TRY(rep__meta_put_u64(t, REP_META_ACTOR, rep__actor_derive(pk, inc)));
+    }
+    rep__random(ic->now + 16, REP_IDENTITY_NONCE);
+    REP_TRY(identity_write_nonce(ic->dir, ic->now + 16));
+    return meta_put(t, REP_META_FILE_ID, ic->now, sizeof ic->now);
+}
+
+/* Check the data file's identity (identity_fn), writing only when it changed. */
+static int
+identity_check(rep_replica_t *r, const char *dir)
+{
+    identity_ctx_t ic = {.dir = dir};
+    REP_TRY(identity_read(&ic));
+    REP_TRY(rep__store_read(r->st, identity_peek_fn, &ic));
+    if (identity_same(&ic))
+        return 0;
+    REP_TRY(rep__store_write(r->st, identity_fn, &ic));
+    return rep__store_read(r->st, load_fn, r); /* the actor may be new */
 }
 
 static int
@@ -196,7 +318,7 @@ rep_replica_open(rep_replica_t **out, const char *dir, const rep_open_opts_t *op
         if ((rc = rep__store_write(r->st, init_fn, &ic)) < 0)
             goto fail;
     }
-    if ((rc = rep__store_read(r->st, load_fn, r)) < 0)
+    if ((rc = rep__store_read(r->st, load_fn, r)) < 0 || (rc = identity_check(r, dir)) < 0)
         goto fail;
     *out = r;
     return 0;

@@ -25,6 +25,7 @@ static const struct {
     [REP_DB_VV] = {"vv", 0},
     [REP_DB_PENDING] = {"pending", 0},
     [REP_DB_HIST] = {"hist", MDB_DUPSORT | MDB_DUPFIXED},
+    [REP_DB_SKEW] = {"skew", 0},
 };
 
 struct rep__store {

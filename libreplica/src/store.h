@@ -7,6 +7,7 @@
  *   vv       actor(8) → seq(8) ‖ hash of that actor's latest change(32)
  *   pending  changes waiting for their dependencies, keyed like log
  *   hist     record key → dots of the changes that touched it (sorted duplicates)
+ *   skew     actor(8) → how far ahead of our wall clock its clock was, at most (ms, 8)
  *
  * Transactions run a callback: rep__store_write() begins a write transaction, calls fn, and
  * commits. When the map is full it aborts, grows the map and calls fn again, so fn must get
@@ -28,6 +29,7 @@ enum rep__db {
     REP_DB_VV,
     REP_DB_PENDING,
     REP_DB_HIST,
+    REP_DB_SKEW,
     REP_DB__COUNT
 };
 

@@ -1,5 +1,6 @@
 /* txn.c — transactions: buffered writes become one change, committed in one LMDB txn. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,19 @@ rep_txn_begin(rep_replica_t *r, const char *user, rep_txn_t **out)
     return 0;
 }
 
+/* The kind each op type writes. */
+static uint8_t
+op_kind(uint8_t type)
+{
+    switch (type) {
+    case REP_OP_INCR: return REP_KIND_COUNTER;
+    case REP_OP_ADD:
+    case REP_OP_REMOVE: return REP_KIND_SET;
+    case REP_OP_APPEND: return REP_KIND_LOG;
+    default: return REP_KIND_REGISTER;
+    }
+}
+
 static int
 txn_push(rep_txn_t *t, uint8_t type, const char *key, const char *field, const rep_value_t *v)
 {
@@ -70,8 +84,8 @@ txn_push(rep_txn_t *t, uint8_t type, const char *key, const char *field, const r
         return REP_ETOOBIG;
     rep__buf_t vb;
     rep__buf_init(&vb);
-    if (type == REP_OP_SET) {
-        int rc = rep__value_encode(&vb, v);
+    if (type != REP_OP_DEL && type != REP_OP_CLEAR) {
+        int rc = v ? rep__value_encode(&vb, v) : -EINVAL;
         if (rc < 0) {
             rep__buf_free(&vb);
             return rc;
@@ -112,7 +126,7 @@ txn_push(rep_txn_t *t, uint8_t type, const char *key, const char *field, const r
     op->k.colln = k.colln;
     op->k.recn = k.recn;
     op->k.fieldn = k.fieldn;
-    op->k.kind = REP_KIND_REGISTER;
+    op->k.kind = op_kind(type);
     op->val = (uint8_t *)mem;
     op->valn = (uint32_t)vb.len;
     if (vb.len)
@@ -172,6 +186,31 @@ rep_txn_set_bytes(rep_txn_t *t, const char *key, const char *field, const void *
 {
     rep_value_t v = {.type = REP_BYTES, .u.s = {p, n}};
     return rep_txn_set(t, key, field, &v);
+}
+
+int
+rep_txn_incr(rep_txn_t *t, const char *key, const char *field, int64_t delta)
+{
+    rep_value_t v = {.type = REP_INT, .u.i = delta};
+    return txn_push(t, REP_OP_INCR, key, field, &v);
+}
+
+int
+rep_txn_add(rep_txn_t *t, const char *key, const char *field, const rep_value_t *value)
+{
+    return txn_push(t, REP_OP_ADD, key, field, value);
+}
+
+int
+rep_txn_remove(rep_txn_t *t, const char *key, const char *field, const rep_value_t *value)
+{
+    return txn_push(t, REP_OP_REMOVE, key, field, value);
+}
+
+int
+rep_txn_append(rep_txn_t *t, const char *key, const char *field, const rep_value_t *value)
+{
+    return txn_push(t, REP_OP_APPEND, key, field, value);
 }
 
 int
@@ -246,11 +285,77 @@ cmp_op(const void *pa, const void *pb)
 
 static const uint8_t exists_val[1] = {0xc3}; /* msgpack true */
 
+static bool
+same_field(const txn_op_t *a, const txn_op_t *b)
+{
+    return cmp_mem(a->k.field, a->k.fieldn, b->k.field, b->k.fieldn) == 0;
+}
+
+/* Set members: by value, then call order (so the last add or remove of a member is last). */
+static int
+cmp_member(const void *pa, const void *pb)
+{
+    const txn_op_t *a = pa, *b = pb;
+    int c = cmp_mem((const char *)a->val, a->valn, (const char *)b->val, b->valn);
+    return c ? c : (a->order > b->order) - (a->order < b->order);
+}
+
+static rep__op_t
+change_op(const txn_op_t *o)
+{
+    return (rep__op_t){o->type, o->k.kind, o->k.coll, o->k.rec, o->k.field, (uint32_t)o->k.colln,
+                       (uint32_t)o->k.recn, (uint32_t)o->k.fieldn, o->val, o->valn};
+}
+
+/*
+ * The ops of one field's writes [g, end) made after the record's last delete (their order
+ * numbers >= after): a register's last write; every counter increment; each set member's
+ * last add or remove; every log append in call order. REP_EKIND when they mix kinds.
+ */
+static int
+field_ops(txn_op_t *ops, size_t g, size_t end, uint32_t after, rep__op_t *out, size_t *n,
+          bool *written)
+{
+    size_t first = g;
+    while (first < end && ops[first].order < after)
+        first++;
+    if (first == end)
+        return 0;
+    /* keep only the writes after the delete, in call order */
+    size_t m = 0;
+    for (size_t i = first; i < end; i++)
+        if (ops[i].order >= after)
+            ops[first + m++] = ops[i];
+    end = first + m;
+    uint8_t kind = ops[first].k.kind;
+    for (size_t i = first; i < end; i++)
+        if (ops[i].k.kind != kind)
+            return REP_EKIND;
+    switch (kind) {
+    case REP_KIND_REGISTER:
+        out[(*n)++] = change_op(&ops[end - 1]);
+        *written |= ops[end - 1].type == REP_OP_SET;
+        return 0;
+    case REP_KIND_SET:
+        qsort(ops + first, end - first, sizeof *ops, cmp_member);
+        for (size_t i = first; i < end; i++)
+            if (i + 1 == end || cmp_mem((const char *)ops[i].val, ops[i].valn,
+                                        (const char *)ops[i + 1].val, ops[i + 1].valn) != 0)
+                out[(*n)++] = change_op(&ops[i]); /* the member's last add or remove */
+        break;
+    default: /* counters and logs: every write */
+        for (size_t i = first; i < end; i++)
+            out[(*n)++] = change_op(&ops[i]);
+    }
+    *written = true;
+    return 0;
+}
+
 /*
  * Turn the buffered writes into the change's ops: per record (in key order) an optional
- * CLEAR (a record delete; writes made before it are dropped), then the last write of each
- * field made after it, then the existence register: live if the record was written, deleted
- * if it was only deleted. A change thus writes each field at most once.
+ * CLEAR (a record delete; writes made before it are dropped), then each field's writes made
+ * after it (field_ops), then the existence register: live if the record was written, deleted
+ * if it was only deleted. A register is thus written at most once per change.
  */
 static int
 txn_build_ops(rep_txn_t *t, rep__op_t **out, size_t *nout)
@@ -262,12 +367,12 @@ txn_build_ops(rep_txn_t *t, rep__op_t **out, size_t *nout)
     if (!ops)
         return -ENOMEM;
     size_t n = 0;
-    for (size_t g = 0, end; g < t->n; g = end) {
+    int rc = 0;
+    for (size_t g = 0, end; g < t->n && rc == 0; g = end) {
         uint32_t clear_at = 0;
         bool cleared = false, written = false;
         for (end = g; end < t->n && cmp_record(&t->ops[g], &t->ops[end]) == 0; end++)
-            if (t->ops[end].type == REP_OP_CLEAR &&
-                (!cleared || t->ops[end].order > clear_at)) {
+            if (t->ops[end].type == REP_OP_CLEAR && (!cleared || t->ops[end].order > clear_at)) {
                 cleared = true;
                 clear_at = t->ops[end].order;
             }
@@ -278,17 +383,13 @@ txn_build_ops(rep_txn_t *t, rep__op_t **out, size_t *nout)
             ops[n] = rec;
             ops[n++].type = REP_OP_CLEAR;
         }
-        for (size_t i = g; i < end; i++) {
-            const txn_op_t *o = &t->ops[i];
-            if (o->type == REP_OP_CLEAR || (cleared && o->order < clear_at))
-                continue;
-            if (i + 1 < end && t->ops[i + 1].type != REP_OP_CLEAR &&
-                cmp_mem(o->k.field, o->k.fieldn, t->ops[i + 1].k.field, t->ops[i + 1].k.fieldn) == 0)
-                continue; /* a later write of the same field replaces this one */
-            ops[n++] = (rep__op_t){o->type, REP_KIND_REGISTER, o->k.coll, o->k.rec, o->k.field,
-                                   (uint32_t)o->k.colln, (uint32_t)o->k.recn,
-                                   (uint32_t)o->k.fieldn, o->val, o->valn};
-            written |= o->type == REP_OP_SET;
+        size_t f = g;
+        while (f < end && t->ops[f].type == REP_OP_CLEAR) /* field "": sorted first */
+            f++;
+        for (size_t fend; f < end && rc == 0; f = fend) {
+            for (fend = f; fend < end && same_field(&t->ops[f], &t->ops[fend]); fend++)
+                ;
+            rc = field_ops(t->ops, f, fend, cleared ? clear_at : 0, ops, &n, &written);
         }
         if (written || cleared) {
             ops[n] = rec;
@@ -300,9 +401,48 @@ txn_build_ops(rep_txn_t *t, rep__op_t **out, size_t *nout)
             n++;
         }
     }
+    if (rc < 0) {
+        free(ops);
+        return rc;
+    }
     *out = ops;
     *nout = n;
     return 0;
+}
+
+/* Do two change ops name the same field of the same record? */
+static bool
+same_target(const rep__op_t *a, const rep__op_t *b)
+{
+    return cmp_mem(a->coll, a->colln, b->coll, b->colln) == 0 &&
+           cmp_mem(a->rec, a->recn, b->rec, b->recn) == 0 &&
+           cmp_mem(a->field, a->fieldn, b->field, b->fieldn) == 0;
+}
+
+/* REP_EKIND when the store has a field of op's name with another kind. */
+static int
+check_kind(rep__txn_t *st, const rep__op_t *op)
+{
+    uint8_t key[REP_STATE_KEY_MAX];
+    rep__skey_t k = {op->coll, op->rec, op->field, op->colln, op->recn, op->fieldn, 0, NULL};
+    size_t pn = rep__skey_make(key, &k, true) - 1; /* "coll\0rec\0field\0" */
+    rep__cur_t *c;
+    REP_TRY(rep__cur_open(st, REP_DB_STATE, &c));
+    rep__slice_t found;
+    int rc = 0;
+    /* the field's keys sort by kind: look below and above op's kind */
+    for (int probe = 0; probe < 2 && rc == 0; probe++) {
+        key[pn] = probe == 0 ? 0 : (uint8_t)(op->kind + 1);
+        int r = rep__cur_seek(c, key, pn + 1, &found, NULL);
+        if (r == REP_ENOTFOUND)
+            continue;
+        if (r < 0)
+            rc = r;
+        else if (found.n > pn && memcmp(found.p, key, pn) == 0 && found.p[pn] != op->kind)
+            rc = REP_EKIND;
+    }
+    rep__cur_close(&c);
+    return rc;
 }
 
 typedef struct commit_ctx {
@@ -344,6 +484,10 @@ commit_fn(rep__txn_t *st, void *arg)
     c.usern = (uint32_t)strlen(cc->t->user);
     c.ops = cc->ops;
     c.nops = cc->nops;
+    for (size_t i = 0; i < c.nops; i++) /* a field keeps its kind */
+        if (c.ops[i].fieldn && (i == 0 || !same_target(&c.ops[i], &c.ops[i - 1])) &&
+            (rc = check_kind(st, &c.ops[i])) < 0)
+            goto out;
     if ((rc = rep__change_encode(&buf, &c)) < 0)
         goto out;
     c.bytes = buf.p;
