@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -398,6 +399,218 @@ START_TEST(test_strerror_and_version)
 }
 END_TEST
 
+/* ---- Copies and restores ---------------------------------------------------------------- */
+
+/* Copy file sub/name of g_root to dsub/name (dsub is made if missing). */
+static void
+copy_file(const char *sub, const char *dsub, const char *name)
+{
+    char from[TU_PATH_MAX], to[TU_PATH_MAX], dir[TU_PATH_MAX / 2];
+    ck_assert_int_lt(snprintf(from, sizeof from, "%s/%s/%s", g_root, sub, name), TU_PATH_MAX);
+    ck_assert_int_lt(snprintf(dir, sizeof dir, "%s/%s", g_root, dsub), (int)sizeof dir);
+    ck_assert_int_lt(snprintf(to, sizeof to, "%s/%s", dir, name), TU_PATH_MAX);
+    mkdir(dir, 0700);
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    ck_assert_msg(in && out, "copy %s -> %s", from, to);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    ck_assert_int_eq(fclose(out), 0);
+}
+
+/* A replica directory's files, as a backup tool copies them (not the lock file). */
+static void
+copy_replica(const char *sub, const char *dsub)
+{
+    copy_file(sub, dsub, "data.mdb");
+    copy_file(sub, dsub, "replica.id");
+}
+
+static void
+write_n(rep_replica_t *r, const char *user, const char *key, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        rep_txn_t *t;
+        CK_OK(rep_txn_begin(r, user, &t));
+        CK_OK(rep_txn_set_int(t, key, "n", i));
+        commit(&t);
+    }
+}
+
+/* Everything a lacks from b goes into a; returns the import's stats. */
+static rep_import_stats_t
+pull(rep_replica_t *a, rep_replica_t *b)
+{
+    uint8_t *vv, *batch;
+    size_t vvn, n;
+    rep_import_stats_t st;
+    CK_OK(rep_replica_vv(a, &vv, &vvn));
+    CK_OK(rep_replica_export(b, vv, vvn, 0, &batch, &n, NULL));
+    CK_OK(rep_replica_import(a, batch, n, &st));
+    rep_free(vv);
+    rep_free(batch);
+    return st;
+}
+
+static void
+assert_same_digest(rep_replica_t *a, rep_replica_t *b)
+{
+    uint8_t da[REP_DIGEST_BYTES], db[REP_DIGEST_BYTES];
+    CK_OK(rep_replica_digest(a, da));
+    CK_OK(rep_replica_digest(b, db));
+    ck_assert_mem_eq(da, db, sizeof da);
+}
+
+static rep_info_t *
+info_of(rep_replica_t *r)
+{
+    rep_info_t *i;
+    CK_OK(rep_replica_info(r, &i));
+    return i;
+}
+
+/* A copied replica takes a new incarnation (a new actor) before it writes: the original and
+ * the copy both write and merge with no fork. */
+START_TEST(test_copy_takes_a_new_incarnation)
+{
+    rep_replica_t *a = fresh("a", NULL);
+    write_n(a, "u", "c/r", 0, 3);
+    rep_info_t *before = info_of(a);
+    rep_replica_close(&a);
+    copy_replica("a", "copy");
+
+    CK_OK(tu_replica_reopen(&a, g_root, "a", NULL)); /* the original keeps its identity */
+    rep_info_t *ia = info_of(a);
+    ck_assert_uint_eq(ia->actor, before->actor);
+    ck_assert_uint_eq(ia->incarnation, 0);
+
+    rep_replica_t *c;
+    CK_OK(tu_replica_reopen(&c, g_root, "copy", NULL));
+    rep_info_t *ic = info_of(c);
+    ck_assert_uint_eq(ic->incarnation, 1);
+    ck_assert_uint_ne(ic->actor, before->actor);
+    ck_assert_uint_eq(ic->changes, 3);
+    rep_replica_close(&c); /* reopening the copy keeps its new identity */
+    CK_OK(tu_replica_reopen(&c, g_root, "copy", NULL));
+    rep_info_t *ic2 = info_of(c);
+    ck_assert_uint_eq(ic2->actor, ic->actor);
+    ck_assert_uint_eq(ic2->incarnation, 1);
+
+    write_n(a, "orig", "c/r", 10, 13);
+    write_n(c, "copy", "c/s", 20, 23);
+    rep_import_stats_t s1 = pull(a, c), s2 = pull(c, a);
+    ck_assert_uint_eq(s1.forks + s2.forks, 0);
+    ck_assert_uint_eq(s1.applied, 3);
+    ck_assert_uint_eq(s2.applied, 3);
+    assert_same_digest(a, c);
+    rep_info_free(&before);
+    rep_info_free(&ia);
+    rep_info_free(&ic);
+    rep_info_free(&ic2);
+    rep_replica_close(&a);
+    rep_replica_close(&c);
+}
+END_TEST
+
+/* Yesterday's backup restored (to a new file) writes while offline, then syncs: its writes
+ * get a new actor, nothing forks, and the changes it had lost come back from the office. */
+START_TEST(test_restore_from_backup_writes_offline)
+{
+    rep_replica_t *a = fresh("a", NULL), *b = fresh("b", NULL);
+    rep_replica_close(&b);
+    rep_info_t *ia = info_of(a);
+    rep_open_opts_t o = {.flags = REP_OPEN_NOSYNC, .office_id = ia->office_id};
+    CK_OK(tu_replica_create(&b, g_root, "b2", &o, NULL));
+    write_n(a, "u", "c/r", 0, 3);
+    rep_replica_close(&a);
+    copy_replica("a", "backup");
+
+    CK_OK(tu_replica_reopen(&a, g_root, "a", NULL));
+    write_n(a, "u", "c/r", 3, 6); /* written, then lost with the disk ... */
+    pull(b, a);                   /* ... but b has them */
+    rep_replica_close(&a);
+
+    /* the disk dies; the backup is put back into a new directory */
+    copy_replica("backup", "restored");
+    CK_OK(tu_replica_reopen(&a, g_root, "restored", NULL));
+    rep_info_t *ir = info_of(a);
+    ck_assert_uint_eq(ir->incarnation, 1);
+    ck_assert_uint_ne(ir->actor, ia->actor);
+    write_n(a, "u", "c/offline", 0, 2); /* offline, before hearing from anyone */
+
+    rep_import_stats_t s1 = pull(a, b), s2 = pull(b, a);
+    ck_assert_uint_eq(s1.forks + s2.forks, 0);
+    assert_same_digest(a, b);
+    rep_value_t *v;
+    CK_OK(rep_replica_get(a, "c/r", "n", &v));
+    ck_assert_int_eq(v->u.i, 5); /* the lost writes came back */
+    rep_value_free(&v);
+    CK_OK(rep_replica_get(b, "c/offline", "n", &v));
+    ck_assert_int_eq(v->u.i, 1);
+    rep_value_free(&v);
+    rep_info_free(&ia);
+    rep_info_free(&ir);
+    rep_replica_close(&a);
+    rep_replica_close(&b);
+}
+END_TEST
+
+/* A restore the file identity cannot see (the same data file overwritten in place with its
+ * own old identity file) forks its actor if it writes first; the office detects the fork on
+ * arrival, rejects it, and reports it; nothing is applied. */
+START_TEST(test_fork_is_detected_on_arrival)
+{
+    rep_replica_t *a = fresh("a", NULL), *b;
+    rep_info_t *ia = info_of(a);
+    rep_open_opts_t o = {.flags = REP_OPEN_NOSYNC, .office_id = ia->office_id};
+    CK_OK(tu_replica_create(&b, g_root, "b", &o, NULL));
+    write_n(a, "u", "c/r", 0, 2);
+    rep_replica_close(&a);
+    copy_replica("a", "backup");
+    CK_OK(tu_replica_reopen(&a, g_root, "a", NULL));
+    write_n(a, "u", "c/r", 2, 4);
+    pull(b, a);
+    rep_replica_close(&a);
+
+    /* overwrite a's files in place with the backup's bytes (same inode, same nonce) */
+    copy_file("backup", "a", "data.mdb");
+    copy_file("backup", "a", "replica.id");
+    CK_OK(tu_replica_reopen(&a, g_root, "a", NULL));
+    rep_info_t *ia2 = info_of(a);
+    ck_assert_uint_eq(ia2->actor, ia->actor); /* undetectable here */
+    write_n(a, "u", "c/r", 100, 103);         /* seq 3, 4, 5 again, other content */
+
+    /* b has seq 1-4 of the original: seq 5 of the fork does not continue its chain */
+    uint8_t before[REP_DIGEST_BYTES], after[REP_DIGEST_BYTES];
+    CK_OK(rep_replica_digest(b, before));
+    rep_import_stats_t st = pull(b, a);
+    ck_assert_uint_eq(st.changes, 1);
+    ck_assert_uint_eq(st.forks, 1);
+    ck_assert_uint_eq(st.applied, 0);
+    CK_OK(rep_replica_digest(b, after));
+    ck_assert_mem_eq(before, after, sizeof before);
+
+    /* and a, sent all of b's changes, finds the original's seq 3 and 4 under its own */
+    uint8_t *batch;
+    size_t n;
+    CK_OK(rep_replica_digest(a, before));
+    CK_OK(rep_replica_export(b, NULL, 0, 0, &batch, &n, NULL));
+    CK_OK(rep_replica_import(a, batch, n, &st));
+    rep_free(batch);
+    ck_assert_uint_eq(st.forks, 2);
+    ck_assert_uint_eq(st.duplicates, 2);
+    ck_assert_uint_eq(st.applied, 0);
+    CK_OK(rep_replica_digest(a, after));
+    ck_assert_mem_eq(before, after, sizeof before);
+    rep_info_free(&ia);
+    rep_info_free(&ia2);
+    rep_replica_close(&a);
+    rep_replica_close(&b);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -413,6 +626,9 @@ suite(void)
     tcase_add_test(tc, test_history_and_clock);
     tcase_add_test(tc, test_many_processes_one_replica);
     tcase_add_test(tc, test_strerror_and_version);
+    tcase_add_test(tc, test_copy_takes_a_new_incarnation);
+    tcase_add_test(tc, test_restore_from_backup_writes_offline);
+    tcase_add_test(tc, test_fork_is_detected_on_arrival);
     suite_add_tcase(s, tc);
     return s;
 }
