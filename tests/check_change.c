@@ -617,6 +617,212 @@ START_TEST(change_hash_is_the_hash_of_its_bytes)
 }
 END_TEST
 
+/* ---- Counter, set and log ops ------------------------------------------------------------------
+ */
+
+/* An op of the kind its type writes: INCR counter, ADD/REMOVE set, APPEND log. */
+static rep__op_t
+kind_op(uint8_t type, const char *field, const valbuf_t *v)
+{
+    rep__op_t op = op_of(type, "patients", "8812", field, v->b, v->n);
+    op.kind = type == REP_OP_INCR     ? REP_KIND_COUNTER
+              : type == REP_OP_APPEND ? REP_KIND_LOG
+                                      : REP_KIND_SET;
+    return op;
+}
+
+START_TEST(change_round_trips_incr_add_remove_and_append_with_their_values)
+{
+    valbuf_t delta, neg, member, num, entry;
+    val_int(&delta, 5);
+    val_int(&neg, INT64_MIN);
+    val_str(&member, "latex");
+    val_int(&num, 300);
+    val_str(&entry, "called back, left a message");
+    rep__op_t ops[] = {
+        kind_op(REP_OP_INCR, "visits", &delta),    kind_op(REP_OP_INCR, "visits", &neg),
+        kind_op(REP_OP_ADD, "allergies", &member), kind_op(REP_OP_REMOVE, "codes", &num),
+        kind_op(REP_OP_APPEND, "notes", &entry),   kind_op(REP_OP_APPEND, "notes", &entry),
+    };
+    const size_t nops = REP_ARRAY_LEN(ops);
+    rep__change_t c = {
+        .actor = ACTOR, .seq = 3, .hlc = 77, .user = "ann", .usern = 3, .ops = ops, .nops = nops};
+    size_t n;
+    uint8_t *p = encode(&c, &n);
+    rep__change_t d;
+    CK_OK(rep__change_decode(p, n, &d));
+    ck_assert_uint_eq(d.nops, nops);
+    for (size_t i = 0; i < nops; i++) {
+        ck_assert_uint_eq(d.ops[i].type, ops[i].type);
+        ck_assert_uint_eq(d.ops[i].kind, ops[i].kind);
+        ck_assert_uint_eq(d.ops[i].fieldn, ops[i].fieldn);
+        ck_assert_mem_eq(d.ops[i].field, ops[i].field, ops[i].fieldn);
+        ck_assert_msg(d.ops[i].valn == ops[i].valn, "op %zu: value of %u bytes, want %u", i,
+                      d.ops[i].valn, ops[i].valn);
+        ck_assert_mem_eq(d.ops[i].val, ops[i].val, ops[i].valn);
+    }
+    rep_value_t v;
+    CK_OK(rep__value_decode(d.ops[1].val, d.ops[1].valn, &v));
+    ck_assert_int_eq(v.type, REP_INT);
+    ck_assert_int_eq(v.u.i, INT64_MIN);
+    /* and the decoded change encodes to the same bytes */
+    size_t n2;
+    uint8_t *p2 = encode(&d, &n2);
+    ck_assert_uint_eq(n2, n);
+    ck_assert_mem_eq(p2, p, n);
+    rep__change_clear(&d);
+    free(p2);
+    free(p);
+}
+END_TEST
+
+START_TEST(change_bytes_of_incr_add_remove_and_append_follow_the_layout)
+{
+    valbuf_t delta, member, entry;
+    val_int(&delta, -3);
+    val_str(&member, "latex");
+    val_str(&entry, "note");
+    raw_op_t rops[4] = {
+        {REP_OP_INCR, REP_KIND_COUNTER, "patients", "8812", "visits", delta.b, delta.n, 6},
+        {REP_OP_ADD, REP_KIND_SET, "patients", "8812", "allergies", member.b, member.n, 6},
+        {REP_OP_REMOVE, REP_KIND_SET, "patients", "8812", "allergies", member.b, member.n, 6},
+        {REP_OP_APPEND, REP_KIND_LOG, "patients", "8812", "notes", entry.b, entry.n, 6},
+    };
+    raw_t r = {8, 1, ACTOR, 2, 99, REP_HASH_BYTES, NULL, 0, "ann", 3, rops, 4};
+    size_t rn;
+    uint8_t *rp = raw_encode(&r, &rn);
+    rep__op_t ops[4] = {
+        kind_op(REP_OP_INCR, "visits", &delta), kind_op(REP_OP_ADD, "allergies", &member),
+        kind_op(REP_OP_REMOVE, "allergies", &member), kind_op(REP_OP_APPEND, "notes", &entry)};
+    rep__change_t c = {
+        .actor = ACTOR, .seq = 2, .hlc = 99, .user = "ann", .usern = 3, .ops = ops, .nops = 4};
+    size_t n;
+    uint8_t *p = encode(&c, &n);
+    ck_assert_uint_eq(n, rn);
+    ck_assert_mem_eq(p, rp, n);
+    free(p);
+    free(rp);
+}
+END_TEST
+
+START_TEST(change_decode_checks_incr)
+{
+    valbuf_t one, str;
+    val_int(&one, 1);
+    val_str(&str, "1");
+    raw_op_t op = {REP_OP_INCR, REP_KIND_COUNTER, "patients", "8812", "visits", one.b, one.n, 6};
+    raw_t r = raw_change(&op);
+    expect_raw("an INCR of an int", &r, 0);
+    static const uint8_t min64[] = {0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0};
+    op.val = min64, op.valn = sizeof min64;
+    expect_raw("an INCR of INT64_MIN", &r, 0);
+    static const uint8_t over[] = {0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0}; /* 2^63: not an int64 */
+    op.val = over, op.valn = sizeof over;
+    expect_raw("an INCR past INT64_MAX", &r, REP_ECORRUPT);
+    static const uint8_t long1[] = {0xd0, 0x01};
+    op.val = long1, op.valn = sizeof long1;
+    expect_raw("an INCR of a non-canonical int", &r, REP_ECORRUPT);
+    op.val = str.b, op.valn = str.n;
+    expect_raw("an INCR of a string", &r, REP_ECORRUPT);
+    static const uint8_t dbl[] = {0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0};
+    op.val = dbl, op.valn = sizeof dbl;
+    expect_raw("an INCR of a double", &r, REP_ECORRUPT);
+    static const uint8_t yes[] = {0xc3};
+    op.val = yes, op.valn = 1;
+    expect_raw("an INCR of a bool", &r, REP_ECORRUPT);
+    op.val = NULL, op.valn = 0;
+    expect_raw("an INCR of nil", &r, REP_ECORRUPT);
+    op.val = one.b, op.valn = one.n;
+    op.nelems = 5;
+    expect_raw("an INCR without a value", &r, REP_ECORRUPT);
+    op.nelems = 6;
+    static const uint64_t other_kinds[] = {REP_KIND_REGISTER, REP_KIND_SET, REP_KIND_LOG, 0, 9};
+    for (size_t i = 0; i < REP_ARRAY_LEN(other_kinds); i++) {
+        op.kind = other_kinds[i];
+        char what[48];
+        snprintf(what, sizeof what, "an INCR of kind %" PRIu64, other_kinds[i]);
+        expect_raw(what, &r, REP_ECORRUPT);
+    }
+    op.kind = REP_KIND_COUNTER;
+    op.field = "";
+    expect_raw("an INCR of the existence field", &r, REP_ECORRUPT);
+}
+END_TEST
+
+START_TEST(change_decode_checks_add_and_remove)
+{
+    valbuf_t member;
+    val_str(&member, "latex");
+    static const uint8_t types[] = {REP_OP_ADD, REP_OP_REMOVE};
+    for (size_t t = 0; t < 2; t++) {
+        const char *name = types[t] == REP_OP_ADD ? "ADD" : "REMOVE";
+        char what[64];
+        raw_op_t op = {types[t],    REP_KIND_SET, "patients", "8812",
+                       "allergies", member.b,     member.n,   6};
+        raw_t r = raw_change(&op);
+        snprintf(what, sizeof what, "an %s of a string", name);
+        expect_raw(what, &r, 0);
+        op.val = five, op.valn = 1;
+        snprintf(what, sizeof what, "an %s of an int", name);
+        expect_raw(what, &r, 0);
+        op.val = NULL, op.valn = 0; /* nil is the value null: a member like any other */
+        snprintf(what, sizeof what, "an %s of null", name);
+        expect_raw(what, &r, 0);
+        static const uint8_t long5[] = {0xcc, 0x05};
+        op.val = long5, op.valn = 2;
+        snprintf(what, sizeof what, "an %s of a non-canonical value", name);
+        expect_raw(what, &r, REP_ECORRUPT);
+        op.val = member.b, op.valn = member.n;
+        op.nelems = 5;
+        snprintf(what, sizeof what, "an %s without a value", name);
+        expect_raw(what, &r, REP_ECORRUPT);
+        op.nelems = 6;
+        static const uint64_t other_kinds[] = {REP_KIND_REGISTER, REP_KIND_COUNTER, REP_KIND_LOG, 0,
+                                               9};
+        for (size_t i = 0; i < REP_ARRAY_LEN(other_kinds); i++) {
+            op.kind = other_kinds[i];
+            snprintf(what, sizeof what, "an %s of kind %" PRIu64, name, other_kinds[i]);
+            expect_raw(what, &r, REP_ECORRUPT);
+        }
+        op.kind = REP_KIND_SET;
+        op.field = "";
+        snprintf(what, sizeof what, "an %s of the existence field", name);
+        expect_raw(what, &r, REP_ECORRUPT);
+    }
+}
+END_TEST
+
+START_TEST(change_decode_checks_append)
+{
+    valbuf_t entry;
+    val_str(&entry, "note");
+    raw_op_t op = {REP_OP_APPEND, REP_KIND_LOG, "patients", "8812", "notes", entry.b, entry.n, 6};
+    raw_t r = raw_change(&op);
+    expect_raw("an APPEND of a string", &r, 0);
+    op.val = NULL, op.valn = 0;
+    expect_raw("an APPEND of null", &r, 0);
+    op.val = entry.b, op.valn = entry.n;
+    op.nelems = 5;
+    expect_raw("an APPEND without a value", &r, REP_ECORRUPT);
+    op.nelems = 6;
+    static const uint64_t other_kinds[] = {REP_KIND_REGISTER, REP_KIND_COUNTER, REP_KIND_SET, 0, 9};
+    for (size_t i = 0; i < REP_ARRAY_LEN(other_kinds); i++) {
+        op.kind = other_kinds[i];
+        char what[48];
+        snprintf(what, sizeof what, "an APPEND of kind %" PRIu64, other_kinds[i]);
+        expect_raw(what, &r, REP_ECORRUPT);
+    }
+    op.kind = REP_KIND_LOG;
+    op.field = "";
+    expect_raw("an APPEND of the existence field", &r, REP_ECORRUPT);
+    /* and the register ops stay registers-only: a DEL or a CLEAR of a log is corrupt */
+    op = (raw_op_t){REP_OP_DEL, REP_KIND_LOG, "patients", "8812", "notes", NULL, 0, 6};
+    expect_raw("a DEL of a log", &r, REP_ECORRUPT);
+    op = (raw_op_t){REP_OP_CLEAR, REP_KIND_SET, "patients", "8812", "", NULL, 0, 6};
+    expect_raw("a CLEAR of a set", &r, REP_ECORRUPT);
+}
+END_TEST
+
 /* ---- Batches -------------------------------------------------------------------------------- */
 
 /* n distinct encoded changes, some large. */
@@ -1033,6 +1239,14 @@ change_suite(void)
     tcase_add_test(tc, change_decode_rejects_a_malformed_frame);
     tcase_add_test(tc, change_decode_rejects_every_truncation_and_trailing_bytes);
     tcase_add_test(tc, change_hash_is_the_hash_of_its_bytes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("kinds");
+    tcase_add_test(tc, change_round_trips_incr_add_remove_and_append_with_their_values);
+    tcase_add_test(tc, change_bytes_of_incr_add_remove_and_append_follow_the_layout);
+    tcase_add_test(tc, change_decode_checks_incr);
+    tcase_add_test(tc, change_decode_checks_add_and_remove);
+    tcase_add_test(tc, change_decode_checks_append);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("batch");

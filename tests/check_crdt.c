@@ -1,12 +1,15 @@
 /*
  * check_crdt.c — merge rules and state layout (crdt.h): record keys, state keys, sibling
- * lists, causal contexts, and the multi-value register.
+ * lists, causal contexts, the multi-value register, counters and sets.
  *
  * The register rules under test (DESIGN.md "Merge rules, precisely"): a write removes the
  * siblings its change's causal context covers and adds its own; concurrent writes both stay;
  * the visible value is the live sibling with the highest (hlc, actor); a deleted sibling loses
- * to any live one. The last test replays random causal histories over three writers on many
- * simulated replicas and checks they end byte-identical.
+ * to any live one. Counters keep one total per actor; a set element is present while it holds
+ * a dot, an add removes the element's dots its context covers and adds its own, a remove
+ * only removes (add wins), a clear (record delete) removes covered dots of every element.
+ * The property tests replay random causal histories over three writers on many simulated
+ * replicas and check they end byte-identical (registers; sets, against a reference).
  */
 #include <check.h>
 #include <errno.h>
@@ -1023,6 +1026,812 @@ START_TEST(replicas_converge_for_any_causal_delivery_order)
 }
 END_TEST
 
+/* ---- Counters ------------------------------------------------------------------------------ */
+
+/* The stored totals after adding each (actor, delta) in turn to an empty counter (caller frees). */
+typedef struct ctr_step {
+    uint64_t actor;
+    int64_t delta;
+} ctr_step_t;
+
+static uint8_t *
+ctr_after(const ctr_step_t *steps, size_t n, size_t *len)
+{
+    uint8_t *p = NULL;
+    size_t pn = 0;
+    for (size_t i = 0; i < n; i++) {
+        rep__buf_t b;
+        rep__buf_init(&b);
+        CK_OK(rep__ctr_add(p, pn, steps[i].actor, steps[i].delta, &b));
+        free(p);
+        p = rep__buf_take(&b, &pn);
+    }
+    *len = pn;
+    return p;
+}
+
+START_TEST(ctr_add_keeps_one_total_per_actor_in_actor_order)
+{
+    static const ctr_step_t steps[] = {{50, 5},  {7, 1},  {0xff00000000000000ull, -3},
+                                       {50, 10}, {7, -4}, {9, 0}};
+    size_t n;
+    uint8_t *p = ctr_after(steps, REP_ARRAY_LEN(steps), &n);
+    /* count(2), then actor(8) total(8) in actor order: 7 → -3, 9 → 0, 50 → 15, ff.. → -3 */
+    ck_assert_uint_eq(n, 2 + 4 * 16);
+    ck_assert_uint_eq(p[0], 0);
+    ck_assert_uint_eq(p[1], 4);
+    static const struct {
+        uint64_t actor;
+        int64_t total;
+    } want[] = {{7, -3}, {9, 0}, {50, 15}, {0xff00000000000000ull, -3}};
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_uint_eq(rep__get_be64(p + 2 + 16 * i), want[i].actor);
+        ck_assert_int_eq((int64_t)rep__get_be64(p + 2 + 16 * i + 8), want[i].total);
+    }
+    int64_t sum = 99;
+    CK_OK(rep__ctr_sum(p, n, &sum));
+    ck_assert_int_eq(sum, 9);
+    free(p);
+}
+END_TEST
+
+START_TEST(ctr_is_the_same_for_any_order_of_the_same_increments)
+{
+    tu_rng_t rng;
+    tu_rng_seed(&rng, tu_seed(0xc7));
+    ctr_step_t steps[40];
+    for (size_t i = 0; i < 40; i++) {
+        steps[i].actor = 1 + tu_rng_below(&rng, 5) * 0x1111111111111111ull;
+        steps[i].delta = (int64_t)tu_rng_next(&rng); /* large: sums wrap */
+    }
+    size_t n0;
+    uint8_t *p0 = ctr_after(steps, 40, &n0);
+    for (int round = 0; round < 20; round++) {
+        for (size_t j = 40; j > 1; j--) {
+            size_t s = tu_rng_below(&rng, j);
+            ctr_step_t t = steps[j - 1];
+            steps[j - 1] = steps[s];
+            steps[s] = t;
+        }
+        size_t n;
+        uint8_t *p = ctr_after(steps, 40, &n);
+        ck_assert_uint_eq(n, n0);
+        ck_assert_mem_eq(p, p0, n);
+        free(p);
+    }
+    free(p0);
+}
+END_TEST
+
+START_TEST(ctr_totals_and_sum_wrap)
+{
+    static const ctr_step_t steps[] = {{1, INT64_MAX}, {1, 1}, {2, INT64_MIN}, {2, -1}};
+    size_t n;
+    uint8_t *p = ctr_after(steps, 4, &n);
+    ck_assert_int_eq((int64_t)rep__get_be64(p + 2 + 8), INT64_MIN);  /* actor 1 */
+    ck_assert_int_eq((int64_t)rep__get_be64(p + 18 + 8), INT64_MAX); /* actor 2 */
+    int64_t sum;
+    CK_OK(rep__ctr_sum(p, n, &sum));
+    ck_assert_int_eq(sum, -1);
+    free(p);
+}
+END_TEST
+
+START_TEST(ctr_rejects_malformed_totals)
+{
+    static const ctr_step_t steps[] = {{1, 5}, {2, 6}};
+    size_t n;
+    uint8_t *p = ctr_after(steps, 2, &n);
+    ck_assert_uint_eq(n, 34);
+    uint8_t buf[40];
+    int64_t sum;
+    rep__buf_t b;
+    rep__buf_init(&b);
+    for (size_t cut = 1; cut < n; cut++) { /* every truncation (0 is "none yet" for add) */
+        CK_RC(rep__ctr_sum(p, cut, &sum), REP_ECORRUPT);
+        CK_RC(rep__ctr_add(p, cut, 3, 1, &b), REP_ECORRUPT);
+    }
+    memcpy(buf, p, n); /* a trailing byte */
+    buf[n] = 0;
+    CK_RC(rep__ctr_sum(buf, n + 1, &sum), REP_ECORRUPT);
+    CK_RC(rep__ctr_add(buf, n + 1, 3, 1, &b), REP_ECORRUPT);
+    memcpy(buf, p, n); /* a count that disagrees with the length */
+    buf[1] = 3;
+    CK_RC(rep__ctr_sum(buf, n, &sum), REP_ECORRUPT);
+    CK_RC(rep__ctr_add(buf, n, 3, 1, &b), REP_ECORRUPT);
+    buf[1] = 1;
+    CK_RC(rep__ctr_sum(buf, n, &sum), REP_ECORRUPT);
+    buf[0] = 1, buf[1] = 2;
+    CK_RC(rep__ctr_sum(buf, n, &sum), REP_ECORRUPT);
+    rep__buf_free(&b);
+    free(p);
+}
+END_TEST
+
+START_TEST(ctr_rejects_actors_out_of_order_or_twice)
+{
+    /* crdt.h: totals are stored "in actor order", one form per state (the digest hashes it) */
+    uint8_t p[2 + 32] = {0, 2};
+    rep__put_be64(p + 2, 9);
+    rep__put_be64(p + 10, 1);
+    rep__put_be64(p + 18, 2);
+    rep__put_be64(p + 26, 1);
+    int64_t sum;
+    rep__buf_t b;
+    rep__buf_init(&b);
+    CK_RC(rep__ctr_sum(p, sizeof p, &sum), REP_ECORRUPT);
+    CK_RC(rep__ctr_add(p, sizeof p, 5, 1, &b), REP_ECORRUPT);
+    rep__put_be64(p + 18, 9); /* actor 9 twice */
+    CK_RC(rep__ctr_sum(p, sizeof p, &sum), REP_ECORRUPT);
+    CK_RC(rep__ctr_add(p, sizeof p, 5, 1, &b), REP_ECORRUPT);
+    rep__buf_free(&b);
+}
+END_TEST
+
+/* ---- Sets --------------------------------------------------------------------------------------
+ */
+
+/* A stored set being worked on. */
+typedef struct set {
+    uint8_t *p;
+    size_t n;
+} set_t;
+
+static void
+set_free(set_t *s)
+{
+    free(s->p);
+    s->p = NULL;
+    s->n = 0;
+}
+
+/* Apply one op to s: elem (value bytes) or NULL for a clear; dot NULL for a remove. */
+static int
+set_op(set_t *s, const rep__ctx_t *ctx, const uint8_t *elem, size_t elemn, const rep__dot_t *dot)
+{
+    rep__buf_t b;
+    rep__buf_init(&b);
+    int rc = rep__set_apply(s->p, s->n, ctx, elem, elemn, dot, &b);
+    if (rc == 0) {
+        free(s->p);
+        s->p = rep__buf_take(&b, &s->n);
+    } else {
+        rep__buf_free(&b);
+    }
+    return rc;
+}
+
+/* Add small int v by change (actor, seq) that had seen deps. */
+static void
+set_add_int(set_t *s, unsigned v, uint64_t actor, uint64_t seq, const rep_vv_entry_t *deps,
+            size_t ndeps)
+{
+    rep__ctx_t c = ctx_of(actor, seq, deps, ndeps);
+    rep__dot_t d = {actor, seq};
+    CK_OK(set_op(s, &c, &small_ints[v], 1, &d));
+}
+
+static void
+set_remove_int(set_t *s, unsigned v, uint64_t actor, uint64_t seq, const rep_vv_entry_t *deps,
+               size_t ndeps)
+{
+    rep__ctx_t c = ctx_of(actor, seq, deps, ndeps);
+    CK_OK(set_op(s, &c, &small_ints[v], 1, NULL));
+}
+
+/* What rep__set_each reports. */
+typedef struct seen_elems {
+    size_t n;
+    uint8_t val[64][8];
+    size_t valn[64];
+    rep__dot_t last[64];
+    size_t stop_after; /* 0: never stop */
+} seen_elems_t;
+
+static int
+collect(void *ctx, const uint8_t *val, size_t valn, const rep__dot_t *last)
+{
+    seen_elems_t *s = ctx;
+    ck_assert_uint_lt(s->n, 64);
+    ck_assert_uint_le(valn, 8);
+    memcpy(s->val[s->n], val, valn);
+    s->valn[s->n] = valn;
+    s->last[s->n] = *last;
+    s->n++;
+    return s->stop_after && s->n == s->stop_after ? 42 : 0;
+}
+
+/* The small-int members of s, in order, into out; returns their count. */
+static size_t
+set_members(const set_t *s, int *out, rep__dot_t *last)
+{
+    if (s->n == 0)
+        return 0;
+    seen_elems_t seen;
+    memset(&seen, 0, sizeof seen);
+    CK_OK(rep__set_each(s->p, s->n, collect, &seen));
+    for (size_t i = 0; i < seen.n; i++) {
+        ck_assert_uint_eq(seen.valn[i], 1);
+        out[i] = seen.val[i][0];
+        if (last)
+            last[i] = seen.last[i];
+    }
+    return seen.n;
+}
+
+START_TEST(set_add_stores_the_documented_layout)
+{
+    set_t s = {0};
+    set_add_int(&s, 5, 0x0102030405060708ull, 3, NULL, 0);
+    /* count(4) vallen(4) value ndots(2) actor(8) seq(8) */
+    static const uint8_t want[] = {0, 0, 0, 1, 0, 0, 0, 1, 5, 0, 1, 1, 2, 3,
+                                   4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 3};
+    ck_assert_uint_eq(s.n, sizeof want);
+    ck_assert_mem_eq(s.p, want, sizeof want);
+    int m[4];
+    rep__dot_t last[4];
+    ck_assert_uint_eq(set_members(&s, m, last), 1);
+    ck_assert_int_eq(m[0], 5);
+    ck_assert_uint_eq(last[0].actor, 0x0102030405060708ull);
+    ck_assert_uint_eq(last[0].seq, 3);
+    set_free(&s);
+}
+END_TEST
+
+START_TEST(set_remove_drops_only_the_adds_its_context_covers)
+{
+    set_t s = {0};
+    set_add_int(&s, 5, 1, 1, NULL, 0); /* A:1 adds 5 */
+    set_add_int(&s, 7, 2, 1, NULL, 0); /* B:1 adds 7 */
+    /* C:1 removes 5 without having seen A:1: concurrent, the add wins */
+    set_remove_int(&s, 5, 3, 1, NULL, 0);
+    int m[4];
+    ck_assert_uint_eq(set_members(&s, m, NULL), 2);
+    /* C:2 removes 5 after seeing A:1 */
+    static const rep_vv_entry_t saw_a1[] = {{1, 1}};
+    set_remove_int(&s, 5, 3, 2, saw_a1, 1);
+    ck_assert_uint_eq(set_members(&s, m, NULL), 1);
+    ck_assert_int_eq(m[0], 7);
+    /* removing something absent changes nothing */
+    uint8_t *before = malloc(s.n);
+    memcpy(before, s.p, s.n);
+    size_t beforen = s.n;
+    set_remove_int(&s, 9, 3, 3, saw_a1, 1);
+    ck_assert_uint_eq(s.n, beforen);
+    ck_assert_mem_eq(s.p, before, beforen);
+    free(before);
+    /* and removing the last member leaves an empty set: no bytes at all */
+    static const rep_vv_entry_t saw_a1_b1[] = {{1, 1}, {2, 1}};
+    set_remove_int(&s, 7, 3, 4, saw_a1_b1, 2);
+    ck_assert_uint_eq(s.n, 0);
+    set_free(&s);
+}
+END_TEST
+
+START_TEST(set_clear_drops_every_covered_dot_of_every_element)
+{
+    set_t s = {0};
+    set_add_int(&s, 5, 1, 1, NULL, 0); /* A:1 */
+    set_add_int(&s, 7, 2, 1, NULL, 0); /* B:1 */
+    set_add_int(&s, 9, 1, 2, NULL, 0); /* A:2 */
+    set_add_int(&s, 7, 1, 3, NULL, 0); /* A:3 re-adds 7 (own earlier dots: none for 7) */
+    /* a record delete by C that had seen A:2 and B:1, not A:3 */
+    static const rep_vv_entry_t deps[] = {{1, 2}, {2, 1}};
+    rep__ctx_t c = ctx_of(3, 1, deps, 2);
+    CK_OK(set_op(&s, &c, NULL, 0, NULL));
+    int m[4];
+    rep__dot_t last[4];
+    ck_assert_uint_eq(set_members(&s, m, last), 1);
+    ck_assert_int_eq(m[0], 7);
+    ck_assert_uint_eq(last[0].actor, 1);
+    ck_assert_uint_eq(last[0].seq, 3);
+    /* a clear covering everything leaves nothing */
+    static const rep_vv_entry_t all[] = {{1, 3}, {2, 1}};
+    c = ctx_of(3, 2, all, 2);
+    CK_OK(set_op(&s, &c, NULL, 0, NULL));
+    ck_assert_uint_eq(s.n, 0);
+    /* and a clear of an empty set stays empty */
+    CK_OK(set_op(&s, &c, NULL, 0, NULL));
+    ck_assert_uint_eq(s.n, 0);
+    set_free(&s);
+}
+END_TEST
+
+START_TEST(set_readd_supersedes_covered_dots_and_keeps_concurrent_ones)
+{
+    set_t s = {0};
+    set_add_int(&s, 5, 1, 1, NULL, 0); /* A:1 */
+    set_add_int(&s, 5, 2, 1, NULL, 0); /* B:1, concurrently */
+    /* C:1 re-adds 5 having seen A:1 only: A:1's dot goes, B:1's stays, C:1's is added */
+    static const rep_vv_entry_t saw_a1[] = {{1, 1}};
+    set_add_int(&s, 5, 3, 1, saw_a1, 1);
+    /* one element with two dots, in dot order: B:1, C:1 */
+    ck_assert_uint_eq(s.n, 4 + 4 + 1 + 2 + 2 * 16);
+    ck_assert_uint_eq(rep__get_be32(s.p), 1);
+    ck_assert_uint_eq(s.p[9] << 8 | s.p[10], 2);
+    ck_assert_uint_eq(rep__get_be64(s.p + 11), 2);
+    ck_assert_uint_eq(rep__get_be64(s.p + 19), 1);
+    ck_assert_uint_eq(rep__get_be64(s.p + 27), 3);
+    ck_assert_uint_eq(rep__get_be64(s.p + 35), 1);
+    /* the same add applied again changes nothing */
+    uint8_t *before = malloc(s.n);
+    size_t beforen = s.n;
+    memcpy(before, s.p, s.n);
+    set_add_int(&s, 5, 3, 1, saw_a1, 1);
+    ck_assert_uint_eq(s.n, beforen);
+    ck_assert_mem_eq(s.p, before, beforen);
+    free(before);
+    /* the latest dot reported is the highest (actor, seq) */
+    int m[2];
+    rep__dot_t last[2];
+    ck_assert_uint_eq(set_members(&s, m, last), 1);
+    ck_assert_uint_eq(last[0].actor, 3);
+    set_free(&s);
+}
+END_TEST
+
+/* Canonical msgpack of a short string (fixstr). */
+static size_t
+fixstr(uint8_t *out, const char *s)
+{
+    size_t n = strlen(s);
+    out[0] = (uint8_t)(0xa0 | n);
+    memcpy(out + 1, s, n);
+    return n + 1;
+}
+
+START_TEST(set_elements_are_kept_in_canonical_order)
+{
+    static const char *const words[] = {"b", "ab", "a", "abc", "", "ba", "c"};
+    const size_t nw = REP_ARRAY_LEN(words);
+    tu_rng_t rng;
+    tu_rng_seed(&rng, tu_seed(0x5e7));
+    uint8_t *first = NULL;
+    size_t firstn = 0;
+    for (int round = 0; round < 10; round++) {
+        size_t order[REP_ARRAY_LEN(words)];
+        for (size_t i = 0; i < nw; i++)
+            order[i] = i;
+        for (size_t j = nw; j > 1; j--) {
+            size_t s = tu_rng_below(&rng, j), t = order[j - 1];
+            order[j - 1] = order[s];
+            order[s] = t;
+        }
+        set_t s = {0};
+        for (size_t i = 0; i < nw; i++) {
+            uint8_t v[8];
+            size_t vn = fixstr(v, words[order[i]]);
+            rep__ctx_t c = ctx_of(1, i + 1, NULL, 0);
+            rep__dot_t d = {1, i + 1};
+            CK_OK(set_op(&s, &c, v, vn, &d));
+        }
+        /* elements by their bytes (then length): the same bytes whatever the order of adds,
+         * except for the dots, so compare the element sequence */
+        seen_elems_t seen;
+        memset(&seen, 0, sizeof seen);
+        CK_OK(rep__set_each(s.p, s.n, collect, &seen));
+        ck_assert_uint_eq(seen.n, nw);
+        for (size_t i = 1; i < seen.n; i++) {
+            size_t an = seen.valn[i - 1], bn = seen.valn[i];
+            int c = memcmp(seen.val[i - 1], seen.val[i], an < bn ? an : bn);
+            ck_assert_msg(c < 0 || (c == 0 && an < bn), "elements %zu and %zu out of order", i - 1,
+                          i);
+        }
+        if (!first) {
+            first = malloc(seen.n * 8);
+            for (size_t i = 0; i < seen.n; i++)
+                memcpy(first + 8 * i, seen.val[i], 8);
+            firstn = seen.n;
+        } else {
+            for (size_t i = 0; i < firstn; i++)
+                ck_assert_mem_eq(first + 8 * i, seen.val[i], seen.valn[i]);
+        }
+        set_free(&s);
+    }
+    free(first);
+}
+END_TEST
+
+START_TEST(set_each_stops_when_the_callback_says_so)
+{
+    set_t s = {0};
+    for (unsigned v = 1; v <= 5; v++)
+        set_add_int(&s, v, 1, v, NULL, 0);
+    seen_elems_t seen;
+    memset(&seen, 0, sizeof seen);
+    seen.stop_after = 2;
+    CK_RC(rep__set_each(s.p, s.n, collect, &seen), 42);
+    ck_assert_uint_eq(seen.n, 2);
+    set_free(&s);
+}
+END_TEST
+
+/* A valid stored set of two elements (5: A:1, B:2; 7: A:2), for damaging. */
+static set_t
+two_elements(void)
+{
+    set_t s = {0};
+    set_add_int(&s, 5, 1, 1, NULL, 0);
+    set_add_int(&s, 5, 2, 2, NULL, 0);
+    set_add_int(&s, 7, 1, 2, NULL, 0);
+    ck_assert_uint_eq(s.n, 4 + (4 + 1 + 2 + 32) + (4 + 1 + 2 + 16));
+    return s;
+}
+
+static int
+count_only(void *ctx, const uint8_t *val, size_t valn, const rep__dot_t *last)
+{
+    (void)val, (void)valn, (void)last;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* Both readers must refuse p[0, n). */
+static void
+expect_corrupt_set(const char *what, const uint8_t *p, size_t n)
+{
+    size_t calls = 0;
+    int rc = rep__set_each(p, n, count_only, &calls);
+    ck_assert_msg(rc == REP_ECORRUPT, "%s: rep__set_each gave %d", what, rc);
+    rep__buf_t b;
+    rep__buf_init(&b);
+    rep__ctx_t c = ctx_of(9, 1, NULL, 0);
+    rep__dot_t d = {9, 1};
+    rc = rep__set_apply(p, n, &c, &small_ints[6], 1, &d, &b);
+    ck_assert_msg(rc == REP_ECORRUPT, "%s: rep__set_apply (add) gave %d", what, rc);
+    rc = rep__set_apply(p, n, &c, NULL, 0, NULL, &b);
+    ck_assert_msg(rc == REP_ECORRUPT, "%s: rep__set_apply (clear) gave %d", what, rc);
+    rep__buf_free(&b);
+}
+
+START_TEST(set_rejects_malformed_bytes)
+{
+    set_t s = two_elements();
+    uint8_t buf[128];
+    char what[64];
+    for (size_t cut = 1; cut < s.n; cut++) {
+        snprintf(what, sizeof what, "cut to %zu bytes", cut);
+        expect_corrupt_set(what, s.p, cut);
+    }
+    memcpy(buf, s.p, s.n);
+    buf[s.n] = 0;
+    expect_corrupt_set("a trailing byte", buf, s.n + 1);
+
+    memcpy(buf, s.p, s.n);
+    rep__put_be32(buf, 3);
+    expect_corrupt_set("a count past the elements", buf, s.n);
+    rep__put_be32(buf, 0xffffffffu);
+    expect_corrupt_set("a huge count", buf, s.n);
+    rep__put_be32(buf, 1);
+    expect_corrupt_set("a count short of the elements", buf, s.n);
+
+    memcpy(buf, s.p, s.n);
+    rep__put_be32(buf + 4, 0xfffffff0u);
+    expect_corrupt_set("a value length past the end", buf, s.n);
+
+    memcpy(buf, s.p, s.n);
+    buf[9] = 0xff; /* ndots of the first element */
+    expect_corrupt_set("dots past the end", buf, s.n);
+
+    /* an element without dots is never stored: a set keeps only present elements */
+    uint8_t nodots[4 + 4 + 1 + 2] = {0, 0, 0, 1, 0, 0, 0, 1, 5, 0, 0};
+    expect_corrupt_set("an element without dots", nodots, sizeof nodots);
+    set_free(&s);
+}
+END_TEST
+
+START_TEST(set_rejects_elements_or_dots_out_of_order)
+{
+    /* crdt.h: elements "in value order", dots "in order": one stored form per state */
+    set_t s = two_elements();
+    uint8_t buf[128];
+    /* swap the two elements: 7 before 5 */
+    size_t e1 = 4 + 1 + 2 + 32, e2 = s.n - 4 - e1; /* the two elements' sizes */
+    memcpy(buf, s.p, 4);
+    memcpy(buf + 4, s.p + 4 + e1, e2);
+    memcpy(buf + 4 + e2, s.p + 4, e1);
+    expect_corrupt_set("elements out of order", buf, s.n);
+    /* the same element twice */
+    memcpy(buf, s.p, s.n);
+    buf[4 + e1 + 4] = 5;
+    expect_corrupt_set("an element twice", buf, s.n);
+    /* the dots of 5 (A:1, B:2) swapped */
+    memcpy(buf, s.p, s.n);
+    memcpy(buf + 11, s.p + 27, 16);
+    memcpy(buf + 27, s.p + 11, 16);
+    expect_corrupt_set("dots out of order", buf, s.n);
+    /* one dot twice */
+    memcpy(buf, s.p, s.n);
+    memcpy(buf + 27, s.p + 11, 16);
+    expect_corrupt_set("a dot twice", buf, s.n);
+    set_free(&s);
+}
+END_TEST
+
+/* ---- Property: sets under random causal histories ----------------------------------------------
+ */
+
+/*
+ * Three writers add and remove small ints (and now and then clear the set, as a record delete
+ * does), each change with its writer's version vector as context, gossiping as they go. Then
+ * fresh replicas receive every change 1-3 times in random orders, held back until deliverable.
+ * Every replica must end with the same bytes, and those bytes must be the reference: an
+ * element holds exactly the dots of its adds that no later op on it (add, remove, or clear)
+ * had seen, in dot order, and is present iff it holds one (add wins).
+ */
+#define SW      3  /* writers */
+#define SREP    3  /* extra replicas */
+#define SMAXCH  90 /* changes */
+#define SELEMS  6  /* element values 0..5 */
+#define SMAXOPS 3
+
+typedef struct sop {
+    int kind; /* 0 add, 1 remove, 2 clear */
+    unsigned elem;
+} sop_t;
+
+typedef struct schg {
+    int w;
+    uint64_t actor, seq;
+    rep_vv_entry_t deps[SW];
+    size_t ndeps;
+    sop_t ops[SMAXOPS];
+    size_t nops;
+} schg_t;
+
+typedef struct shist {
+    uint64_t actors[SW];
+    schg_t ch[SMAXCH];
+    size_t n;
+    int by_dot[SW][SMAXCH + 1];
+} shist_t;
+
+typedef struct ssim {
+    set_t set;
+    uint64_t vv[SW];
+    int pending[4 * SMAXCH];
+    size_t npending;
+} ssim_t;
+
+static uint64_t g_set_seed;
+
+static bool
+schg_covers(const schg_t *c, uint64_t actor, uint64_t seq)
+{
+    rep__ctx_t x = ctx_of(c->actor, c->seq, c->deps, c->ndeps);
+    return rep__ctx_covers(&x, actor, seq);
+}
+
+static void
+ssim_apply(ssim_t *r, const shist_t *h, const schg_t *c)
+{
+    (void)h;
+    rep__ctx_t ctx = ctx_of(c->actor, c->seq, c->deps, c->ndeps);
+    rep__dot_t dot = {c->actor, c->seq};
+    for (size_t i = 0; i < c->nops; i++) {
+        const sop_t *op = &c->ops[i];
+        int rc = op->kind == 2
+                     ? set_op(&r->set, &ctx, NULL, 0, NULL)
+                     : set_op(&r->set, &ctx, &small_ints[op->elem], 1, op->kind == 0 ? &dot : NULL);
+        REQUIRE(rc == 0, "seed %" PRIu64 ": rep__set_apply: %d", g_set_seed, rc);
+    }
+    r->vv[c->w] = c->seq;
+}
+
+static bool
+sdeliverable(const ssim_t *r, const shist_t *h, const schg_t *c)
+{
+    if (r->vv[c->w] + 1 != c->seq)
+        return false;
+    for (size_t d = 0; d < c->ndeps; d++)
+        for (int w = 0; w < SW; w++)
+            if (h->actors[w] == c->deps[d].actor && r->vv[w] < c->deps[d].seq)
+                return false;
+    return true;
+}
+
+static void
+ssim_receive(ssim_t *r, const shist_t *h, int i)
+{
+    REQUIRE(r->npending < REP_ARRAY_LEN(r->pending), "pending overflow");
+    r->pending[r->npending++] = i;
+    for (bool progress = true; progress;) {
+        progress = false;
+        for (size_t p = 0; p < r->npending; p++) {
+            const schg_t *c = &h->ch[r->pending[p]];
+            bool dup = r->vv[c->w] >= c->seq;
+            if (!dup && !sdeliverable(r, h, c))
+                continue;
+            if (!dup)
+                ssim_apply(r, h, c);
+            r->pending[p] = r->pending[--r->npending];
+            progress = true;
+            break;
+        }
+    }
+}
+
+static void
+ssim_write(ssim_t *r, shist_t *h, int w, tu_rng_t *rng)
+{
+    REQUIRE(h->n < SMAXCH, "history overflow");
+    schg_t *c = &h->ch[h->n];
+    memset(c, 0, sizeof *c);
+    c->w = w;
+    c->actor = h->actors[w];
+    c->seq = r->vv[w] + 1;
+    for (int o = 0; o < SW; o++)
+        if (o != w && r->vv[o] > 0) {
+            c->deps[c->ndeps].actor = h->actors[o];
+            c->deps[c->ndeps].seq = r->vv[o];
+            c->ndeps++;
+        }
+    qsort(c->deps, c->ndeps, sizeof c->deps[0], dep_cmp);
+    /* ops on distinct elements (a transaction keeps one op per member) */
+    c->nops = (size_t)tu_rng_range(rng, 1, SMAXOPS);
+    bool used[SELEMS] = {false};
+    for (size_t i = 0; i < c->nops; i++) {
+        uint64_t x = tu_rng_below(rng, 100);
+        c->ops[i].kind = x < 60 ? 0 : x < 95 ? 1 : 2;
+        if (c->ops[i].kind == 2) { /* a clear comes first and alone (a record delete) */
+            c->ops[0] = c->ops[i];
+            c->nops = 1;
+            break;
+        }
+        unsigned e;
+        do
+            e = (unsigned)tu_rng_below(rng, SELEMS);
+        while (used[e]);
+        used[e] = true;
+        c->ops[i].elem = e;
+    }
+    h->by_dot[w][c->seq] = (int)h->n;
+    h->n++;
+    ssim_apply(r, h, c);
+}
+
+/* The reference bytes of the whole history's set (caller frees; NULL and 0 when empty). */
+static uint8_t *
+sref_bytes(const shist_t *h, size_t *n, bool present[SELEMS])
+{
+    rep__buf_t b;
+    rep__buf_init(&b);
+    uint32_t count = 0;
+    rep__buf_add(&b, "\0\0\0\0", 4);
+    for (unsigned e = 0; e < SELEMS; e++) { /* small ints: byte order is value order */
+        rep__dot_t dots[SMAXCH];
+        size_t nd = 0;
+        for (size_t i = 0; i < h->n; i++) {
+            const schg_t *a = &h->ch[i];
+            bool adds = false;
+            for (size_t k = 0; k < a->nops; k++)
+                adds |= a->ops[k].kind == 0 && a->ops[k].elem == e;
+            if (!adds)
+                continue;
+            bool gone = false;
+            for (size_t j = 0; j < h->n && !gone; j++) {
+                const schg_t *x = &h->ch[j];
+                bool touches = false;
+                for (size_t k = 0; k < x->nops; k++)
+                    touches |= x->ops[k].kind == 2 || x->ops[k].elem == e;
+                gone = touches && schg_covers(x, a->actor, a->seq);
+            }
+            if (!gone)
+                dots[nd++] = (rep__dot_t){a->actor, a->seq};
+        }
+        present[e] = nd > 0;
+        if (!nd)
+            continue;
+        for (size_t i = 1; i < nd; i++) /* dot order */
+            for (size_t j = i;
+                 j > 0 && (dots[j - 1].actor > dots[j].actor ||
+                           (dots[j - 1].actor == dots[j].actor && dots[j - 1].seq > dots[j].seq));
+                 j--) {
+                rep__dot_t t = dots[j];
+                dots[j] = dots[j - 1];
+                dots[j - 1] = t;
+            }
+        uint8_t hdr[16];
+        rep__put_be32(hdr, 1);
+        rep__buf_add(&b, hdr, 4);
+        rep__buf_add(&b, &small_ints[e], 1);
+        hdr[0] = (uint8_t)(nd >> 8);
+        hdr[1] = (uint8_t)nd;
+        rep__buf_add(&b, hdr, 2);
+        for (size_t i = 0; i < nd; i++) {
+            rep__put_be64(hdr, dots[i].actor);
+            rep__put_be64(hdr + 8, dots[i].seq);
+            rep__buf_add(&b, hdr, 16);
+        }
+        count++;
+    }
+    ck_assert_int_eq(b.err, 0);
+    if (count == 0) {
+        rep__buf_free(&b);
+        *n = 0;
+        return NULL;
+    }
+    rep__put_be32(b.p, count);
+    return rep__buf_take(&b, n);
+}
+
+START_TEST(sets_converge_to_add_wins_for_any_causal_delivery_order)
+{
+    uint64_t seed = tu_seed(0x5e75) * 1000 + (uint64_t)_i;
+    g_set_seed = seed;
+    tu_rng_t rng;
+    tu_rng_seed(&rng, seed);
+    shist_t *h = calloc(1, sizeof *h);
+    ssim_t *w = calloc(SW, sizeof *w), *r = calloc(SREP, sizeof *r);
+    ck_assert(h && w && r);
+    for (int i = 0; i < SW; i++)
+        h->actors[i] = tu_rng_next(&rng) | 1;
+
+    while (h->n < SMAXCH) {
+        int i = (int)tu_rng_below(&rng, SW);
+        uint64_t x = tu_rng_below(&rng, 100);
+        int got[5], ngot = 0;
+        if (x < 50) {
+            ssim_write(&w[i], h, i, &rng);
+        } else if (x < 90) {
+            int o = (int)tu_rng_below(&rng, SW);
+            for (uint64_t q = w[i].vv[o] + 1, k = tu_rng_range(&rng, 1, 5);
+                 k > 0 && q <= w[o].vv[o]; q++, k--)
+                got[ngot++] = h->by_dot[o][q];
+        } else if (h->n > 0) {
+            got[ngot++] = (int)tu_rng_below(&rng, h->n);
+        }
+        for (int g = 0; g < ngot; g++)
+            ssim_receive(&w[i], h, got[g]);
+    }
+
+    for (int k = 0; k < SREP + SW; k++) {
+        ssim_t *x = k < SREP ? &r[k] : &w[k - SREP];
+        int order[3 * SMAXCH];
+        size_t n = 0;
+        for (size_t c = 0; c < h->n; c++)
+            for (uint64_t d = tu_rng_range(&rng, 1, 3); d > 0; d--)
+                order[n++] = (int)c;
+        for (size_t j = n; j > 1; j--) {
+            size_t s = tu_rng_below(&rng, j);
+            int t = order[j - 1];
+            order[j - 1] = order[s];
+            order[s] = t;
+        }
+        for (size_t j = 0; j < n; j++)
+            ssim_receive(x, h, order[j]);
+        ck_assert_msg(x->npending == 0, "seed %" PRIu64 ": replica %d stuck", seed, k);
+    }
+
+    bool present[SELEMS];
+    size_t refn;
+    uint8_t *ref = sref_bytes(h, &refn, present);
+    for (int k = 0; k < SREP + SW; k++) {
+        ssim_t *x = k < SREP ? &r[k] : &w[k - SREP];
+        ck_assert_msg(x->set.n == refn && (refn == 0 || memcmp(x->set.p, ref, refn) == 0),
+                      "seed %" PRIu64 ": replica %d's set (%zu bytes) is not the reference "
+                      "(%zu bytes)",
+                      seed, k, x->set.n, refn);
+        int m[SELEMS];
+        size_t nm = set_members(&x->set, m, NULL);
+        size_t want = 0;
+        for (unsigned e = 0; e < SELEMS; e++)
+            want += present[e];
+        ck_assert_uint_eq(nm, want);
+        for (size_t i = 0; i < nm; i++)
+            ck_assert(present[m[i]]);
+    }
+    free(ref);
+    for (int k = 0; k < SREP; k++)
+        set_free(&r[k].set);
+    for (int k = 0; k < SW; k++)
+        set_free(&w[k].set);
+    free(r);
+    free(w);
+    free(h);
+}
+END_TEST
+
 static Suite *
 crdt_suite(void)
 {
@@ -1061,9 +1870,29 @@ crdt_suite(void)
     tcase_add_test(tc, siblings_past_the_limit_are_too_big);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("counter");
+    tcase_add_test(tc, ctr_add_keeps_one_total_per_actor_in_actor_order);
+    tcase_add_test(tc, ctr_is_the_same_for_any_order_of_the_same_increments);
+    tcase_add_test(tc, ctr_totals_and_sum_wrap);
+    tcase_add_test(tc, ctr_rejects_malformed_totals);
+    tcase_add_test(tc, ctr_rejects_actors_out_of_order_or_twice);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("set");
+    tcase_add_test(tc, set_add_stores_the_documented_layout);
+    tcase_add_test(tc, set_remove_drops_only_the_adds_its_context_covers);
+    tcase_add_test(tc, set_clear_drops_every_covered_dot_of_every_element);
+    tcase_add_test(tc, set_readd_supersedes_covered_dots_and_keeps_concurrent_ones);
+    tcase_add_test(tc, set_elements_are_kept_in_canonical_order);
+    tcase_add_test(tc, set_each_stops_when_the_callback_says_so);
+    tcase_add_test(tc, set_rejects_malformed_bytes);
+    tcase_add_test(tc, set_rejects_elements_or_dots_out_of_order);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("property");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, replicas_converge_for_any_causal_delivery_order, 0, 200);
+    tcase_add_loop_test(tc, sets_converge_to_add_wins_for_any_causal_delivery_order, 0, 100);
     suite_add_tcase(s, tc);
     return s;
 }

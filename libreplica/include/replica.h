@@ -118,13 +118,15 @@ typedef struct rep_value {
 /**
  * Field kinds (DESIGN.md "Merge rules"). A field is keyed by (name, kind): a name has one kind
  * for its life (writing another kind to it is REP_EKIND), and two replicas that concurrently
- * start a field of one name with two kinds get two fields, both kept and reported as a clash.
+ * start a field of one name with two kinds get two fields, both kept and reported as a clash
+ * (each may still be written; delete the one that is not wanted, if it is a register or set).
  *   register  multi-value register: concurrent values are all kept; the winner is shown
  *   counter   PN-counter of int64: the sum of every increment made anywhere (wraps on overflow)
  *   set       add-wins observed-remove set of values
  *   log       append-only list, in the same order everywhere: (hlc, actor, seq, position)
- * Counters, sets and logs of a deleted record are kept, hidden with it, and reappear if a
- * concurrent update keeps the record.
+ * A record delete removes the register values and set members it had seen. Counters and
+ * logs are never reset: they are hidden with a deleted record and reappear, whole, when the
+ * record is written again (by an update concurrent with the delete, or a later one).
  */
 typedef enum rep_kind {
     REP_KIND_REGISTER = 1,
@@ -218,7 +220,8 @@ REP_EXPORT REP_WUR int rep_txn_set_bytes(rep_txn_t *t, const char *key, const ch
 
 /**
  * Add @p delta (may be negative) to a counter field.
- * @return as rep_txn_set(); REP_EKIND (here or at commit) when the field has another kind.
+ * @return as rep_txn_set(); REP_EKIND (at commit) when the field exists with another kind
+ *         only, or when this transaction writes it with two kinds.
  */
 REP_EXPORT REP_WUR int
 rep_txn_incr(rep_txn_t *t, const char *key, const char *field, int64_t delta);
@@ -256,8 +259,9 @@ REP_EXPORT REP_WUR int
 rep_txn_del_field(rep_txn_t *t, const char *key, const char *field);
 
 /**
- * Delete a whole record. Earlier writes to it in this transaction are dropped; later sets in
- * this transaction recreate it (with only the fields they set). An update made concurrently elsewhere wins over the delete:
+ * Delete a whole record. Earlier writes to it in this transaction are dropped; later writes in
+ * this transaction recreate it (with the fields they write, and the record's counters and logs,
+ * which a delete never resets). An update made concurrently elsewhere wins over the delete:
  * the record stays and the conflict is reported.
  * @return as rep_txn_set().
  */
@@ -318,7 +322,8 @@ typedef struct rep_field {
     unsigned siblings;   /**< register: number of values kept, deletes included: more than 1 is
                               a conflict (see rep_replica_conflicts()); other kinds: 1 */
     size_t nitems;
-    rep_entry_t *items;  /**< set: members in value order; log: entries in log order */
+    rep_entry_t *items;  /**< set: members in the order of their canonical encoding (the same
+                              on every replica); log: entries in log order */
     int kind_clash;      /**< 1 when the record has a field of this name of another kind too */
 } rep_field_t;
 
@@ -376,9 +381,10 @@ typedef struct rep_sibling {
 } rep_sibling_t;
 
 /**
- * A conflict: a register holding more than one sibling (concurrent writes, none of them lost),
- * a record deleted concurrently with an update (field ""), or a kind clash (the same field name
- * started with two kinds concurrently: each of the fields is listed, with kind_clash set).
+ * A conflict, in a visible record: a register holding more than one sibling and showing a value
+ * (concurrent writes, none of them lost), a record deleted concurrently with an update (field
+ * ""), or a kind clash (the same field name started with two kinds concurrently: each of the
+ * fields is listed, with kind_clash set). These are the fields rep_replica_get_record() flags.
  */
 typedef struct rep_conflict {
     const char *key;     /**< "collection/record" */
@@ -386,8 +392,8 @@ typedef struct rep_conflict {
     rep_kind_t kind;
     int kind_clash;      /**< 1 when another field of this name has another kind */
     size_t n;
-    rep_sibling_t *siblings; /**< register siblings in (actor, seq) order; none for a clash of
-                                  another kind */
+    rep_sibling_t *siblings; /**< a register's siblings in (actor, seq) order; none for a
+                                  counter, set or log in a clash */
 } rep_conflict_t;
 
 typedef struct rep_conflicts {

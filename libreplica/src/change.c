@@ -55,10 +55,10 @@ rep__change_encode(rep__buf_t *b, const rep__change_t *c)
         pack_str(&pk, op->rec, op->recn);
         pack_str(&pk, op->field, op->fieldn);
         msgpack_pack_uint8(&pk, op->kind);
-        if (op->type == REP_OP_SET)
-            rep__buf_add(b, op->val, op->valn);
-        else
+        if (op->type == REP_OP_DEL || op->type == REP_OP_CLEAR)
             msgpack_pack_nil(&pk);
+        else
+            rep__buf_add(b, op->val, op->valn); /* already canonical msgpack */
     }
     return b->err;
 }

@@ -254,14 +254,28 @@ rep__reg_winner(const rep__sibs_t *s)
 }
 
 /* ---- Counters ---- */
+/* Check stored counter totals: count(2) then strictly increasing actors. */
+static int
+ctr_check(const uint8_t *p, size_t n, size_t *count)
+{
+    if (n < 2 || (n - 2) % 16 != 0 || (*count = (size_t)p[0] << 8 | p[1]) != (n - 2) / 16)
+        return REP_ECORRUPT;
+    for (size_t i = 1; i < *count; i++)
+        if (rep__get_be64(p + 2 + 16 * i) <= rep__get_be64(p + 2 + 16 * (i - 1)))
+            return REP_ECORRUPT;
+    return 0;
+}
+
 int
 rep__ctr_add(const uint8_t *p, size_t n, uint64_t actor, int64_t delta, rep__buf_t *out)
 {
+    static const uint8_t none[2] = {0, 0};
     size_t count = 0;
-    if (n) {
-        if (n < 2 || (n - 2) % 16 != 0 || (count = (size_t)p[0] << 8 | p[1]) != (n - 2) / 16)
-            return REP_ECORRUPT;
+    if (n == 0) {
+        p = none;
+        n = sizeof none;
     }
+    REP_TRY(ctr_check(p, n, &count));
     const uint8_t *e = p + 2;
     size_t at = 0;
     while (at < count && rep__get_be64(e + 16 * at) < actor)
@@ -286,8 +300,7 @@ int
 rep__ctr_sum(const uint8_t *p, size_t n, int64_t *sum)
 {
     size_t count;
-    if (n < 2 || (n - 2) % 16 != 0 || (count = (size_t)p[0] << 8 | p[1]) != (n - 2) / 16)
-        return REP_ECORRUPT;
+    REP_TRY(ctr_check(p, n, &count));
     uint64_t s = 0;
     for (size_t i = 0; i < count; i++)
         s += rep__get_be64(p + 2 + 16 * i + 8);
@@ -328,6 +341,12 @@ elem_read(const uint8_t **pp, const uint8_t *end, set_elem_t *e)
     if ((size_t)(end - p) < 16u * e->ndots || e->ndots == 0)
         return REP_ECORRUPT;
     e->dots = p;
+    for (size_t i = 1; i < e->ndots; i++) { /* strictly increasing dots */
+        const uint8_t *a = p + 16 * (i - 1), *b = p + 16 * i;
+        uint64_t aa = rep__get_be64(a), ba = rep__get_be64(b);
+        if (aa > ba || (aa == ba && rep__get_be64(a + 8) >= rep__get_be64(b + 8)))
+            return REP_ECORRUPT;
+    }
     *pp = p + 16u * e->ndots;
     return 0;
 }
@@ -384,9 +403,8 @@ rep__set_apply(const uint8_t *p, size_t n, const rep__ctx_t *ctx, const uint8_t 
     uint32_t count = 0, stored = 0;
     out->len = 0;
     if (n) {
-        if (n < 4)
-            return REP_ECORRUPT;
-        stored = rep__get_be32(p);
+        if (n < 4 || (stored = rep__get_be32(p)) == 0)
+            return REP_ECORRUPT; /* an empty set is not stored */
         p += 4;
     }
     rep__buf_add(out, "\0\0\0\0", 4); /* count, patched below */
@@ -435,10 +453,18 @@ rep__set_each(const uint8_t *p, size_t n, rep__set_fn fn, void *ctx)
     if (n < 4)
         return REP_ECORRUPT;
     uint32_t count = rep__get_be32(p);
+    if (count == 0)
+        return REP_ECORRUPT;
     p += 4;
+    const uint8_t *prev = NULL;
+    size_t prevn = 0;
     for (uint32_t i = 0; i < count; i++) {
         set_elem_t e;
         REP_TRY(elem_read(&p, end, &e));
+        if (prev && elem_cmp(prev, prevn, e.val, e.valn) >= 0)
+            return REP_ECORRUPT;
+        prev = e.val;
+        prevn = e.valn;
         const uint8_t *d = e.dots + 16u * (e.ndots - 1u);
         rep__dot_t last = {rep__get_be64(d), rep__get_be64(d + 8)};
         int rc = fn(ctx, e.val, e.valn, &last);

@@ -35,19 +35,18 @@ record_release(rep_record_t *rec)
     memset(rec, 0, sizeof *rec);
 }
 
-/* More than one sibling is a conflict; for the record's existence only a delete concurrent
- * with an update is (concurrent updates each leave a live sibling there: not news). */
+/* A register field is in conflict when it keeps more than one sibling and shows a value
+ * (concurrent deletes alone are not news); the record's existence when a delete was
+ * concurrent with an update (concurrent updates each leave a live sibling there: not news). */
 static bool
 is_conflict(const rep__skey_t *sk, const rep__sibs_t *s)
 {
-    if (s->n < 2)
-        return false;
-    if (sk->fieldn > 0)
-        return true;
     size_t dead = 0;
     for (size_t i = 0; i < s->n; i++)
         dead += s->v[i].deleted;
-    return dead > 0 && dead < s->n;
+    if (s->n < 2 || dead == s->n)
+        return false;
+    return sk->fieldn > 0 || dead > 0;
 }
 
 static bool
@@ -446,9 +445,18 @@ conflict_add(conflicts_ctx_t *cc, const rep__skey_t *sk, const rep__sibs_t *s,
     return conflict_fill(*item, sk, s);
 }
 
+/* One field met while walking the state, remembered until the next. */
+typedef struct walk_field {
+    rep__skey_t k;
+    rep__sibs_t sibs;        /* a register's siblings */
+    rep_conflict_t *item;    /* where it was listed, if it was (and not only counted) */
+    bool listed;
+} walk_field_t;
+
 /*
- * Walk the state: a register with concurrent siblings, an existence register with a delete
- * concurrent with an update, and every field of a name that has two kinds are conflicts.
+ * Walk the state of the visible records: a register with concurrent siblings, an existence
+ * register with a delete concurrent with an update, and every field of a name that shows two
+ * kinds are conflicts (exactly what rep_replica_get_record() flags).
  */
 static int
 conflicts_fn(rep__txn_t *t, void *arg)
@@ -458,11 +466,10 @@ conflicts_fn(rep__txn_t *t, void *arg)
     size_t pn = cc->k ? rep__skey_make(prefix, cc->k, false) : 0;
     rep__cur_t *cur;
     REP_TRY(rep__cur_open(t, REP_DB_STATE, &cur));
-    rep__sibs_t s = {0};
+    walk_field_t w[2] = {{.listed = false}, {.listed = false}}, *prev = &w[0], *f = &w[1];
+    rep__skey_t rec = {0}, last = {0};
+    bool in_record = false, visible = false, have_prev = false;
     rep__slice_t k, v;
-    rep__skey_t prev = {0};
-    rep_conflict_t *prev_item = NULL;
-    bool have_prev = false, prev_listed = false;
     int rc;
     for (rc = rep__cur_seek(cur, pn ? prefix : NULL, pn, &k, &v); rc == 0;
          rc = rep__cur_next(cur, &k, &v)) {
@@ -471,32 +478,56 @@ conflicts_fn(rep__txn_t *t, void *arg)
         rep__skey_t sk;
         if ((rc = rep__skey_parse(k.p, k.n, &sk)) < 0)
             break;
-        bool named = have_prev && same_name(&sk, &prev);
-        if (named && sk.kind == prev.kind)
+        if (!in_record || sk.colln != rec.colln || sk.recn != rec.recn ||
+            memcmp(sk.coll, rec.coll, sk.colln) || memcmp(sk.rec, rec.rec, sk.recn)) {
+            rec = sk; /* a new record: its existence register, if any, comes first */
+            in_record = true;
+            visible = have_prev = false;
+        } else if (same_name(&sk, &last) && sk.kind == last.kind) {
             continue; /* the next entry of the same log */
-        bool conflict = false;
-        if (sk.kind == REP_KIND_REGISTER) {
-            if ((rc = rep__sibs_decode(&s, v.p, v.n)) < 0)
-                break;
-            conflict = is_conflict(&sk, &s);
         }
-        if (named && !prev_listed && (rc = conflict_add(cc, &prev, NULL, &prev_item)) < 0)
-            break;
-        if (named && prev_item)
-            prev_item->kind_clash = 1;
-        rep_conflict_t *item = NULL;
-        if ((conflict || named) &&
-            (rc = conflict_add(cc, &sk, conflict ? &s : NULL, &item)) < 0)
-            break;
-        if (item)
-            item->kind_clash = named;
-        prev = sk;
-        prev_item = item;
-        prev_listed = conflict || named;
-        have_prev = sk.fieldn > 0;
+        last = sk;
+        f->k = sk;
+        f->item = NULL;
+        f->listed = false;
+        bool shown = true, conflict = false;
+        if (sk.kind == REP_KIND_REGISTER) {
+            if ((rc = rep__sibs_decode(&f->sibs, v.p, v.n)) < 0)
+                break;
+            shown = rep__reg_winner(&f->sibs) >= 0;
+            conflict = is_conflict(&sk, &f->sibs);
+        }
+        if (sk.fieldn == 0)
+            visible = shown;
+        if (!visible || !shown)
+            continue; /* shows nothing: neither a conflict nor one side of a clash */
+        bool clash = have_prev && sk.fieldn > 0 && same_name(&sk, &prev->k);
+        if (clash && !prev->listed) {
+            bool reg = prev->k.kind == REP_KIND_REGISTER;
+            if ((rc = conflict_add(cc, &prev->k, reg ? &prev->sibs : NULL, &prev->item)) < 0)
+                break;
+            prev->listed = true;
+        }
+        if (clash && prev->item)
+            prev->item->kind_clash = 1;
+        if (conflict || clash) {
+            bool reg = sk.kind == REP_KIND_REGISTER;
+            if ((rc = conflict_add(cc, &sk, reg ? &f->sibs : NULL, &f->item)) < 0)
+                break;
+            f->listed = true;
+            if (f->item)
+                f->item->kind_clash = clash;
+        }
+        if (sk.fieldn > 0) { /* remember it for a clash with the next field */
+            walk_field_t *x = prev;
+            prev = f;
+            f = x;
+            have_prev = true;
+        }
     }
     rep__cur_close(&cur);
-    rep__sibs_free(&s);
+    rep__sibs_free(&w[0].sibs);
+    rep__sibs_free(&w[1].sibs);
     return rc == REP_ENOTFOUND ? 0 : rc;
 }
 

@@ -419,27 +419,26 @@ same_target(const rep__op_t *a, const rep__op_t *b)
            cmp_mem(a->field, a->fieldn, b->field, b->fieldn) == 0;
 }
 
-/* REP_EKIND when the store has a field of op's name with another kind. */
+/* REP_EKIND when the store has a field of op's name of another kind and none of op's kind.
+ * (After a concurrent clash both kinds exist, and either may still be written.) */
 static int
 check_kind(rep__txn_t *st, const rep__op_t *op)
 {
     uint8_t key[REP_STATE_KEY_MAX];
-    rep__skey_t k = {op->coll, op->rec, op->field, op->colln, op->recn, op->fieldn, 0, NULL};
-    size_t pn = rep__skey_make(key, &k, true) - 1; /* "coll\0rec\0field\0" */
+    rep__skey_t k = {op->coll, op->rec, op->field, op->colln, op->recn, op->fieldn, op->kind,
+                     NULL};
+    size_t kn = rep__skey_make(key, &k, true); /* "coll\0rec\0field\0" kind */
     rep__cur_t *c;
     REP_TRY(rep__cur_open(st, REP_DB_STATE, &c));
     rep__slice_t found;
-    int rc = 0;
-    /* the field's keys sort by kind: look below and above op's kind */
-    for (int probe = 0; probe < 2 && rc == 0; probe++) {
-        key[pn] = probe == 0 ? 0 : (uint8_t)(op->kind + 1);
-        int r = rep__cur_seek(c, key, pn + 1, &found, NULL);
-        if (r == REP_ENOTFOUND)
-            continue;
-        if (r < 0)
-            rc = r;
-        else if (found.n > pn && memcmp(found.p, key, pn) == 0 && found.p[pn] != op->kind)
-            rc = REP_EKIND;
+    int rc = rep__cur_seek(c, key, kn, &found, NULL);
+    if (rc == 0 && found.n >= kn && memcmp(found.p, key, kn) == 0) {
+        rc = 0; /* the field exists with this kind */
+    } else if (rc == 0 || rc == REP_ENOTFOUND) {
+        rc = rep__cur_seek(c, key, kn - 1, &found, NULL);
+        rc = rc == 0 && found.n >= kn && memcmp(found.p, key, kn - 1) == 0 ? REP_EKIND
+             : rc == REP_ENOTFOUND                                       ? 0
+                                                                         : rc;
     }
     rep__cur_close(&c);
     return rc;
