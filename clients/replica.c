@@ -3,7 +3,7 @@
  *
  * A thin client. Everything goes through the public header replica.h; JSON output goes through
  * jansson. Each run opens the replica, does one thing and closes it. Output for people is
- * aligned text; --json gives the shapes documented in docs/cli.md.
+ * aligned text; --json gives the shapes documented in README.md ("The `replica` command").
  *
  * Exit status: 0 on success; 1 when the operation failed (no such record, damaged file, I/O);
  * 2 for a usage error (unknown command or option, malformed argument). Every failure prints
@@ -270,11 +270,12 @@ format_office(const uint8_t id[REP_OFFICE_ID_BYTES], char out[2 * REP_OFFICE_ID_
 /* How a value is shown to people. */
 typedef enum style {
     STYLE_CELL, /* in a table: control characters escaped */
-    STYLE_WORD  /* in "field=value" lists: also quoted when it holds spaces, '"' or '=' */
+    STYLE_WORD, /* in "field=value" lists: also quoted when it holds spaces, '"' or '=' */
+    STYLE_ITEM  /* a member of a "[a, b]" list: also quoted when it holds ',', '[' or ']' */
 } style_t;
 
 static int
-needs_quotes(const char *s, size_t n)
+needs_quotes(const char *s, size_t n, style_t style)
 {
     if (n == 0)
         return 1;
@@ -283,6 +284,8 @@ needs_quotes(const char *s, size_t n)
 
         if (ch <= ' ' || ch == '"' || ch == '\\' || ch == '=' || ch == 0x7f)
             return 1;
+        if (style == STYLE_ITEM && (ch == ',' || ch == '[' || ch == ']'))
+            return 1;
     }
     return 0;
 }
@@ -290,7 +293,7 @@ needs_quotes(const char *s, size_t n)
 static void
 sb_text(sbuf_t *b, const char *s, size_t n, style_t style)
 {
-    int quote = style == STYLE_WORD && needs_quotes(s, n);
+    int quote = style != STYLE_CELL && needs_quotes(s, n, style);
 
     if (quote)
         sb_add(b, "\"", 1);
@@ -471,6 +474,87 @@ user_name(const char *s)
     return (s != NULL && s[0] != '\0') ? s : "(unknown)";
 }
 
+/* The kind called @p name (n bytes), or 0. */
+static rep_kind_t
+kind_by_name(const char *name, size_t n)
+{
+    static const rep_kind_t kinds[] = {REP_KIND_REGISTER, REP_KIND_COUNTER, REP_KIND_SET,
+                                       REP_KIND_LOG};
+
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const char *k = kind_name(kinds[i]);
+
+        if (strlen(k) == n && memcmp(k, name, n) == 0)
+            return kinds[i];
+    }
+    return (rep_kind_t)0;
+}
+
+/* How a field is named in a table: "name"; "name (kind)" for a counter, set or log, and for
+ * every field of a kind clash. Returns a string the caller frees, or NULL (out of memory). */
+static char *
+field_label(const rep_field_t *f)
+{
+    sbuf_t b = {0};
+
+    sb_puts(&b, or_empty(f->name));
+    if (f->kind != REP_KIND_REGISTER || f->kind_clash) {
+        sb_puts(&b, " (");
+        sb_puts(&b, kind_name(f->kind));
+        sb_puts(&b, ")");
+    }
+    return sb_take(&b);
+}
+
+/* "name:kind", the JSON key of a field in a kind clash (and what `get KEY NAME:KIND` reads). */
+static char *
+field_kind_key(const char *name, rep_kind_t kind)
+{
+    sbuf_t b = {0};
+
+    sb_puts(&b, or_empty(name));
+    sb_puts(&b, ":");
+    sb_puts(&b, kind_name(kind));
+    return sb_take(&b);
+}
+
+/*
+ * A field's value in one cell: a register's winner, a counter's total, a set's members as
+ * "[a, b]" ("[a,b]" in STYLE_WORD, where a space would split the pair), a log's size as
+ * "(2 entries)". Returns a string the caller frees, or NULL (out of memory).
+ */
+static char *
+field_summary(const rep_field_t *f, style_t style)
+{
+    sbuf_t b = {0};
+    char num[48];
+
+    switch (f->kind) {
+    case REP_KIND_SET:
+        sb_puts(&b, "[");
+        for (size_t i = 0; i < f->nitems; i++) {
+            char *m = value_str(&f->items[i].value, STYLE_ITEM);
+
+            if (m == NULL) {
+                free(sb_take(&b));
+                return NULL;
+            }
+            if (i > 0)
+                sb_puts(&b, style == STYLE_WORD ? "," : ", ");
+            sb_puts(&b, m);
+            free(m);
+        }
+        sb_puts(&b, "]");
+        return sb_take(&b);
+    case REP_KIND_LOG:
+        snprintf(num, sizeof num, "(%zu entr%s)", f->nitems, f->nitems == 1 ? "y" : "ies");
+        sb_puts(&b, num);
+        return sb_take(&b);
+    default:
+        return value_str(&f->value, style);
+    }
+}
+
 /* ---- JSON ------------------------------------------------------------------------------------ */
 
 /*
@@ -583,7 +667,50 @@ json_value(const rep_value_t *v)
     }
 }
 
-/* {"kind":..,"value":..,"conflict":..,"siblings":..} */
+/* A log entry: {"time":..,"hlc":..,"actor":..,"seq":..,"user":..,"value":..} */
+static json_t *
+json_entry(const rep_entry_t *e)
+{
+    json_t *o = json_object();
+    int bad = 0;
+
+    bad |= jset(o, "time", json_time(e->hlc));
+    bad |= jset(o, "hlc", json_u64(e->hlc));
+    bad |= jset(o, "actor", json_hex64(e->actor));
+    bad |= jset(o, "seq", json_u64(e->seq));
+    bad |= jset(o, "user", json_str(e->user));
+    bad |= jset(o, "value", json_value(&e->value));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* A field's value: a register's winner, a counter's total, a set's members as an array of
+ * values, a log's entries as an array of json_entry() objects. */
+static json_t *
+json_field_value(const rep_field_t *f)
+{
+    json_t *a;
+    int bad = 0;
+
+    if (f->kind != REP_KIND_SET && f->kind != REP_KIND_LOG)
+        return json_value(&f->value);
+    a = json_array();
+    for (size_t i = 0; i < f->nitems; i++) {
+        const rep_entry_t *e = &f->items[i];
+
+        bad |= jpush(a, f->kind == REP_KIND_SET ? json_value(&e->value) : json_entry(e));
+    }
+    if (bad) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* {"kind":..,"value":..,"conflict":..,"siblings":..,"kind_clash":..} */
 static json_t *
 json_field(const rep_field_t *f)
 {
@@ -591,9 +718,10 @@ json_field(const rep_field_t *f)
     int bad = 0;
 
     bad |= jset(jf, "kind", json_string(kind_name(f->kind)));
-    bad |= jset(jf, "value", json_value(&f->value));
-    bad |= jset(jf, "conflict", json_boolean(f->siblings > 1));
+    bad |= jset(jf, "value", json_field_value(f));
+    bad |= jset(jf, "conflict", json_boolean(f->siblings > 1 || f->kind_clash));
     bad |= jset(jf, "siblings", json_integer(f->siblings));
+    bad |= jset(jf, "kind_clash", json_boolean(f->kind_clash));
     if (bad) {
         json_decref(jf);
         return NULL;
@@ -602,10 +730,45 @@ json_field(const rep_field_t *f)
 }
 
 /*
- * {"key":..,"fields":{name:<json_field>},"delete_conflict":..}
- * A field is keyed by (name, kind): should one name come with two kinds (written concurrently
- * by two devices), the later one is keyed "name:kind" so neither hides the other.
+ * The key of field @p i in a record's "fields" object: its name; for a field in a kind clash
+ * (one name, two kinds, started concurrently on two devices) "name:kind", so neither hides the
+ * other and the key says which is which. Should that key be some other field's name (a field
+ * literally called "phone:counter"), "#2", "#3", ... is appended: no field is ever dropped.
+ * Returns a string the caller frees, or NULL (out of memory).
  */
+static char *
+json_field_key(const rep_record_t *rec, size_t i, json_t *fields)
+{
+    const rep_field_t *f = &rec->fields[i];
+    char *base, *key;
+    int taken;
+
+    if (!f->kind_clash)
+        return strdup(or_empty(f->name));
+    base = field_kind_key(f->name, f->kind);
+    if (base == NULL)
+        return NULL;
+    key = strdup(base);
+    for (unsigned n = 2; key != NULL; n++) {
+        sbuf_t b = {0};
+        char num[16];
+
+        taken = json_object_get(fields, key) != NULL;
+        for (size_t j = 0; j < rec->nfields && !taken; j++)
+            taken = !rec->fields[j].kind_clash && strcmp(or_empty(rec->fields[j].name), key) == 0;
+        if (!taken)
+            break;
+        free(key);
+        snprintf(num, sizeof num, "#%u", n);
+        sb_puts(&b, base);
+        sb_puts(&b, num);
+        key = sb_take(&b);
+    }
+    free(base);
+    return key;
+}
+
+/* {"key":..,"fields":{json_field_key():<json_field>},"delete_conflict":..} */
 static json_t *
 json_record(const rep_record_t *rec)
 {
@@ -613,25 +776,15 @@ json_record(const rep_record_t *rec)
     json_t *fields = json_object();
     int bad = 0;
 
-    for (size_t i = 0; i < rec->nfields; i++) {
-        const rep_field_t *f = &rec->fields[i];
-        const char *name = or_empty(f->name);
-        sbuf_t b = {0};
-        char *alt = NULL;
+    for (size_t i = 0; i < rec->nfields && !bad; i++) {
+        char *key = json_field_key(rec, i, fields);
 
-        if (json_object_get(fields, name) != NULL) {
-            sb_puts(&b, name);
-            sb_puts(&b, ":");
-            sb_puts(&b, kind_name(f->kind));
-            alt = sb_take(&b);
-            if (alt == NULL) {
-                bad = 1;
-                break;
-            }
-            name = alt;
+        if (key == NULL) {
+            bad = 1;
+            break;
         }
-        bad |= jset(fields, name, json_field(f));
-        free(alt);
+        bad |= jset(fields, key, json_field(&rec->fields[i]));
+        free(key);
     }
     bad |= jset(o, "key", json_str(rec->key));
     bad |= jset(o, "fields", fields);
@@ -922,7 +1075,8 @@ cli_store(cli_t *c, unsigned bit, const char *val)
 
 /*
  * Split argv into options and positional arguments. Options may appear anywhere; "--" ends
- * them. c->pos is allocated here and freed by the caller.
+ * them. A '-' followed by a digit is a negative number, not an option (no option is a digit),
+ * so `incr KEY FIELD -2` works. c->pos is allocated here and freed by the caller.
  */
 static int
 cli_parse(cli_t *c, int argc, char **argv)
@@ -937,7 +1091,7 @@ cli_parse(cli_t *c, int argc, char **argv)
         const option_def_t *o;
         const char *val = NULL;
 
-        if (only_pos || a[0] != '-' || a[1] == '\0') {
+        if (only_pos || a[0] != '-' || a[1] == '\0' || (a[1] >= '0' && a[1] <= '9')) {
             c->pos[c->npos++] = argv[i];
             continue;
         }
@@ -1000,19 +1154,52 @@ open_replica(const cli_t *c, rep_replica_t **r)
     return CLI_OK;
 }
 
-/* A missing field or record: say which. */
+/*
+ * The kinds other than @p want that visible fields named @p field of record @p key have, as
+ * "a counter" or "a set and a log", in @p buf ("" when none); returns 1 when a field of that
+ * name has kind @p want too (a kind clash), else 0.
+ */
 static int
-report_missing(rep_replica_t *r, const char *key, const char *field)
+other_kinds(rep_replica_t *r, const char *key, const char *field, rep_kind_t want, char *buf,
+            size_t n)
 {
     rep_record_t *rec = NULL;
-    int rc = rep_replica_get_record(r, key, &rec);
+    int has_want = 0;
+    size_t len = 0;
 
+    buf[0] = '\0';
+    if (rep_replica_get_record(r, key, &rec) < 0)
+        return 0;
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const rep_field_t *f = &rec->fields[i];
+
+        if (strcmp(or_empty(f->name), field) != 0)
+            continue;
+        if (f->kind == want) {
+            has_want = 1;
+        } else if (len < n) {
+            int w = snprintf(buf + len, n - len, "%sa %s", len ? " and " : "", kind_name(f->kind));
+
+            if (w > 0)
+                len += (size_t)w;
+        }
+    }
     rep_record_free(&rec);
-    if (field != NULL && rc == 0)
-        return fail(CLI_FAIL, "%.120s: no field '%.120s'", key, field);
-    if (rc < 0 && rc != REP_ENOTFOUND)
-        return fail(CLI_FAIL, "%.120s: %.120s", key, rep_strerror(rc));
-    return fail(CLI_FAIL, "%.120s: no such record", key);
+    return has_want;
+}
+
+/* A write of kind @p want to @p field was refused with REP_EKIND: say what the field is. */
+static int
+report_kind(rep_replica_t *r, const char *key, const char *field, rep_kind_t want)
+{
+    char have[64];
+
+    other_kinds(r, key, field, want, have, sizeof have);
+    if (have[0] != '\0')
+        return fail(CLI_FAIL, "%.120s '%.120s' is %s, not a %s (%s); nothing was written", key,
+                    field, have, kind_name(want), rep_strerror(REP_EKIND));
+    return fail(CLI_FAIL, "%.120s '%.120s' is not a %s: %s; nothing was written", key, field,
+                kind_name(want), rep_strerror(REP_EKIND));
 }
 
 /* ---- put ------------------------------------------------------------------------------------- */
@@ -1074,6 +1261,98 @@ parse_double(const char *s, double *out)
 }
 
 /*
+ * Split @p head, the FIELD[:TYPE] part of argument @p arg (its first @p n bytes), into a field
+ * name (*field, which the caller frees) and a type (*type, *tlen; "string" when no ':' is
+ * given). The type is what follows the last ':'. An unknown type is a usage error.
+ */
+static int
+typed_field(const char *arg, size_t n, char **field, const char **type, size_t *tlen)
+{
+    static const char *const types[] = {"string", "str", "int", "bool", "double", "null", "bytes"};
+    const char *colon = NULL;
+    size_t flen = n;
+    int known = 0;
+
+    *type = "string";
+    *tlen = 6;
+    for (size_t i = 0; i < n; i++) {
+        if (arg[i] == ':')
+            colon = arg + i;
+    }
+    if (colon != NULL) {
+        flen = (size_t)(colon - arg);
+        *type = colon + 1;
+        *tlen = n - flen - 1;
+    }
+    if (flen == 0)
+        return fail(CLI_USAGE, "'%.120s': missing field name", arg);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        known |= type_is(*type, *tlen, types[i]);
+    if (!known)
+        return fail(CLI_USAGE,
+                    "'%.120s': unknown type '%.*s' (use string, int, bool, double, null or bytes; "
+                    "a field name holding ':' needs :string)",
+                    arg, (int)*tlen, *type);
+    *field = strndup(arg, flen);
+    if (*field == NULL)
+        return fail(CLI_FAIL, "out of memory");
+    return CLI_OK;
+}
+
+/*
+ * Parse the text @p val as a value of @p type (a known type other than null) into *v; decoded
+ * bytes go to *buf (the caller frees it), a string points into @p val. @p arg is the argument
+ * named in an error message.
+ */
+static int
+typed_value(const char *arg, const char *type, size_t tlen, const char *val, rep_value_t *v,
+            uint8_t **buf)
+{
+    int rc;
+
+    if (type_is(type, tlen, "string") || type_is(type, tlen, "str")) {
+        v->type = REP_STRING;
+        v->u.s.ptr = val;
+        v->u.s.len = strlen(val);
+    } else if (type_is(type, tlen, "int")) {
+        v->type = REP_INT;
+        rc = parse_int64(val, &v->u.i);
+        if (rc == -ERANGE)
+            return fail(CLI_USAGE, "'%.120s': integer out of range", arg);
+        if (rc < 0)
+            return fail(CLI_USAGE, "'%.120s': '%.120s' is not an integer", arg, val);
+    } else if (type_is(type, tlen, "bool")) {
+        v->type = REP_BOOL;
+        if (strcmp(val, "true") == 0)
+            v->u.b = 1;
+        else if (strcmp(val, "false") == 0)
+            v->u.b = 0;
+        else
+            return fail(CLI_USAGE, "'%.120s': a bool is true or false", arg);
+    } else if (type_is(type, tlen, "double")) {
+        v->type = REP_DOUBLE;
+        rc = parse_double(val, &v->u.d);
+        if (rc == -ERANGE)
+            return fail(CLI_USAGE, "'%.120s': not a finite number", arg);
+        if (rc < 0)
+            return fail(CLI_USAGE, "'%.120s': '%.120s' is not a number", arg, val);
+    } else {
+        size_t n;
+
+        rc = hex_decode(val, buf, &n);
+        if (rc == -ENOMEM)
+            return fail(CLI_FAIL, "out of memory");
+        if (rc < 0)
+            return fail(CLI_USAGE, "'%.120s': bytes are written as an even number of hex digits",
+                        arg);
+        v->type = REP_BYTES;
+        v->u.s.ptr = (const char *)*buf;
+        v->u.s.len = n;
+    }
+    return CLI_OK;
+}
+
+/*
  * Parse FIELD=text, FIELD:TYPE=VALUE or FIELD:null. The type is what follows the last ':'
  * before the first '='. On failure a->field may be set; the caller frees it.
  */
@@ -1082,27 +1361,15 @@ assign_parse(const char *arg, assign_t *a)
 {
     const char *eq = strchr(arg, '=');
     size_t head = eq ? (size_t)(eq - arg) : strlen(arg);
-    const char *colon = NULL;
-    const char *type = "string";
-    size_t flen = head, tlen = 6;
     const char *val = eq ? eq + 1 : NULL;
-    int rc;
+    const char *type;
+    size_t tlen;
+    int ret;
 
-    for (size_t i = 0; i < head; i++) {
-        if (arg[i] == ':')
-            colon = arg + i;
-    }
-    if (colon != NULL) {
-        flen = (size_t)(colon - arg);
-        type = colon + 1;
-        tlen = head - flen - 1;
-    }
-    if (flen == 0)
+    if (head == 0)
         return fail(CLI_USAGE, "'%.120s': missing field name (expected FIELD=VALUE)", arg);
-    a->field = strndup(arg, flen);
-    if (a->field == NULL)
-        return fail(CLI_FAIL, "out of memory");
-
+    if ((ret = typed_field(arg, head, &a->field, &type, &tlen)) != CLI_OK)
+        return ret;
     if (type_is(type, tlen, "null")) {
         if (val != NULL && val[0] != '\0')
             return fail(CLI_USAGE, "'%.120s': a null takes no value (write %.120s:null)", arg,
@@ -1113,50 +1380,7 @@ assign_parse(const char *arg, assign_t *a)
     if (val == NULL)
         return fail(CLI_USAGE, "'%.120s': expected FIELD=VALUE, FIELD:TYPE=VALUE or FIELD:null",
                     arg);
-    if (type_is(type, tlen, "string") || type_is(type, tlen, "str")) {
-        a->value.type = REP_STRING;
-        a->value.u.s.ptr = val;
-        a->value.u.s.len = strlen(val);
-    } else if (type_is(type, tlen, "int")) {
-        a->value.type = REP_INT;
-        rc = parse_int64(val, &a->value.u.i);
-        if (rc == -ERANGE)
-            return fail(CLI_USAGE, "'%.120s': integer out of range", arg);
-        if (rc < 0)
-            return fail(CLI_USAGE, "'%.120s': '%.120s' is not an integer", arg, val);
-    } else if (type_is(type, tlen, "bool")) {
-        a->value.type = REP_BOOL;
-        if (strcmp(val, "true") == 0)
-            a->value.u.b = 1;
-        else if (strcmp(val, "false") == 0)
-            a->value.u.b = 0;
-        else
-            return fail(CLI_USAGE, "'%.120s': a bool is true or false", arg);
-    } else if (type_is(type, tlen, "double")) {
-        a->value.type = REP_DOUBLE;
-        rc = parse_double(val, &a->value.u.d);
-        if (rc == -ERANGE)
-            return fail(CLI_USAGE, "'%.120s': not a finite number", arg);
-        if (rc < 0)
-            return fail(CLI_USAGE, "'%.120s': '%.120s' is not a number", arg, val);
-    } else if (type_is(type, tlen, "bytes")) {
-        size_t n;
-
-        rc = hex_decode(val, &a->buf, &n);
-        if (rc == -ENOMEM)
-            return fail(CLI_FAIL, "out of memory");
-        if (rc < 0)
-            return fail(CLI_USAGE, "'%.120s': bytes are written as an even number of hex digits",
-                        arg);
-        a->value.type = REP_BYTES;
-        a->value.u.s.ptr = (const char *)a->buf;
-        a->value.u.s.len = n;
-    } else {
-        return fail(CLI_USAGE,
-                    "'%.120s': unknown type '%.*s' (use string, int, bool, double, null or bytes)",
-                    arg, (int)tlen, type);
-    }
-    return CLI_OK;
+    return typed_value(arg, type, tlen, val, &a->value, &a->buf);
 }
 
 static int
@@ -1197,12 +1421,28 @@ cmd_put(cli_t *c)
         goto out_close;
     for (size_t i = 0; i < n; i++) {
         rc = rep_txn_set(t, key, as[i].field, &as[i].value);
+        if (rc == REP_EKIND) {
+            ret = report_kind(r, key, as[i].field, REP_KIND_REGISTER);
+            goto out_txn;
+        }
         if (rc < 0) {
             ret = fail(arg_code(rc), "%.120s '%.120s': %.120s", key, as[i].field, rep_strerror(rc));
             goto out_txn;
         }
     }
     rc = rep_txn_commit(t, &seq);
+    if (rc == REP_EKIND) {
+        /* Name the field: the first one that has another kind and is no register here. */
+        for (size_t i = 0; i < n; i++) {
+            char have[64];
+
+            if (!other_kinds(r, key, as[i].field, REP_KIND_REGISTER, have, sizeof have) &&
+                have[0] != '\0') {
+                ret = report_kind(r, key, as[i].field, REP_KIND_REGISTER);
+                goto out_txn;
+            }
+        }
+    }
     if (rc < 0) {
         ret = fail(arg_code(rc), "%.120s: not saved: %.120s", key, rep_strerror(rc));
         goto out_txn;
@@ -1223,45 +1463,401 @@ out_assign:
     return ret;
 }
 
+/* ---- incr, add, rm, append ------------------------------------------------------------------- */
+
+/* The visible field (@p name, @p kind) of @p rec, or NULL. */
+static const rep_field_t *
+find_field(const rep_record_t *rec, const char *name, rep_kind_t kind)
+{
+    for (size_t i = 0; i < rec->nfields; i++) {
+        if (rec->fields[i].kind == kind && strcmp(or_empty(rec->fields[i].name), name) == 0)
+            return &rec->fields[i];
+    }
+    return NULL;
+}
+
+static const char *
+type_name(rep_type_t type)
+{
+    switch (type) {
+    case REP_NULL:
+        return "null";
+    case REP_BOOL:
+        return "bool";
+    case REP_INT:
+        return "int";
+    case REP_DOUBLE:
+        return "double";
+    case REP_STRING:
+        return "string";
+    case REP_BYTES:
+        return "bytes";
+    default:
+        return "unknown";
+    }
+}
+
+/* Same type and same content (doubles bit for bit, as the library stores them). */
+static int
+value_equal(const rep_value_t *a, const rep_value_t *b)
+{
+    if (a->type != b->type)
+        return 0;
+    switch (a->type) {
+    case REP_NULL:
+        return 1;
+    case REP_BOOL:
+        return !a->u.b == !b->u.b;
+    case REP_INT:
+        return a->u.i == b->u.i;
+    case REP_DOUBLE:
+        return memcmp(&a->u.d, &b->u.d, sizeof a->u.d) == 0;
+    case REP_STRING:
+    case REP_BYTES:
+        return a->u.s.len == b->u.s.len &&
+               (a->u.s.len == 0 || memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
+    default:
+        return 0;
+    }
+}
+
+/* Commit @p t; on REP_EKIND name the field's kinds. Returns CLI_OK or the exit status. */
+static int
+commit_write(rep_replica_t *r, rep_txn_t *t, const char *key, const char *field, rep_kind_t kind)
+{
+    int rc = rep_txn_commit(t, NULL);
+
+    if (rc == REP_EKIND)
+        return report_kind(r, key, field, kind);
+    if (rc < 0)
+        return fail(arg_code(rc), "%.120s: not saved: %.120s", key, rep_strerror(rc));
+    return CLI_OK;
+}
+
+/* incr COLL/REC FIELD [N]: add N (default 1; may be negative) to a counter. */
+static int
+cmd_incr(cli_t *c)
+{
+    const char *key = c->pos[1];
+    const char *field = c->pos[2];
+    const rep_field_t *f;
+    rep_record_t *rec = NULL;
+    rep_replica_t *r = NULL;
+    rep_txn_t *t = NULL;
+    int64_t delta = 1;
+    int ret, rc;
+
+    if ((ret = check_key(key)) != CLI_OK)
+        return ret;
+    if (c->npos > 3) {
+        rc = parse_int64(c->pos[3], &delta);
+        if (rc == -ERANGE)
+            return fail(CLI_USAGE, "'%.120s': integer out of range", c->pos[3]);
+        if (rc < 0)
+            return fail(CLI_USAGE, "'%.120s': the amount is an integer, e.g. 5 or -2", c->pos[3]);
+    }
+    if ((ret = open_replica(c, &r)) != CLI_OK)
+        return ret;
+    if ((ret = begin_txn(c, r, &t)) != CLI_OK)
+        goto out_close;
+    rc = rep_txn_incr(t, key, field, delta);
+    if (rc == REP_EKIND) {
+        ret = report_kind(r, key, field, REP_KIND_COUNTER);
+        goto out_txn;
+    }
+    if (rc < 0) {
+        ret = fail(arg_code(rc), "%.120s '%.120s': %.120s", key, field, rep_strerror(rc));
+        goto out_txn;
+    }
+    if ((ret = commit_write(r, t, key, field, REP_KIND_COUNTER)) != CLI_OK)
+        goto out_txn;
+    printf("saved %s (", key);
+    put_safe(field);
+    printf(" %+" PRId64, delta);
+    /* The total as this replica sees it now (increments made elsewhere count once they arrive). */
+    if (rep_replica_get_record(r, key, &rec) == 0 &&
+        (f = find_field(rec, field, REP_KIND_COUNTER)) != NULL && f->value.type == REP_INT)
+        printf(", total %" PRId64, f->value.u.i);
+    printf(")\n");
+    rep_record_free(&rec);
+
+out_txn:
+    rep_txn_free(&t);
+out_close:
+    rep_replica_close(&r);
+    return ret;
+}
+
+/*
+ * rm checks first, as del does: removing what is not there is refused rather than written.
+ * Returns CLI_OK when @p field is a set of @p key holding every one of @p vals.
+ */
+static int
+check_members(rep_replica_t *r, const char *key, const char *field, const rep_value_t *vals,
+              size_t n)
+{
+    rep_record_t *rec = NULL;
+    const rep_field_t *f;
+    char have[64];
+    int ret = CLI_OK, rc;
+
+    rc = rep_replica_get_record(r, key, &rec);
+    if (rc == REP_ENOTFOUND)
+        return fail(CLI_FAIL, "%.120s: no such record", key);
+    if (rc < 0)
+        return fail(arg_code(rc), "%.120s: %.120s", key, rep_strerror(rc));
+    f = find_field(rec, field, REP_KIND_SET);
+    if (f == NULL) {
+        other_kinds(r, key, field, REP_KIND_SET, have, sizeof have);
+        if (have[0] != '\0')
+            ret = report_kind(r, key, field, REP_KIND_SET);
+        else
+            ret = fail(CLI_FAIL, "%.120s: no field '%.120s'", key, field);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        char *s;
+
+        while (j < f->nitems && !value_equal(&f->items[j].value, &vals[i]))
+            j++;
+        if (j < f->nitems)
+            continue;
+        s = value_str(&vals[i], STYLE_CELL);
+        /* The same text as another type is the likely slip: say how to name that type. */
+        for (j = 0; s != NULL && j < f->nitems; j++) {
+            char *m = value_str(&f->items[j].value, STYLE_CELL);
+            int same = m != NULL && strcmp(m, s) == 0;
+
+            free(m);
+            if (same)
+                break;
+        }
+        if (s != NULL && j < f->nitems)
+            ret = fail(CLI_FAIL,
+                       "%.120s '%.120s' has no %s member '%.120s' (it has a%s %s one: write "
+                       "%.120s:%s); nothing was written",
+                       key, field, type_name(vals[i].type), s,
+                       f->items[j].value.type == REP_INT ? "n" : "",
+                       type_name(f->items[j].value.type), field, type_name(f->items[j].value.type));
+        else
+            ret = fail(CLI_FAIL, "%.120s '%.120s' has no %s member '%.120s'; nothing was written",
+                       key, field, type_name(vals[i].type), s ? s : "?");
+        free(s);
+        goto out;
+    }
+out:
+    rep_record_free(&rec);
+    return ret;
+}
+
+/*
+ * add|rm|append COLL/REC FIELD[:TYPE] VALUE...: add members to a set, remove them, or append
+ * entries to a log, all in one change. VALUE is text unless FIELD carries a type, as in put
+ * (FIELD:int 3, FIELD:null with no VALUE).
+ */
+static int
+write_values(cli_t *c, rep_op_type_t op)
+{
+    const char *key = c->pos[1];
+    const char *farg = c->pos[2];
+    rep_kind_t kind = op == REP_OP_APPEND ? REP_KIND_LOG : REP_KIND_SET;
+    size_t n = (size_t)c->npos - 3;
+    rep_value_t *vals = NULL;
+    uint8_t **bufs = NULL;
+    char *field = NULL;
+    const char *type;
+    size_t tlen;
+    rep_replica_t *r = NULL;
+    rep_txn_t *t = NULL;
+    int ret, rc;
+
+    if ((ret = check_key(key)) != CLI_OK)
+        return ret;
+    if (strchr(farg, '=') != NULL)
+        return fail(CLI_USAGE, "'%.120s': the value is its own argument: %.120s %.120s FIELD VALUE",
+                    farg, c->pos[0], key);
+    if ((ret = typed_field(farg, strlen(farg), &field, &type, &tlen)) != CLI_OK)
+        goto out_args;
+    if (type_is(type, tlen, "null")) {
+        if (n > 0) {
+            ret = fail(CLI_USAGE, "'%.120s': a null takes no value", farg);
+            goto out_args;
+        }
+        n = 1;
+    } else if (n == 0) {
+        ret = fail(CLI_USAGE, "%.120s: missing VALUE (usage: replica %.120s COLL/REC FIELD VALUE)",
+                   c->pos[0], c->pos[0]);
+        goto out_args;
+    }
+    vals = calloc(n, sizeof *vals);
+    bufs = calloc(n, sizeof *bufs);
+    if (vals == NULL || bufs == NULL) {
+        ret = fail(CLI_FAIL, "out of memory");
+        goto out_args;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (type_is(type, tlen, "null"))
+            vals[i].type = REP_NULL;
+        else if ((ret = typed_value(c->pos[3 + i], type, tlen, c->pos[3 + i], &vals[i],
+                                    &bufs[i])) != CLI_OK)
+            goto out_args;
+    }
+    if ((ret = open_replica(c, &r)) != CLI_OK)
+        goto out_args;
+    if (op == REP_OP_REMOVE && (ret = check_members(r, key, field, vals, n)) != CLI_OK)
+        goto out_close;
+    if ((ret = begin_txn(c, r, &t)) != CLI_OK)
+        goto out_close;
+    for (size_t i = 0; i < n; i++) {
+        if (op == REP_OP_ADD)
+            rc = rep_txn_add(t, key, field, &vals[i]);
+        else if (op == REP_OP_REMOVE)
+            rc = rep_txn_remove(t, key, field, &vals[i]);
+        else
+            rc = rep_txn_append(t, key, field, &vals[i]);
+        if (rc == REP_EKIND) {
+            ret = report_kind(r, key, field, kind);
+            goto out_txn;
+        }
+        if (rc < 0) {
+            ret = fail(arg_code(rc), "%.120s '%.120s': %.120s", key, field, rep_strerror(rc));
+            goto out_txn;
+        }
+    }
+    if ((ret = commit_write(r, t, key, field, kind)) != CLI_OK)
+        goto out_txn;
+    if (op == REP_OP_ADD)
+        printf("saved %s (added %zu member%s to ", key, n, n == 1 ? "" : "s");
+    else if (op == REP_OP_REMOVE)
+        printf("saved %s (removed %zu member%s from ", key, n, n == 1 ? "" : "s");
+    else
+        printf("saved %s (appended %zu entr%s to ", key, n, n == 1 ? "y" : "ies");
+    put_safe(field);
+    printf(")\n");
+
+out_txn:
+    rep_txn_free(&t);
+out_close:
+    rep_replica_close(&r);
+out_args:
+    for (size_t i = 0; bufs != NULL && i < n; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(vals);
+    free(field);
+    return ret;
+}
+
+static int
+cmd_add(cli_t *c)
+{
+    return write_values(c, REP_OP_ADD);
+}
+
+static int
+cmd_rm(cli_t *c)
+{
+    return write_values(c, REP_OP_REMOVE);
+}
+
+static int
+cmd_append(cli_t *c)
+{
+    return write_values(c, REP_OP_APPEND);
+}
+
 /* ---- get ------------------------------------------------------------------------------------- */
 
-static size_t
-field_siblings(const rep_conflicts_t *cs, const char *field)
+/*
+ * The field @p name of @p rec that `get KEY NAME` shows: the field of that name (when a kind
+ * clash gives it several kinds: the register, else the counter, else the set, else the log,
+ * as rep_replica_get() chooses); failing that, "name:kind" picks one kind of a clash. NULL
+ * when there is none.
+ */
+static const rep_field_t *
+pick_field(const rep_record_t *rec, const char *name)
 {
-    for (size_t i = 0; i < cs->n; i++) {
-        if (strcmp(or_empty(cs->items[i].field), field) == 0)
-            return cs->items[i].n;
+    static const rep_kind_t order[] = {REP_KIND_REGISTER, REP_KIND_COUNTER, REP_KIND_SET,
+                                       REP_KIND_LOG};
+    const char *colon = strrchr(name, ':');
+    const rep_field_t *f = NULL;
+    rep_kind_t kind;
+    char *base;
+
+    for (size_t i = 0; i < sizeof order / sizeof order[0] && f == NULL; i++)
+        f = find_field(rec, name, order[i]);
+    if (f != NULL || colon == NULL)
+        return f;
+    kind = kind_by_name(colon + 1, strlen(colon + 1));
+    if (kind == 0 || (base = strndup(name, (size_t)(colon - name))) == NULL)
+        return NULL;
+    f = find_field(rec, base, kind);
+    free(base);
+    return f;
+}
+
+/* A set's members or a log's entries, one per line (text escaped so each stays one line):
+ *   penicillin
+ *   2026-11-26T01:26:11.672Z  alice  called, left a message */
+static int
+print_items(const rep_field_t *f, const char *indent)
+{
+    size_t uw = 0;
+
+    for (size_t i = 0; f->kind == REP_KIND_LOG && i < f->nitems; i++) {
+        size_t w = text_width(user_name(f->items[i].user));
+
+        if (w > uw && w <= MAX_PAD)
+            uw = w;
+    }
+    for (size_t i = 0; i < f->nitems; i++) {
+        const rep_entry_t *e = &f->items[i];
+        char *s = value_str(&e->value, STYLE_CELL);
+        char when[48];
+
+        if (s == NULL)
+            return -ENOMEM;
+        fputs(indent, stdout);
+        if (f->kind == REP_KIND_LOG) {
+            format_time(e->hlc, when, sizeof when);
+            printf("%s  ", when);
+            print_padded(user_name(e->user), uw);
+            fputs("  ", stdout);
+        }
+        puts(s); /* value_str() escaped it */
+        free(s);
     }
     return 0;
 }
 
 static int
-get_field(const cli_t *c, rep_replica_t *r, const char *key, const char *field)
+get_field(const cli_t *c, rep_replica_t *r, const char *key, const char *name)
 {
-    rep_value_t *v = NULL;
-    rep_conflicts_t *cs = NULL;
-    size_t nsib;
+    rep_record_t *rec = NULL;
+    const rep_field_t *f;
     int ret, rc;
 
-    rc = rep_replica_get(r, key, field, &v);
+    rc = rep_replica_get_record(r, key, &rec);
     if (rc == REP_ENOTFOUND)
-        return report_missing(r, key, field);
+        return fail(CLI_FAIL, "%.120s: no such record", key);
     if (rc < 0)
-        return fail(arg_code(rc), "%.120s '%.120s': %.120s", key, field, rep_strerror(rc));
-    rc = rep_replica_conflicts(r, key, &cs);
-    if (rc < 0) {
-        ret = fail(CLI_FAIL, "%.120s: %.120s", key, rep_strerror(rc));
+        return fail(arg_code(rc), "%.120s: %.120s", key, rep_strerror(rc));
+    f = pick_field(rec, name);
+    if (f == NULL) {
+        ret = fail(CLI_FAIL, "%.120s: no field '%.120s'", key, name);
         goto out;
     }
-    nsib = field_siblings(cs, field);
     if (c->json) {
         json_t *o = json_object();
         int bad = 0;
 
         bad |= jset(o, "key", json_string(key));
-        bad |= jset(o, "field", json_string(field));
-        bad |= jset(o, "value", json_value(v));
-        bad |= jset(o, "conflict", json_boolean(nsib > 1));
+        bad |= jset(o, "field", json_str(f->name));
+        bad |= jset(o, "kind", json_string(kind_name(f->kind)));
+        bad |= jset(o, "value", json_field_value(f));
+        bad |= jset(o, "conflict", json_boolean(f->siblings > 1 || f->kind_clash));
+        bad |= jset(o, "kind_clash", json_boolean(f->kind_clash));
         if (bad) {
             json_decref(o);
             o = NULL;
@@ -1269,60 +1865,94 @@ get_field(const cli_t *c, rep_replica_t *r, const char *key, const char *field)
         ret = json_emit(o);
         goto out;
     }
-    if (print_raw_value(v) < 0) {
+    if (f->kind == REP_KIND_SET || f->kind == REP_KIND_LOG)
+        rc = print_items(f, "");
+    else
+        rc = print_raw_value(&f->value);
+    if (rc < 0) {
         ret = fail(CLI_FAIL, "out of memory");
         goto out;
     }
-    if (nsib > 1)
-        note("%.120s '%.120s' has %zu conflicting values, see `replica conflicts %.120s`", key,
-             field, nsib, key);
+    if (f->siblings > 1)
+        note("%.120s '%.120s' has %u conflicting values, see `replica conflicts %.120s`", key, name,
+             f->siblings, key);
+    if (f->kind_clash)
+        note("%.120s '%.120s' was started as different kinds on different devices; this is the "
+             "%s (read each as %.120s:KIND), see `replica conflicts %.120s`",
+             key, or_empty(f->name), kind_name(f->kind), or_empty(f->name), key);
     ret = CLI_OK;
 out:
-    rep_conflicts_free(&cs);
-    rep_value_free(&v);
+    rep_record_free(&rec);
     return ret;
 }
 
 /*
  *   patients/8812
- *     name  = Ada
- *     phone = 555-0199   (conflict: 2 values, see `replica conflicts`)
+ *     allergies (set)  = [latex, penicillin]
+ *     calls (log)      = (2 entries)
+ *         2026-11-26T01:26:11.672Z  alice  called, left a message
+ *         2026-11-26T01:27:00.000Z  bob    called back
+ *     name             = Ada
+ *     phone            = 555-0199   (conflict: 2 values, see `replica conflicts`)
+ *     visits (counter) = 3
  */
 static int
 print_record(const rep_record_t *rec)
 {
+    char **labels;
     size_t width = 0;
+    int ret = 0;
 
     put_safe(or_empty(rec->key));
     putchar('\n');
+    labels = calloc(rec->nfields + 1, sizeof *labels);
+    if (labels == NULL)
+        return -ENOMEM;
     for (size_t i = 0; i < rec->nfields; i++) {
-        size_t w = text_width(or_empty(rec->fields[i].name));
+        size_t w;
 
+        labels[i] = field_label(&rec->fields[i]);
+        if (labels[i] == NULL) {
+            ret = -ENOMEM;
+            goto out;
+        }
+        w = text_width(labels[i]);
         if (w > width && w <= MAX_PAD)
             width = w;
     }
     for (size_t i = 0; i < rec->nfields; i++) {
         const rep_field_t *f = &rec->fields[i];
-        char *s = value_str(&f->value, STYLE_CELL);
+        char *s = field_summary(f, STYLE_CELL);
 
-        if (s == NULL)
-            return -ENOMEM;
+        if (s == NULL) {
+            ret = -ENOMEM;
+            goto out;
+        }
         fputs("  ", stdout);
-        print_padded(or_empty(f->name), width);
-        printf(" = %s", s);
-        if (f->kind != REP_KIND_REGISTER)
-            printf("   (%s)", kind_name(f->kind));
+        print_padded(labels[i], width);
+        fputs(" = ", stdout);
+        fputs(s, stdout); /* value_str() escaped it */
         if (f->siblings > 1)
             printf("   (conflict: %u values, see `replica conflicts`)", f->siblings);
+        if (f->kind_clash)
+            printf("   (kind clash, see `replica conflicts`)");
         putchar('\n');
         free(s);
+        if (f->kind == REP_KIND_LOG && print_items(f, "      ") < 0) {
+            ret = -ENOMEM;
+            goto out;
+        }
     }
     if (rec->nfields == 0)
         printf("  (no fields)\n");
     if (rec->delete_conflict)
         printf("  (conflict: deleted on one device while changed on another, see `replica "
                "conflicts`)\n");
-    return 0;
+out:
+    for (size_t i = 0; i < rec->nfields; i++)
+        free(labels[i]);
+    free(labels);
+    return ret;
 }
 
 static int
@@ -1367,22 +1997,27 @@ cmd_get(cli_t *c)
 
 /* ---- ls -------------------------------------------------------------------------------------- */
 
-/* One record per line: key, then field=value pairs. */
+/* One record per line: key, then field=value pairs; a set shows as [a,b], a log as
+ * "(N entries)", the fields of a kind clash as name:kind=value. */
 static int
 print_list_line(const rep_record_t *rec, size_t width)
 {
     print_padded(or_empty(rec->key), width);
     for (size_t i = 0; i < rec->nfields; i++) {
         const rep_field_t *f = &rec->fields[i];
-        char *s = value_str(&f->value, STYLE_WORD);
+        char *s = field_summary(f, STYLE_WORD);
 
         if (s == NULL)
             return -ENOMEM;
         fputs("  ", stdout);
         put_safe(or_empty(f->name));
+        if (f->kind_clash)
+            printf(":%s", kind_name(f->kind));
         printf("=%s", s);
         if (f->siblings > 1)
             fputs(" (conflict)", stdout);
+        if (f->kind_clash)
+            fputs(" (kind clash)", stdout);
         free(s);
     }
     if (rec->delete_conflict)
@@ -1459,27 +2094,34 @@ cmd_del(cli_t *c)
     const char *field = c->npos > 2 ? c->pos[2] : NULL;
     rep_replica_t *r = NULL;
     rep_txn_t *t = NULL;
-    rep_value_t *v = NULL;
     rep_record_t *rec = NULL;
-    int ret, rc;
+    char have[64];
+    int ret, rc, is_register = 0;
 
     if ((ret = check_key(key)) != CLI_OK)
         return ret;
     if ((ret = open_replica(c, &r)) != CLI_OK)
         return ret;
     /* Say so when there is nothing to delete, rather than writing a pointless tombstone. */
-    if (field != NULL)
-        rc = rep_replica_get(r, key, field, &v);
-    else
-        rc = rep_replica_get_record(r, key, &rec);
-    rep_value_free(&v);
+    rc = rep_replica_get_record(r, key, &rec);
+    if (rc == 0 && field != NULL)
+        is_register = find_field(rec, field, REP_KIND_REGISTER) != NULL;
     rep_record_free(&rec);
     if (rc == REP_ENOTFOUND) {
-        ret = report_missing(r, key, field);
+        ret = fail(CLI_FAIL, "%.120s: no such record", key);
         goto out_close;
     }
     if (rc < 0) {
         ret = fail(arg_code(rc), "%.120s: %.120s", key, rep_strerror(rc));
+        goto out_close;
+    }
+    if (field != NULL && !is_register) {
+        /* Only a register can be deleted; counters, sets and logs go with their record. */
+        other_kinds(r, key, field, REP_KIND_REGISTER, have, sizeof have);
+        if (have[0] != '\0')
+            ret = report_kind(r, key, field, REP_KIND_REGISTER);
+        else
+            ret = fail(CLI_FAIL, "%.120s: no field '%.120s'", key, field);
         goto out_close;
     }
     if ((ret = begin_txn(c, r, &t)) != CLI_OK)
@@ -1488,11 +2130,19 @@ cmd_del(cli_t *c)
         rc = rep_txn_del_field(t, key, field);
     else
         rc = rep_txn_del_record(t, key);
+    if (rc == REP_EKIND && field != NULL) {
+        ret = report_kind(r, key, field, REP_KIND_REGISTER);
+        goto out_txn;
+    }
     if (rc < 0) {
         ret = fail(arg_code(rc), "%.120s: %.120s", key, rep_strerror(rc));
         goto out_txn;
     }
     rc = rep_txn_commit(t, NULL);
+    if (rc == REP_EKIND && field != NULL) {
+        ret = report_kind(r, key, field, REP_KIND_REGISTER);
+        goto out_txn;
+    }
     if (rc < 0) {
         ret = fail(CLI_FAIL, "%.120s: not deleted: %.120s", key, rep_strerror(rc));
         goto out_txn;
@@ -1522,9 +2172,24 @@ op_name(rep_op_type_t type)
         return "del";
     case REP_OP_CLEAR:
         return "clear";
+    case REP_OP_INCR:
+        return "incr";
+    case REP_OP_ADD:
+        return "add";
+    case REP_OP_REMOVE:
+        return "remove";
+    case REP_OP_APPEND:
+        return "append";
     default:
         return "unknown";
     }
+}
+
+static int
+op_has_value(rep_op_type_t type)
+{
+    return type == REP_OP_SET || type == REP_OP_INCR || type == REP_OP_ADD ||
+           type == REP_OP_REMOVE || type == REP_OP_APPEND;
 }
 
 static json_t *
@@ -1546,7 +2211,7 @@ json_history(const char *key, const rep_history_t *h)
             bad |= jset(jo, "op", json_string(op_name(op->type)));
             bad |= jset(jo, "field", json_str(op->field));
             bad |= jset(jo, "kind", json_string(kind_name(op->kind)));
-            if (op->type == REP_OP_SET)
+            if (op_has_value(op->type))
                 bad |= jset(jo, "value", json_value(&op->value));
             bad |= jpush(ops, jo);
         }
@@ -1604,13 +2269,31 @@ print_op(const rep_op_t *op)
             put_safe(field);
         }
         break;
+    case REP_OP_INCR:
+        printf("incr ");
+        put_safe(field);
+        if (op->value.type == REP_INT)
+            printf(" %+" PRId64, op->value.u.i);
+        break;
+    case REP_OP_ADD:
+    case REP_OP_REMOVE:
+    case REP_OP_APPEND:
+        s = value_str(&op->value, STYLE_CELL);
+        if (s == NULL)
+            return -ENOMEM;
+        printf("%s ", op->type == REP_OP_ADD ? "add" : op->type == REP_OP_REMOVE ? "rm" : "append");
+        put_safe(field);
+        printf(": %s", s);
+        free(s);
+        break;
     default:
         printf("(unknown operation %d on ", (int)op->type);
         put_safe(field[0] ? field : "the record");
         putchar(')');
         break;
     }
-    if (op->kind != REP_KIND_REGISTER)
+    /* The new kinds' own ops say their kind; a set, del or clear on one would be news. */
+    if (op->kind != REP_KIND_REGISTER && !(op_has_value(op->type) && op->type != REP_OP_SET))
         printf("   (%s)", kind_name(op->kind));
     putchar('\n');
     return 0;
@@ -1714,6 +2397,7 @@ json_conflicts(const rep_conflicts_t *cs)
         bad |= jset(jc, "key", json_str(cf->key));
         bad |= jset(jc, "field", json_str(cf->field));
         bad |= jset(jc, "kind", json_string(kind_name(cf->kind)));
+        bad |= jset(jc, "kind_clash", json_boolean(cf->kind_clash));
         bad |= jset(jc, "siblings", sibs);
         bad |= jpush(items, jc);
     }
@@ -1731,8 +2415,9 @@ json_conflicts(const rep_conflicts_t *cs)
  *       555-0100  bob    device 0f0e0d0c0b0a0908  2024-05-01T14:03:25.004Z
  */
 static int
-print_conflict(const rep_conflict_t *cf)
+print_conflict(rep_replica_t *r, const rep_conflicts_t *cs, size_t i)
 {
+    const rep_conflict_t *cf = &cs->items[i];
     int is_record = or_empty(cf->field)[0] == '\0';
     char **cells;
     size_t vw = 0, uw = 0;
@@ -1741,6 +2426,41 @@ print_conflict(const rep_conflict_t *cf)
     put_safe(or_empty(cf->key));
     if (is_record) {
         printf("  (record): deleted on one device, changed on another\n");
+    } else if (cf->kind_clash) {
+        /* patients/8812  phone (counter): kind clash, also a register
+         *     = 2 */
+        const char *sep = ", also";
+        rep_record_t *rec = NULL;
+        const rep_field_t *f;
+
+        fputs("  ", stdout);
+        put_safe(cf->field);
+        printf(" (%s): kind clash", kind_name(cf->kind));
+        for (size_t j = 0; j < cs->n; j++) {
+            const rep_conflict_t *o = &cs->items[j];
+
+            if (j != i && o->kind_clash && o->kind != cf->kind &&
+                strcmp(or_empty(o->key), or_empty(cf->key)) == 0 &&
+                strcmp(or_empty(o->field), or_empty(cf->field)) == 0) {
+                printf("%s a %s", sep, kind_name(o->kind));
+                sep = " and";
+            }
+        }
+        putchar('\n');
+        /* A register of a clash may come with its siblings; show any other field's value. */
+        if (cf->n == 0 && rep_replica_get_record(r, or_empty(cf->key), &rec) == 0 &&
+            (f = find_field(rec, or_empty(cf->field), cf->kind)) != NULL) {
+            char *sum = field_summary(f, STYLE_CELL);
+
+            if (sum == NULL)
+                ret = -ENOMEM;
+            else
+                printf("    = %s\n", sum);
+            free(sum);
+        }
+        rep_record_free(&rec);
+        if (ret < 0)
+            return ret;
     } else {
         fputs("  ", stdout);
         put_safe(cf->field);
@@ -1794,6 +2514,7 @@ cmd_conflicts(cli_t *c)
     const char *key = c->npos > 1 ? c->pos[1] : NULL;
     rep_replica_t *r = NULL;
     rep_conflicts_t *cs = NULL;
+    size_t nsib = 0, nclash = 0;
     int ret, rc;
 
     if (key != NULL && (ret = check_key(key)) != CLI_OK)
@@ -1813,11 +2534,18 @@ cmd_conflicts(cli_t *c)
     if (cs->n == 0)
         printf("no conflicts%s%s\n", key ? " in " : "", key ? key : "");
     for (size_t i = 0; i < cs->n && ret == CLI_OK; i++) {
-        if (print_conflict(&cs->items[i]) < 0)
+        if (print_conflict(r, cs, i) < 0)
             ret = fail(CLI_FAIL, "out of memory");
+        if (cs->items[i].n > 0)
+            nsib++;
+        if (cs->items[i].kind_clash)
+            nclash++;
     }
-    if (cs->n > 0 && ret == CLI_OK)
+    if (nsib > 0 && ret == CLI_OK)
         printf("(* is the value shown; the others are kept until someone edits the field)\n");
+    if (nclash > 0 && ret == CLI_OK)
+        printf("(a kind clash: two devices started one field as different kinds at once; both\n"
+               " fields are kept: `replica get KEY NAME:KIND` reads each)\n");
 out:
     rep_conflicts_free(&cs);
     rep_replica_close(&r);
@@ -1861,21 +2589,34 @@ cmd_digest(cli_t *c)
     return ret;
 }
 
+/* {"<actor hex>": n, ...} of a list of (actor, n) pairs; NULL if memory ran out. */
 static json_t *
-json_status(const rep_info_t *in)
+json_actor_map(const rep_vv_entry_t *e, size_t n)
+{
+    json_t *o = json_object();
+    int bad = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char hex[17];
+
+        snprintf(hex, sizeof hex, "%016" PRIx64, e[i].actor);
+        bad |= jset(o, hex, json_u64(e[i].seq));
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *
+json_status(const rep_info_t *in, const rep_vv_entry_t *missing, size_t nmissing)
 {
     char office[2 * REP_OFFICE_ID_BYTES + 1];
     json_t *o = json_object();
-    json_t *vv = json_object();
     int bad = 0;
 
     format_office(in->office_id, office);
-    for (size_t i = 0; i < in->nvv; i++) {
-        char hex[17];
-
-        snprintf(hex, sizeof hex, "%016" PRIx64, in->vv[i].actor);
-        bad |= jset(vv, hex, json_u64(in->vv[i].seq));
-    }
     bad |= jset(o, "office_id", json_string(office));
     bad |= jset(o, "office_name", json_str(in->office_name));
     bad |= jset(o, "device_name", json_str(in->device_name));
@@ -1888,7 +2629,9 @@ json_status(const rep_info_t *in)
     bad |= jset(o, "pending", json_u64(in->pending));
     bad |= jset(o, "records", json_u64(in->records));
     bad |= jset(o, "conflicts", json_u64(in->conflicts));
-    bad |= jset(o, "vv", vv);
+    bad |= jset(o, "vv", json_actor_map(in->vv, in->nvv));
+    bad |= jset(o, "skewed", json_actor_map(in->skewed, in->nskewed));
+    bad |= jset(o, "waiting_for", json_actor_map(missing, nmissing));
     if (bad) {
         json_decref(o);
         return NULL;
@@ -1896,8 +2639,26 @@ json_status(const rep_info_t *in)
     return o;
 }
 
+/* A duration for people: "850 ms", "42 s", "3 min 20 s", "2 h 5 min", "3 d 4 h". */
 static void
-print_status(const char *dir, const rep_info_t *in)
+format_duration(uint64_t ms, char *buf, size_t n)
+{
+    uint64_t s = ms / 1000;
+
+    if (ms < 1000)
+        snprintf(buf, n, "%" PRIu64 " ms", ms);
+    else if (s < 60)
+        snprintf(buf, n, "%" PRIu64 " s", s);
+    else if (s < 3600)
+        snprintf(buf, n, "%" PRIu64 " min %" PRIu64 " s", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, n, "%" PRIu64 " h %" PRIu64 " min", s / 3600, s / 60 % 60);
+    else
+        snprintf(buf, n, "%" PRIu64 " d %" PRIu64 " h", s / 86400, s / 3600 % 24);
+}
+
+static void
+print_status(const char *dir, const rep_info_t *in, const rep_vv_entry_t *missing, size_t nmissing)
 {
     char office[2 * REP_OFFICE_ID_BYTES + 1];
     char when[48];
@@ -1922,6 +2683,16 @@ print_status(const char *dir, const rep_info_t *in)
                in->vv[i].seq);
     if (in->nvv == 0)
         printf("vv           (nothing yet)\n");
+    for (size_t i = 0; i < in->nskewed; i++) {
+        char ahead[64];
+
+        format_duration(in->skewed[i].seq, ahead, sizeof ahead);
+        printf("%-12s %016" PRIx64 "  clock up to %s ahead of this one's\n", i == 0 ? "skewed" : "",
+               in->skewed[i].actor, ahead);
+    }
+    for (size_t i = 0; i < nmissing; i++)
+        printf("%-12s %016" PRIx64 "  up to seq %" PRIu64 "\n", i == 0 ? "waiting for" : "",
+               missing[i].actor, missing[i].seq);
 }
 
 static int
@@ -1929,19 +2700,24 @@ cmd_status(cli_t *c)
 {
     rep_replica_t *r = NULL;
     rep_info_t *in = NULL;
+    rep_vv_entry_t *missing = NULL;
+    size_t nmissing = 0;
     int ret, rc;
 
     if ((ret = open_replica(c, &r)) != CLI_OK)
         return ret;
     rc = rep_replica_info(r, &in);
+    if (rc >= 0)
+        rc = rep_replica_missing(r, &missing, &nmissing);
     if (rc < 0) {
         ret = fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
     } else if (c->json) {
-        ret = json_emit(json_status(in));
+        ret = json_emit(json_status(in, missing, nmissing));
     } else {
-        print_status(c->dir, in);
+        print_status(c->dir, in, missing, nmissing);
         ret = CLI_OK;
     }
+    rep_free(missing);
     rep_info_free(&in);
     rep_replica_close(&r);
     return ret;
@@ -2201,9 +2977,16 @@ static const char usage_text[] =
     "                                          join the office a bundle file belongs to\n"
     "  put COLL/REC FIELD=VALUE... [--user NAME]\n"
     "                                          set fields of a record, in one change\n"
+    "  incr COLL/REC FIELD [N] [--user NAME]   add N (default 1, may be negative) to a counter\n"
+    "  add COLL/REC FIELD[:TYPE] VALUE... [--user NAME]\n"
+    "                                          add members to a set\n"
+    "  rm COLL/REC FIELD[:TYPE] VALUE... [--user NAME]\n"
+    "                                          remove members from a set\n"
+    "  append COLL/REC FIELD[:TYPE] TEXT... [--user NAME]\n"
+    "                                          append entries to a log\n"
     "  get COLL/REC [FIELD] [--json]           show a record, or one field's value\n"
     "  ls COLL [--prefix P] [--json]           list a collection's records\n"
-    "  del COLL/REC [FIELD] [--user NAME]      delete a field, or the whole record\n"
+    "  del COLL/REC [FIELD] [--user NAME]      delete a register field, or the whole record\n"
     "  history COLL/REC [--json]               who changed a record, when, and what\n"
     "  conflicts [COLL/REC] [--json]           values written at once on different devices\n"
     "  digest [--json]                         hash of the shared state: equal when in sync\n"
@@ -2217,12 +3000,15 @@ static const char usage_text[] =
     "  FIELD=text  FIELD:int=3  FIELD:bool=true|false  FIELD:double=2.5  FIELD:null\n"
     "  FIELD:bytes=HEX  FIELD:string=text (needed when the field name holds ':')\n"
     "\n"
+    "values for add, rm, append: the same types, each value its own argument:\n"
+    "  FIELD text  FIELD:int 3  FIELD:bool true  FIELD:double 2.5  FIELD:null  FIELD:bytes HEX\n"
+    "\n"
     "options:\n"
     "  --dir DIR       the replica directory\n"
     "  --user NAME     who makes the change, for the audit trail (default: $REPLICA_USER)\n"
     "  --json          machine-readable output\n"
     "  --version       print the version\n"
-    "  --              what follows is not an option\n"
+    "  --              what follows is not an option (-2 and the like are never options)\n"
     "\n"
     "exit status: 0 done, 1 failed, 2 usage error.\n";
 
@@ -2238,6 +3024,10 @@ static const command_t commands[] = {
     {"init", cmd_init, OPT_OFFICE | OPT_DEVICE | OPT_FROM, 0, 0,
      "init [--office NAME] [--device NAME] | init --from BUNDLE [--device NAME] [--office NAME]"},
     {"put", cmd_put, OPT_USER, 2, -1, "put COLL/REC FIELD=VALUE... [--user NAME]"},
+    {"incr", cmd_incr, OPT_USER, 2, 3, "incr COLL/REC FIELD [N] [--user NAME]"},
+    {"add", cmd_add, OPT_USER, 2, -1, "add COLL/REC FIELD[:TYPE] VALUE... [--user NAME]"},
+    {"rm", cmd_rm, OPT_USER, 2, -1, "rm COLL/REC FIELD[:TYPE] VALUE... [--user NAME]"},
+    {"append", cmd_append, OPT_USER, 2, -1, "append COLL/REC FIELD[:TYPE] TEXT... [--user NAME]"},
     {"get", cmd_get, OPT_JSON, 1, 2, "get COLL/REC [FIELD] [--json]"},
     {"ls", cmd_ls, OPT_JSON | OPT_PREFIX, 1, 1, "ls COLL [--prefix P] [--json]"},
     {"del", cmd_del, OPT_USER, 1, 2, "del COLL/REC [FIELD] [--user NAME]"},

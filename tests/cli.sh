@@ -167,6 +167,21 @@ open(sys.argv[2], "wb").write(b)
 ' "$1" "$2"
 }
 
+# exchange DIR1 DIR2: each replica gets what the other has (vv, export --since-file, import).
+exchange() {
+    $limit $bin --dir "$1" vv -o "$T/x1.vv" 2>/dev/null &&
+        $limit $bin --dir "$2" vv -o "$T/x2.vv" 2>/dev/null &&
+        $limit $bin --dir "$1" export --since-file "$T/x2.vv" -o "$T/x1to2.bundle" 2>/dev/null &&
+        $limit $bin --dir "$2" export --since-file "$T/x1.vv" -o "$T/x2to1.bundle" 2>/dev/null &&
+        $limit $bin --dir "$1" import "$T/x2to1.bundle" >/dev/null 2>&1 &&
+        $limit $bin --dir "$2" import "$T/x1to2.bundle" >/dev/null 2>&1
+}
+
+# lines_sorted: the last stdout, its lines sorted and joined by '|'.
+lines_sorted() {
+    printf '%s\n' "$out" | LC_ALL=C sort | tr '\n' '|'
+}
+
 # ---- help, init ---------------------------------------------------------------------------------
 
 run --help
@@ -202,7 +217,7 @@ same "get a string holding '=' and spaces" "call back = yes" --dir "$A" get pati
 
 run --dir "$A" get patients/8812 age --json
 check "get FIELD --json keeps the int type" \
-    json 'd == {"key": "patients/8812", "field": "age", "value": 36, "conflict": False}'
+    json 'd == {"key": "patients/8812", "field": "age", "kind": "register", "value": 36, "conflict": False, "kind_clash": False}'
 run --dir "$A" get patients/8812 --json
 check "get --json shows the whole record with typed values" json '
 d["key"] == "patients/8812" and d["delete_conflict"] is False and
@@ -352,6 +367,156 @@ refused "a bundle from another office is refused" 1 --dir "$B" import "$T/c.bund
 check "another office's bundle leaves the digest alone" digest_is "$B" "$before"
 run --dir "$C" vv -o "$T/c.vv"
 refused "export for another office's vv is refused" 1 --dir "$A" export --since-file "$T/c.vv" -o "$T/x.bundle"
+
+# ---- counters, sets, logs ------------------------------------------------------------------------
+
+ok "incr makes a counter" --dir "$A" incr visits/8812 count --user alice
+same "incr without N adds 1" "1" --dir "$A" get visits/8812 count
+ok "incr -2: a negative amount is an argument, not an option" --dir "$A" incr visits/8812 count -2 --user bob
+same "the counter went down by 2" "-1" --dir "$A" get visits/8812 count
+ok "incr +5" --dir "$A" incr visits/8812 count +5
+check "incr reports the new total" has "total 4"
+ok "incr after -- works too" --dir "$A" incr visits/8812 count -- -1
+ok "incr back up" --dir "$A" incr visits/8812 count 1
+run --dir "$A" get visits/8812 count --json
+check "get COUNTER --json: kind and total" json '
+d == {"key": "visits/8812", "field": "count", "kind": "counter", "value": 4, "conflict": False, "kind_clash": False}'
+run --dir "$A" get visits/8812
+check "get shows the counter with its kind" has "count (counter) = 4"
+
+ok "add two members to a set in one change" --dir "$A" add patients/8812 allergies penicillin latex --user alice
+ok "add an int member (FIELD:int VALUE)" --dir "$A" add patients/8812 codes:int 42
+ok "add a member that is already there" --dir "$A" add patients/8812 allergies latex
+run --dir "$A" get patients/8812 allergies
+check_sh "get SET prints its members, one per line" '[ "$rc" -eq 0 ] && [ "$(lines_sorted)" = "latex|penicillin|" ]'
+ok "rm a member" --dir "$A" rm patients/8812 allergies latex --user bob
+same "the member is gone" "penicillin" --dir "$A" get patients/8812 allergies
+refused "rm of a member that is not there" 1 --dir "$A" rm patients/8812 allergies pollen
+refused "rm of a string when the member is an int" 1 --dir "$A" rm patients/8812 codes 42
+check "...says which type it looked for" has_err "string"
+
+ok "append a log entry" --dir "$A" append patients/8812 calls "called, left a message" --user alice
+ok "append another" --dir "$A" append patients/8812 calls "called back: all fine" --user bob
+run --dir "$A" get patients/8812 calls
+check_sh "get LOG prints its entries in order, one per line, with who" '[ "$rc" -eq 0 ] &&
+    [ "$(printf "%s\n" "$out" | wc -l)" -eq 2 ] &&
+    [ "${out%%called back: all fine}" != "$out" ] && [ "$(printf "%s\n" "$out" | head -n 1 | grep -c "alice  called, left a message")" -eq 1 ]'
+
+run --dir "$A" get patients/8812 --json
+check "get --json: kinds and values of a set, a log and a register" json 'all((
+f["allergies"] == {"kind": "set", "value": ["penicillin"], "conflict": False, "siblings": 1, "kind_clash": False} and
+f["codes"]["kind"] == "set" and f["codes"]["value"] == [42] and
+f["calls"]["kind"] == "log" and [e["value"] for e in f["calls"]["value"]] == ["called, left a message", "called back: all fine"] and
+[e["user"] for e in f["calls"]["value"]] == ["alice", "bob"] and
+all(list(e) == ["time", "hlc", "actor", "seq", "user", "value"] and len(e["actor"]) == 16 and
+    e["time"].endswith("Z") and isinstance(e["hlc"], int) and isinstance(e["seq"], int) for e in f["calls"]["value"]) and
+f["name"]["kind"] == "register" and f["name"]["value"] == "Ada")
+    for f in [d["fields"]])'
+run --dir "$A" get patients/8812 calls --json
+check "get LOG --json gives the entries" \
+    json 'd["kind"] == "log" and [e["value"] for e in d["value"]] == ["called, left a message", "called back: all fine"]'
+run --dir "$A" get patients/8812
+check "get shows a set's members and a log's entries" has "allergies (set) = [penicillin]"
+check "...and the log's entries under it" has "called back: all fine"
+run --dir "$A" ls patients
+check "ls shows sets compactly" has "allergies=[penicillin]"
+check "ls shows logs compactly" has "calls=(2 entries)"
+
+refused "incr of a register is a kind error" 1 --dir "$A" incr patients/8812 name
+check "...naming the field and both kinds" \
+    eval 'has_err "name" && has_err "a register" && has_err "not a counter"'
+refused "put to a counter is a kind error" 1 --dir "$A" put visits/8812 count=3
+check "...naming both kinds" eval 'has_err "a counter" && has_err "not a register"'
+refused "add to a log is a kind error" 1 --dir "$A" add patients/8812 calls x
+refused "append to a set is a kind error" 1 --dir "$A" append patients/8812 allergies x
+refused "rm from a counter is a kind error" 1 --dir "$A" rm visits/8812 count 1
+refused "del of a set field is refused" 1 --dir "$A" del patients/8812 allergies
+same "refused writes changed nothing" "4" --dir "$A" get visits/8812 count
+refused "incr by a word" 2 --dir "$A" incr visits/8812 count abc
+refused "incr by more than int64" 2 --dir "$A" incr visits/8812 count 99999999999999999999
+refused "incr with an extra argument" 2 --dir "$A" incr visits/8812 count 1 2
+refused "incr takes no --json" 2 --dir "$A" incr visits/8812 count --json
+refused "add without a value" 2 --dir "$A" add patients/8812 allergies
+refused "add FIELD=VALUE (the value is its own argument)" 2 --dir "$A" add patients/8812 allergies=x
+refused "add a bad :int value" 2 --dir "$A" add patients/8812 codes:int x
+refused "add a null with a value" 2 --dir "$A" add patients/8812 flags:null x
+refused "append with an unknown type" 2 --dir "$A" append patients/8812 calls:text hi
+
+run --dir "$A" history visits/8812
+check "history shows incr +N" has "incr count +1"
+check "history shows incr -N" has "incr count -2"
+run --dir "$A" history patients/8812
+check "history shows add, rm and append" \
+    eval 'has "add allergies: latex" && has "rm allergies: latex" && has "append calls: called back: all fine"'
+run --dir "$A" history patients/8812 --json
+check "history --json: the new op types with their values" json '
+any({"op": "add", "field": "allergies", "kind": "set", "value": "latex"} in c["ops"] for c in d["changes"]) and
+any({"op": "remove", "field": "allergies", "kind": "set", "value": "latex"} in c["ops"] for c in d["changes"]) and
+any({"op": "add", "field": "codes", "kind": "set", "value": 42} in c["ops"] for c in d["changes"]) and
+any({"op": "append", "field": "calls", "kind": "log", "value": "called back: all fine"} in c["ops"] for c in d["changes"])'
+run --dir "$A" history visits/8812 --json
+check "history --json: incr ops carry the amount" json '
+[o["value"] for c in d["changes"] for o in c["ops"] if o["op"] == "incr"] == [1, -2, 5, -1, 1]'
+
+# Concurrent edits on A and B, then one exchange.
+check "A and B exchange what they have" exchange "$A" "$B"
+check "...and agree" same_digest "$A" "$B"
+ok "A adds 10 to the counter" --dir "$A" incr visits/8812 count 10
+ok "B takes 3 off it at the same time" --dir "$B" incr visits/8812 count -3
+ok "B adds 1" --dir "$B" incr visits/8812 count
+ok "A removes penicillin" --dir "$A" rm patients/8812 allergies penicillin
+ok "B adds penicillin at the same time" --dir "$B" add patients/8812 allergies penicillin
+ok "A appends to the log" --dir "$A" append patients/8812 calls "A: fax sent"
+ok "B appends at the same time" --dir "$B" append patients/8812 calls "B: nurse called"
+ok "A starts 'balance' as a counter" --dir "$A" incr patients/8812 balance 5
+ok "B starts 'balance' as a register at the same time" --dir "$B" put patients/8812 balance=paid
+check "A and B exchange again" exchange "$A" "$B"
+check "...and converge to one digest" same_digest "$A" "$B"
+for side in A B; do
+    eval "dir=\$$side"
+    same "$side: the counter is the sum of every increment" "12" --dir "$dir" get visits/8812 count
+    same "$side: the concurrent add wins over the remove" "penicillin" --dir "$dir" get patients/8812 allergies
+    run --dir "$dir" get patients/8812 --json
+    printf '%s\n' "$out" >"$T/$side.json"
+    check "$side: both appends are in the log" json '
+sorted(e["value"] for e in d["fields"]["calls"]["value"][-2:]) == ["A: fax sent", "B: nurse called"] and
+len(d["fields"]["calls"]["value"]) == 4'
+    check "$side: a kind clash keys each field name:kind" json '
+d["fields"]["balance:counter"]["value"] == 5 and d["fields"]["balance:counter"]["kind_clash"] is True and
+d["fields"]["balance:register"]["value"] == "paid" and d["fields"]["balance:register"]["conflict"] is True and
+"balance" not in d["fields"]'
+    run --dir "$dir" get patients/8812
+    check "$side: get shows both fields of the clash" eval 'has "balance (counter)" && has "balance (register)"'
+    same "$side: get NAME:KIND reads one field of a clash" "5" --dir "$dir" get patients/8812 balance:counter
+    run --dir "$dir" conflicts patients/8812 --json
+    check "$side: conflicts lists the kind clash" json '
+sorted(c["kind"] for c in d["conflicts"] if c["field"] == "balance" and c["kind_clash"]) == ["counter", "register"]'
+    run --dir "$dir" conflicts patients/8812
+    check "$side: conflicts shows the clash for people" has "balance (counter): kind clash, also a register"
+done
+check_sh "the log is in the same order on both replicas" \
+    'python3 -c "import json,sys; a,b=(json.load(open(f))[\"fields\"][\"calls\"][\"value\"] for f in sys.argv[1:]); sys.exit(a != b)" "$T/A.json" "$T/B.json"'
+
+# A change that arrives before the one it follows waits, and status says what for.
+ok "D joins the office with everything A has" --dir "$A" export -o "$T/full.bundle"
+ok "...from A's bundle" --dir "$T/dd" init --from "$T/full.bundle" --device ws-d
+ok "B writes its vv" --dir "$B" vv -o "$T/b2.vv"
+ok "A makes a change" --dir "$A" put patients/8890 name=Wait
+ok "A exports what B lacks: that change" --dir "$A" export --since-file "$T/b2.vv" -o "$T/first.bundle"
+ok "D imports it" --dir "$T/dd" import "$T/first.bundle"
+ok "...and writes its vv" --dir "$T/dd" vv -o "$T/d.vv"
+ok "A makes a second change" --dir "$A" incr patients/8890 visits
+ok "A exports only the second one" --dir "$A" export --since-file "$T/d.vv" -o "$T/second.bundle"
+ok "B imports the second change first" --dir "$B" import "$T/second.bundle"
+run --dir "$B" status --json
+check "status --json: waiting_for names A and the seq it needs" \
+    json "d['pending'] == 1 and list(d['waiting_for']) == ['$actor_a'] and d['skewed'] == {}"
+run --dir "$B" status
+check "status says what it waits for" has "waiting for  $actor_a  up to seq"
+ok "B imports the first change" --dir "$B" import "$T/first.bundle"
+run --dir "$B" status --json
+check "then nothing waits" json 'd["pending"] == 0 and d["waiting_for"] == {}'
+same "and the second change is applied" "1" --dir "$B" get patients/8890 visits
 
 # ---- bad arguments --------------------------------------------------------------------------------
 
