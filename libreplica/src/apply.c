@@ -371,8 +371,9 @@ rep__apply_change(rep__applier_t *a, const rep__change_t *c)
     rep__put_be64(vv, c->seq);
     memcpy(vv + 8, c->hash, REP_HASH_BYTES);
     REP_TRY(rep__txn_put(a->t, REP_DB_VV, k, 8, vv, sizeof vv));
-    bool skewed;
-    a->hlc = rep__hlc_observe(a->hlc, c->hlc, a->wall_ms, a->max_drift_ms, &skewed);
+    bool skewed = false;
+    if (!a->local)
+        a->hlc = rep__hlc_observe(a->hlc, c->hlc, a->wall_ms, a->max_drift_ms, &skewed);
     if (skewed) {
         a->stats.skewed++;
         REP_TRY(note_skew(a, c->actor, REP_HLC_MS(c->hlc) - a->wall_ms));

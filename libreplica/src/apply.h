@@ -9,6 +9,7 @@
 #ifndef REP_APPLY_H
 #define REP_APPLY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "change.h"
@@ -32,6 +33,7 @@ typedef struct rep__applier {
     rep__txn_t *t;
     uint64_t wall_ms, max_drift_ms;
     uint64_t hlc;               /* last clock value, written back by rep__applier_end() */
+    bool local;                 /* applying this replica's own new change: no clock to adopt */
     rep_import_stats_t stats;
     rep__sibs_t sibs;           /* scratch */
     rep__buf_t buf;             /* scratch */

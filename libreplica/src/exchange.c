@@ -161,6 +161,12 @@ typedef struct import_ctx {
 } import_ctx_t;
 
 static int
+pending_fn(rep__txn_t *t, void *arg)
+{
+    return rep__txn_count(t, REP_DB_PENDING, arg);
+}
+
+static int
 import_fn(rep__txn_t *t, void *arg)
 {
     import_ctx_t *ic = arg;
@@ -196,6 +202,8 @@ rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_impor
         rc = rep__change_decode(b.changes[i].p, b.changes[i].n, &ic.changes[i]);
     if (rc == 0 && ic.n)
         rc = rep__store_write(r->st, import_fn, &ic);
+    else if (rc == 0) /* nothing to apply: only say what still waits */
+        rc = rep__store_read(r->st, pending_fn, &ic.stats.pending);
     for (size_t i = 0; i < ic.n; i++)
         rep__change_clear(&ic.changes[i]);
     free(ic.changes);

@@ -477,6 +477,7 @@ commit_fn(rep__txn_t *st, void *arg)
     c.actor = r->actor;
     c.seq++;
     c.hlc = a.hlc = rep__hlc_next(a.hlc, now);
+    a.local = true;
     c.deps = vv;
     c.ndeps = w;
     c.user = cc->t->user;
