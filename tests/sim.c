@@ -1,0 +1,2624 @@
+/*
+ * sim.c — a deterministic simulation of an office network of replicas.
+ *
+ *   tests/sim [--seeds N] [--from S] [--replicas-max K] [--steps N] [-v]
+ *
+ * Each seed builds an office of 3..K replicas (real LMDB directories, opened with
+ * REP_OPEN_NOSYNC: this tests merge logic, not disks), each on its own fake wall clock (most a
+ * second or two apart, some a whole day ahead or behind), and runs a few hundred random steps:
+ * transactions of every kind of write, and a simulated network that carries the library's own
+ * exchange bytes (rep_replica_vv -> rep_replica_export -> rep_replica_import, the same code a
+ * node runs) with reordering, duplication, loss, stale version vectors, partial batches,
+ * single changes delivered before their dependencies, pulls driven by rep_replica_missing,
+ * anti-entropy rounds and partitions that heal. After a final full anti-entropy it asserts:
+ *
+ *   - every replica has every change, nothing pending or missing, and all digests are equal;
+ *   - every record, field, conflict, counter, set, log and history is exactly what an oracle
+ *     kept by this program says (below), on every replica, and in the middle of the run for
+ *     whatever changes a replica holds by then (replicas holding the same changes have equal
+ *     digests at any time);
+ *   - no replica's clock runs more than max drift beyond its own wall clock (a device a day
+ *     ahead does not drag the office along), and every replica names a device whose clock is
+ *     far ahead of its own in rep_info_t.skewed;
+ *   - a field name keeps its kind: a write of a kind the field lacks while it has another is
+ *     refused with REP_EKIND (nothing written); two replicas that start one name with two
+ *     kinds at once both keep their field, flagged as a clash, and both stay writable.
+ *
+ * The oracle records every committed change: its writer, seq, hlc, user, causal context (the
+ * writer's version vector just before the commit) and its writes. From those alone it derives
+ * the state of any set of changes (DESIGN.md "Merge rules"): a register holds the writes to it
+ * not covered by the context of a later write to it or delete of its record; a set element is
+ * present while one of its adds is not covered by a later add, remove or record delete of it
+ * (add wins); a counter is the sum of every increment; a log is every append in (hlc, actor,
+ * seq, position) order; a record is visible while one of its writes is not covered by a delete.
+ *
+ * Determinism: the simulation's own choices come from a splitmix64 stream seeded by the seed,
+ * and libsodium's random bytes (device keys, hence actor ids; office id; nonces) are replaced
+ * by another stream seeded by it, so a seed replays exactly. A failure prints one line with
+ * the seed and the command that replays it with a step trace (-v).
+ *
+ * The seed count defaults to $SIM_SEEDS, else 1000; the first seed to $REPLICA_TEST_SEED,
+ * else 0. The last line is "N passed, M failed"; the exit status is 1 on any failure.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "replica.h"
+#include "testutil.h"
+
+#define SIM_MAX_NODES   7
+#define SIM_MIN_NODES   3
+#define SIM_HOUR_MS     (3600ull * 1000)
+#define SIM_DAY_MS      (24 * SIM_HOUR_MS)
+#define SIM_DRIFT_MS    (5 * 60 * 1000ull) /* the library's default max drift */
+#define SIM_LINK_MAX    48                 /* messages queued per link; more are lost */
+#define SIM_MAX_RAW     12                 /* writes per transaction, deliberate ones included */
+
+/* ---- Options ------------------------------------------------------------------------------ */
+static bool g_verbose;
+static int g_replicas_max = SIM_MAX_NODES;
+static unsigned g_steps; /* 0: chosen per seed */
+static volatile sig_atomic_t g_crash_seed_valid;
+static uint64_t g_crash_seed;
+
+/* ---- Deterministic random bytes for libsodium --------------------------------------------- */
+static tu_rng_t g_sodium_rng;
+
+static const char *
+sim_rb_name(void)
+{
+    return "sim-splitmix64";
+}
+
+static uint32_t
+sim_rb_random(void)
+{
+    return (uint32_t)(tu_rng_next(&g_sodium_rng) >> 32);
+}
+
+static void
+sim_rb_buf(void *const buf, const size_t size)
+{
+    tu_rng_bytes(&g_sodium_rng, buf, size);
+}
+
+static randombytes_implementation sim_rb = {
+    sim_rb_name, sim_rb_random, NULL, NULL, sim_rb_buf, NULL,
+};
+
+/* ---- Values ------------------------------------------------------------------------------- */
+typedef struct sval {
+    rep_type_t type;
+    int b;
+    int64_t i;
+    double d;
+    uint8_t len;
+    char s[24]; /* REP_STRING (also NUL-terminated) or REP_BYTES */
+} sval_t;
+
+static rep_value_t
+sval_rep(const sval_t *v)
+{
+    rep_value_t r;
+    memset(&r, 0, sizeof r);
+    r.type = v->type;
+    switch (v->type) {
+    case REP_BOOL: r.u.b = v->b; break;
+    case REP_INT: r.u.i = v->i; break;
+    case REP_DOUBLE: r.u.d = v->d; break;
+    case REP_STRING:
+    case REP_BYTES:
+        r.u.s.ptr = v->s;
+        r.u.s.len = v->len;
+        break;
+    default: break;
+    }
+    return r;
+}
+
+static void
+sval_str(sval_t *v, const char *s, size_t n)
+{
+    v->type = REP_STRING;
+    v->len = (uint8_t)n;
+    memcpy(v->s, s, n);
+    v->s[n] = 0;
+}
+
+static double
+bits_double(uint64_t bits)
+{
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+/* A random value of any type, edge cases likely. */
+static void
+sval_random(tu_rng_t *g, sval_t *v)
+{
+    static const int64_t ints[] = {0, 1, -1, 127, 128, -32, -33, 255, 65536, INT64_MAX, INT64_MIN};
+    static const char *const strs[] = {"", "a", "é", "日本語", "555-0100", "Ünïcödé ✓"};
+    memset(v, 0, sizeof *v);
+    switch (tu_rng_below(g, 6)) {
+    case 0: v->type = REP_NULL; break;
+    case 1:
+        v->type = REP_BOOL;
+        v->b = (int)tu_rng_below(g, 2);
+        break;
+    case 2:
+        v->type = REP_INT;
+        v->i = tu_rng_chance(g, 50) ? ints[tu_rng_below(g, sizeof ints / sizeof *ints)]
+                                    : (int64_t)tu_rng_next(g);
+        break;
+    case 3: {
+        /* 0, -0, NaN (canonical), +-inf, a subnormal, a large one, or something ordinary */
+        static const uint64_t bits[] = {0, 0x8000000000000000ull, 0x7ff8000000000000ull,
+                                        0x7ff0000000000000ull, 0xfff0000000000000ull, 1,
+                                        0x7fefffffffffffffull};
+        v->type = REP_DOUBLE;
+        v->d = tu_rng_chance(g, 40) ? bits_double(bits[tu_rng_below(g, sizeof bits / sizeof *bits)])
+                                    : (tu_rng_double(g) - 0.5) * 1e6;
+        break;
+    }
+    case 4: {
+        uint64_t x = tu_rng_below(g, 9);
+        if (x < 6) {
+            sval_str(v, strs[x], strlen(strs[x]));
+        } else if (x == 6) {
+            sval_str(v, "a\0b", 3); /* a string may hold NUL */
+        } else {
+            char buf[16];
+            size_t n = (size_t)tu_rng_range(g, 1, 12);
+            for (size_t k = 0; k < n; k++)
+                buf[k] = (char)('a' + tu_rng_below(g, 26));
+            sval_str(v, buf, n);
+        }
+        break;
+    }
+    default:
+        v->type = REP_BYTES;
+        v->len = (uint8_t)tu_rng_below(g, 17);
+        tu_rng_bytes(g, v->s, v->len);
+        break;
+    }
+}
+
+/* The small universe of set members, so adds and removes meet often. */
+#define NELEM 6
+static sval_t
+elem_value(int e)
+{
+    sval_t v;
+    memset(&v, 0, sizeof v);
+    switch (e) {
+    case 0: v.type = REP_INT; v.i = 1; break;
+    case 1: v.type = REP_INT; v.i = -7; break;
+    case 2: sval_str(&v, "a", 1); break;
+    case 3: sval_str(&v, "é", strlen("é")); break;
+    case 4: v.type = REP_BYTES; v.len = 2; v.s[0] = 0; v.s[1] = 1; break;
+    default: v.type = REP_BOOL; v.b = 1; break;
+    }
+    return v;
+}
+
+/* ---- The key space ------------------------------------------------------------------------- */
+/* "st" records are never deleted (so every counter and log in them stays visible); "mx" records
+ * are deleted and revived; "cl/1" is where two replicas start one field name with two kinds. */
+static const struct {
+    const char *key, *coll, *id;
+    bool deletable;
+} k_recs[] = {
+    {"st/1", "st", "1", false},     {"st/two", "st", "two", false},
+    {"st/ü/3", "st", "ü/3", false}, {"mx/1", "mx", "1", true},
+    {"mx/x/y", "mx", "x/y", true},  {"cl/1", "cl", "1", false},
+};
+#define NREC        6
+#define NREC_RANDOM 5
+#define REC_CLASH   5
+
+static const char *const k_colls[] = {"st", "mx", "cl"};
+#define NCOLL 3
+
+/* Field names, each bound to one kind, but for "f" (kind 0 here), the name that replicas
+ * start with different kinds at once. */
+static const char *const k_fnames[] = {"r0", "r1", "c0", "s0", "l0", "f"};
+static const rep_kind_t k_fkind[] = {REP_KIND_REGISTER, REP_KIND_REGISTER, REP_KIND_COUNTER,
+                                     REP_KIND_SET, REP_KIND_LOG, 0};
+#define NFNAME    6
+#define F_R0      0
+#define F_R1      1
+#define F_C0      2
+#define F_S0      3
+#define F_L0      4
+#define FLD_CLASH 5
+#define NKIND     5 /* kinds are 1..4 */
+
+static const char *
+kind_name(int k)
+{
+    switch (k) {
+    case REP_KIND_REGISTER: return "register";
+    case REP_KIND_COUNTER: return "counter";
+    case REP_KIND_SET: return "set";
+    case REP_KIND_LOG: return "log";
+    }
+    return "kind?";
+}
+
+/* ---- The oracle: every committed change --------------------------------------------------- */
+enum { O_SET = 1, O_DEL, O_CLEAR, O_INCR, O_ADD, O_REMOVE, O_APPEND };
+enum { EX_NONE = 0, EX_LIVE = 1, EX_DEL = 2 };
+
+/* A write: as the simulation makes it (raw, in call order) or as it ends up in a change. */
+typedef struct op {
+    uint8_t type, rec, fname, elem;
+    uint32_t pos;  /* call order in its transaction */
+    int64_t delta; /* O_INCR */
+    sval_t val;    /* O_SET, O_APPEND */
+} op_t;
+
+typedef struct och {
+    int node;
+    uint64_t seq, hlc;
+    uint64_t ctx[SIM_MAX_NODES]; /* the writer's vv just before: ctx[k] = seq of node k covered */
+    char user[16];
+    uint8_t exists[NREC]; /* what it wrote to the record's existence register */
+    uint8_t clear[NREC];  /* a record delete */
+    uint8_t regw[NREC];   /* bit f: it set or deleted register field f */
+    op_t *ops;            /* kept writes, as the transaction folds them */
+    size_t nops;
+} och_t;
+
+static bool
+covers(const och_t *c, const och_t *w)
+{
+    return c->ctx[w->node] >= w->seq;
+}
+
+/* ---- The network --------------------------------------------------------------------------- */
+enum { M_HELLO = 1, M_BATCH = 2 };
+
+typedef struct msg {
+    uint8_t type;
+    bool more;      /* a batch the sender cut short: the receiver asks again */
+    uint8_t *bytes; /* from the library: rep_free() */
+    size_t len;
+} msg_t;
+
+typedef struct link {
+    msg_t *q;
+    size_t n, cap;
+} link_t;
+
+/* ---- The simulation ------------------------------------------------------------------------ */
+typedef struct node {
+    rep_replica_t *r;
+    tu_clock_t clock;
+    int64_t skew_ms;
+    uint64_t actor;
+    char name[12];
+    uint8_t *peer_vv[SIM_MAX_NODES]; /* the last vv each peer sent us (malloc'd copy) */
+    size_t peer_vvn[SIM_MAX_NODES];
+    uint8_t *old_vv; /* our own vv some time ago (malloc'd copy) */
+    size_t old_vvn;
+    int group;       /* side of a partition */
+    och_t *chs;      /* oracle: our committed changes, chs[k].seq == k + 1 */
+    size_t nchs, capchs;
+} node_t;
+
+typedef struct sim_stats {
+    uint64_t seeds, nodes, commits, ops, ekind, sent, delivered, lost, dups, pending, checks,
+        far_skew;
+} sim_stats_t;
+
+typedef struct sim {
+    uint64_t seed;
+    tu_rng_t rng;
+    int n;
+    node_t node[SIM_MAX_NODES];
+    link_t link[SIM_MAX_NODES][SIM_MAX_NODES];
+    uint64_t t0, now;
+    uint64_t drift_opt, drift; /* opts.max_drift_ms and what it means */
+    int partition_left;        /* steps until the partition heals; 0: none */
+    int step;
+    char base[TU_PATH_MAX];
+    uint8_t office[REP_OFFICE_ID_BYTES];
+    int clash_a, clash_b, clash_ka, clash_kb;
+    bool failed;
+    char why[1024];
+    sim_stats_t st;
+} sim_t;
+
+static void sim_trace(const sim_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sim_fail(sim_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+sim_trace(const sim_t *s, const char *fmt, ...)
+{
+    if (!g_verbose)
+        return;
+    va_list ap;
+    if (s->step >= 0)
+        printf("[seed %" PRIu64 " step %d +%" PRIu64 "ms] ", s->seed, s->step, s->now - s->t0);
+    else
+        printf("[seed %" PRIu64 " end +%" PRIu64 "ms] ", s->seed, s->now - s->t0);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+}
+
+static void
+sim_fail(sim_t *s, const char *fmt, ...)
+{
+    if (s->failed)
+        return;
+    s->failed = true;
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (s->step > 0)
+        snprintf(s->why, sizeof s->why, "step %d: %s", s->step, msg);
+    else
+        snprintf(s->why, sizeof s->why, "%s: %s", s->step == 0 ? "start" : "end", msg);
+    sim_trace(s, "FAIL: %s", msg);
+}
+
+/* A library call that must succeed; on failure the seed fails and the caller bails out. */
+#define SIM_OK(s, expr)                                                                            \
+    sim_ok_((s), (expr), #expr, __LINE__)
+
+static bool
+sim_ok_(sim_t *s, int rc, const char *what, int line)
+{
+    if (rc == 0)
+        return true;
+    sim_fail(s, "sim.c:%d: %s = %d (%s)", line, what, rc, rep_strerror(rc));
+    return false;
+}
+
+static int
+actor_node(const sim_t *s, uint64_t actor)
+{
+    for (int k = 0; k < s->n; k++)
+        if (s->node[k].actor == actor)
+            return k;
+    return -1;
+}
+
+static bool
+partitioned(const sim_t *s, int a, int b)
+{
+    return s->partition_left > 0 && s->node[a].group != s->node[b].group;
+}
+
+static void
+set_clocks(sim_t *s)
+{
+    for (int i = 0; i < s->n; i++)
+        tu_clock_set(&s->node[i].clock, (uint64_t)((int64_t)s->now + s->node[i].skew_ms));
+}
+
+/* The version vector of node i as per-node seqs, from rep_replica_info (kept in *infop if not
+ * NULL, else freed). */
+static bool
+node_view(sim_t *s, int i, uint64_t view[SIM_MAX_NODES], rep_info_t **infop)
+{
+    rep_info_t *info;
+    if (!SIM_OK(s, rep_replica_info(s->node[i].r, &info)))
+        return false;
+    memset(view, 0, SIM_MAX_NODES * sizeof *view);
+    bool ok = true;
+    for (size_t k = 0; k < info->nvv; k++) {
+        int nd = actor_node(s, info->vv[k].actor);
+        if (nd < 0) {
+            sim_fail(s, "%s: vv names actor %016" PRIx64 ", which no replica has", s->node[i].name,
+                     info->vv[k].actor);
+            ok = false;
+        } else if (info->vv[k].seq > s->node[nd].nchs) {
+            sim_fail(s, "%s: vv has %s up to %" PRIu64 ", but %s made %zu changes",
+                     s->node[i].name, s->node[nd].name, info->vv[k].seq, s->node[nd].name,
+                     s->node[nd].nchs);
+            ok = false;
+        } else {
+            view[nd] = info->vv[k].seq;
+        }
+    }
+    if (ok && view[i] != info->seq) {
+        sim_fail(s, "%s: info.seq %" PRIu64 " but its vv entry says %" PRIu64, s->node[i].name,
+                 info->seq, view[i]);
+        ok = false;
+    }
+    if (infop && ok)
+        *infop = info;
+    else
+        rep_info_free(&info);
+    return ok;
+}
+
+/* ---- Expected state of a set of changes (a view) ------------------------------------------- */
+typedef struct sib {
+    const och_t *c;
+    const op_t *op; /* NULL for the existence register */
+} sib_t;
+
+typedef struct oview {
+    uint64_t v[SIM_MAX_NODES];
+    const och_t **ch; /* every change in the view */
+    size_t n;
+} oview_t;
+
+static bool
+oview_make(sim_t *s, const uint64_t v[SIM_MAX_NODES], oview_t *ov)
+{
+    memcpy(ov->v, v, sizeof ov->v);
+    size_t total = 0;
+    for (int k = 0; k < s->n; k++)
+        total += v[k];
+    ov->n = 0;
+    ov->ch = calloc(total ? total : 1, sizeof *ov->ch);
+    if (!ov->ch) {
+        sim_fail(s, "out of memory");
+        return false;
+    }
+    for (int k = 0; k < s->n; k++)
+        for (uint64_t q = 0; q < v[k]; q++)
+            ov->ch[ov->n++] = &s->node[k].chs[q];
+    return true;
+}
+
+static const op_t *
+reg_op(const och_t *c, int r, int f)
+{
+    for (size_t i = 0; i < c->nops; i++) {
+        const op_t *o = &c->ops[i];
+        if (o->rec == r && o->fname == f && (o->type == O_SET || o->type == O_DEL))
+            return o;
+    }
+    return NULL;
+}
+
+/* Does c write set element e of (r, f) (an add or a remove)? */
+static bool
+set_touches(const och_t *c, int r, int f, int e)
+{
+    for (size_t i = 0; i < c->nops; i++) {
+        const op_t *o = &c->ops[i];
+        if (o->rec == r && o->fname == f && o->elem == e && (o->type == O_ADD || o->type == O_REMOVE))
+            return true;
+    }
+    return false;
+}
+
+/* The siblings of register (r, f) — or of r's existence register when f < 0 — in the view. */
+static size_t
+reg_alive(const oview_t *ov, int r, int f, sib_t *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ov->n; i++) {
+        const och_t *w = ov->ch[i];
+        const op_t *op = NULL;
+        if (f < 0 ? w->exists[r] == EX_NONE : !(op = reg_op(w, r, f)))
+            continue;
+        bool gone = false;
+        for (size_t j = 0; j < ov->n && !gone; j++) {
+            const och_t *c = ov->ch[j];
+            if (c == w || !covers(c, w))
+                continue;
+            gone = c->clear[r] || (f < 0 ? c->exists[r] != EX_NONE : (c->regw[r] >> f) & 1);
+        }
+        if (!gone)
+            out[n++] = (sib_t){w, op};
+    }
+    return n;
+}
+
+static bool
+sib_live(const sib_t *x, int r)
+{
+    return x->op ? x->op->type == O_SET : x->c->exists[r] == EX_LIVE;
+}
+
+/* Index of the visible sibling (live, highest (hlc, actor)), or -1. */
+static int
+reg_winner(const sim_t *s, const sib_t *v, size_t n, int r)
+{
+    int best = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!sib_live(&v[i], r))
+            continue;
+        if (best < 0 || v[i].c->hlc > v[best].c->hlc ||
+            (v[i].c->hlc == v[best].c->hlc &&
+             s->node[v[i].c->node].actor > s->node[v[best].c->node].actor))
+            best = (int)i;
+    }
+    return best;
+}
+
+/* Is the add of e by change a still a dot of the element in the view? */
+static bool
+set_dot_alive(const oview_t *ov, int r, int f, int e, const och_t *a)
+{
+    for (size_t j = 0; j < ov->n; j++) {
+        const och_t *c = ov->ch[j];
+        if (c != a && covers(c, a) && (c->clear[r] || set_touches(c, r, f, e)))
+            return false;
+    }
+    return true;
+}
+
+static int
+cmp_log(const sim_t *s, const sib_t *a, const sib_t *b)
+{
+    if (a->c->hlc != b->c->hlc)
+        return a->c->hlc < b->c->hlc ? -1 : 1;
+    uint64_t aa = s->node[a->c->node].actor, ba = s->node[b->c->node].actor;
+    if (aa != ba)
+        return aa < ba ? -1 : 1;
+    if (a->c->seq != b->c->seq)
+        return a->c->seq < b->c->seq ? -1 : 1;
+    return (a->op->pos > b->op->pos) - (a->op->pos < b->op->pos);
+}
+
+/* One field (name f, kind k) of a record as the view says it is. */
+typedef struct xf {
+    bool present;
+    sib_t *alive; /* register siblings */
+    size_t nalive;
+    int winner;
+    uint64_t sum; /* counter */
+    bool member[NELEM]; /* set */
+    size_t nmem;
+    sib_t *log; /* log entries in order */
+    size_t nlog;
+} xf_t;
+
+static void
+xf_clear(xf_t *x)
+{
+    free(x->alive);
+    free(x->log);
+    memset(x, 0, sizeof *x);
+}
+
+static bool
+xf_compute(sim_t *s, const oview_t *ov, int r, int f, int k, xf_t *x)
+{
+    memset(x, 0, sizeof *x);
+    x->winner = -1;
+    switch (k) {
+    case REP_KIND_REGISTER:
+        if (!(x->alive = calloc(ov->n ? ov->n : 1, sizeof *x->alive)))
+            goto oom;
+        x->nalive = reg_alive(ov, r, f, x->alive);
+        x->winner = reg_winner(s, x->alive, x->nalive, r);
+        x->present = x->winner >= 0;
+        break;
+    case REP_KIND_COUNTER:
+        for (size_t i = 0; i < ov->n; i++)
+            for (size_t j = 0; j < ov->ch[i]->nops; j++) {
+                const op_t *o = &ov->ch[i]->ops[j];
+                if (o->type == O_INCR && o->rec == r && o->fname == f) {
+                    x->sum += (uint64_t)o->delta; /* wraps, like the library */
+                    x->present = true;
+                }
+            }
+        break;
+    case REP_KIND_SET:
+        for (size_t i = 0; i < ov->n; i++)
+            for (size_t j = 0; j < ov->ch[i]->nops; j++) {
+                const op_t *o = &ov->ch[i]->ops[j];
+                if (o->type == O_ADD && o->rec == r && o->fname == f && !x->member[o->elem] &&
+                    set_dot_alive(ov, r, f, o->elem, ov->ch[i])) {
+                    x->member[o->elem] = true;
+                    x->nmem++;
+                }
+            }
+        x->present = x->nmem > 0;
+        break;
+    case REP_KIND_LOG: {
+        size_t cap = 0;
+        for (size_t i = 0; i < ov->n; i++)
+            for (size_t j = 0; j < ov->ch[i]->nops; j++) {
+                const op_t *o = &ov->ch[i]->ops[j];
+                if (o->type != O_APPEND || o->rec != r || o->fname != f)
+                    continue;
+                if (x->nlog == cap) {
+                    cap = cap ? cap * 2 : 8;
+                    sib_t *l = realloc(x->log, cap * sizeof *l);
+                    if (!l)
+                        goto oom;
+                    x->log = l;
+                }
+                sib_t e = {ov->ch[i], o};
+                size_t at = x->nlog++; /* insertion sort: logs are short */
+                while (at > 0 && cmp_log(s, &x->log[at - 1], &e) > 0) {
+                    x->log[at] = x->log[at - 1];
+                    at--;
+                }
+                x->log[at] = e;
+            }
+        x->present = x->nlog > 0;
+        break;
+    }
+    }
+    return true;
+oom:
+    sim_fail(s, "out of memory");
+    xf_clear(x);
+    return false;
+}
+
+/* ---- Transactions -------------------------------------------------------------------------- */
+static void
+describe_op(const op_t *o, char *buf, size_t n)
+{
+    char v[64];
+    rep_value_t rv;
+    const char *key = k_recs[o->rec].key, *f = k_fnames[o->fname];
+    switch (o->type) {
+    case O_SET:
+        rv = sval_rep(&o->val);
+        snprintf(buf, n, "set %s.%s=%s", key, f, tu_value_fmt(&rv, v, sizeof v));
+        break;
+    case O_DEL: snprintf(buf, n, "del %s.%s", key, f); break;
+    case O_CLEAR: snprintf(buf, n, "delete %s", key); break;
+    case O_INCR: snprintf(buf, n, "incr %s.%s %+" PRId64, key, f, o->delta); break;
+    case O_ADD:
+    case O_REMOVE: {
+        sval_t e = elem_value(o->elem);
+        rv = sval_rep(&e);
+        snprintf(buf, n, "%s %s.%s %s", o->type == O_ADD ? "add" : "remove", key, f,
+                 tu_value_fmt(&rv, v, sizeof v));
+        break;
+    }
+    case O_APPEND:
+        rv = sval_rep(&o->val);
+        snprintf(buf, n, "append %s.%s %s", key, f, tu_value_fmt(&rv, v, sizeof v));
+        break;
+    default: snprintf(buf, n, "op?%d", o->type); break;
+    }
+}
+
+/* Buffer one write through the public API (kind given by the op type). */
+static int
+api_op(rep_txn_t *t, const op_t *o, bool convenience)
+{
+    const char *key = k_recs[o->rec].key, *f = k_fnames[o->fname];
+    rep_value_t v = sval_rep(&o->val);
+    sval_t e;
+    switch (o->type) {
+    case O_SET:
+        if (convenience) {
+            switch (o->val.type) {
+            case REP_NULL: return rep_txn_set_null(t, key, f);
+            case REP_BOOL: return rep_txn_set_bool(t, key, f, o->val.b);
+            case REP_INT: return rep_txn_set_int(t, key, f, o->val.i);
+            case REP_DOUBLE: return rep_txn_set_double(t, key, f, o->val.d);
+            case REP_BYTES: return rep_txn_set_bytes(t, key, f, o->val.s, o->val.len);
+            case REP_STRING:
+                if (strlen(o->val.s) == o->val.len)
+                    return rep_txn_set_str(t, key, f, o->val.s);
+                break;
+            }
+        }
+        return rep_txn_set(t, key, f, &v);
+    case O_DEL: return rep_txn_del_field(t, key, f);
+    case O_CLEAR: return rep_txn_del_record(t, key);
+    case O_INCR: return rep_txn_incr(t, key, f, o->delta);
+    case O_ADD:
+    case O_REMOVE:
+        e = elem_value(o->elem);
+        v = sval_rep(&e);
+        return o->type == O_ADD ? rep_txn_add(t, key, f, &v) : rep_txn_remove(t, key, f, &v);
+    case O_APPEND: return rep_txn_append(t, key, f, &v);
+    }
+    return -EINVAL;
+}
+
+/*
+ * Fold a transaction's writes (in call order) into the change it makes, as replica.h says:
+ * a record delete drops the record's earlier writes in it; a register keeps its last write;
+ * a set member its last add or remove; every increment and append counts. The existence
+ * register is written live when a field of the record is written (anything but a field
+ * delete), deleted when the record was only deleted.
+ */
+static bool
+fold_ops(const op_t *raw, size_t n, och_t *c)
+{
+    int last_clear[NREC];
+    bool written[NREC] = {false};
+    if (!(c->ops = calloc(n ? n : 1, sizeof *c->ops)))
+        return false;
+    for (int r = 0; r < NREC; r++)
+        last_clear[r] = -1;
+    for (size_t i = 0; i < n; i++)
+        if (raw[i].type == O_CLEAR)
+            last_clear[raw[i].rec] = (int)i;
+    for (size_t i = 0; i < n; i++) {
+        const op_t *o = &raw[i];
+        if (o->type == O_CLEAR || (int)i < last_clear[o->rec])
+            continue;
+        bool keep = true, reg = o->type == O_SET || o->type == O_DEL;
+        bool member = o->type == O_ADD || o->type == O_REMOVE;
+        for (size_t j = i + 1; j < n && keep; j++) {
+            const op_t *p = &raw[j];
+            if (p->rec != o->rec || p->fname != o->fname)
+                continue;
+            if (reg && (p->type == O_SET || p->type == O_DEL))
+                keep = false;
+            if (member && (p->type == O_ADD || p->type == O_REMOVE) && p->elem == o->elem)
+                keep = false;
+        }
+        if (!reg || (keep && o->type == O_SET))
+            written[o->rec] = true;
+        if (!keep)
+            continue;
+        c->ops[c->nops] = *o;
+        c->ops[c->nops++].pos = (uint32_t)i;
+        if (reg)
+            c->regw[o->rec] |= (uint8_t)(1u << o->fname);
+    }
+    for (int r = 0; r < NREC; r++) {
+        c->clear[r] = last_clear[r] >= 0;
+        c->exists[r] = written[r] ? EX_LIVE : c->clear[r] ? EX_DEL : EX_NONE;
+    }
+    return true;
+}
+
+static const char *const k_users[] = {NULL, "", "alice", "bob", "dr. Øst"};
+
+/* Send node i's changes to a peer as a real node would push them: against the last vv that
+ * peer sent us (stale), possibly cut short. */
+static void net_push(sim_t *s, int from, int to);
+
+/*
+ * Run one transaction of writes raw[0..n) on node i. bad is the index of a write of the wrong
+ * kind (or -1): it must be refused with REP_EKIND, either by its call (then the rest commits)
+ * or by the commit (then nothing is written).
+ */
+static void
+do_txn(sim_t *s, int i, const op_t *raw, size_t n, int bad, const char *user)
+{
+    node_t *nd = &s->node[i];
+    rep_txn_t *t = NULL;
+    rep_info_t *info = NULL;
+    op_t kept[SIM_MAX_RAW];
+    size_t nkept = 0;
+    bool refused_at_call = false;
+    char d[160];
+
+    if (!SIM_OK(s, rep_txn_begin(nd->r, user, &t)))
+        return;
+    for (size_t k = 0; k < n; k++) {
+        int rc = api_op(t, &raw[k], tu_rng_chance(&s->rng, 50));
+        describe_op(&raw[k], d, sizeof d);
+        if (rc == REP_EKIND && (int)k == bad) {
+            refused_at_call = true;
+            sim_trace(s, "%s: %s refused: %s (as it must be)", nd->name, d, rep_strerror(rc));
+            continue;
+        }
+        if (rc != 0) {
+            sim_fail(s, "%s: %s = %d (%s)%s", nd->name, d, rc, rep_strerror(rc),
+                     (int)k == bad ? "; want REP_EKIND" : "");
+            goto out;
+        }
+        kept[nkept++] = raw[k];
+    }
+    uint64_t view[SIM_MAX_NODES];
+    if (!node_view(s, i, view, NULL))
+        goto out;
+    uint64_t seq = 0;
+    int rc = rep_txn_commit(t, &seq);
+    if (bad >= 0 && !refused_at_call) {
+        if (rc != REP_EKIND) {
+            describe_op(&raw[bad], d, sizeof d);
+            sim_fail(s, "%s: a transaction with \"%s\" (a field of another kind) committed: "
+                        "rc %d (%s), seq %" PRIu64 "; want REP_EKIND",
+                     nd->name, d, rc, rep_strerror(rc), seq);
+            goto out;
+        }
+        s->st.ekind++;
+        uint64_t after[SIM_MAX_NODES];
+        if (!node_view(s, i, after, NULL))
+            goto out;
+        if (seq != 0 || after[i] != view[i])
+            sim_fail(s, "%s: commit refused with REP_EKIND but wrote seq %" PRIu64, nd->name,
+                     after[i]);
+        else
+            sim_trace(s, "%s: commit refused: %s (as it must be)", nd->name, rep_strerror(rc));
+        goto out;
+    }
+    if (refused_at_call)
+        s->st.ekind++;
+    if (rc == REP_EKIND) {
+        sim_fail(s, "%s: commit refused with REP_EKIND, but no write names a field that has "
+                    "another kind only there",
+                 nd->name);
+        goto out;
+    }
+    if (!SIM_OK(s, rc))
+        goto out;
+    if (nkept == 0) {
+        uint64_t after[SIM_MAX_NODES];
+        if (seq != 0)
+            sim_fail(s, "%s: an empty transaction made change %" PRIu64, nd->name, seq);
+        else if (node_view(s, i, after, NULL) && after[i] != view[i])
+            sim_fail(s, "%s: an empty transaction moved seq to %" PRIu64, nd->name, after[i]);
+        goto out;
+    }
+    if (seq != nd->nchs + 1) {
+        sim_fail(s, "%s: commit gave seq %" PRIu64 ", want %zu", nd->name, seq, nd->nchs + 1);
+        goto out;
+    }
+    if (!SIM_OK(s, rep_replica_info(nd->r, &info)))
+        goto out;
+    if (info->seq != seq) {
+        sim_fail(s, "%s: after commit info.seq %" PRIu64 ", want %" PRIu64, nd->name, info->seq, seq);
+        goto out;
+    }
+    if (nd->nchs == nd->capchs) {
+        size_t cap = nd->capchs ? nd->capchs * 2 : 32;
+        och_t *v = realloc(nd->chs, cap * sizeof *v);
+        if (!v) {
+            sim_fail(s, "out of memory");
+            goto out;
+        }
+        nd->chs = v;
+        nd->capchs = cap;
+    }
+    och_t *c = &nd->chs[nd->nchs];
+    memset(c, 0, sizeof *c);
+    c->node = i;
+    c->seq = seq;
+    c->hlc = info->hlc; /* the clock value the commit used */
+    memcpy(c->ctx, view, sizeof c->ctx);
+    snprintf(c->user, sizeof c->user, "%s", user ? user : "");
+    if (!fold_ops(kept, nkept, c)) {
+        sim_fail(s, "out of memory");
+        goto out;
+    }
+    nd->nchs++;
+    s->st.commits++;
+    s->st.ops += nkept;
+    if (g_verbose) {
+        char line[1024];
+        size_t off = 0;
+        for (size_t k = 0; k < nkept && off < sizeof line; k++) {
+            describe_op(&kept[k], d, sizeof d);
+            off += (size_t)snprintf(line + off, sizeof line - off, "%s%s", k ? "; " : "", d);
+        }
+        sim_trace(s, "%s commit seq %" PRIu64 " hlc %" PRIu64 ".%u user \"%s\": %s", nd->name, seq,
+                  c->hlc >> 16, (unsigned)(c->hlc & 0xffff), c->user, line);
+    }
+out:
+    rep_info_free(&info);
+    rep_txn_free(&t);
+}
+
+/* A random write to a random record of the random part. */
+static void
+random_op(sim_t *s, op_t *o, int rec)
+{
+    tu_rng_t *g = &s->rng;
+    memset(o, 0, sizeof *o);
+    o->rec = (uint8_t)rec;
+    uint64_t x = tu_rng_below(g, 100);
+    if (x < 28 || (x < 40 && !k_recs[rec].deletable)) {
+        o->type = O_SET;
+        o->fname = (uint8_t)(tu_rng_chance(g, 50) ? F_R0 : F_R1);
+        sval_random(g, &o->val);
+    } else if (x < 35) {
+        o->type = O_DEL;
+        o->fname = (uint8_t)(tu_rng_chance(g, 50) ? F_R0 : F_R1);
+    } else if (x < 40) {
+        o->type = O_CLEAR;
+    } else if (x < 54) {
+        static const int64_t big[] = {INT64_MAX, INT64_MIN, 1000000007};
+        o->type = O_INCR;
+        o->fname = F_C0;
+        o->delta = tu_rng_chance(g, 5) ? big[tu_rng_below(g, 3)]
+                                       : (int64_t)tu_rng_range(g, 1, 5) * (tu_rng_chance(g, 40) ? -1 : 1);
+    } else if (x < 80) {
+        o->type = x < 69 ? O_ADD : O_REMOVE;
+        o->fname = F_S0;
+        o->elem = (uint8_t)tu_rng_below(g, NELEM);
+    } else {
+        o->type = O_APPEND;
+        o->fname = F_L0;
+        sval_random(g, &o->val);
+    }
+}
+
+/*
+ * Pick a write of the wrong kind for node i: either one the same transaction contradicts
+ * (an increment then a set of one field) or one the replica's state contradicts (a field it
+ * holds with another kind). Returns the number of writes appended to raw (0: none found).
+ */
+static size_t
+wrong_kind_ops(sim_t *s, int i, op_t *raw, size_t n)
+{
+    tu_rng_t *g = &s->rng;
+    int rec = (int)tu_rng_below(g, NREC_RANDOM);
+    for (size_t k = 0; k < n; k++)
+        if (raw[k].type == O_CLEAR && raw[k].rec == rec)
+            return 0; /* keep it simple: the record is not deleted in this transaction */
+    op_t *o = &raw[n];
+    memset(o, 0, sizeof *o);
+    o->rec = (uint8_t)rec;
+    if (tu_rng_chance(g, 40)) {
+        /* within the transaction: incr c0, then set c0 */
+        o->type = O_INCR;
+        o->fname = F_C0;
+        o->delta = 1;
+        o[1] = o[0];
+        o[1].type = O_SET;
+        sval_random(g, &o[1].val);
+        return 2;
+    }
+    uint64_t v[SIM_MAX_NODES];
+    oview_t ov;
+    if (!node_view(s, i, v, NULL) || !oview_make(s, v, &ov))
+        return 0;
+    size_t added = 0;
+    int pick = (int)tu_rng_below(g, 3);
+    xf_t x;
+    for (int tries = 0; tries < 3 && !added && !s->failed; tries++, pick = (pick + 1) % 3) {
+        static const int fname[] = {F_C0, F_L0, F_R0};
+        static const int kind[] = {REP_KIND_COUNTER, REP_KIND_LOG, REP_KIND_REGISTER};
+        if (!xf_compute(s, &ov, rec, fname[pick], kind[pick], &x))
+            break;
+        bool held = kind[pick] == REP_KIND_REGISTER ? x.nalive > 0 : x.present;
+        xf_clear(&x);
+        if (!held)
+            continue;
+        o->fname = (uint8_t)fname[pick];
+        switch (kind[pick]) {
+        case REP_KIND_COUNTER: /* a set on a counter */
+            o->type = O_SET;
+            sval_random(g, &o->val);
+            break;
+        case REP_KIND_LOG: /* an increment of a log */
+            o->type = O_INCR;
+            o->delta = 3;
+            break;
+        default: /* an append to a register */
+            o->type = O_APPEND;
+            sval_random(g, &o->val);
+            break;
+        }
+        added = 1;
+    }
+    free(ov.ch);
+    return added;
+}
+
+/* ---- The kind clash on cl/1.f ----------------------------------------------------------------- */
+/* One write of kind k to the clash field; live: one that makes the field show (set, add). */
+static op_t
+clash_op(sim_t *s, int k, bool live)
+{
+    op_t o;
+    memset(&o, 0, sizeof o);
+    o.rec = REC_CLASH;
+    o.fname = FLD_CLASH;
+    switch (k) {
+    case REP_KIND_REGISTER:
+        o.type = !live && tu_rng_chance(&s->rng, 20) ? O_DEL : O_SET;
+        sval_random(&s->rng, &o.val);
+        break;
+    case REP_KIND_COUNTER:
+        o.type = O_INCR;
+        o.delta = (int64_t)tu_rng_range(&s->rng, 1, 9);
+        break;
+    case REP_KIND_SET:
+        o.type = !live && tu_rng_chance(&s->rng, 30) ? O_REMOVE : O_ADD;
+        o.elem = (uint8_t)tu_rng_below(&s->rng, NELEM);
+        break;
+    default:
+        o.type = O_APPEND;
+        sval_random(&s->rng, &o.val);
+        break;
+    }
+    if (o.type != O_SET && o.type != O_APPEND)
+        memset(&o.val, 0, sizeof o.val);
+    return o;
+}
+
+static int
+other_kind(sim_t *s, int a, int b)
+{
+    int k;
+    do
+        k = (int)tu_rng_range(&s->rng, 1, 4);
+    while (k == a || k == b);
+    return k;
+}
+
+/* Must node i refuse a write of kind k to cl/1.f? Yes when the field exists there with another
+ * kind only (replica.h, rep_txn_incr). Returns false when the seed failed. */
+static bool
+clash_refused(sim_t *s, int i, int k, bool *refused)
+{
+    uint64_t v[SIM_MAX_NODES];
+    oview_t ov;
+    bool ex[NKIND] = {false}, other = false, ok = true;
+    if (!node_view(s, i, v, NULL) || !oview_make(s, v, &ov))
+        return false;
+    for (int kk = 1; kk < NKIND && ok; kk++) {
+        xf_t x;
+        if (!(ok = xf_compute(s, &ov, REC_CLASH, FLD_CLASH, kk, &x)))
+            break;
+        ex[kk] = kk == REP_KIND_REGISTER ? x.nalive > 0 : x.present; /* its state exists */
+        other |= kk != k && ex[kk];
+        xf_clear(&x);
+    }
+    free(ov.ch);
+    *refused = other && !ex[k];
+    return ok;
+}
+
+/* Node i writes cl/1.f with kind k, alone in a transaction; refused says what must happen. */
+static void
+clash_write(sim_t *s, int i, int k, bool live, bool must_refuse, const char *user)
+{
+    bool refused;
+    if (!clash_refused(s, i, k, &refused))
+        return;
+    if (refused != must_refuse) {
+        sim_fail(s, "simulation: %s writing a %s to cl/1.f: expected refusal %d, oracle says %d",
+                 s->node[i].name, kind_name(k), must_refuse, refused);
+        return;
+    }
+    op_t o = clash_op(s, k, live);
+    do_txn(s, i, &o, 1, refused ? 0 : -1, user);
+}
+
+/* Two replicas start field "f" of cl/1 at once with two kinds; the writer of the first then
+ * tries another kind on it, which must be refused. */
+static void
+clash_start(sim_t *s)
+{
+    tu_rng_t *g = &s->rng;
+    s->clash_a = (int)tu_rng_below(g, (uint64_t)s->n);
+    s->clash_b = (int)tu_rng_below(g, (uint64_t)s->n - 1);
+    s->clash_b += s->clash_b >= s->clash_a;
+    s->clash_ka = (int)tu_rng_range(g, 1, 4);
+    s->clash_kb = other_kind(s, s->clash_ka, s->clash_ka);
+    sim_trace(s, "kind clash: %s starts cl/1.f as a %s, %s as a %s", s->node[s->clash_a].name,
+              kind_name(s->clash_ka), s->node[s->clash_b].name, kind_name(s->clash_kb));
+    clash_write(s, s->clash_a, s->clash_ka, true, false, "alice");
+    if (!s->failed)
+        clash_write(s, s->clash_a, other_kind(s, s->clash_ka, s->clash_ka), true, true, "alice");
+    if (!s->failed)
+        clash_write(s, s->clash_b, s->clash_kb, true, false, "bob");
+}
+
+static void
+random_txn(sim_t *s)
+{
+    tu_rng_t *g = &s->rng;
+    int i = (int)tu_rng_below(g, (uint64_t)s->n);
+    op_t raw[SIM_MAX_RAW];
+    size_t n = 0;
+    int bad = -1;
+    const char *user = k_users[tu_rng_below(g, sizeof k_users / sizeof *k_users)];
+    if (!tu_rng_chance(g, 2)) { /* else: an empty transaction */
+        size_t want = (size_t)tu_rng_range(g, 1, 4);
+        int rec = (int)tu_rng_below(g, NREC_RANDOM);
+        for (size_t k = 0; k < want; k++) {
+            if (tu_rng_chance(g, 40)) /* often the same record: in-transaction folding */
+                rec = (int)tu_rng_below(g, NREC_RANDOM);
+            random_op(s, &raw[n++], rec);
+        }
+        if (tu_rng_chance(g, 5)) {
+            /* the clashing name: either kind may still be written where it exists; a kind
+             * that does not exist there while another does is refused */
+            int k = tu_rng_chance(g, 80) ? (tu_rng_chance(g, 50) ? s->clash_ka : s->clash_kb)
+                                         : other_kind(s, s->clash_ka, s->clash_kb);
+            bool refused;
+            if (!clash_refused(s, i, k, &refused))
+                return;
+            raw[n++] = clash_op(s, k, false);
+            if (refused)
+                bad = (int)n - 1;
+        } else if (tu_rng_chance(g, 5)) {
+            size_t added = wrong_kind_ops(s, i, raw, n);
+            if (added) {
+                n += added;
+                bad = (int)n - 1;
+            }
+        }
+    }
+    if (s->failed)
+        return;
+    do_txn(s, i, raw, n, bad, user);
+    if (s->failed)
+        return;
+    /* push the news to a peer or two, as a node does after a local write */
+    if (n > 0 && tu_rng_chance(g, 60)) {
+        int pushes = (int)tu_rng_range(g, 1, 2);
+        for (int p = 0; p < pushes && !s->failed; p++) {
+            int to = (int)tu_rng_below(g, (uint64_t)s->n - 1);
+            net_push(s, i, to >= i ? to + 1 : to);
+        }
+    }
+}
+
+/* ---- The network --------------------------------------------------------------------------- */
+static void
+msg_free(msg_t *m)
+{
+    rep_free(m->bytes);
+    m->bytes = NULL;
+}
+
+static void
+net_send(sim_t *s, int from, int to, uint8_t type, uint8_t *bytes, size_t len, bool more)
+{
+    s->st.sent++;
+    if (partitioned(s, from, to)) {
+        sim_trace(s, "%s -> %s %s lost (partition)", s->node[from].name, s->node[to].name,
+                  type == M_HELLO ? "HELLO" : "BATCH");
+        rep_free(bytes);
+        s->st.lost++;
+        return;
+    }
+    link_t *l = &s->link[from][to];
+    if (l->n == SIM_LINK_MAX) { /* the link is saturated: the oldest is lost */
+        msg_free(&l->q[0]);
+        memmove(l->q, l->q + 1, (l->n - 1) * sizeof *l->q);
+        l->n--;
+        s->st.lost++;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        msg_t *q = realloc(l->q, cap * sizeof *q);
+        if (!q) {
+            rep_free(bytes);
+            sim_fail(s, "out of memory");
+            return;
+        }
+        l->q = q;
+        l->cap = cap;
+    }
+    l->q[l->n++] = (msg_t){type, more, bytes, len};
+}
+
+static size_t
+pick_max_bytes(sim_t *s)
+{
+    uint64_t x = tu_rng_below(&s->rng, 100);
+    if (x < 60)
+        return 0;
+    if (x < 85)
+        return (size_t)tu_rng_range(&s->rng, 64, 1500);
+    return 1; /* one change per batch */
+}
+
+/* from answers vv (bytes, or NULL for everything) with a batch for to. */
+static void
+net_answer(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn, size_t max_bytes)
+{
+    uint8_t *b = NULL;
+    size_t bn = 0;
+    int more = 0;
+    if (!SIM_OK(s, rep_replica_export(s->node[from].r, vv, vvn, max_bytes, &b, &bn, &more)))
+        return;
+    sim_trace(s, "%s -> %s BATCH %zu bytes%s (max %zu)", s->node[from].name, s->node[to].name, bn,
+              more ? ", more" : "", max_bytes);
+    net_send(s, from, to, M_BATCH, b, bn, more != 0);
+}
+
+static void
+net_push(sim_t *s, int from, int to)
+{
+    node_t *nd = &s->node[from];
+    net_answer(s, from, to, nd->peer_vv[to], nd->peer_vvn[to], pick_max_bytes(s));
+}
+
+static void
+net_hello(sim_t *s, int from, int to)
+{
+    uint8_t *vv = NULL;
+    size_t vvn = 0;
+    if (!SIM_OK(s, rep_replica_vv(s->node[from].r, &vv, &vvn)))
+        return;
+    sim_trace(s, "%s -> %s HELLO", s->node[from].name, s->node[to].name);
+    net_send(s, from, to, M_HELLO, vv, vvn, false);
+}
+
+static bool
+copy_bytes(sim_t *s, uint8_t **dst, size_t *dstn, const uint8_t *p, size_t n)
+{
+    free(*dst);
+    *dst = NULL;
+    *dstn = 0;
+    if (!(*dst = malloc(n ? n : 1))) {
+        sim_fail(s, "out of memory");
+        return false;
+    }
+    memcpy(*dst, p, n);
+    *dstn = n;
+    return true;
+}
+
+/*
+ * Node i lacks the dependencies of changes it holds in pending: rep_replica_missing says which;
+ * ask (HELLO) the replica that wrote the first one, which surely has them, or anyone.
+ */
+static void
+net_pull(sim_t *s, int i)
+{
+    rep_vv_entry_t *miss = NULL;
+    size_t nmiss = 0;
+    rep_info_t *info = NULL;
+    uint64_t view[SIM_MAX_NODES];
+    if (!SIM_OK(s, rep_replica_missing(s->node[i].r, &miss, &nmiss)) || !node_view(s, i, view, &info))
+        goto out;
+    if ((info->pending > 0) != (nmiss > 0)) {
+        sim_fail(s, "%s: %" PRIu64 " changes pending but rep_replica_missing lists %zu actors",
+                 s->node[i].name, info->pending, nmiss);
+        goto out;
+    }
+    for (size_t k = 0; k < nmiss; k++) {
+        int nd = actor_node(s, miss[k].actor);
+        if (nd < 0 || miss[k].seq <= view[nd] || miss[k].seq > s->node[nd].nchs ||
+            (k > 0 && miss[k - 1].actor >= miss[k].actor)) {
+            sim_fail(s, "%s: rep_replica_missing lists actor %016" PRIx64 " up to %" PRIu64
+                        " (its node %d, have %" PRIu64 ", made %zu; order %s)",
+                     s->node[i].name, miss[k].actor, miss[k].seq, nd, nd >= 0 ? view[nd] : 0,
+                     nd >= 0 ? s->node[nd].nchs : 0,
+                     k > 0 && miss[k - 1].actor >= miss[k].actor ? "wrong" : "ok");
+            goto out;
+        }
+    }
+    if (nmiss == 0)
+        goto out;
+    int to = actor_node(s, miss[tu_rng_below(&s->rng, nmiss)].actor);
+    if (to == i || tu_rng_chance(&s->rng, 25)) {
+        to = (int)tu_rng_below(&s->rng, (uint64_t)s->n - 1);
+        to = to >= i ? to + 1 : to;
+    }
+    sim_trace(s, "%s: %" PRIu64 " pending, %zu actors missing: pull from %s", s->node[i].name,
+              info->pending, nmiss, s->node[to].name);
+    net_hello(s, i, to);
+out:
+    rep_info_free(&info);
+    rep_free(miss);
+}
+
+/* Deliver message idx of link from->to; keep it queued (a duplicate on the way) if dup. */
+static void
+net_deliver(sim_t *s, int from, int to, size_t idx, bool dup)
+{
+    link_t *l = &s->link[from][to];
+    msg_t m = l->q[idx];
+    if (!dup) {
+        memmove(l->q + idx, l->q + idx + 1, (l->n - idx - 1) * sizeof *l->q);
+        l->n--;
+    } else {
+        s->st.dups++;
+    }
+    s->st.delivered++;
+    node_t *nd = &s->node[to];
+    if (m.type == M_HELLO) {
+        if (copy_bytes(s, &nd->peer_vv[from], &nd->peer_vvn[from], m.bytes, m.len))
+            net_answer(s, to, from, m.bytes, m.len, pick_max_bytes(s));
+    } else {
+        rep_import_stats_t st;
+        rep_info_t *info = NULL;
+        uint64_t before[SIM_MAX_NODES], after[SIM_MAX_NODES], grew = 0, was_pending;
+        if (!node_view(s, to, before, &info))
+            goto out;
+        was_pending = info->pending;
+        rep_info_free(&info);
+        if (!SIM_OK(s, rep_replica_import(nd->r, m.bytes, m.len, &st)) ||
+            !node_view(s, to, after, &info))
+            goto out;
+        for (int k = 0; k < s->n; k++)
+            grew += after[k] - before[k];
+        uint64_t pending = info->pending;
+        rep_info_free(&info);
+        /* each change of the batch is applied, a duplicate, parked or a fork; applied also
+         * counts the pending ones it released */
+        if (st.applied != grew || st.pending != pending ||
+            st.applied + st.duplicates + st.forks > st.changes + was_pending) {
+            sim_fail(s, "%s: import from %s says %" PRIu64 " changes, %" PRIu64 " applied, %" PRIu64
+                        " duplicates, %" PRIu64 " pending; its vv grew by %" PRIu64
+                        " and %" PRIu64 " are pending",
+                     nd->name, s->node[from].name, st.changes, st.applied, st.duplicates,
+                     st.pending, grew, pending);
+            goto out;
+        }
+        sim_trace(s, "%s <- %s BATCH%s: %" PRIu64 " changes, %" PRIu64 " applied, %" PRIu64
+                     " duplicates, %" PRIu64 " pending, %" PRIu64 " skewed",
+                  nd->name, s->node[from].name, dup ? " (duplicated)" : "", st.changes, st.applied,
+                  st.duplicates, st.pending, st.skewed);
+        if (st.forks != 0) {
+            sim_fail(s, "%s: import from %s reports %" PRIu64 " forks; no replica forked",
+                     nd->name, s->node[from].name, st.forks);
+            goto out;
+        }
+        if (st.pending > 0)
+            s->st.pending++;
+        if (m.more)
+            net_hello(s, to, from); /* the rest, please */
+        if (st.pending > 0 && !s->failed && tu_rng_chance(&s->rng, 60))
+            net_pull(s, to);
+    }
+out:
+    if (!dup)
+        msg_free(&m);
+}
+
+/* Deliver (or lose, or duplicate) one message of a random non-empty link, maybe not the
+ * oldest. Returns false when nothing is in flight. */
+static bool
+net_step(sim_t *s, bool faults)
+{
+    int cand[SIM_MAX_NODES * SIM_MAX_NODES][2], nc = 0;
+    for (int a = 0; a < s->n; a++)
+        for (int b = 0; b < s->n; b++)
+            if (s->link[a][b].n) {
+                cand[nc][0] = a;
+                cand[nc++][1] = b;
+            }
+    if (nc == 0)
+        return false;
+    int k = (int)tu_rng_below(&s->rng, (uint64_t)nc), from = cand[k][0], to = cand[k][1];
+    link_t *l = &s->link[from][to];
+    size_t idx = tu_rng_chance(&s->rng, 30) ? (size_t)tu_rng_below(&s->rng, l->n) : 0;
+    if (partitioned(s, from, to) || (faults && tu_rng_chance(&s->rng, 6))) {
+        sim_trace(s, "%s -> %s %s lost", s->node[from].name, s->node[to].name,
+                  l->q[idx].type == M_HELLO ? "HELLO" : "BATCH");
+        msg_free(&l->q[idx]);
+        memmove(l->q + idx, l->q + idx + 1, (l->n - idx - 1) * sizeof *l->q);
+        l->n--;
+        s->st.lost++;
+        return true;
+    }
+    net_deliver(s, from, to, idx, faults && tu_rng_chance(&s->rng, 10));
+    return true;
+}
+
+static bool
+vv_le(const uint64_t *a, const uint64_t *b, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (a[k] > b[k])
+            return false;
+    return true;
+}
+
+/* A random node other than not, preferring one whose vv is not within *within (has something
+ * that vv lacks); -1 picks any. */
+static int
+pick_ahead(sim_t *s, uint64_t v[][SIM_MAX_NODES], int not, int within)
+{
+    int cand[SIM_MAX_NODES], nc = 0;
+    for (int k = 0; k < s->n; k++)
+        if (k != not && (within < 0 || !vv_le(v[k], v[within], s->n)))
+            cand[nc++] = k;
+    if (nc == 0)
+        for (int k = 0; k < s->n; k++)
+            if (k != not)
+                cand[nc++] = k;
+    return cand[tu_rng_below(&s->rng, (uint64_t)nc)];
+}
+
+/*
+ * One change, out of causal order for its receiver: node from exports the first change a
+ * third node lacks (one change only: max_bytes 1) and it goes to node to. When the third node
+ * is ahead of to, that change's dependencies are missing there: it waits in pending, and the
+ * receiver asks for what rep_replica_missing names.
+ */
+static void
+net_out_of_order(sim_t *s)
+{
+    tu_rng_t *g = &s->rng;
+    uint64_t v[SIM_MAX_NODES][SIM_MAX_NODES];
+    for (int k = 0; k < s->n; k++)
+        if (!node_view(s, k, v[k], NULL))
+            return;
+    int to = (int)tu_rng_below(g, (uint64_t)s->n);
+    int third = pick_ahead(s, v, to, to);
+    int from = pick_ahead(s, v, -1, third);
+    if (from == to)
+        return;
+    uint8_t *vv = NULL;
+    size_t vvn = 0;
+    if (tu_rng_chance(g, 20) && s->node[third].old_vv) {
+        vvn = s->node[third].old_vvn; /* an old one */
+        if (!(vv = malloc(vvn))) {
+            sim_fail(s, "out of memory");
+            return;
+        }
+        memcpy(vv, s->node[third].old_vv, vvn);
+    } else {
+        uint8_t *lib = NULL;
+        if (!SIM_OK(s, rep_replica_vv(s->node[third].r, &lib, &vvn)))
+            return;
+        vv = malloc(vvn ? vvn : 1);
+        if (vv)
+            memcpy(vv, lib, vvn);
+        rep_free(lib);
+        if (!vv) {
+            sim_fail(s, "out of memory");
+            return;
+        }
+    }
+    sim_trace(s, "out of order: %s's first change that %s lacks -> %s", s->node[from].name,
+              s->node[third].name, s->node[to].name);
+    net_answer(s, from, to, vv, vvn, 1);
+    free(vv);
+    link_t *l = &s->link[from][to];
+    if (!s->failed && l->n > 0 && tu_rng_chance(g, 70))
+        net_deliver(s, from, to, l->n - 1, false); /* it overtakes what is queued */
+}
+
+static void
+net_anti_entropy(sim_t *s)
+{
+    sim_trace(s, "anti-entropy round");
+    for (int a = 0; a < s->n && !s->failed; a++)
+        for (int b = 0; b < s->n && !s->failed; b++)
+            if (a != b && !partitioned(s, a, b) && tu_rng_chance(&s->rng, 35))
+                net_hello(s, a, b);
+}
+
+static void
+partition_start(sim_t *s)
+{
+    tu_rng_t *g = &s->rng;
+    int one = (int)tu_rng_range(g, 1, (uint64_t)s->n - 1);
+    char side[2][64] = {"", ""};
+    for (int i = 0; i < s->n; i++)
+        s->node[i].group = i == one ? 1 : i == 0 ? 0 : (int)tu_rng_below(g, 2);
+    for (int i = 0; i < s->n; i++)
+        snprintf(side[s->node[i].group] + strlen(side[s->node[i].group]),
+                 sizeof side[0] - strlen(side[s->node[i].group]), " %s", s->node[i].name);
+    s->partition_left = (int)tu_rng_range(g, 5, 40);
+    sim_trace(s, "partition {%s } | {%s } for %d steps", side[0], side[1], s->partition_left);
+}
+
+/* ---- Checking one replica against the oracle ------------------------------------------------ */
+static int
+fname_index(const char *name)
+{
+    for (int f = 0; f < NFNAME; f++)
+        if (strcmp(name, k_fnames[f]) == 0)
+            return f;
+    return -1;
+}
+
+static bool
+value_is(const rep_value_t *got, const sval_t *want)
+{
+    rep_value_t w = sval_rep(want);
+    return tu_value_eq(got, &w);
+}
+
+/* Compare a listed sibling set with the oracle's: same dots, flags, clocks, users, values. */
+static bool
+check_siblings(sim_t *s, const char *who, const char *what, const rep_sibling_t *got, size_t n,
+               const sib_t *want, size_t nwant, int winner, int r)
+{
+    for (size_t j = 0; j < nwant; j++) {
+        size_t i;
+        for (i = 0; i < n; i++)
+            if (s->node[want[j].c->node].actor == got[i].actor && want[j].c->seq == got[i].seq)
+                break;
+        if (i == n) {
+            char b[64] = "a delete";
+            rep_value_t wv;
+            if (sib_live(&want[j], r) && want[j].op) {
+                wv = sval_rep(&want[j].op->val);
+                tu_value_fmt(&wv, b, sizeof b);
+            } else if (sib_live(&want[j], r)) {
+                snprintf(b, sizeof b, "an update");
+            }
+            sim_fail(s, "%s: %s: %s written by %s:%" PRIu64 " is silently gone: not among the %zu "
+                        "siblings listed, and no write that saw it superseded it",
+                     who, what, b, s->node[want[j].c->node].name, want[j].c->seq, n);
+            return false;
+        }
+    }
+    if (n != nwant) {
+        sim_fail(s, "%s: %s lists %zu siblings, want %zu", who, what, n, nwant);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const rep_sibling_t *g = &got[i];
+        size_t j;
+        for (j = 0; j < nwant; j++)
+            if (s->node[want[j].c->node].actor == g->actor && want[j].c->seq == g->seq)
+                break;
+        if (j == nwant) {
+            int nd = actor_node(s, g->actor);
+            sim_fail(s, "%s: %s lists sibling %s:%" PRIu64 ", which the oracle says is superseded "
+                        "or was never written",
+                     who, what, nd >= 0 ? s->node[nd].name : "?", g->seq);
+            return false;
+        }
+        const sib_t *x = &want[j];
+        bool live = sib_live(x, r);
+        if (g->deleted != !live || g->hlc != x->c->hlc || strcmp(g->user ? g->user : "", x->c->user) ||
+            g->winner != ((int)j == winner) || (i > 0 && (got[i - 1].actor > g->actor ||
+                                                          (got[i - 1].actor == g->actor &&
+                                                           got[i - 1].seq >= g->seq))) ||
+            (x->op && live && !value_is(&g->value, &x->op->val))) {
+            char a[64], b[64];
+            rep_value_t wv = x->op ? sval_rep(&x->op->val) : (rep_value_t){.type = REP_NULL};
+            tu_value_fmt(&g->value, a, sizeof a);
+            tu_value_fmt(&wv, b, sizeof b);
+            sim_fail(s, "%s: %s sibling %s:%" PRIu64 " is {deleted %d, hlc %" PRIu64
+                        ", user \"%s\", winner %d, value %s}, want {%d, %" PRIu64
+                        ", \"%s\", %d, %s} (siblings in (actor, seq) order)",
+                     who, what, s->node[x->c->node].name, g->seq, g->deleted, g->hlc,
+                     g->user ? g->user : "(null)", g->winner, a, !live, x->c->hlc, x->c->user,
+                     (int)j == winner, b);
+            return false;
+        }
+    }
+    return true;
+}
+
+typedef struct xrec {
+    bool visible, delete_conflict;
+    sib_t *ex; /* existence siblings */
+    size_t nex;
+    int exwin;
+    xf_t f[NFNAME][NKIND];
+    int nkinds[NFNAME]; /* present kinds per name */
+} xrec_t;
+
+static void
+xrec_clear(xrec_t *x)
+{
+    free(x->ex);
+    for (int f = 0; f < NFNAME; f++)
+        for (int k = 0; k < NKIND; k++)
+            xf_clear(&x->f[f][k]);
+    memset(x, 0, sizeof *x);
+}
+
+static bool
+kind_used(int f, int k)
+{
+    return k_fkind[f] ? (int)k_fkind[f] == k : k >= 1;
+}
+
+static bool
+xrec_compute(sim_t *s, const oview_t *ov, int r, xrec_t *x)
+{
+    memset(x, 0, sizeof *x);
+    if (!(x->ex = calloc(ov->n ? ov->n : 1, sizeof *x->ex))) {
+        sim_fail(s, "out of memory");
+        return false;
+    }
+    x->nex = reg_alive(ov, r, -1, x->ex);
+    x->exwin = reg_winner(s, x->ex, x->nex, r);
+    x->visible = x->exwin >= 0;
+    size_t dead = 0;
+    for (size_t i = 0; i < x->nex; i++)
+        dead += !sib_live(&x->ex[i], r);
+    x->delete_conflict = dead > 0 && dead < x->nex;
+    for (int f = 0; f < NFNAME; f++)
+        for (int k = 1; k < NKIND; k++) {
+            if (!kind_used(f, k))
+                continue;
+            if (!xf_compute(s, ov, r, f, k, &x->f[f][k]))
+                return false;
+            x->nkinds[f] += x->f[f][k].present;
+        }
+    return true;
+}
+
+static bool
+check_field(sim_t *s, const char *who, int r, const rep_field_t *fl, const xrec_t *x)
+{
+    int f = fname_index(fl->name);
+    int k = (int)fl->kind;
+    char what[128];
+    snprintf(what, sizeof what, "%s field %s (%s)", k_recs[r].key, fl->name, kind_name(k));
+    if (f < 0 || k < 1 || k >= NKIND || !kind_used(f, k) || !x->f[f][k].present) {
+        sim_fail(s, "%s: %s is listed but was never written or is gone", who, what);
+        return false;
+    }
+    const xf_t *e = &x->f[f][k];
+    if (fl->kind_clash != (x->nkinds[f] >= 2)) {
+        sim_fail(s, "%s: %s has kind_clash %d, want %d", who, what, fl->kind_clash,
+                 x->nkinds[f] >= 2);
+        return false;
+    }
+    char a[64], b[64];
+    switch (k) {
+    case REP_KIND_REGISTER: {
+        const sval_t *w = &e->alive[e->winner].op->val;
+        if (!value_is(&fl->value, w) || fl->siblings != e->nalive) {
+            rep_value_t wv = sval_rep(w);
+            tu_value_fmt(&fl->value, a, sizeof a);
+            tu_value_fmt(&wv, b, sizeof b);
+            sim_fail(s, "%s: %s is %s with %u siblings, want %s (by %s:%" PRIu64 ") with %zu", who,
+                     what, a, fl->siblings, b, s->node[e->alive[e->winner].c->node].name,
+                     e->alive[e->winner].c->seq, e->nalive);
+            return false;
+        }
+        break;
+    }
+    case REP_KIND_COUNTER:
+        if (fl->value.type != REP_INT || (uint64_t)fl->value.u.i != e->sum) {
+            tu_value_fmt(&fl->value, a, sizeof a);
+            sim_fail(s, "%s: counter %s is %s, want %" PRId64 " (the sum of every increment)",
+                     who, what, a, (int64_t)e->sum);
+            return false;
+        }
+        break;
+    case REP_KIND_SET: {
+        bool seen[NELEM] = {false};
+        if (fl->nitems != e->nmem) {
+            sim_fail(s, "%s: set %s has %zu members, want %zu (add wins)", who, what, fl->nitems,
+                     e->nmem);
+            return false;
+        }
+        for (size_t i = 0; i < fl->nitems; i++) {
+            const rep_entry_t *it = &fl->items[i];
+            int el;
+            for (el = 0; el < NELEM; el++) {
+                sval_t ev = elem_value(el);
+                if (value_is(&it->value, &ev))
+                    break;
+            }
+            tu_value_fmt(&it->value, a, sizeof a);
+            if (el == NELEM || !e->member[el] || seen[el]) {
+                sim_fail(s, "%s: set %s lists %s, which %s", who, what, a,
+                         el == NELEM ? "was never added" : seen[el] ? "it lists twice"
+                                                                     : "was removed (no add survives)");
+                return false;
+            }
+            seen[el] = true;
+        }
+        break;
+    }
+    case REP_KIND_LOG:
+        if (fl->nitems != e->nlog) {
+            sim_fail(s, "%s: log %s has %zu entries, want %zu (every append exactly once)", who,
+                     what, fl->nitems, e->nlog);
+            return false;
+        }
+        for (size_t i = 0; i < fl->nitems; i++) {
+            const rep_entry_t *it = &fl->items[i];
+            const sib_t *w = &e->log[i];
+            if (it->actor != s->node[w->c->node].actor || it->seq != w->c->seq ||
+                it->hlc != w->c->hlc || !value_is(&it->value, &w->op->val) ||
+                strcmp(it->user ? it->user : "", w->c->user) != 0) {
+                rep_value_t wv = sval_rep(&w->op->val);
+                int nd = actor_node(s, it->actor);
+                tu_value_fmt(&it->value, a, sizeof a);
+                tu_value_fmt(&wv, b, sizeof b);
+                sim_fail(s, "%s: log %s entry %zu is %s:%" PRIu64 " hlc %" PRIu64 " %s \"%s\", "
+                            "want %s:%" PRIu64 " hlc %" PRIu64 " %s \"%s\" "
+                            "(order: hlc, actor, seq, position)",
+                         who, what, i, nd >= 0 ? s->node[nd].name : "?", it->seq, it->hlc, a,
+                         it->user ? it->user : "(null)", s->node[w->c->node].name, w->c->seq,
+                         w->c->hlc, b, w->c->user);
+                return false;
+            }
+        }
+        break;
+    }
+    return true;
+}
+
+/* The set members' dots: each listed member's (actor, seq) is one of its surviving adds. */
+static bool
+check_set_dots(sim_t *s, const char *who, const oview_t *ov, int r, const rep_field_t *fl)
+{
+    int f = fname_index(fl->name);
+    for (size_t i = 0; i < fl->nitems; i++) {
+        const rep_entry_t *it = &fl->items[i];
+        int el, nd = actor_node(s, it->actor);
+        for (el = 0; el < NELEM; el++) {
+            sval_t ev = elem_value(el);
+            if (value_is(&it->value, &ev))
+                break;
+        }
+        const och_t *a = nd >= 0 && it->seq >= 1 && it->seq <= ov->v[nd] ? &s->node[nd].chs[it->seq - 1]
+                                                                         : NULL;
+        bool ok = a && el < NELEM && set_touches(a, r, f, el) && set_dot_alive(ov, r, f, el, a);
+        for (size_t j = 0; ok && j < a->nops; j++)
+            if (a->ops[j].rec == r && a->ops[j].fname == f && a->ops[j].elem == el)
+                ok = a->ops[j].type == O_ADD;
+        if (!ok) {
+            char v[64];
+            tu_value_fmt(&it->value, v, sizeof v);
+            sim_fail(s, "%s: %s set %s member %s names add %s:%" PRIu64
+                        ", which is not a surviving add of it",
+                     who, k_recs[r].key, fl->name, v, nd >= 0 ? s->node[nd].name : "?", it->seq);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* One conflict the oracle expects rep_replica_conflicts() to list for a record. */
+typedef struct xconf {
+    int f; /* -1: the record's existence (field "") */
+    int kind;
+    bool clash;
+    const sib_t *sibs;
+    size_t n;
+    int winner;
+    bool seen;
+} xconf_t;
+
+/*
+ * The conflicts listed for record r, when it is visible (a deleted record lists none): a
+ * register that keeps more than one sibling and shows a value, the existence register holding
+ * a delete and an update, and each shown field of a name shown with two kinds.
+ */
+static bool
+check_conflicts(sim_t *s, int i, int r, const xrec_t *x)
+{
+    const char *who = s->node[i].name;
+    rep_conflicts_t *cs = NULL;
+    xconf_t want[1 + NFNAME * NKIND];
+    size_t nw = 0;
+    bool ok = false;
+    if (x->delete_conflict)
+        want[nw++] = (xconf_t){-1, REP_KIND_REGISTER, false, x->ex, x->nex, x->exwin, false};
+    for (int f = 0; f < NFNAME; f++)
+        for (int k = 1; k < NKIND; k++) {
+            const xf_t *e = &x->f[f][k];
+            if (!kind_used(f, k))
+                continue;
+            bool clash = x->nkinds[f] >= 2 && e->present;
+            if (k == REP_KIND_REGISTER && e->present && (e->nalive >= 2 || clash))
+                want[nw++] = (xconf_t){f, k, clash, e->alive, e->nalive, e->winner, false};
+            else if (clash)
+                want[nw++] = (xconf_t){f, k, true, NULL, 0, -1, false};
+        }
+    if (!x->visible)
+        nw = 0;
+    if (!SIM_OK(s, rep_replica_conflicts(s->node[i].r, k_recs[r].key, &cs)))
+        return false;
+    if (cs->n != nw) {
+        char got[256] = "", exp[256] = "";
+        for (size_t c = 0; c < cs->n; c++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), " \"%s\"(%s, %zu siblings%s)",
+                     cs->items[c].field ? cs->items[c].field : "(null)",
+                     kind_name((int)cs->items[c].kind), cs->items[c].n,
+                     cs->items[c].kind_clash ? ", clash" : "");
+        for (size_t w = 0; w < nw; w++)
+            snprintf(exp + strlen(exp), sizeof exp - strlen(exp), " \"%s\"(%s, %zu siblings%s)",
+                     want[w].f < 0 ? "" : k_fnames[want[w].f], kind_name(want[w].kind), want[w].n,
+                     want[w].clash ? ", clash" : "");
+        sim_fail(s, "%s: %s has %zu conflicts listed:%s; want %zu:%s%s", who, k_recs[r].key, cs->n,
+                 got, nw, exp, x->visible ? "" : " (the record is deleted)");
+        goto out;
+    }
+    for (size_t c = 0; c < cs->n; c++) {
+        const rep_conflict_t *it = &cs->items[c];
+        int f = it->field && it->field[0] ? fname_index(it->field) : -1;
+        size_t w;
+        for (w = 0; w < nw; w++)
+            if (want[w].f == f && want[w].kind == (int)it->kind && !want[w].seen)
+                break;
+        if (!it->key || strcmp(it->key, k_recs[r].key) != 0 || (it->field && it->field[0] && f < 0) ||
+            w == nw) {
+            sim_fail(s, "%s: conflicts of %s list %s field \"%s\" (%s), which is no conflict", who,
+                     k_recs[r].key, it->key ? it->key : "(null)", it->field ? it->field : "(null)",
+                     kind_name((int)it->kind));
+            goto out;
+        }
+        xconf_t *x2 = &want[w];
+        x2->seen = true;
+        char what[128];
+        snprintf(what, sizeof what, "conflict %s field \"%s\" (%s)", k_recs[r].key, it->field,
+                 kind_name((int)it->kind));
+        if (it->kind_clash != x2->clash) {
+            sim_fail(s, "%s: %s has kind_clash %d, want %d", who, what, it->kind_clash, x2->clash);
+            goto out;
+        }
+        if (c > 0 && strcmp(cs->items[c - 1].field, it->field) > 0) {
+            sim_fail(s, "%s: conflicts of %s are not in field order", who, k_recs[r].key);
+            goto out;
+        }
+        if (!check_siblings(s, who, what, it->siblings, it->n, x2->sibs, x2->n, x2->winner, r))
+            goto out;
+    }
+    ok = true;
+out:
+    rep_conflicts_free(&cs);
+    return ok;
+}
+
+static int
+cmp_hist(const sim_t *s, const och_t *a, const och_t *b)
+{
+    if (a->hlc != b->hlc)
+        return a->hlc < b->hlc ? -1 : 1;
+    uint64_t aa = s->node[a->node].actor, ba = s->node[b->node].actor;
+    if (aa != ba)
+        return aa < ba ? -1 : 1;
+    return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+/* rep_replica_history: the changes that touched the record, in (hlc, actor, seq) order. */
+static bool
+check_history(sim_t *s, int i, const oview_t *ov, int r)
+{
+    const char *who = s->node[i].name;
+    rep_history_t *h = NULL;
+    const och_t **want = calloc(ov->n ? ov->n : 1, sizeof *want);
+    size_t nw = 0;
+    bool ok = false;
+    if (!want) {
+        sim_fail(s, "out of memory");
+        return false;
+    }
+    for (size_t k = 0; k < ov->n; k++) {
+        const och_t *c = ov->ch[k];
+        bool touches = c->exists[r] != EX_NONE || c->clear[r];
+        for (size_t j = 0; j < c->nops && !touches; j++)
+            touches = c->ops[j].rec == r;
+        if (!touches)
+            continue;
+        size_t at = nw++;
+        while (at > 0 && cmp_hist(s, want[at - 1], c) > 0) {
+            want[at] = want[at - 1];
+            at--;
+        }
+        want[at] = c;
+    }
+    if (!SIM_OK(s, rep_replica_history(s->node[i].r, k_recs[r].key, &h)))
+        goto out;
+    if (h->n != nw) {
+        sim_fail(s, "%s: history of %s has %zu changes, want %zu", who, k_recs[r].key, h->n, nw);
+        goto out;
+    }
+    for (size_t k = 0; k < nw; k++) {
+        const rep_change_info_t *g = &h->changes[k];
+        const och_t *w = want[k];
+        if (g->actor != s->node[w->node].actor || g->seq != w->seq || g->hlc != w->hlc ||
+            strcmp(g->user ? g->user : "", w->user) != 0 || g->nops == 0) {
+            int nd = actor_node(s, g->actor);
+            sim_fail(s, "%s: history of %s, change %zu is %s:%" PRIu64 " hlc %" PRIu64
+                        " user \"%s\" (%zu ops), want %s:%" PRIu64 " hlc %" PRIu64 " user \"%s\"",
+                     who, k_recs[r].key, k, nd >= 0 ? s->node[nd].name : "?", g->seq, g->hlc,
+                     g->user ? g->user : "(null)", g->nops, s->node[w->node].name, w->seq, w->hlc,
+                     w->user);
+            goto out;
+        }
+    }
+    ok = true;
+out:
+    rep_history_free(&h);
+    free(want);
+    return ok;
+}
+
+/* rep_replica_get of every field name: a register's winner, else a counter's total; a set or a
+ * log alone is REP_EKIND; nothing (or a deleted record) REP_ENOTFOUND. */
+static bool
+check_gets(sim_t *s, int i, int r, const xrec_t *x)
+{
+    for (int f = 0; f < NFNAME; f++) {
+        const xf_t *reg = kind_used(f, REP_KIND_REGISTER) ? &x->f[f][REP_KIND_REGISTER] : NULL;
+        const xf_t *ctr = kind_used(f, REP_KIND_COUNTER) ? &x->f[f][REP_KIND_COUNTER] : NULL;
+        bool other = (kind_used(f, REP_KIND_SET) && x->f[f][REP_KIND_SET].present) ||
+                     (kind_used(f, REP_KIND_LOG) && x->f[f][REP_KIND_LOG].present);
+        rep_value_t *v = NULL;
+        int rc = rep_replica_get(s->node[i].r, k_recs[r].key, k_fnames[f], &v);
+        int want_rc = REP_ENOTFOUND;
+        rep_value_t want = {.type = REP_NULL};
+        if (!x->visible)
+            ;
+        else if (reg && reg->present)
+            want_rc = 0, want = sval_rep(&reg->alive[reg->winner].op->val);
+        else if (ctr && ctr->present)
+            want_rc = 0, want = (rep_value_t){.type = REP_INT, .u.i = (int64_t)ctr->sum};
+        else if (other)
+            want_rc = REP_EKIND;
+        bool ok = rc == want_rc && (rc != 0 || tu_value_eq(v, &want));
+        if (!ok) {
+            char a[64] = "-", b[64] = "-";
+            if (rc == 0)
+                tu_value_fmt(v, a, sizeof a);
+            if (want_rc == 0)
+                tu_value_fmt(&want, b, sizeof b);
+            sim_fail(s, "%s: get %s.%s = %d (%s) %s, want %d (%s) %s", s->node[i].name,
+                     k_recs[r].key, k_fnames[f], rc, rep_strerror(rc), a, want_rc,
+                     rep_strerror(want_rc), b);
+        }
+        rep_value_free(&v);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool
+check_record(sim_t *s, int i, const oview_t *ov, int r, bool *visible)
+{
+    const char *who = s->node[i].name;
+    xrec_t x;
+    rep_record_t *rec = NULL;
+    bool ok = false;
+    if (!xrec_compute(s, ov, r, &x))
+        goto out;
+    *visible = x.visible;
+    if (!check_conflicts(s, i, r, &x)) /* first: it names a lost or stale sibling exactly */
+        goto out;
+    int rc = rep_replica_get_record(s->node[i].r, k_recs[r].key, &rec);
+    if (!x.visible) {
+        if (rc != REP_ENOTFOUND) {
+            sim_fail(s, "%s: get_record %s = %d (%s), want REP_ENOTFOUND: every write to it is "
+                        "covered by a delete",
+                     who, k_recs[r].key, rc, rep_strerror(rc));
+            goto out;
+        }
+    } else {
+        if (rc != 0) {
+            sim_fail(s, "%s: get_record %s = %d (%s), want the record: a write to it (%s:%" PRIu64
+                        ") is covered by no delete",
+                     who, k_recs[r].key, rc, rep_strerror(rc), s->node[x.ex[x.exwin].c->node].name,
+                     x.ex[x.exwin].c->seq);
+            goto out;
+        }
+        if (!rec->key || strcmp(rec->key, k_recs[r].key) != 0 ||
+            rec->delete_conflict != x.delete_conflict) {
+            sim_fail(s, "%s: record %s has key \"%s\", delete_conflict %d; want %d", who,
+                     k_recs[r].key, rec->key ? rec->key : "(null)", rec->delete_conflict,
+                     x.delete_conflict);
+            goto out;
+        }
+        size_t nwant = 0;
+        for (int f = 0; f < NFNAME; f++)
+            nwant += (size_t)x.nkinds[f];
+        for (size_t k = 0; k < rec->nfields; k++) {
+            const rep_field_t *fl = &rec->fields[k];
+            if (!check_field(s, who, r, fl, &x))
+                goto out;
+            if (fl->kind == REP_KIND_SET && !check_set_dots(s, who, ov, r, fl))
+                goto out;
+            if (k > 0) {
+                int c = strcmp(rec->fields[k - 1].name, fl->name);
+                if (c > 0 || (c == 0 && rec->fields[k - 1].kind >= fl->kind)) {
+                    sim_fail(s, "%s: fields of %s are not in (name, kind) order", who, k_recs[r].key);
+                    goto out;
+                }
+            }
+        }
+        if (rec->nfields != nwant) {
+            sim_fail(s, "%s: record %s has %zu fields, want %zu", who, k_recs[r].key, rec->nfields,
+                     nwant);
+            goto out;
+        }
+    }
+    ok = check_gets(s, i, r, &x) && check_history(s, i, ov, r);
+out:
+    rep_record_free(&rec);
+    xrec_clear(&x);
+    return ok;
+}
+
+/* rep_replica_list of each collection: its visible records, in record id byte order. */
+static bool
+check_lists(sim_t *s, int i, const bool visible[NREC])
+{
+    for (int c = 0; c < NCOLL; c++) {
+        const char *want[NREC];
+        size_t nw = 0;
+        for (int r = 0; r < NREC; r++) {
+            if (!visible[r] || strcmp(k_recs[r].coll, k_colls[c]) != 0)
+                continue;
+            size_t at = nw++;
+            while (at > 0 && strcmp(want[at - 1], k_recs[r].id) > 0) {
+                want[at] = want[at - 1];
+                at--;
+            }
+            want[at] = k_recs[r].id;
+        }
+        rep_list_t *l = NULL;
+        if (!SIM_OK(s, rep_replica_list(s->node[i].r, k_colls[c], NULL, 0, &l)))
+            return false;
+        bool ok = l->n == nw;
+        for (size_t k = 0; ok && k < nw; k++) {
+            const char *key = l->records[k].key;
+            size_t cl = strlen(k_colls[c]);
+            ok = key && strncmp(key, k_colls[c], cl) == 0 && key[cl] == '/' &&
+                 strcmp(key + cl + 1, want[k]) == 0;
+        }
+        if (!ok)
+            sim_fail(s, "%s: list %s has %zu records (first \"%s\"), want %zu (first \"%s\")",
+                     s->node[i].name, k_colls[c], l->n, l->n ? l->records[0].key : "",
+                     nw, nw ? want[0] : "");
+        rep_list_free(&l);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Check replica i against the oracle for the changes it holds. */
+static bool
+check_node(sim_t *s, int i)
+{
+    node_t *nd = &s->node[i];
+    rep_info_t *info = NULL;
+    rep_conflicts_t *all = NULL;
+    rep_vv_entry_t *miss = NULL;
+    size_t nmiss = 0;
+    uint64_t v[SIM_MAX_NODES];
+    oview_t ov = {{0}, NULL, 0};
+    bool visible[NREC], ok = false;
+    s->st.checks++;
+    if (!node_view(s, i, v, &info) || !oview_make(s, v, &ov))
+        goto out;
+    uint64_t wall = tu_clock_ms(&nd->clock), hlc_ms = info->hlc >> 16;
+    if (hlc_ms > wall + s->drift + 1) {
+        sim_fail(s, "%s: its clock (hlc) is %" PRIu64 " ms ahead of its own wall clock; max drift "
+                    "is %" PRIu64 " ms (a far-off device dragged it)",
+                 nd->name, hlc_ms - wall, s->drift);
+        goto out;
+    }
+    if (!SIM_OK(s, rep_replica_missing(nd->r, &miss, &nmiss)))
+        goto out;
+    if ((info->pending > 0) != (nmiss > 0)) {
+        sim_fail(s, "%s: %" PRIu64 " pending but %zu actors missing", nd->name, info->pending, nmiss);
+        goto out;
+    }
+    size_t nvisible = 0;
+    for (int r = 0; r < NREC; r++) {
+        if (!check_record(s, i, &ov, r, &visible[r]))
+            goto out;
+        nvisible += visible[r];
+    }
+    if (!check_lists(s, i, visible) || !SIM_OK(s, rep_replica_conflicts(nd->r, NULL, &all)))
+        goto out;
+    if (info->records != nvisible || info->conflicts != all->n) {
+        sim_fail(s, "%s: info says %" PRIu64 " records, %" PRIu64 " conflicts; want %zu, %zu",
+                 nd->name, info->records, info->conflicts, nvisible, all->n);
+        goto out;
+    }
+    ok = true;
+out:
+    free(ov.ch);
+    rep_free(miss);
+    rep_conflicts_free(&all);
+    rep_info_free(&info);
+    return ok;
+}
+
+/* Replicas holding the same changes have the same digest (invariant 1); check one against the
+ * oracle. */
+static void
+mid_check(sim_t *s)
+{
+    uint64_t v[SIM_MAX_NODES][SIM_MAX_NODES];
+    uint8_t d[SIM_MAX_NODES][REP_DIGEST_BYTES];
+    for (int i = 0; i < s->n; i++)
+        if (!node_view(s, i, v[i], NULL) || !SIM_OK(s, rep_replica_digest(s->node[i].r, d[i])))
+            return;
+    for (int i = 0; i < s->n; i++)
+        for (int j = i + 1; j < s->n; j++)
+            if (memcmp(v[i], v[j], sizeof v[i]) == 0 && memcmp(d[i], d[j], sizeof d[i]) != 0) {
+                /* the oracle may say which of them is wrong, and where */
+                if (check_node(s, i) && check_node(s, j))
+                    sim_fail(s, "%s and %s hold the same changes but their digests differ",
+                             s->node[i].name, s->node[j].name);
+                return;
+            }
+    int i = (int)tu_rng_below(&s->rng, (uint64_t)s->n);
+    sim_trace(s, "check %s against the oracle", s->node[i].name);
+    check_node(s, i);
+}
+
+/* ---- Nodes ------------------------------------------------------------------------------------ */
+static void
+node_opts(sim_t *s, int i, rep_open_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->flags = REP_OPEN_NOSYNC;
+    o->office_name = "sim office";
+    o->device_name = s->node[i].name;
+    o->max_drift_ms = s->drift_opt;
+    tu_clock_use(&s->node[i].clock, o);
+}
+
+static void
+node_reopen(sim_t *s, int i)
+{
+    node_t *nd = &s->node[i];
+    rep_open_opts_t o;
+    rep_info_t *info = NULL;
+    uint64_t seq = nd->nchs;
+    sim_trace(s, "%s: close and reopen", nd->name);
+    rep_replica_close(&nd->r);
+    node_opts(s, i, &o);
+    if (!SIM_OK(s, tu_replica_reopen(&nd->r, s->base, nd->name, &o)) ||
+        !SIM_OK(s, rep_replica_info(nd->r, &info)))
+        return;
+    if (info->actor != nd->actor || info->seq != seq)
+        sim_fail(s, "%s: reopened with actor %016" PRIx64 " seq %" PRIu64 ", was %016" PRIx64
+                    " seq %" PRIu64,
+                 nd->name, info->actor, info->seq, nd->actor, seq);
+    rep_info_free(&info);
+}
+
+/* ---- The end of a run -------------------------------------------------------------------------- */
+static void
+final_sync(sim_t *s)
+{
+    s->partition_left = 0;
+    /* what is in flight arrives (no more faults), with whatever it sets off */
+    for (int k = 0; k < 20000 && !s->failed && net_step(s, false); k++)
+        ;
+    for (int a = 0; a < s->n; a++)
+        for (int b = 0; b < s->n; b++) {
+            for (size_t k = 0; k < s->link[a][b].n; k++)
+                msg_free(&s->link[a][b].q[k]);
+            s->link[a][b].n = 0;
+        }
+    /* then everyone exchanges with everyone until nothing moves */
+    uint64_t moved = 1;
+    int pass;
+    for (pass = 0; pass < 2 * s->n + 2 && moved && !s->failed; pass++) {
+        moved = 0;
+        for (int to = 0; to < s->n && !s->failed; to++)
+            for (int from = 0; from < s->n && !s->failed; from++) {
+                if (from == to)
+                    continue;
+                uint8_t *vv = NULL, *b = NULL;
+                size_t vvn = 0, bn = 0;
+                rep_import_stats_t st;
+                if (SIM_OK(s, rep_replica_vv(s->node[to].r, &vv, &vvn)) &&
+                    SIM_OK(s, rep_replica_export(s->node[from].r, vv, vvn, 0, &b, &bn, NULL)) &&
+                    SIM_OK(s, rep_replica_import(s->node[to].r, b, bn, &st)))
+                    moved += st.applied;
+                rep_free(vv);
+                rep_free(b);
+            }
+    }
+    if (moved && !s->failed)
+        sim_fail(s, "anti-entropy still moves changes after %d full rounds", pass);
+    sim_trace(s, "final anti-entropy: %d rounds", pass);
+}
+
+/* Everyone names a device whose clock is far ahead of its own; no one names one behind it. */
+static void
+check_skew(sim_t *s)
+{
+    uint64_t dur = s->now - s->t0;
+    for (int j = 0; j < s->n && !s->failed; j++) {
+        rep_info_t *info = NULL;
+        if (!SIM_OK(s, rep_replica_info(s->node[j].r, &info)))
+            return;
+        for (size_t e = 0; e < info->nskewed && !s->failed; e++) {
+            int k = actor_node(s, info->skewed[e].actor);
+            if (k < 0 || k == j || (e > 0 && info->skewed[e - 1].actor >= info->skewed[e].actor))
+                sim_fail(s, "%s: skewed lists actor %016" PRIx64 " (%s)", s->node[j].name,
+                         info->skewed[e].actor, k < 0 ? "unknown" : k == j ? "itself" : "out of order");
+        }
+        for (int k = 0; k < s->n && !s->failed; k++) {
+            if (k == j)
+                continue;
+            int64_t ahead = s->node[k].skew_ms - s->node[j].skew_ms;
+            const rep_vv_entry_t *e = NULL;
+            for (size_t x = 0; x < info->nskewed; x++)
+                if (info->skewed[x].actor == s->node[k].actor)
+                    e = &info->skewed[x];
+            /* a change's hlc is within [its writer's wall, wall + drift + 1 ms] when written and
+             * reaches j up to dur later: how far ahead j sees it follows */
+            int64_t lo = ahead - (int64_t)dur, hi = ahead + (int64_t)s->drift + 1;
+            if (lo > (int64_t)s->drift && s->node[k].nchs > 0 && !e)
+                sim_fail(s, "%s does not report %s as skewed, whose clock is %+" PRId64
+                            " ms off its own (max drift %" PRIu64 " ms)",
+                         s->node[j].name, s->node[k].name, ahead, s->drift);
+            else if (e && (ahead < 0 || (int64_t)e->seq <= (int64_t)s->drift ||
+                           (int64_t)e->seq < lo || (int64_t)e->seq > hi))
+                sim_fail(s, "%s reports %s as %" PRIu64 " ms ahead; its clock is %+" PRId64
+                            " ms off, max drift %" PRIu64 " ms, the run lasted %" PRIu64 " ms",
+                         s->node[j].name, s->node[k].name, e->seq, ahead, s->drift, dur);
+        }
+        rep_info_free(&info);
+    }
+}
+
+/* Sets list their members in one order on every replica (logs are checked exactly). */
+static void
+check_same_order(sim_t *s)
+{
+    for (int r = 0; r < NREC && !s->failed; r++) {
+        rep_record_t *first = NULL;
+        if (rep_replica_get_record(s->node[0].r, k_recs[r].key, &first) != 0)
+            continue;
+        for (int i = 1; i < s->n && !s->failed; i++) {
+            rep_record_t *rec = NULL;
+            if (!SIM_OK(s, rep_replica_get_record(s->node[i].r, k_recs[r].key, &rec)))
+                break;
+            bool same = rec->nfields == first->nfields;
+            for (size_t f = 0; same && f < rec->nfields; f++) {
+                const rep_field_t *a = &first->fields[f], *b = &rec->fields[f];
+                same = strcmp(a->name, b->name) == 0 && a->kind == b->kind && a->nitems == b->nitems;
+                for (size_t k = 0; same && k < a->nitems; k++)
+                    same = tu_value_eq(&a->items[k].value, &b->items[k].value);
+            }
+            if (!same)
+                sim_fail(s, "%s and %s list the fields or members of %s in another order",
+                         s->node[0].name, s->node[i].name, k_recs[r].key);
+            rep_record_free(&rec);
+        }
+        rep_record_free(&first);
+    }
+}
+
+static void
+final_checks(sim_t *s)
+{
+    uint8_t d0[REP_DIGEST_BYTES], d[REP_DIGEST_BYTES];
+    for (int i = 0; i < s->n && !s->failed; i++) {
+        uint64_t v[SIM_MAX_NODES];
+        rep_info_t *info = NULL;
+        if (!node_view(s, i, v, &info))
+            return;
+        bool all = info->pending == 0;
+        for (int k = 0; k < s->n; k++)
+            all &= v[k] == s->node[k].nchs;
+        if (!all) {
+            char have[256] = "";
+            for (int k = 0; k < s->n; k++)
+                snprintf(have + strlen(have), sizeof have - strlen(have), " %s:%" PRIu64 "/%zu",
+                         s->node[k].name, v[k], s->node[k].nchs);
+            sim_fail(s, "%s did not converge: has%s; %" PRIu64 " pending", s->node[i].name, have,
+                     info->pending);
+        }
+        rep_info_free(&info);
+        if (s->failed || !SIM_OK(s, rep_replica_digest(s->node[i].r, i ? d : d0)))
+            return;
+        if (i && memcmp(d, d0, sizeof d) != 0) {
+            char a[2 * REP_DIGEST_BYTES + 1], b[2 * REP_DIGEST_BYTES + 1];
+            sim_fail(s, "digests differ after convergence: %s %s, %s %s", s->node[0].name,
+                     tu_hex(d0, sizeof d0, a), s->node[i].name, tu_hex(d, sizeof d, b));
+            return;
+        }
+    }
+    for (int i = 0; i < s->n && !s->failed; i++)
+        check_node(s, i);
+    if (s->failed)
+        return;
+    check_same_order(s);
+    check_skew(s);
+    if (s->failed)
+        return;
+    /* a kind the clashing name does not have is refused (the random part may have started
+     * more kinds on it where no other was known yet) */
+    int i = (int)tu_rng_below(&s->rng, (uint64_t)s->n), cand[NKIND], nc = 0;
+    for (int k = 1; k < NKIND && !s->failed; k++) {
+        bool refused;
+        if (clash_refused(s, i, k, &refused) && refused)
+            cand[nc++] = k;
+    }
+    if (nc > 0 && !s->failed)
+        clash_write(s, i, cand[tu_rng_below(&s->rng, (uint64_t)nc)], false, true, NULL);
+}
+
+/* ---- One seed --------------------------------------------------------------------------------- */
+static void
+sim_free(sim_t *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        node_t *nd = &s->node[i];
+        rep_replica_close(&nd->r);
+        for (int k = 0; k < SIM_MAX_NODES; k++)
+            free(nd->peer_vv[k]);
+        free(nd->old_vv);
+        for (size_t c = 0; c < nd->nchs; c++)
+            free(nd->chs[c].ops);
+        free(nd->chs);
+        for (int k = 0; k < SIM_MAX_NODES; k++) {
+            link_t *l = &s->link[i][k];
+            for (size_t m = 0; m < l->n; m++)
+                msg_free(&l->q[m]);
+            free(l->q);
+        }
+    }
+}
+
+static bool
+sim_open(sim_t *s)
+{
+    tu_rng_t *g = &s->rng;
+    if (mkdir(s->base, 0700) != 0) {
+        sim_fail(s, "mkdir %s: %s", s->base, strerror(errno));
+        return false;
+    }
+    for (int i = 0; i < s->n; i++) {
+        node_t *nd = &s->node[i];
+        uint64_t x = tu_rng_below(g, 100);
+        snprintf(nd->name, sizeof nd->name, "n%u", (unsigned)i % 100);
+        nd->skew_ms = (int64_t)tu_rng_below(g, 2001);
+        if (x < 9)
+            nd->skew_ms += (int64_t)SIM_DAY_MS; /* a workstation a day ahead */
+        else if (x < 15)
+            nd->skew_ms -= (int64_t)SIM_DAY_MS; /* and one a day behind */
+        if (nd->skew_ms > (int64_t)SIM_HOUR_MS)
+            s->st.far_skew++;
+    }
+    set_clocks(s);
+    for (int i = 0; i < s->n; i++) {
+        node_t *nd = &s->node[i];
+        rep_open_opts_t o;
+        rep_info_t *info = NULL;
+        node_opts(s, i, &o);
+        if (!SIM_OK(s, tu_replica_create(&nd->r, s->base, nd->name, &o, i ? s->office : NULL)) ||
+            !SIM_OK(s, rep_replica_info(nd->r, &info)))
+            return false;
+        nd->actor = info->actor;
+        if (i == 0)
+            memcpy(s->office, info->office_id, sizeof s->office);
+        sim_trace(s, "%s: actor %016" PRIx64 ", clock %+" PRId64 " ms", nd->name, nd->actor,
+                  nd->skew_ms);
+        rep_info_free(&info);
+        if (actor_node(s, nd->actor) != i) {
+            sim_fail(s, "%s has the actor id of %s", nd->name,
+                     s->node[actor_node(s, nd->actor)].name);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+sim_steps(sim_t *s)
+{
+    tu_rng_t *g = &s->rng;
+    int steps = g_steps ? (int)g_steps : (int)tu_rng_range(g, 150, 650);
+    for (s->step = 1; s->step <= steps && !s->failed; s->step++) {
+        s->now += tu_rng_below(g, 400);
+        if (tu_rng_chance(g, 3))
+            s->now += tu_rng_range(g, 60000, 900000); /* a quiet spell */
+        set_clocks(s);
+        if (s->partition_left > 0) {
+            if (--s->partition_left == 0) {
+                sim_trace(s, "partition heals");
+                net_anti_entropy(s); /* on reconnect */
+                continue;
+            }
+        } else if (tu_rng_chance(g, 3)) {
+            partition_start(s);
+        }
+        uint64_t x = tu_rng_below(g, 100);
+        int a = (int)tu_rng_below(g, (uint64_t)s->n), b = (int)tu_rng_below(g, (uint64_t)s->n - 1);
+        b += b >= a;
+        if (x < 32) {
+            random_txn(s);
+        } else if (x < 62) {
+            for (int k = (int)tu_rng_range(g, 1, 4); k > 0 && net_step(s, true); k--)
+                ;
+        } else if (x < 67) {
+            net_push(s, a, b);
+        } else if (x < 73) {
+            net_out_of_order(s);
+        } else if (x < 75) {
+            net_pull(s, a);
+        } else if (x < 78) {
+            net_anti_entropy(s);
+        } else if (x < 79) {
+            node_reopen(s, a);
+        } else if (x < 82) {
+            uint8_t *vv = NULL;
+            size_t vvn = 0;
+            if (SIM_OK(s, rep_replica_vv(s->node[a].r, &vv, &vvn)))
+                copy_bytes(s, &s->node[a].old_vv, &s->node[a].old_vvn, vv, vvn);
+            rep_free(vv);
+        } else if (x < 85) {
+            mid_check(s);
+        } else {
+            net_step(s, true);
+        }
+    }
+}
+
+static bool
+run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t whyn)
+{
+    sim_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(why, whyn, "out of memory");
+        return false;
+    }
+    s->seed = seed;
+    tu_rng_seed(&s->rng, seed);
+    tu_rng_seed(&g_sodium_rng, seed ^ 0x5eed5eed5eed5eedull);
+    tu_rng_t *g = &s->rng;
+    s->n = (int)tu_rng_range(g, SIM_MIN_NODES, (uint64_t)g_replicas_max);
+    s->t0 = s->now = TU_CLOCK_EPOCH_MS + tu_rng_below(g, 400 * SIM_DAY_MS);
+    uint64_t x = tu_rng_below(g, 100);
+    s->drift_opt = x < 70 ? 0 : x < 85 ? 60 * 1000 : 2 * SIM_HOUR_MS;
+    s->drift = s->drift_opt ? s->drift_opt : SIM_DRIFT_MS;
+    snprintf(s->base, sizeof s->base, "%s/s%" PRIu64, root, seed);
+    sim_trace(s, "%d replicas, max drift %" PRIu64 " ms", s->n, s->drift);
+
+    if (sim_open(s)) {
+        clash_start(s);
+        if (!s->failed)
+            sim_steps(s);
+        if (!s->failed) {
+            s->step = -1;
+            final_sync(s);
+        }
+        if (!s->failed)
+            final_checks(s);
+    }
+    bool ok = !s->failed;
+    if (!ok)
+        snprintf(why, whyn, "%s", s->why);
+    s->st.seeds = 1;
+    s->st.nodes = (uint64_t)s->n;
+
+    total->seeds += s->st.seeds;
+    total->nodes += s->st.nodes;
+    total->commits += s->st.commits;
+    total->ops += s->st.ops;
+    total->ekind += s->st.ekind;
+    total->sent += s->st.sent;
+    total->delivered += s->st.delivered;
+    total->lost += s->st.lost;
+    total->dups += s->st.dups;
+    total->pending += s->st.pending;
+    total->checks += s->st.checks;
+    total->far_skew += s->st.far_skew;
+    sim_free(s);
+    tu_rmtree(s->base);
+    free(s);
+    return ok;
+}
+
+/* ---- main ----------------------------------------------------------------------------------------- */
+static void
+on_crash(int sig)
+{
+    char buf[160];
+    if (g_crash_seed_valid) {
+        int n = snprintf(buf, sizeof buf,
+                         "sim: seed %" PRIu64 " crashed (signal %d); replay: tests/sim --seeds 1 "
+                         "--from %" PRIu64 " -v\n",
+                         g_crash_seed, sig, g_crash_seed);
+        if (n > 0 && write(STDOUT_FILENO, buf, (size_t)n) < 0)
+            n = 0;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: sim [--seeds N] [--from S] [--replicas-max K] [--steps N] [-v]\n"
+               "  --seeds N         run N seeds (default $SIM_SEEDS, else 1000)\n"
+               "  --from S          first seed (default $REPLICA_TEST_SEED, else 0)\n"
+               "  --replicas-max K  3..%d replicas per seed (default %d)\n"
+               "  --steps N         steps per seed (default 150..650, chosen by the seed)\n"
+               "  -v                print every step\n",
+            SIM_MAX_NODES, SIM_MAX_NODES);
+}
+
+static bool
+parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!s || !*s)
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end || *s == '-')
+        return false;
+    *out = v;
+    return true;
+}
+
+int
+main(int argc, char **argv)
+{
+    uint64_t seeds = 1000, from = tu_seed(0), v;
+    const char *env = getenv("SIM_SEEDS");
+    if (env && *env && !parse_u64(env, &seeds)) {
+        fprintf(stderr, "sim: bad SIM_SEEDS=%s\n", env);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            g_verbose = true;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--seeds") == 0 && parse_u64(val, &seeds)) {
+            i++;
+        } else if (strcmp(a, "--from") == 0 && parse_u64(val, &from)) {
+            i++;
+        } else if (strcmp(a, "--replicas-max") == 0 && parse_u64(val, &v) && v >= SIM_MIN_NODES &&
+                   v <= SIM_MAX_NODES) {
+            g_replicas_max = (int)v;
+            i++;
+        } else if (strcmp(a, "--steps") == 0 && parse_u64(val, &v) && v > 0 && v < 1000000) {
+            g_steps = (unsigned)v;
+            i++;
+        } else {
+            fprintf(stderr, "sim: bad argument %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* before sodium_init: device keys and nonces come from the seed, so a seed replays */
+    if (randombytes_set_implementation(&sim_rb) != 0 || sodium_init() < 0) {
+        fprintf(stderr, "sim: cannot set up libsodium\n");
+        return 2;
+    }
+    signal(SIGABRT, on_crash);
+#if !defined(__SANITIZE_ADDRESS__)
+    signal(SIGSEGV, on_crash);
+    signal(SIGBUS, on_crash);
+    signal(SIGFPE, on_crash);
+#endif
+    char *root = tu_tmpdir();
+    if (!root) {
+        fprintf(stderr, "sim: mkdtemp: %s\n", strerror(errno));
+        return 2;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    sim_stats_t total;
+    memset(&total, 0, sizeof total);
+    uint64_t passed = 0, failed = 0;
+    for (uint64_t k = 0; k < seeds; k++) {
+        uint64_t seed = from + k;
+        char why[1024];
+        g_crash_seed = seed;
+        g_crash_seed_valid = 1;
+        if (run_seed(seed, root, &total, why, sizeof why)) {
+            passed++;
+        } else {
+            failed++;
+            printf("sim: seed %" PRIu64 " failed: %s; replay: tests/sim --seeds 1 --from %" PRIu64
+                   " -v\n",
+                   seed, why, seed);
+        }
+    }
+    g_crash_seed_valid = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    tu_rmtree(root);
+    free(root);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (seeds > 0)
+        printf("sim: seeds %" PRIu64 "..%" PRIu64 " in %.1f s: %.1f replicas, %.0f changes "
+               "(%.0f writes), %.0f messages (%.0f%% lost, %.0f%% duplicated), %" PRIu64
+               " kind refusals, %" PRIu64 " imports left changes pending, %" PRIu64
+               " replicas a day ahead, %" PRIu64 " oracle checks\n",
+               from, from + seeds - 1, secs, (double)total.nodes / (double)seeds,
+               (double)total.commits / (double)seeds, (double)total.ops / (double)seeds,
+               (double)total.sent / (double)seeds,
+               total.sent ? 100.0 * (double)total.lost / (double)total.sent : 0.0,
+               total.delivered ? 100.0 * (double)total.dups / (double)total.delivered : 0.0,
+               total.ekind, total.pending, total.far_skew, total.checks);
+    printf("%" PRIu64 " passed, %" PRIu64 " failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
