@@ -316,20 +316,48 @@ elem_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return c ? c : (an > bn) - (an < bn);
 }
 
-/* One stored element, read from [*pp, end). */
+/* One stored element. */
 typedef struct set_elem {
+    const uint8_t *raw;      /* the element's whole stored form, rawn bytes */
+    size_t rawn;
     const uint8_t *val;
     uint32_t valn;
     uint16_t ndots;
     const uint8_t *dots;
 } set_elem_t;
 
+/* A reader over a stored set that checks its canonical form as it goes. */
+typedef struct set_rd {
+    const uint8_t *p, *end;
+    uint32_t left;
+    const uint8_t *prev;     /* the previous element's value: elements strictly increase */
+    size_t prevn;
+} set_rd_t;
+
+/* Start reading [p, p+n); n 0 is the empty set (never stored, but a new field starts so). */
 static int
-elem_read(const uint8_t **pp, const uint8_t *end, set_elem_t *e)
+set_rd_open(set_rd_t *r, const uint8_t *p, size_t n)
 {
-    const uint8_t *p = *pp;
+    memset(r, 0, sizeof *r);
+    if (n == 0)
+        return 0;
+    if (n < 4 || (r->left = rep__get_be32(p)) == 0)
+        return REP_ECORRUPT; /* an empty set is not stored */
+    r->p = p + 4;
+    r->end = p + n;
+    return 0;
+}
+
+/* The next element: 1 with *e, 0 at the end (after checking nothing trails), or an error. */
+static int
+set_rd_next(set_rd_t *r, set_elem_t *e)
+{
+    if (r->left == 0)
+        return r->p == r->end ? 0 : REP_ECORRUPT;
+    const uint8_t *p = r->p, *end = r->end;
     if (end - p < 4)
         return REP_ECORRUPT;
+    e->raw = p;
     e->valn = rep__get_be32(p);
     p += 4;
     if ((size_t)(end - p) < (size_t)e->valn + 2)
@@ -347,8 +375,14 @@ elem_read(const uint8_t **pp, const uint8_t *end, set_elem_t *e)
         if (aa > ba || (aa == ba && rep__get_be64(a + 8) >= rep__get_be64(b + 8)))
             return REP_ECORRUPT;
     }
-    *pp = p + 16u * e->ndots;
-    return 0;
+    if (r->prev && elem_cmp(r->prev, r->prevn, e->val, e->valn) >= 0)
+        return REP_ECORRUPT;
+    r->prev = e->val;
+    r->prevn = e->valn;
+    r->p = p + 16u * e->ndots;
+    e->rawn = (size_t)(r->p - e->raw);
+    r->left--;
+    return 1;
 }
 
 /* Write element e into out keeping the dots ctx does not cover, plus dot (in order); counts
@@ -399,25 +433,15 @@ int
 rep__set_apply(const uint8_t *p, size_t n, const rep__ctx_t *ctx, const uint8_t *elem,
                size_t elemn, const rep__dot_t *dot, rep__buf_t *out)
 {
-    const uint8_t *end = p + n;
-    uint32_t count = 0, stored = 0;
+    set_rd_t r;
+    REP_TRY(set_rd_open(&r, p, n));
+    uint32_t count = 0;
     out->len = 0;
-    if (n) {
-        if (n < 4 || (stored = rep__get_be32(p)) == 0)
-            return REP_ECORRUPT; /* an empty set is not stored */
-        p += 4;
-    }
     rep__buf_add(out, "\0\0\0\0", 4); /* count, patched below */
-    bool done = elem == NULL;
-    const uint8_t *prev = NULL;
-    size_t prevn = 0;
-    for (uint32_t i = 0; i < stored; i++) {
-        set_elem_t e;
-        REP_TRY(elem_read(&p, end, &e));
-        if (prev && elem_cmp(prev, prevn, e.val, e.valn) >= 0)
-            return REP_ECORRUPT;
-        prev = e.val;
-        prevn = e.valn;
+    bool done = elem == NULL; /* the element is written (or, for a clear, there is none) */
+    set_elem_t e;
+    int more;
+    while ((more = set_rd_next(&r, &e)) > 0) {
         int c = done ? 1 : elem_cmp(elem, elemn, e.val, e.valn);
         if (c < 0) { /* the element is new: it goes before this one */
             done = true;
@@ -429,12 +453,11 @@ rep__set_apply(const uint8_t *p, size_t n, const rep__ctx_t *ctx, const uint8_t 
             REP_TRY(elem_write(out, e.val, e.valn, e.dots, e.ndots, ctx, c == 0 ? dot : NULL,
                                &count));
         } else {
-            REP_TRY(elem_write(out, e.val, e.valn, e.dots, e.ndots, &(rep__ctx_t){0}, NULL,
-                               &count));
+            rep__buf_add(out, e.raw, e.rawn); /* untouched */
+            count++;
         }
     }
-    if (p != end)
-        return REP_ECORRUPT;
+    REP_TRY(more);
     if (!done && dot)
         REP_TRY(elem_write(out, elem, elemn, NULL, 0, ctx, dot, &count));
     REP_TRY(out->err);
@@ -449,27 +472,18 @@ rep__set_apply(const uint8_t *p, size_t n, const rep__ctx_t *ctx, const uint8_t 
 int
 rep__set_each(const uint8_t *p, size_t n, rep__set_fn fn, void *ctx)
 {
-    const uint8_t *end = p + n;
-    if (n < 4)
+    set_rd_t r;
+    if (n == 0)
         return REP_ECORRUPT;
-    uint32_t count = rep__get_be32(p);
-    if (count == 0)
-        return REP_ECORRUPT;
-    p += 4;
-    const uint8_t *prev = NULL;
-    size_t prevn = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        set_elem_t e;
-        REP_TRY(elem_read(&p, end, &e));
-        if (prev && elem_cmp(prev, prevn, e.val, e.valn) >= 0)
-            return REP_ECORRUPT;
-        prev = e.val;
-        prevn = e.valn;
+    REP_TRY(set_rd_open(&r, p, n));
+    set_elem_t e;
+    int more;
+    while ((more = set_rd_next(&r, &e)) > 0) {
         const uint8_t *d = e.dots + 16u * (e.ndots - 1u);
         rep__dot_t last = {rep__get_be64(d), rep__get_be64(d + 8)};
         int rc = fn(ctx, e.val, e.valn, &last);
         if (rc)
             return rc;
     }
-    return p == end ? 0 : REP_ECORRUPT;
+    return more;
 }
