@@ -316,17 +316,11 @@ static int
 field_ops(txn_op_t *ops, size_t g, size_t end, uint32_t after, rep__op_t *out, size_t *n,
           bool *written)
 {
-    size_t first = g;
+    size_t first = g; /* the group is in call order: skip the writes before the delete */
     while (first < end && ops[first].order < after)
         first++;
     if (first == end)
         return 0;
-    /* keep only the writes after the delete, in call order */
-    size_t m = 0;
-    for (size_t i = first; i < end; i++)
-        if (ops[i].order >= after)
-            ops[first + m++] = ops[i];
-    end = first + m;
     uint8_t kind = ops[first].k.kind;
     for (size_t i = first; i < end; i++)
         if (ops[i].k.kind != kind)
