@@ -12,7 +12,7 @@
 REP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REP_JOBS=${REP_JOBS:-2}
 REP_PACKAGES=(build-essential autoconf automake libtool pkg-config
-              liblmdb-dev libsodium-dev libzmq3-dev libmsgpack-dev libjansson-dev check
+              liblmdb-dev libsodium-dev libzmq3-dev libmsgpack-dev libzstd-dev libjansson-dev check
               python3)
 
 rep_say() { printf '\n==> %s\n' "$*"; }

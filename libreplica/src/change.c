@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "crdt.h"
+#include "zip.h"
 
 static const char batch_magic[4] = {'R', 'P', 'L', 'B'};
 static const char vv_magic[4] = {'R', 'P', 'L', 'V'};
@@ -232,9 +233,11 @@ frame_end(rep__buf_t *b)
     rep__buf_add(b, sum, sizeof sum);
 }
 
-/* Check magic, version and checksum; on success [*body, *body + *bodyn) is the body. */
+/* Check magic, version and checksum; on success [*body, *body + *bodyn) is the body and
+ * *flags the frame's flags (only those in allowed: others are REP_EVERSION). */
 static int
-frame_open(const uint8_t *p, size_t n, const char magic[4], const uint8_t **body, size_t *bodyn)
+frame_open(const uint8_t *p, size_t n, const char magic[4], unsigned allowed,
+           const uint8_t **body, size_t *bodyn, unsigned *flags)
 {
     if (!p || n < FRAME_HDR + REP_HASH_BYTES || memcmp(p, magic, 4) != 0)
         return REP_ECORRUPT;
@@ -244,8 +247,9 @@ frame_open(const uint8_t *p, size_t n, const char magic[4], const uint8_t **body
         return REP_ECORRUPT;
     if (p[4] != REP_FRAME_VERSION)
         return p[4] > REP_FRAME_VERSION ? REP_EVERSION : REP_ECORRUPT;
-    if (p[5] != 0)
+    if ((p[5] & ~allowed) != 0)
         return REP_EVERSION; /* sealed or signed content: not understood by this version */
+    *flags = p[5];
     *body = p + FRAME_HDR;
     *bodyn = n - FRAME_HDR - REP_HASH_BYTES;
     return 0;
@@ -307,6 +311,19 @@ rep__batch_end(rep__batch_writer_t *w, uint8_t **out, size_t *len)
     *len = 0;
     if (w->buf.err == 0)
         rep__put_be32(w->buf.p + w->count_at, w->count);
+    if (w->buf.err == 0 && w->buf.len - FRAME_HDR >= REP_FRAME_ZIP_MIN) {
+        rep__buf_t z;
+        rep__buf_init(&z);
+        rep__buf_add(&z, w->buf.p, FRAME_HDR);
+        int rc = rep__zip(&z, w->buf.p + FRAME_HDR, w->buf.len - FRAME_HDR);
+        if (rc == 0 && z.err == 0 && z.len < w->buf.len) {
+            z.p[5] |= REP_FRAME_ZSTD;
+            rep__buf_free(&w->buf);
+            w->buf = z;
+        } else {
+            rep__buf_free(&z); /* kept as it is: not smaller, or no memory to try */
+        }
+    }
     frame_end(&w->buf);
     int rc = w->buf.err;
     if (rc < 0) {
@@ -323,44 +340,50 @@ rep__batch_decode(const uint8_t *p, size_t n, rep__batch_t *out)
     memset(out, 0, sizeof *out);
     const uint8_t *body;
     size_t bodyn;
-    REP_TRY(frame_open(p, n, batch_magic, &body, &bodyn));
+    unsigned flags;
+    REP_TRY(frame_open(p, n, batch_magic, REP_FRAME_ZSTD, &body, &bodyn, &flags));
+    if (flags & REP_FRAME_ZSTD) {
+        REP_TRY(rep__unzip(body, bodyn, &out->owned, &bodyn));
+        body = out->owned;
+    }
     rep__rd_t r;
     rep__rd_init(&r, body, bodyn);
     uint32_t four, count;
-    REP_TRY(rep__rd_array(&r, &four));
+    int rc;
+    if ((rc = rep__rd_array(&r, &four)) < 0)
+        goto fail;
     if (four != 4)
-        return REP_ECORRUPT;
-    REP_TRY(rd_office(&r, out->office));
-    REP_TRY(rd_name(&r, &out->office_name, &out->office_namen, REP_MAX_USER, false));
-    REP_TRY(rep__rd_uint(&r, &out->sender));
-    REP_TRY(rep__rd_array(&r, &count));
-    if (count) {
-        out->changes = calloc(count, sizeof *out->changes);
-        if (!out->changes)
-            return -ENOMEM;
+        goto corrupt;
+    if ((rc = rd_office(&r, out->office)) < 0 ||
+        (rc = rd_name(&r, &out->office_name, &out->office_namen, REP_MAX_USER, false)) < 0 ||
+        (rc = rep__rd_uint(&r, &out->sender)) < 0 || (rc = rep__rd_array(&r, &count)) < 0)
+        goto fail;
+    if (count && !(out->changes = calloc(count, sizeof *out->changes))) {
+        rc = -ENOMEM;
+        goto fail;
     }
     for (uint32_t i = 0; i < count; i++) {
         const uint8_t *c;
         uint32_t cn;
-        int rc = rep__rd_bin(&r, &c, &cn);
-        if (rc < 0) {
-            rep__batch_clear(out);
-            return rc;
-        }
+        if ((rc = rep__rd_bin(&r, &c, &cn)) < 0)
+            goto fail;
         out->changes[i].p = c;
         out->changes[i].n = cn;
     }
     out->n = count;
-    if (rep__rd_left(&r) != 0) {
-        rep__batch_clear(out);
-        return REP_ECORRUPT;
-    }
-    return 0;
+    if (rep__rd_left(&r) == 0)
+        return 0;
+corrupt:
+    rc = REP_ECORRUPT;
+fail:
+    rep__batch_clear(out);
+    return rc;
 }
 
 void
 rep__batch_clear(rep__batch_t *b)
 {
+    free(b->owned);
     free(b->changes);
     memset(b, 0, sizeof *b);
 }
@@ -396,7 +419,8 @@ rep__vv_decode(const uint8_t *p, size_t n, uint8_t office[REP_OFFICE_ID_BYTES],
     *nvv = 0;
     const uint8_t *body;
     size_t bodyn;
-    REP_TRY(frame_open(p, n, vv_magic, &body, &bodyn));
+    unsigned flags;
+    REP_TRY(frame_open(p, n, vv_magic, 0, &body, &bodyn, &flags));
     rep__rd_t r;
     rep__rd_init(&r, body, bodyn);
     uint32_t two;

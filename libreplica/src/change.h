@@ -18,7 +18,9 @@
  * truncation is caught before anything is parsed. Bodies:
  *   batch: [office(bin 16), office name, sender actor, [change(bin)...]]
  *   vv:    [office(bin 16), [[actor, seq]...]]
- * flags are 0 in this version; the bits are reserved for sealed and signed content.
+ * flags: REP_FRAME_ZSTD (batches only) when the body is one zstd frame, used for bodies of
+ * REP_FRAME_ZIP_MIN bytes or more when it makes them smaller; other bits are reserved (sealed
+ * and signed content) and are REP_EVERSION here.
  */
 #ifndef REP_CHANGE_H
 #define REP_CHANGE_H
@@ -32,6 +34,8 @@
 
 #define REP_CHANGE_VERSION 1
 #define REP_FRAME_VERSION 1
+#define REP_FRAME_ZSTD 0x01
+#define REP_FRAME_ZIP_MIN 4096
 
 typedef struct rep__op {
     uint8_t type;               /* rep_op_type_t */
@@ -67,6 +71,7 @@ void rep__change_clear(rep__change_t *c);
 
 /* A verified batch: views of each change's bytes inside the batch. */
 typedef struct rep__batch {
+    uint8_t *owned;            /* the decompressed body the views below point into, if any */
     uint8_t office[REP_OFFICE_ID_BYTES];
     const char *office_name;   /* not NUL-terminated */
     uint32_t office_namen;
@@ -88,7 +93,8 @@ typedef struct rep__batch_writer {
 void rep__batch_begin(rep__batch_writer_t *w, const uint8_t office[REP_OFFICE_ID_BYTES],
                       const char *office_name, uint64_t sender);
 void rep__batch_add(rep__batch_writer_t *w, const uint8_t *p, size_t n);
-/* Size the batch has once the next change of n bytes is added and it is ended. */
+/* Size the batch has once the next change of n bytes is added and it is ended, before
+ * compression (which only makes it smaller). */
 size_t rep__batch_size_with(const rep__batch_writer_t *w, size_t n);
 int rep__batch_end(rep__batch_writer_t *w, uint8_t **out, size_t *len);
 
