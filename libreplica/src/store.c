@@ -227,7 +227,10 @@ rep__store_open(rep__store_t **out, const char *dir, bool create, bool nosync)
     mdb_env_set_maxdbs(s->env, REP_DB__COUNT + 2);
     mdb_env_set_maxreaders(s->env, 256);
     mdb_env_set_mapsize(s->env, INITIAL_MAP_SIZE);
-    unsigned flags = MDB_NOTLS | (nosync ? MDB_NOSYNC : 0);
+    /* MDB_WRITEMAP: a write transaction's dirty pages live in the map, not on the heap (a bulk
+     * import's RssAnon 67 -> 40 MiB, a little faster); every process opening a replica goes
+     * through this library, so all use the same flag, as LMDB requires. */
+    unsigned flags = MDB_NOTLS | MDB_WRITEMAP | (nosync ? MDB_NOSYNC : 0);
     rc = err(mdb_env_open(s->env, dir, flags, 0600));
     if (rc < 0)
         goto fail_open;
