@@ -2631,6 +2631,7 @@ json_status(const rep_info_t *in, const rep_vv_entry_t *missing, size_t nmissing
     bad |= jset(o, "conflicts", json_u64(in->conflicts));
     bad |= jset(o, "vv", json_actor_map(in->vv, in->nvv));
     bad |= jset(o, "skewed", json_actor_map(in->skewed, in->nskewed));
+    bad |= jset(o, "forked", json_actor_map(in->forked, in->nforked));
     bad |= jset(o, "waiting_for", json_actor_map(missing, nmissing));
     if (bad) {
         json_decref(o);
@@ -2690,6 +2691,10 @@ print_status(const char *dir, const rep_info_t *in, const rep_vv_entry_t *missin
         printf("%-12s %016" PRIx64 "  clock up to %s ahead of this one's\n", i == 0 ? "skewed" : "",
                in->skewed[i].actor, ahead);
     }
+    for (size_t i = 0; i < in->nforked; i++)
+        printf("%-12s %016" PRIx64 "  history forked: change %" PRIu64 " refused (restored from "
+               "a backup?)\n",
+               i == 0 ? "forked" : "", in->forked[i].actor, in->forked[i].seq);
     for (size_t i = 0; i < nmissing; i++)
         printf("%-12s %016" PRIx64 "  up to seq %" PRIu64 "\n", i == 0 ? "waiting for" : "",
                missing[i].actor, missing[i].seq);

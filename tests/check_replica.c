@@ -591,6 +591,11 @@ START_TEST(test_fork_is_detected_on_arrival)
     ck_assert_uint_eq(st.applied, 0);
     CK_OK(rep_replica_digest(b, after));
     ck_assert_mem_eq(before, after, sizeof before);
+    rep_info_t *ib = info_of(b); /* and reported, durably */
+    ck_assert_uint_eq(ib->nforked, 1);
+    ck_assert_uint_eq(ib->forked[0].actor, ia->actor);
+    ck_assert_uint_eq(ib->forked[0].seq, 5);
+    rep_info_free(&ib);
 
     /* and a, sent all of b's changes, finds the original's seq 3 and 4 under its own */
     uint8_t *batch;

@@ -510,7 +510,7 @@ ok "A exports only the second one" --dir "$A" export --since-file "$T/d.vv" -o "
 ok "B imports the second change first" --dir "$B" import "$T/second.bundle"
 run --dir "$B" status --json
 check "status --json: waiting_for names A and the seq it needs" \
-    json "d['pending'] == 1 and list(d['waiting_for']) == ['$actor_a'] and d['skewed'] == {}"
+    json "d['pending'] == 1 and list(d['waiting_for']) == ['$actor_a'] and d['skewed'] == {} and d['forked'] == {}"
 run --dir "$B" status
 check "status says what it waits for" has "waiting for  $actor_a  up to seq"
 ok "B imports the first change" --dir "$B" import "$T/first.bundle"

@@ -495,6 +495,10 @@ typedef struct rep_info {
     size_t nskewed;
     rep_vv_entry_t *skewed;  /**< devices (actors) seen writing with a clock beyond this one's
                                   wall clock + max drift; seq is how far ahead, in ms, at most */
+    size_t nforked;
+    rep_vv_entry_t *forked;  /**< devices (actors) whose history forked: a change of theirs was
+                                  refused because another with its (actor, seq) was here, or
+                                  its hash chain did not continue; seq is the highest refused */
 } rep_info_t;
 
 /** Describe a replica. @param[out] out caller owns; rep_info_free(). */

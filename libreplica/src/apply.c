@@ -288,22 +288,6 @@ apply_ops(rep__applier_t *a, const rep__change_t *c)
     return 0;
 }
 
-/* Remember that actor's clock ran ahead_ms ahead of ours (the most seen). */
-static int
-note_skew(rep__applier_t *a, uint64_t actor, uint64_t ahead_ms)
-{
-    uint8_t k[8], v[8];
-    rep__slice_t old;
-    rep__put_be64(k, actor);
-    int rc = rep__txn_get(a->t, REP_DB_SKEW, k, sizeof k, &old);
-    if (rc == 0 && old.n == 8 && rep__get_be64(old.p) >= ahead_ms)
-        return 0;
-    if (rc < 0 && rc != REP_ENOTFOUND)
-        return rc;
-    rep__put_be64(v, ahead_ms);
-    return rep__txn_put(a->t, REP_DB_SKEW, k, sizeof k, v, sizeof v);
-}
-
 /* Are all of c's dependencies here (and its actor's previous change)? */
 static int
 deliverable(rep__applier_t *a, const rep__change_t *c, uint64_t have)
@@ -319,6 +303,30 @@ deliverable(rep__applier_t *a, const rep__change_t *c, uint64_t have)
     return 1;
 }
 
+/* Keep, in db, the highest value seen for actor (skew: ms ahead; forks: a seq). */
+static int
+note_max(rep__applier_t *a, int db, uint64_t actor, uint64_t value)
+{
+    uint8_t k[8], v[8];
+    rep__slice_t old;
+    rep__put_be64(k, actor);
+    int rc = rep__txn_get(a->t, db, k, sizeof k, &old);
+    if (rc == 0 && old.n == 8 && rep__get_be64(old.p) >= value)
+        return 0;
+    if (rc < 0 && rc != REP_ENOTFOUND)
+        return rc;
+    rep__put_be64(v, value);
+    return rep__txn_put(a->t, db, k, sizeof k, v, sizeof v);
+}
+
+/* A change refused as a fork: counted, and its actor reported (rep_info_t.forked). */
+static int
+fork_seen(rep__applier_t *a, const rep__change_t *c)
+{
+    a->stats.forks++;
+    return note_max(a, REP_DB_FORKS, c->actor, c->seq);
+}
+
 /* Park c in pending; the same dot with other bytes is a fork. */
 static int
 park(rep__applier_t *a, const rep__change_t *c)
@@ -329,7 +337,7 @@ park(rep__applier_t *a, const rep__change_t *c)
     int rc = rep__txn_get(a->t, REP_DB_PENDING, k, sizeof k, &v);
     if (rc == 0) {
         if (v.n != c->len || memcmp(v.p, c->bytes, c->len) != 0)
-            a->stats.forks++;
+            return fork_seen(a, c);
         return 0;
     }
     if (rc != REP_ENOTFOUND)
@@ -350,19 +358,18 @@ rep__apply_change(rep__applier_t *a, const rep__change_t *c)
         int rc = rep__txn_get(a->t, REP_DB_LOG, k, sizeof k, &v);
         if (rc < 0 && rc != REP_ENOTFOUND)
             return rc;
-        if (rc == 0 && v.n == c->len && memcmp(v.p, c->bytes, c->len) == 0)
+        if (rc == 0 && v.n == c->len && memcmp(v.p, c->bytes, c->len) == 0) {
             a->stats.duplicates++;
-        else
-            a->stats.forks++;
-        return 0;
+            return 0;
+        }
+        return fork_seen(a, c);
     }
     int ok = deliverable(a, c, have);
     REP_TRY(ok);
     if (!ok)
         return park(a, c);
     if (memcmp(c->prev, have ? head : zero_hash, REP_HASH_BYTES) != 0) {
-        a->stats.forks++; /* its chain does not continue the one we have */
-        return 0;
+        return fork_seen(a, c); /* its chain does not continue the one we have */
     }
 
     REP_TRY(apply_ops(a, c));
@@ -376,7 +383,7 @@ rep__apply_change(rep__applier_t *a, const rep__change_t *c)
         a->hlc = rep__hlc_observe(a->hlc, c->hlc, a->wall_ms, a->max_drift_ms, &skewed);
     if (skewed) {
         a->stats.skewed++;
-        REP_TRY(note_skew(a, c->actor, REP_HLC_MS(c->hlc) - a->wall_ms));
+        REP_TRY(note_max(a, REP_DB_SKEW, c->actor, REP_HLC_MS(c->hlc) - a->wall_ms));
     }
     a->stats.applied++;
     return 0;

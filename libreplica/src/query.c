@@ -758,18 +758,18 @@ count_records(rep__txn_t *t, uint64_t *records)
     return rc == REP_ENOTFOUND ? 0 : rc;
 }
 
-/* The devices seen with clocks ahead of ours: actor → ms ahead (REP_DB_SKEW). */
+/* The devices recorded in db (REP_DB_SKEW: actor → ms ahead; REP_DB_FORKS: actor → seq). */
 static int
-skewed_all(rep__txn_t *t, rep_vv_entry_t **out, size_t *n)
+actors_noted(rep__txn_t *t, int db, rep_vv_entry_t **out, size_t *n)
 {
     uint64_t count;
-    REP_TRY(rep__txn_count(t, REP_DB_SKEW, &count));
+    REP_TRY(rep__txn_count(t, db, &count));
     if (count == 0)
         return 0;
     if (!(*out = calloc(count, sizeof **out)))
         return -ENOMEM;
     rep__cur_t *c;
-    REP_TRY(rep__cur_open(t, REP_DB_SKEW, &c));
+    REP_TRY(rep__cur_open(t, db, &c));
     rep__slice_t k, v;
     int rc;
     for (rc = rep__cur_seek(c, NULL, 0, &k, &v); rc == 0 && *n < count;
@@ -799,7 +799,8 @@ info_fn(rep__txn_t *t, void *arg)
     REP_TRY(conflicts_fn(t, &cc));
     o->conflicts = cc.count;
     REP_TRY(rep__vv_all(t, &o->vv, &o->nvv));
-    return skewed_all(t, &o->skewed, &o->nskewed);
+    REP_TRY(actors_noted(t, REP_DB_SKEW, &o->skewed, &o->nskewed));
+    return actors_noted(t, REP_DB_FORKS, &o->forked, &o->nforked);
 }
 
 int
@@ -837,6 +838,7 @@ rep_info_free(rep_info_t **ip)
     free((void *)(*ip)->device_name);
     free((*ip)->vv);
     free((*ip)->skewed);
+    free((*ip)->forked);
     free(*ip);
     *ip = NULL;
 }

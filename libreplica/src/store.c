@@ -26,6 +26,7 @@ static const struct {
     [REP_DB_PENDING] = {"pending", 0},
     [REP_DB_HIST] = {"hist", MDB_DUPSORT | MDB_DUPFIXED},
     [REP_DB_SKEW] = {"skew", 0},
+    [REP_DB_FORKS] = {"forks", 0},
 };
 
 struct rep__store {

@@ -8,6 +8,7 @@
  *   pending  changes waiting for their dependencies, keyed like log
  *   hist     record key → dots of the changes that touched it (sorted duplicates)
  *   skew     actor(8) → how far ahead of our wall clock its clock was, at most (ms, 8)
+ *   forks    actor(8) → the highest seq of a change of it refused as a fork (8)
  *
  * Transactions run a callback: rep__store_write() begins a write transaction, calls fn, and
  * commits. When the map is full it aborts, grows the map and calls fn again, so fn must get
@@ -30,6 +31,7 @@ enum rep__db {
     REP_DB_PENDING,
     REP_DB_HIST,
     REP_DB_SKEW,
+    REP_DB_FORKS,
     REP_DB__COUNT
 };
 
