@@ -554,7 +554,9 @@ typedef struct rep_import_stats {
     uint64_t duplicates;  /**< already here: counted no-ops */
     uint64_t pending;     /**< changes waiting for missing dependencies after the import (all of
                                them, not only this batch's) */
-    uint64_t forks;       /**< rejected: same (actor, seq) as a change here, different content */
+    uint64_t forks;       /**< rejected: same (actor, seq) as a change here with other content,
+                               or a hash chain that does not continue the actor's (also kept
+                               in rep_info_t.forked) */
     uint64_t skewed;      /**< carried a clock beyond wall clock + max drift (applied, not adopted) */
 } rep_import_stats_t;
 
