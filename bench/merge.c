@@ -5,8 +5,9 @@
  *   bench/merge [--reps N] [--json] [--smoke] [--no-per1]
  *
  * W1[per100]  replica A writes W1's 200,000 writes, 100 per transaction (2,000 durable
- *             changes); everything A has (rep_replica_export with no version vector) is
- *             imported into a fresh, empty replica B of the same office, in a forked child that
+ *             changes); what A sends an empty peer (rep_replica_catchup with no version
+ *             vector: a snapshot of A's state) is imported into a fresh, empty replica B of
+ *             the same office, in a forked child that
  *             reports its peak memory. Figures: A's write rate, payload bytes per write, B's
  *             merge rate (200,000 / import seconds), the child's VmHWM and RssAnon, and the
  *             merge time as a multiple of the LMDB floor measured in the same run. Checks: A's
@@ -14,8 +15,8 @@
  * W1[per1]    the same with one write per transaction, on the first 20,000 writes, once.
  * W2[per100]  A writes W1's 80,000 initial sets, B imports them (untimed); then A makes
  *             100,000 updates (seed 1) and B 100,000 (seed 2), 100 per transaction; each
- *             exports what the other lacks (from the other's version vector) and the other
- *             imports it. Figures: 100,000 / import seconds, each way. Checks: equal digests,
+ *             answers the other's version vector with rep_replica_catchup (changes or a
+ *             snapshot, whichever is smaller: here the changes) and the other imports it. Figures: 100,000 / import seconds, each way. Checks: equal digests,
  *             equal states, every field holds the base value or one side's last write.
  *
  * Every commit and import is durable (no REP_OPEN_NOSYNC), on real LMDB directories under
@@ -370,10 +371,10 @@ run_w1(const cfg_t *c, size_t n, size_t per_txn, w1_res_t *res)
     if (write_stream(a, &s, n, per_txn, NULL, &res->write_s, &res->write_cpu_s) < 0)
         goto out;
     double t0 = w_now();
-    int e = rep_replica_export(a, NULL, 0, 0, &payload, &res->payload, NULL);
+    int e = rep_replica_catchup(a, NULL, 0, 0, &payload, &res->payload, NULL);
     res->export_s = w_now() - t0;
     if (e < 0) {
-        rep_fail("rep_replica_export", e);
+        rep_fail("rep_replica_catchup", e);
         goto out;
     }
     if ((e = rep_replica_digest(a, res->a_digest)) < 0 || (e = rep_replica_info(a, &info)) < 0) {
@@ -422,11 +423,11 @@ sync_timed(rep_replica_t *from, rep_replica_t *to, size_t *len, double *exp_s, d
     size_t vvlen;
     TRY("rep_replica_vv", rep_replica_vv(to, &vv, &vvlen));
     double t0 = w_now();
-    int rc = rep_replica_export(from, vv, vvlen, 0, &p, len, NULL);
+    int rc = rep_replica_catchup(from, vv, vvlen, 0, &p, len, NULL);
     *exp_s = w_now() - t0;
     rep_free(vv);
     if (rc < 0)
-        return rep_fail("rep_replica_export", rc);
+        return rep_fail("rep_replica_catchup", rc);
     t0 = w_now();
     rc = rep_replica_import(to, p, *len, st);
     *imp_s = w_now() - t0;

@@ -71,7 +71,9 @@ extern "C" {
 #define REP_EFORK        (-32008) /**< a device's history forked: same (actor, seq), other data */
 #define REP_EKIND        (-32009) /**< a field is used with a kind other than its own */
 #define REP_EDONE        (-32010) /**< the transaction was already committed or aborted */
-#define REP_ERROR_LAST   (-32010)
+#define REP_ESTATE       (-32011) /**< the changes asked for are held here only as state (this
+                                       replica caught up by a snapshot): send a snapshot */
+#define REP_ERROR_LAST   (-32011)
 
 /* ---- Limits --------------------------------------------------------------------------------- */
 #define REP_MAX_COLLECTION 64
@@ -447,6 +449,8 @@ typedef struct rep_change_info {
 typedef struct rep_history {
     size_t n;
     rep_change_info_t *changes; /**< in (hlc, actor, seq) order */
+    int partial;                /**< 1 when this replica caught up by state (a snapshot), so
+                                     changes before that may be missing from this list */
 } rep_history_t;
 
 /**
@@ -541,11 +545,39 @@ rep_replica_vv(rep_replica_t *r, uint8_t **out, size_t *len);
  *                        other side lacks nothing
  * @param[out] len        its length
  * @param[out] more       if not NULL, set to 1 when changes were left out for the size bound
- * @return 0; REP_ECORRUPT for damaged vv bytes; REP_EOFFICE for another office's vv.
+ * @return 0; REP_ECORRUPT for damaged vv bytes; REP_EOFFICE for another office's vv;
+ *         REP_ESTATE when this replica has some of those changes only as state (it caught up
+ *         by a snapshot): rep_replica_catchup() answers with a snapshot then.
  */
 REP_EXPORT REP_WUR int
 rep_replica_export(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
                    uint8_t **out, size_t *len, int *more);
+
+/**
+ * Encode this replica's whole state as a snapshot (DESIGN.md "Catch-up by state"): every
+ * field's current entries with their causal metadata (dots, clocks, users), and the version
+ * vector with each device's chain head — not the changes that made them, so superseded values
+ * are not sent. rep_replica_import() merges a snapshot into any replica of the office, empty
+ * or not, by the same rules as changes; the result equals having applied the changes.
+ * The receiver's log does not get those changes: its history of them is partial
+ * (rep_history_t.partial), and it answers peers that need them with snapshots too.
+ * @param[out] out  the snapshot (caller owns; rep_free())
+ * @param[out] len  its length
+ */
+REP_EXPORT REP_WUR int
+rep_replica_snapshot(rep_replica_t *r, uint8_t **out, size_t *len);
+
+/**
+ * What another replica needs, whichever way is smaller: the changes it lacks (as
+ * rep_replica_export()), or a snapshot (as rep_replica_snapshot()) when this replica's log no
+ * longer holds some of those changes, or when the changes would take more bytes than the
+ * state (a replica far behind or empty). A snapshot is one frame and is not split by
+ * max_bytes: when it exceeds max_bytes and the log has the changes, changes are sent instead.
+ * Parameters and returns as rep_replica_export() (more is always 0 for a snapshot).
+ */
+REP_EXPORT REP_WUR int
+rep_replica_catchup(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
+                    uint8_t **out, size_t *len, int *more);
 
 /** What an import did. */
 typedef struct rep_import_stats {
@@ -558,10 +590,12 @@ typedef struct rep_import_stats {
                                or a hash chain that does not continue the actor's (also kept
                                in rep_info_t.forked) */
     uint64_t skewed;      /**< carried a clock beyond wall clock + max drift (applied, not adopted) */
+    uint64_t entries;     /**< a snapshot: the state entries it carried (changes is then 0) */
 } rep_import_stats_t;
 
 /**
- * Apply a batch made by rep_replica_export() (the bytes of a bundle file are the same).
+ * Apply a batch made by rep_replica_export() (the bytes of a bundle file are the same), or
+ * merge a snapshot made by rep_replica_snapshot() or rep_replica_catchup().
  *
  * The whole batch is verified first (checksum, office, every change decodes); a corrupted or
  * truncated batch is rejected whole and the replica is unchanged. Then every change is applied
@@ -569,8 +603,15 @@ typedef struct rep_import_stats {
  * whole import. Changes already here are counted no-ops; changes whose dependencies are
  * missing wait, durably, and are applied when those arrive.
  *
+ * A snapshot is verified whole the same way (every entry's form, names and values, and every
+ * dot covered by its version vector), then merged in one durable transaction. It is refused
+ * whole, with REP_EFORK, when it contradicts a device's hash chain known here (the forked
+ * devices are noted as rep_info_t.forked says) or claims changes of this replica's own device
+ * that it has not made.
+ *
  * @param[out] stats  if not NULL, what happened
- * @return 0; REP_ECORRUPT; REP_EVERSION; REP_EOFFICE for another office's batch; -errno.
+ * @return 0; REP_ECORRUPT; REP_EVERSION; REP_EOFFICE for another office's batch; REP_EFORK
+ *         for a refused snapshot; -errno.
  */
 REP_EXPORT REP_WUR int
 rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats);

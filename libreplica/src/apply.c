@@ -319,12 +319,34 @@ note_max(rep__applier_t *a, int db, uint64_t actor, uint64_t value)
     return rep__txn_put(a->t, db, k, sizeof k, v, sizeof v);
 }
 
-/* A change refused as a fork: counted, and its actor reported (rep_info_t.forked). */
+int
+rep__apply_fork(rep__applier_t *a, uint64_t actor, uint64_t seq)
+{
+    a->stats.forks++;
+    return note_max(a, REP_DB_FORKS, actor, seq);
+}
+
 static int
 fork_seen(rep__applier_t *a, const rep__change_t *c)
 {
-    a->stats.forks++;
-    return note_max(a, REP_DB_FORKS, c->actor, c->seq);
+    return rep__apply_fork(a, c->actor, c->seq);
+}
+
+int
+rep__base_get(rep__txn_t *t, uint64_t actor, uint64_t *seq)
+{
+    uint8_t k[8];
+    rep__slice_t v;
+    rep__put_be64(k, actor);
+    int rc = rep__txn_get(t, REP_DB_BASE, k, sizeof k, &v);
+    *seq = 0;
+    if (rc == REP_ENOTFOUND)
+        return 0;
+    REP_TRY(rc);
+    if (v.n != 8)
+        return REP_ECORRUPT;
+    *seq = rep__get_be64(v.p);
+    return 0;
 }
 
 /* Park c in pending; the same dot with other bytes is a fork. */
@@ -361,6 +383,14 @@ rep__apply_change(rep__applier_t *a, const rep__change_t *c)
         if (rc == 0 && v.n == c->len && memcmp(v.p, c->bytes, c->len) == 0) {
             a->stats.duplicates++;
             return 0;
+        }
+        if (rc == REP_ENOTFOUND) { /* not in the log: known here by state, or it is a fork */
+            uint64_t base;
+            REP_TRY(rep__base_get(a->t, c->actor, &base));
+            if (c->seq < have ? c->seq <= base : memcmp(c->hash, head, REP_HASH_BYTES) == 0) {
+                a->stats.duplicates++;
+                return 0;
+            }
         }
         return fork_seen(a, c);
     }

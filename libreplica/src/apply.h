@@ -51,6 +51,11 @@ int rep__apply_change(rep__applier_t *a, const rep__change_t *c);
 /* Apply every pending change whose dependencies are now here, until none is. */
 int rep__apply_pending(rep__applier_t *a);
 
+/* Refuse a change of actor as a fork: count it and note it (rep_info_t.forked). */
+int rep__apply_fork(rep__applier_t *a, uint64_t actor, uint64_t seq);
+/* Up to which seq this replica has an actor's changes only as state (0: none). */
+int rep__base_get(rep__txn_t *t, uint64_t actor, uint64_t *seq);
+
 /* The version-vector entry of an actor: *seq 0 and a zero head when unknown. */
 int rep__vv_get(rep__txn_t *t, uint64_t actor, uint64_t *seq, uint8_t head[REP_HASH_BYTES]);
 /* The whole version vector, sorted by actor (malloc'd). */

@@ -12,7 +12,6 @@
 
 static const char batch_magic[4] = {'R', 'P', 'L', 'B'};
 static const char vv_magic[4] = {'R', 'P', 'L', 'V'};
-#define FRAME_HDR 6
 
 /* ---- Changes ---- */
 static void
@@ -96,8 +95,8 @@ rd_vv(rep__rd_t *r, rep_vv_entry_t **out, size_t *nout)
     return 0;
 }
 
-static int
-rd_name(rep__rd_t *r, const char **s, uint32_t *n, size_t max, bool allow_empty)
+int
+rep__rd_name(rep__rd_t *r, const char **s, uint32_t *n, size_t max, bool allow_empty)
 {
     REP_TRY(rep__rd_str(r, s, n));
     return rep__name_check(*s, *n, max, allow_empty) == 0 ? 0 : REP_ECORRUPT;
@@ -112,11 +111,11 @@ rd_op(rep__rd_t *r, rep__op_t *op)
     if (n != 6)
         return REP_ECORRUPT;
     REP_TRY(rep__rd_uint(r, &type));
-    REP_TRY(rd_name(r, &op->coll, &op->colln, REP_MAX_COLLECTION, false));
+    REP_TRY(rep__rd_name(r, &op->coll, &op->colln, REP_MAX_COLLECTION, false));
     if (memchr(op->coll, '/', op->colln))
         return REP_ECORRUPT;
-    REP_TRY(rd_name(r, &op->rec, &op->recn, REP_MAX_RECORD, false));
-    REP_TRY(rd_name(r, &op->field, &op->fieldn, REP_MAX_FIELD, true));
+    REP_TRY(rep__rd_name(r, &op->rec, &op->recn, REP_MAX_RECORD, false));
+    REP_TRY(rep__rd_name(r, &op->field, &op->fieldn, REP_MAX_FIELD, true));
     REP_TRY(rep__rd_uint(r, &kind));
     /* each op type works on one kind; only registers have the existence field "" */
     static const uint8_t kind_of[] = {
@@ -178,7 +177,7 @@ rep__change_decode(const uint8_t *p, size_t n, rep__change_t *c)
     for (size_t i = 0; i < c->ndeps; i++)
         if (c->deps[i].actor == c->actor)
             goto corrupt;
-    if ((rc = rd_name(&r, &c->user, &c->usern, REP_MAX_USER, true)) < 0 ||
+    if ((rc = rep__rd_name(&r, &c->user, &c->usern, REP_MAX_USER, true)) < 0 ||
         (rc = rep__rd_array(&r, &nops)) < 0)
         goto fail;
     if (nops == 0 || nops > REP_MAX_OPS * 3)
@@ -215,31 +214,52 @@ rep__change_clear(rep__change_t *c)
 }
 
 /* ---- Frames ---- */
-static void
-frame_begin(rep__buf_t *b, const char magic[4])
+void
+rep__frame_begin(rep__buf_t *b, const char magic[4])
 {
     rep__buf_add(b, magic, 4);
     uint8_t vf[2] = {REP_FRAME_VERSION, 0};
     rep__buf_add(b, vf, 2);
 }
 
-static void
-frame_end(rep__buf_t *b)
+int
+rep__frame_end(rep__buf_t *b, bool zip, uint8_t **out, size_t *len)
 {
-    uint8_t sum[REP_HASH_BYTES];
-    if (b->err)
-        return;
-    rep__hash(sum, b->p, b->len);
-    rep__buf_add(b, sum, sizeof sum);
+    *out = NULL;
+    *len = 0;
+    if (zip && b->err == 0 && b->len - REP_FRAME_HDR >= REP_FRAME_ZIP_MIN) {
+        rep__buf_t z;
+        rep__buf_init(&z);
+        rep__buf_add(&z, b->p, REP_FRAME_HDR);
+        int rc = rep__zip(&z, b->p + REP_FRAME_HDR, b->len - REP_FRAME_HDR);
+        if (rc == 0 && z.err == 0 && z.len < b->len) {
+            z.p[5] |= REP_FRAME_ZSTD;
+            rep__buf_free(b);
+            *b = z;
+        } else {
+            rep__buf_free(&z); /* kept as it is: not smaller, or no memory to try */
+        }
+    }
+    if (b->err == 0) {
+        uint8_t sum[REP_HASH_BYTES];
+        rep__hash(sum, b->p, b->len);
+        rep__buf_add(b, sum, sizeof sum);
+    }
+    int rc = b->err;
+    if (rc < 0) {
+        rep__buf_free(b);
+        return rc;
+    }
+    *out = rep__buf_take(b, len);
+    return 0;
 }
 
-/* Check magic, version and checksum; on success [*body, *body + *bodyn) is the body and
- * *flags the frame's flags (only those in allowed: others are REP_EVERSION). */
-static int
-frame_open(const uint8_t *p, size_t n, const char magic[4], unsigned allowed,
-           const uint8_t **body, size_t *bodyn, unsigned *flags)
+int
+rep__frame_open(const uint8_t *p, size_t n, const char magic[4], unsigned allowed,
+                const uint8_t **body, size_t *bodyn, uint8_t **owned)
 {
-    if (!p || n < FRAME_HDR + REP_HASH_BYTES || memcmp(p, magic, 4) != 0)
+    *owned = NULL;
+    if (!p || n < REP_FRAME_HDR + REP_HASH_BYTES || memcmp(p, magic, 4) != 0)
         return REP_ECORRUPT;
     uint8_t sum[REP_HASH_BYTES];
     rep__hash(sum, p, n - REP_HASH_BYTES);
@@ -249,14 +269,17 @@ frame_open(const uint8_t *p, size_t n, const char magic[4], unsigned allowed,
         return p[4] > REP_FRAME_VERSION ? REP_EVERSION : REP_ECORRUPT;
     if ((p[5] & ~allowed) != 0)
         return REP_EVERSION; /* sealed or signed content: not understood by this version */
-    *flags = p[5];
-    *body = p + FRAME_HDR;
-    *bodyn = n - FRAME_HDR - REP_HASH_BYTES;
+    *body = p + REP_FRAME_HDR;
+    *bodyn = n - REP_FRAME_HDR - REP_HASH_BYTES;
+    if (p[5] & REP_FRAME_ZSTD) {
+        REP_TRY(rep__unzip(*body, *bodyn, owned, bodyn));
+        *body = *owned;
+    }
     return 0;
 }
 
-static int
-rd_office(rep__rd_t *r, uint8_t office[REP_OFFICE_ID_BYTES])
+int
+rep__rd_office(rep__rd_t *r, uint8_t office[REP_OFFICE_ID_BYTES])
 {
     const uint8_t *p;
     uint32_t n;
@@ -272,7 +295,7 @@ rep__batch_begin(rep__batch_writer_t *w, const uint8_t office[REP_OFFICE_ID_BYTE
                  const char *office_name, uint64_t sender)
 {
     rep__buf_init(&w->buf);
-    frame_begin(&w->buf, batch_magic);
+    rep__frame_begin(&w->buf, batch_magic);
     msgpack_packer pk;
     rep__packer_init(&pk, &w->buf);
     msgpack_pack_array(&pk, 4);
@@ -307,31 +330,9 @@ rep__batch_size_with(const rep__batch_writer_t *w, size_t n)
 int
 rep__batch_end(rep__batch_writer_t *w, uint8_t **out, size_t *len)
 {
-    *out = NULL;
-    *len = 0;
     if (w->buf.err == 0)
         rep__put_be32(w->buf.p + w->count_at, w->count);
-    if (w->buf.err == 0 && w->buf.len - FRAME_HDR >= REP_FRAME_ZIP_MIN) {
-        rep__buf_t z;
-        rep__buf_init(&z);
-        rep__buf_add(&z, w->buf.p, FRAME_HDR);
-        int rc = rep__zip(&z, w->buf.p + FRAME_HDR, w->buf.len - FRAME_HDR);
-        if (rc == 0 && z.err == 0 && z.len < w->buf.len) {
-            z.p[5] |= REP_FRAME_ZSTD;
-            rep__buf_free(&w->buf);
-            w->buf = z;
-        } else {
-            rep__buf_free(&z); /* kept as it is: not smaller, or no memory to try */
-        }
-    }
-    frame_end(&w->buf);
-    int rc = w->buf.err;
-    if (rc < 0) {
-        rep__buf_free(&w->buf);
-        return rc;
-    }
-    *out = rep__buf_take(&w->buf, len);
-    return 0;
+    return rep__frame_end(&w->buf, true, out, len);
 }
 
 int
@@ -340,12 +341,7 @@ rep__batch_decode(const uint8_t *p, size_t n, rep__batch_t *out)
     memset(out, 0, sizeof *out);
     const uint8_t *body;
     size_t bodyn;
-    unsigned flags;
-    REP_TRY(frame_open(p, n, batch_magic, REP_FRAME_ZSTD, &body, &bodyn, &flags));
-    if (flags & REP_FRAME_ZSTD) {
-        REP_TRY(rep__unzip(body, bodyn, &out->owned, &bodyn));
-        body = out->owned;
-    }
+    REP_TRY(rep__frame_open(p, n, batch_magic, REP_FRAME_ZSTD, &body, &bodyn, &out->owned));
     rep__rd_t r;
     rep__rd_init(&r, body, bodyn);
     uint32_t four, count;
@@ -354,8 +350,8 @@ rep__batch_decode(const uint8_t *p, size_t n, rep__batch_t *out)
         goto fail;
     if (four != 4)
         goto corrupt;
-    if ((rc = rd_office(&r, out->office)) < 0 ||
-        (rc = rd_name(&r, &out->office_name, &out->office_namen, REP_MAX_USER, false)) < 0 ||
+    if ((rc = rep__rd_office(&r, out->office)) < 0 ||
+        (rc = rep__rd_name(&r, &out->office_name, &out->office_namen, REP_MAX_USER, false)) < 0 ||
         (rc = rep__rd_uint(&r, &out->sender)) < 0 || (rc = rep__rd_array(&r, &count)) < 0)
         goto fail;
     if (count && !(out->changes = calloc(count, sizeof *out->changes))) {
@@ -394,21 +390,14 @@ rep__vv_encode(const uint8_t office[REP_OFFICE_ID_BYTES], const rep_vv_entry_t *
 {
     rep__buf_t b;
     rep__buf_init(&b);
-    frame_begin(&b, vv_magic);
+    rep__frame_begin(&b, vv_magic);
     msgpack_packer pk;
     rep__packer_init(&pk, &b);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_bin(&pk, REP_OFFICE_ID_BYTES);
     msgpack_pack_bin_body(&pk, office, REP_OFFICE_ID_BYTES);
     pack_vv(&pk, vv, n);
-    frame_end(&b);
-    if (b.err) {
-        int rc = b.err;
-        rep__buf_free(&b);
-        return rc;
-    }
-    *out = rep__buf_take(&b, len);
-    return 0;
+    return rep__frame_end(&b, false, out, len);
 }
 
 int
@@ -418,16 +407,16 @@ rep__vv_decode(const uint8_t *p, size_t n, uint8_t office[REP_OFFICE_ID_BYTES],
     *vv = NULL;
     *nvv = 0;
     const uint8_t *body;
+    uint8_t *owned; /* stays NULL: vv frames are never compressed */
     size_t bodyn;
-    unsigned flags;
-    REP_TRY(frame_open(p, n, vv_magic, 0, &body, &bodyn, &flags));
+    REP_TRY(rep__frame_open(p, n, vv_magic, 0, &body, &bodyn, &owned));
     rep__rd_t r;
     rep__rd_init(&r, body, bodyn);
     uint32_t two;
     REP_TRY(rep__rd_array(&r, &two));
     if (two != 2)
         return REP_ECORRUPT;
-    REP_TRY(rd_office(&r, office));
+    REP_TRY(rep__rd_office(&r, office));
     REP_TRY(rd_vv(&r, vv, nvv));
     if (rep__rd_left(&r) != 0) {
         free(*vv);

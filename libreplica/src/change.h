@@ -25,6 +25,7 @@
 #ifndef REP_CHANGE_H
 #define REP_CHANGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,7 @@
 #define REP_FRAME_VERSION 1
 #define REP_FRAME_ZSTD 0x01
 #define REP_FRAME_ZIP_MIN 4096
+#define REP_FRAME_HDR 6
 
 typedef struct rep__op {
     uint8_t type;               /* rep_op_type_t */
@@ -102,6 +104,21 @@ int rep__batch_end(rep__batch_writer_t *w, uint8_t **out, size_t *len);
  * REP_ECORRUPT, REP_EVERSION. */
 int rep__batch_decode(const uint8_t *p, size_t n, rep__batch_t *out);
 void rep__batch_clear(rep__batch_t *b);
+
+/* Frames (batches, version vectors, snapshots): begin writes magic, version and flags 0; end
+ * compresses the body (with zip, when REP_FRAME_ZIP_MIN bytes or more and it gets smaller),
+ * appends the checksum and hands the bytes out (b is reset, also on error). open checks magic,
+ * checksum and version (flags outside allowed are REP_EVERSION) and expands a compressed body:
+ * the body is [*body, *body + *bodyn), inside p or in *owned (malloc'd, NULL when not). */
+void rep__frame_begin(rep__buf_t *b, const char magic[4]);
+int rep__frame_end(rep__buf_t *b, bool zip, uint8_t **out, size_t *len);
+int rep__frame_open(const uint8_t *p, size_t n, const char magic[4], unsigned allowed,
+                    const uint8_t **body, size_t *bodyn, uint8_t **owned);
+
+/* Readers shared by the frame bodies: an office id (bin 16); a name checked as
+ * rep__name_check() does (REP_ECORRUPT when it fails). */
+int rep__rd_office(rep__rd_t *r, uint8_t office[REP_OFFICE_ID_BYTES]);
+int rep__rd_name(rep__rd_t *r, const char **s, uint32_t *n, size_t max, bool allow_empty);
 
 /* Version vectors as bytes. */
 int rep__vv_encode(const uint8_t office[REP_OFFICE_ID_BYTES], const rep_vv_entry_t *vv, size_t n,

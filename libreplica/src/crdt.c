@@ -173,27 +173,29 @@ rep__sibs_decode(rep__sibs_t *s, const uint8_t *p, size_t n)
     return 0;
 }
 
+static void
+sib_encode(rep__buf_t *b, const rep__sib_t *x)
+{
+    uint8_t hdr[26], len[4];
+    rep__put_be64(hdr, x->actor);
+    rep__put_be64(hdr + 8, x->seq);
+    rep__put_be64(hdr + 16, x->hlc);
+    hdr[24] = x->deleted ? 1 : 0;
+    hdr[25] = x->usern;
+    rep__buf_add(b, hdr, 26);
+    rep__buf_add(b, x->user, x->usern);
+    rep__put_be32(len, x->valn);
+    rep__buf_add(b, len, 4);
+    rep__buf_add(b, x->val, x->valn);
+}
+
 void
 rep__sibs_encode(rep__buf_t *b, const rep__sibs_t *s)
 {
-    uint8_t hdr[26];
-    hdr[0] = (uint8_t)(s->n >> 8);
-    hdr[1] = (uint8_t)s->n;
-    rep__buf_add(b, hdr, 2);
-    for (size_t i = 0; i < s->n; i++) {
-        const rep__sib_t *x = &s->v[i];
-        rep__put_be64(hdr, x->actor);
-        rep__put_be64(hdr + 8, x->seq);
-        rep__put_be64(hdr + 16, x->hlc);
-        hdr[24] = x->deleted ? 1 : 0;
-        hdr[25] = x->usern;
-        rep__buf_add(b, hdr, 26);
-        rep__buf_add(b, x->user, x->usern);
-        uint8_t len[4];
-        rep__put_be32(len, x->valn);
-        rep__buf_add(b, len, 4);
-        rep__buf_add(b, x->val, x->valn);
-    }
+    uint8_t count[2] = {(uint8_t)(s->n >> 8), (uint8_t)s->n};
+    rep__buf_add(b, count, 2);
+    for (size_t i = 0; i < s->n; i++)
+        sib_encode(b, &s->v[i]);
 }
 
 /* ---- Merge ---- */
@@ -486,4 +488,319 @@ rep__set_each(const uint8_t *p, size_t n, rep__set_fn fn, void *ctx)
             return rc;
     }
     return more;
+}
+
+/* ---- Catch-up by state ---- */
+uint64_t
+rep__vv_seq(const rep__vv_t *vv, uint64_t actor)
+{
+    size_t lo = 0, hi = vv->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (vv->v[mid].actor < actor)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < vv->n && vv->v[lo].actor == actor ? vv->v[lo].seq : 0;
+}
+
+static bool
+vv_covers(const rep__vv_t *vv, uint64_t actor, uint64_t seq)
+{
+    return rep__vv_seq(vv, actor) >= seq;
+}
+
+/* A dot from a snapshot: real (no zero actor or seq) and covered by the snapshot's vv. */
+static bool
+dot_ok(const rep__vv_t *vv, uint64_t actor, uint64_t seq)
+{
+    return actor != 0 && seq != 0 && vv_covers(vv, actor, seq);
+}
+
+static bool
+value_ok(const uint8_t *p, size_t n)
+{
+    rep_value_t v;
+    return rep__value_decode(p, n, &v) == 0;
+}
+
+static int
+check_register(const uint8_t *v, size_t vn, const rep__vv_t *vv, rep__sibs_t *s,
+               uint64_t *max_hlc)
+{
+    REP_TRY(rep__sibs_decode(s, v, vn));
+    if (s->n == 0)
+        return REP_ECORRUPT; /* an empty register is not stored */
+    for (size_t i = 0; i < s->n; i++) {
+        const rep__sib_t *x = &s->v[i];
+        if (!dot_ok(vv, x->actor, x->seq) || rep__name_check(x->user, x->usern, REP_MAX_USER, true) ||
+            (x->deleted ? x->valn != 0 : !value_ok(x->val, x->valn)))
+            return REP_ECORRUPT;
+        if (x->hlc > *max_hlc)
+            *max_hlc = x->hlc;
+    }
+    return 0;
+}
+
+static int
+check_set(const uint8_t *v, size_t vn, const rep__vv_t *vv)
+{
+    set_rd_t r;
+    if (vn == 0)
+        return REP_ECORRUPT;
+    REP_TRY(set_rd_open(&r, v, vn));
+    set_elem_t e;
+    int more;
+    while ((more = set_rd_next(&r, &e)) > 0) {
+        if (!value_ok(e.val, e.valn))
+            return REP_ECORRUPT;
+        for (size_t i = 0; i < e.ndots; i++)
+            if (!dot_ok(vv, rep__get_be64(e.dots + 16 * i), rep__get_be64(e.dots + 16 * i + 8)))
+                return REP_ECORRUPT;
+    }
+    return more;
+}
+
+static int
+check_counter(const uint8_t *v, size_t vn, const rep__vv_t *vv)
+{
+    size_t count;
+    REP_TRY(ctr_check(v, vn, &count));
+    if (count == 0)
+        return REP_ECORRUPT;
+    for (size_t i = 0; i < count; i++)
+        if (!dot_ok(vv, rep__get_be64(v + 2 + 16 * i), 1))
+            return REP_ECORRUPT;
+    return 0;
+}
+
+static int
+check_log_entry(const rep__skey_t *k, const uint8_t *v, size_t vn, const rep__vv_t *vv,
+                uint64_t *max_hlc)
+{
+    uint64_t hlc = rep__get_be64(k->id);
+    if (!dot_ok(vv, rep__get_be64(k->id + 8), rep__get_be64(k->id + 16)) || vn < 1 ||
+        vn - 1 < v[0] || rep__name_check((const char *)v + 1, v[0], REP_MAX_USER, true) ||
+        !value_ok(v + 1 + v[0], vn - 1 - v[0]))
+        return REP_ECORRUPT;
+    if (hlc > *max_hlc)
+        *max_hlc = hlc;
+    return 0;
+}
+
+int
+rep__state_check(const uint8_t *k, size_t kn, const uint8_t *v, size_t vn, const rep__vv_t *vv,
+                 rep__sibs_t *scratch, uint64_t *max_hlc)
+{
+    rep__skey_t sk;
+    REP_TRY(rep__skey_parse(k, kn, &sk));
+    if (rep__name_check(sk.coll, sk.colln, REP_MAX_COLLECTION, false) ||
+        memchr(sk.coll, '/', sk.colln) || rep__name_check(sk.rec, sk.recn, REP_MAX_RECORD, false) ||
+        rep__name_check(sk.field, sk.fieldn, REP_MAX_FIELD, sk.kind == REP_KIND_REGISTER))
+        return REP_ECORRUPT;
+    switch (sk.kind) {
+    case REP_KIND_REGISTER:
+        return check_register(v, vn, vv, scratch, max_hlc);
+    case REP_KIND_COUNTER:
+        return check_counter(v, vn, vv);
+    case REP_KIND_SET:
+        return check_set(v, vn, vv);
+    case REP_KIND_LOG:
+        return check_log_entry(&sk, v, vn, vv, max_hlc);
+    }
+    return REP_ECORRUPT;
+}
+
+/* Does one side keep a dot the other side lacks? Only if the other side has not seen it. */
+static bool
+keep_one_sided(const rep__vv_t *other, uint64_t actor, uint64_t seq)
+{
+    return !vv_covers(other, actor, seq);
+}
+
+static int
+merge_register(const uint8_t *a, size_t an, const rep__vv_t *va, const uint8_t *b, size_t bn,
+               const rep__vv_t *vb, rep__sibs_t *sa, rep__sibs_t *sb, rep__buf_t *out)
+{
+    sa->n = sb->n = 0;
+    if (an)
+        REP_TRY(rep__sibs_decode(sa, a, an));
+    if (bn)
+        REP_TRY(rep__sibs_decode(sb, b, bn));
+    /* both lists are in dot order: merge them, writing each kept sibling */
+    size_t kept = 0;
+    rep__buf_add(out, "\0\0", 2); /* count, patched below */
+    for (size_t i = 0, j = 0; i < sa->n || j < sb->n;) {
+        int c = i == sa->n ? 1 : j == sb->n ? -1 : dot_cmp(&sa->v[i], sb->v[j].actor, sb->v[j].seq);
+        const rep__sib_t *x;
+        if (c == 0) {
+            x = &sa->v[i++];
+            j++;
+        } else if (c < 0) {
+            x = &sa->v[i++];
+            if (!keep_one_sided(vb, x->actor, x->seq))
+                continue;
+        } else {
+            x = &sb->v[j++];
+            if (!keep_one_sided(va, x->actor, x->seq))
+                continue;
+        }
+        sib_encode(out, x);
+        kept++;
+    }
+    REP_TRY(out->err);
+    if (kept == 0) {
+        out->len = 0;
+        return 0;
+    }
+    out->p[0] = (uint8_t)(kept >> 8);
+    out->p[1] = (uint8_t)kept;
+    return 0;
+}
+
+/* Keep the dots of one element (from a side whose dots are filtered by the other vv, or
+ * both sides' lists merged). */
+static int
+merge_elem(rep__buf_t *out, const set_elem_t *x, const rep__vv_t *vx, const set_elem_t *y,
+           const rep__vv_t *vy, uint32_t *count)
+{
+    const set_elem_t *e = x ? x : y;
+    size_t start = out->len, kept = 0;
+    uint8_t hdr[4];
+    rep__put_be32(hdr, e->valn);
+    rep__buf_add(out, hdr, 4);
+    rep__buf_add(out, e->val, e->valn);
+    size_t ndots_at = out->len;
+    rep__buf_add(out, hdr, 2); /* patched below */
+    size_t nx = x ? x->ndots : 0, ny = y ? y->ndots : 0;
+    for (size_t i = 0, j = 0; i < nx || j < ny;) {
+        const uint8_t *dx = i < nx ? x->dots + 16 * i : NULL, *dy = j < ny ? y->dots + 16 * j : NULL;
+        int c = !dx ? 1 : !dy ? -1 : memcmp(dx, dy, 16); /* big-endian: memcmp is dot order */
+        const uint8_t *d;
+        if (c == 0) {
+            d = dx;
+            i++;
+            j++;
+        } else if (c < 0) {
+            d = dx;
+            i++;
+            if (!keep_one_sided(vy, rep__get_be64(d), rep__get_be64(d + 8)))
+                continue;
+        } else {
+            d = dy;
+            j++;
+            if (!keep_one_sided(vx, rep__get_be64(d), rep__get_be64(d + 8)))
+                continue;
+        }
+        rep__buf_add(out, d, 16);
+        kept++;
+    }
+    REP_TRY(out->err);
+    if (kept == 0) {
+        out->len = start;
+        return 0;
+    }
+    if (kept > 0xffff)
+        return REP_ETOOBIG;
+    out->p[ndots_at] = (uint8_t)(kept >> 8);
+    out->p[ndots_at + 1] = (uint8_t)kept;
+    (*count)++;
+    return 0;
+}
+
+static int
+merge_set(const uint8_t *a, size_t an, const rep__vv_t *va, const uint8_t *b, size_t bn,
+          const rep__vv_t *vb, rep__buf_t *out)
+{
+    set_rd_t ra, rb;
+    REP_TRY(set_rd_open(&ra, a, an));
+    REP_TRY(set_rd_open(&rb, b, bn));
+    uint32_t count = 0;
+    rep__buf_add(out, "\0\0\0\0", 4); /* count, patched below */
+    set_elem_t ea, eb;
+    int ma, mb;
+    REP_TRY(ma = set_rd_next(&ra, &ea));
+    REP_TRY(mb = set_rd_next(&rb, &eb));
+    while (ma > 0 || mb > 0) {
+        int c = !ma ? 1 : !mb ? -1 : elem_cmp(ea.val, ea.valn, eb.val, eb.valn);
+        REP_TRY(merge_elem(out, c <= 0 ? &ea : NULL, va, c >= 0 ? &eb : NULL, vb, &count));
+        if (c <= 0)
+            REP_TRY(ma = set_rd_next(&ra, &ea));
+        if (c >= 0)
+            REP_TRY(mb = set_rd_next(&rb, &eb));
+    }
+    REP_TRY(out->err);
+    if (count == 0) {
+        out->len = 0;
+        return 0;
+    }
+    rep__put_be32(out->p, count);
+    return 0;
+}
+
+static int
+merge_counter(const uint8_t *a, size_t an, const rep__vv_t *va, const uint8_t *b, size_t bn,
+              const rep__vv_t *vb, rep__buf_t *out)
+{
+    static const uint8_t none[2] = {0, 0};
+    size_t na = 0, nb = 0;
+    if (!an) {
+        a = none;
+        an = sizeof none;
+    }
+    if (!bn) {
+        b = none;
+        bn = sizeof none;
+    }
+    REP_TRY(ctr_check(a, an, &na));
+    REP_TRY(ctr_check(b, bn, &nb));
+    rep__buf_add(out, "\0\0", 2); /* count, patched below */
+    size_t kept = 0;
+    for (size_t i = 0, j = 0; i < na || j < nb;) {
+        const uint8_t *x = i < na ? a + 2 + 16 * i : NULL, *y = j < nb ? b + 2 + 16 * j : NULL;
+        uint64_t ax = x ? rep__get_be64(x) : UINT64_MAX, ay = y ? rep__get_be64(y) : UINT64_MAX;
+        uint64_t actor = ax < ay ? ax : ay;
+        if (x && ax == actor)
+            i++;
+        else
+            x = NULL;
+        if (y && ay == actor)
+            j++;
+        else
+            y = NULL;
+        /* the total of the side that has seen more of this actor's changes */
+        const uint8_t *keep = rep__vv_seq(va, actor) >= rep__vv_seq(vb, actor) ? x : y;
+        if (keep) {
+            rep__buf_add(out, keep, 16);
+            kept++;
+        }
+    }
+    REP_TRY(out->err);
+    if (kept == 0) {
+        out->len = 0;
+        return 0;
+    }
+    out->p[0] = (uint8_t)(kept >> 8);
+    out->p[1] = (uint8_t)kept;
+    return 0;
+}
+
+int
+rep__state_merge(uint8_t kind, const uint8_t *a, size_t an, const rep__vv_t *va, const uint8_t *b,
+                 size_t bn, const rep__vv_t *vb, rep__sibs_t *sa, rep__sibs_t *sb, rep__buf_t *out)
+{
+    out->len = 0;
+    switch (kind) {
+    case REP_KIND_REGISTER:
+        return merge_register(a, an, va, b, bn, vb, sa, sb, out);
+    case REP_KIND_COUNTER:
+        return merge_counter(a, an, va, b, bn, vb, out);
+    case REP_KIND_SET:
+        return merge_set(a, an, va, b, bn, vb, out);
+    case REP_KIND_LOG: /* an entry is only ever added: either side's is the same entry */
+        rep__buf_add(out, an ? a : b, an ? an : bn);
+        return out->err;
+    }
+    return REP_ECORRUPT;
 }

@@ -117,4 +117,31 @@ int rep__set_apply(const uint8_t *p, size_t n, const rep__ctx_t *ctx, const uint
 typedef int (*rep__set_fn)(void *ctx, const uint8_t *val, size_t valn, const rep__dot_t *last);
 int rep__set_each(const uint8_t *p, size_t n, rep__set_fn fn, void *ctx);
 
+/* ---- Catch-up by state (DESIGN.md) ---- */
+
+/* A version vector to look dots up in: entries sorted by actor. */
+typedef struct rep__vv {
+    const rep_vv_entry_t *v;
+    size_t n;
+} rep__vv_t;
+
+/* The vv's seq for actor (0 when absent). */
+uint64_t rep__vv_seq(const rep__vv_t *vv, uint64_t actor);
+
+/* Check a state entry read from untrusted bytes (a snapshot): the key parses and its names
+ * are valid, the value is its kind's canonical stored form with canonical values and valid
+ * user names, and every dot in it (sibling, set dot, counter actor, log entry) is one vv
+ * covers. *max_hlc is raised to the highest clock in it. 0 or REP_ECORRUPT (-ENOMEM). */
+int rep__state_check(const uint8_t *k, size_t kn, const uint8_t *v, size_t vn, const rep__vv_t *vv,
+                     rep__sibs_t *scratch, uint64_t *max_hlc);
+
+/* Merge one entry of two replicas' states whose version vectors are va and vb; either value
+ * may be absent (length 0). A dot on both sides stays; a dot on one side only stays if the
+ * other side's vv does not cover it (if it does, that side saw it and superseded it).
+ * Counters take, per actor, the total of the side whose vv covers more of that actor (a's on
+ * a tie). A log entry is only ever added. Writes the merged stored form into out (replacing
+ * its content; out->len 0 means nothing is left: no entry). sa and sb are scratch. */
+int rep__state_merge(uint8_t kind, const uint8_t *a, size_t an, const rep__vv_t *va, const uint8_t *b,
+                     size_t bn, const rep__vv_t *vb, rep__sibs_t *sa, rep__sibs_t *sb, rep__buf_t *out);
+
 #endif /* REP_CRDT_H */

@@ -7,6 +7,7 @@
 #include "change.h"
 #include "common.h"
 #include "facade.h"
+#include "snapshot.h"
 
 /* ---- Exchange ---- */
 typedef struct vv_ctx {
@@ -46,20 +47,6 @@ typedef struct export_ctx {
     int more;
 } export_ctx_t;
 
-static uint64_t
-vv_lookup(const rep_vv_entry_t *vv, size_t n, uint64_t actor)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (vv[mid].actor < actor)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && vv[lo].actor == actor ? vv[lo].seq : 0;
-}
-
 /*
  * Emit what the other side lacks in causal order: `sent` starts as their version vector
  * (restricted to our actors); repeatedly take, for each actor, its next change if every
@@ -69,6 +56,7 @@ static int
 export_fn(rep__txn_t *t, void *arg)
 {
     export_ctx_t *ec = arg;
+    rep__vv_t theirs = {ec->theirs, ec->ntheirs};
     rep_vv_entry_t *ours = NULL, *sent = NULL;
     size_t n = 0;
     REP_TRY(rep__vv_all(t, &ours, &n));
@@ -77,7 +65,7 @@ export_fn(rep__txn_t *t, void *arg)
         rc = -ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
         sent[i].actor = ours[i].actor;
-        sent[i].seq = vv_lookup(ec->theirs, ec->ntheirs, ours[i].actor);
+        sent[i].seq = rep__vv_seq(&theirs, ours[i].actor);
     }
     bool progress = true, full = false;
     while (rc == 0 && progress && !full) {
@@ -93,8 +81,9 @@ export_fn(rep__txn_t *t, void *arg)
                     (rc = rep__change_decode(bytes.p, bytes.n, &c)) < 0)
                     break;
                 bool ready = true;
+                rep__vv_t sv = {sent, n};
                 for (size_t d = 0; d < c.ndeps && ready; d++)
-                    ready = vv_lookup(sent, n, c.deps[d].actor) >= c.deps[d].seq;
+                    ready = rep__vv_seq(&sv, c.deps[d].actor) >= c.deps[d].seq;
                 rep__change_clear(&c);
                 if (!ready)
                     break;
@@ -111,15 +100,106 @@ export_fn(rep__txn_t *t, void *arg)
         }
     }
     if (rc == REP_ENOTFOUND)
-        rc = REP_ECORRUPT; /* the vv promises a change the log does not have */
+        rc = REP_ESTATE; /* the vv has it, the log not: it came by state (base) */
     free(ours);
     free(sent);
     return rc;
 }
 
-int
-rep_replica_export(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
-                   uint8_t **out, size_t *len, int *more)
+/* Decode the other side's vv bytes (NULL: an empty vv) and check their office. */
+static int
+their_vv(rep_replica_t *r, const uint8_t *vv, size_t vvlen, rep_vv_entry_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!vv && !vvlen)
+        return 0;
+    uint8_t office[REP_OFFICE_ID_BYTES];
+    REP_TRY(rep__vv_decode(vv, vvlen, office, out, n));
+    if (memcmp(office, r->office, sizeof office) != 0) {
+        free(*out);
+        *out = NULL;
+        return REP_EOFFICE;
+    }
+    return 0;
+}
+
+/* Would a snapshot serve the other side better than changes? *lacks when our log does not
+ * hold some change they need (they came by state); otherwise *smaller when those changes take
+ * more bytes than the state does (estimated from its pages, assumed three quarters full). */
+static int
+prefer_state(rep__txn_t *t, const rep__vv_t *theirs, bool *lacks, bool *smaller)
+{
+    *lacks = *smaller = false;
+    uint64_t state;
+    REP_TRY(rep__txn_bytes(t, REP_DB_STATE, &state));
+    state = state / 4 * 3;
+    rep_vv_entry_t *ours;
+    size_t n;
+    REP_TRY(rep__vv_all(t, &ours, &n));
+    rep__cur_t *c = NULL;
+    int rc = rep__cur_open(t, REP_DB_LOG, &c);
+    uint64_t need = 0;
+    for (size_t i = 0; i < n && rc == 0 && !*lacks && !*smaller; i++) {
+        uint64_t have = rep__vv_seq(theirs, ours[i].actor), base;
+        if (have >= ours[i].seq)
+            continue;
+        if ((rc = rep__base_get(t, ours[i].actor, &base)) < 0)
+            break;
+        if (have < base) {
+            *lacks = true;
+            break;
+        }
+        uint8_t k[16];
+        rep__put_be64(k, ours[i].actor);
+        rep__put_be64(k + 8, have + 1);
+        rep__slice_t key, val;
+        for (rc = rep__cur_seek(c, k, sizeof k, &key, &val);
+             rc == 0 && key.n == 16 && memcmp(key.p, k, 8) == 0 && !*smaller;
+             rc = rep__cur_next(c, &key, &val))
+            *smaller = (need += val.n) > state;
+        if (rc == REP_ENOTFOUND)
+            rc = 0;
+    }
+    rep__cur_close(&c);
+    free(ours);
+    return rc;
+}
+
+/* What an answer may be: changes (rep_replica_export), state (rep_replica_snapshot), or
+ * whichever serves the other side better (rep_replica_catchup). */
+typedef enum answer { ANSWER_CHANGES, ANSWER_STATE, ANSWER_BEST } answer_t;
+
+typedef struct catchup_ctx {
+    export_ctx_t ec;
+    answer_t kind;
+    uint8_t *snap;       /* the snapshot, when it is the answer */
+    size_t snapn;
+} catchup_ctx_t;
+
+static int
+catchup_fn(rep__txn_t *t, void *arg)
+{
+    catchup_ctx_t *cc = arg;
+    rep_replica_t *r = cc->ec.r;
+    rep__vv_t theirs = {cc->ec.theirs, cc->ec.ntheirs};
+    bool lacks = cc->kind == ANSWER_STATE, smaller = false;
+    if (cc->kind == ANSWER_BEST)
+        REP_TRY(prefer_state(t, &theirs, &lacks, &smaller));
+    if (lacks || smaller) {
+        REP_TRY(rep__snapshot_write(t, r->office, r->office_name, r->actor, &cc->snap,
+                                    &cc->snapn));
+        if (lacks || !cc->ec.max_bytes || cc->snapn <= cc->ec.max_bytes)
+            return 0;
+        free(cc->snap); /* too big for one message, and the changes are here */
+        cc->snap = NULL;
+    }
+    return export_fn(t, &cc->ec);
+}
+
+static int
+answer(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes, answer_t kind,
+       uint8_t **out, size_t *len, int *more)
 {
     if (!out || !len)
         return -EINVAL;
@@ -129,28 +209,43 @@ rep_replica_export(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max
         *more = 0;
     if (!r)
         return -EINVAL;
-    export_ctx_t ec = {r, NULL, 0, max_bytes, {{0}, 0, 0}, 0};
-    rep_vv_entry_t *theirs = NULL;
-    if (vv || vvlen) {
-        uint8_t office[REP_OFFICE_ID_BYTES];
-        REP_TRY(rep__vv_decode(vv, vvlen, office, &theirs, &ec.ntheirs));
-        if (memcmp(office, r->office, sizeof office) != 0) {
-            free(theirs);
-            return REP_EOFFICE;
-        }
-        ec.theirs = theirs;
-    }
-    rep__batch_begin(&ec.w, r->office, r->office_name, r->actor);
-    int rc = rep__store_read(r->st, export_fn, &ec);
+    catchup_ctx_t cc = {{r, NULL, 0, max_bytes, {{0}, 0, 0}, 0}, kind, NULL, 0};
+    rep_vv_entry_t *theirs;
+    REP_TRY(their_vv(r, vv, vvlen, &theirs, &cc.ec.ntheirs));
+    cc.ec.theirs = theirs;
+    rep__batch_begin(&cc.ec.w, r->office, r->office_name, r->actor);
+    int rc = rep__store_read(r->st, catchup_fn, &cc);
     free(theirs);
-    if (rc < 0) {
-        rep__buf_free(&ec.w.buf);
+    if (rc < 0 || cc.snap) {
+        rep__buf_free(&cc.ec.w.buf);
+        *out = cc.snap;
+        *len = cc.snapn;
         return rc;
     }
-    REP_TRY(rep__batch_end(&ec.w, out, len));
+    REP_TRY(rep__batch_end(&cc.ec.w, out, len));
     if (more)
-        *more = ec.more;
+        *more = cc.ec.more;
     return 0;
+}
+
+int
+rep_replica_export(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
+                   uint8_t **out, size_t *len, int *more)
+{
+    return answer(r, vv, vvlen, max_bytes, ANSWER_CHANGES, out, len, more);
+}
+
+int
+rep_replica_snapshot(rep_replica_t *r, uint8_t **out, size_t *len)
+{
+    return answer(r, NULL, 0, 0, ANSWER_STATE, out, len, NULL);
+}
+
+int
+rep_replica_catchup(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
+                    uint8_t **out, size_t *len, int *more)
+{
+    return answer(r, vv, vvlen, max_bytes, ANSWER_BEST, out, len, more);
 }
 
 typedef struct import_ctx {
@@ -182,6 +277,40 @@ import_fn(rep__txn_t *t, void *arg)
     return rep__applier_end(&a, rc);
 }
 
+typedef struct snap_import_ctx {
+    rep_replica_t *r;
+    const rep__snapshot_t *s;
+    rep_import_stats_t stats;
+} snap_import_ctx_t;
+
+static int
+snap_import_fn(rep__txn_t *t, void *arg)
+{
+    snap_import_ctx_t *sc = arg;
+    rep__applier_t a;
+    int rc = rep__applier_begin(&a, t, rep__wall_ms(sc->r), sc->r->max_drift_ms);
+    if (rc == 0)
+        rc = rep__snapshot_merge(&a, sc->s, sc->r->actor);
+    if (rc == 0)
+        rc = rep__txn_count(t, REP_DB_PENDING, &a.stats.pending);
+    sc->stats = a.stats;
+    return rep__applier_end(&a, rc);
+}
+
+static int
+import_snapshot(rep_replica_t *r, const uint8_t *p, size_t len, rep_import_stats_t *stats)
+{
+    rep__snapshot_t s;
+    REP_TRY(rep__snapshot_decode(p, len, &s));
+    snap_import_ctx_t sc = {r, &s, {0}};
+    int rc = memcmp(s.office, r->office, sizeof s.office) != 0 ? REP_EOFFICE
+                                                               : rep__store_write(r->st, snap_import_fn, &sc);
+    rep__snapshot_clear(&s);
+    if (rc == 0 && stats)
+        *stats = sc.stats;
+    return rc == 0 && sc.stats.forks ? REP_EFORK : rc;
+}
+
 int
 rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
 {
@@ -189,6 +318,8 @@ rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_impor
         memset(stats, 0, sizeof *stats);
     if (!r)
         return -EINVAL;
+    if (rep__snapshot_is(batch, len))
+        return import_snapshot(r, batch, len, stats);
     rep__batch_t b;
     REP_TRY(rep__batch_decode(batch, len, &b));
     import_ctx_t ic = {r, NULL, 0, {0}};
@@ -223,6 +354,16 @@ rep_batch_office(const uint8_t *batch, size_t len, uint8_t office_id[REP_OFFICE_
         *office_name = NULL;
     if (!office_id)
         return -EINVAL;
+    if (rep__snapshot_is(batch, len)) {
+        rep__snapshot_t s;
+        REP_TRY(rep__snapshot_decode(batch, len, &s));
+        memcpy(office_id, s.office, REP_OFFICE_ID_BYTES);
+        int rc = 0;
+        if (office_name && !(*office_name = rep__strndup(s.office_name, s.office_namen)))
+            rc = -ENOMEM;
+        rep__snapshot_clear(&s);
+        return rc;
+    }
     rep__batch_t b;
     REP_TRY(rep__batch_decode(batch, len, &b));
     memcpy(office_id, b.office, REP_OFFICE_ID_BYTES);

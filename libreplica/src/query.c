@@ -618,6 +618,9 @@ history_fn(rep__txn_t *t, void *arg)
     history_ctx_t *hc = arg;
     uint8_t key[REP_STATE_KEY_MAX];
     size_t kn = rep__skey_make(key, &hc->k, false);
+    uint64_t based;
+    REP_TRY(rep__txn_count(t, REP_DB_BASE, &based));
+    hc->out->partial = based > 0;
     rep__cur_t *cur;
     REP_TRY(rep__cur_open(t, REP_DB_HIST, &cur));
     rep__slice_t k, v;

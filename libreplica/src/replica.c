@@ -373,6 +373,7 @@ rep_strerror(int rc)
     case REP_EFORK: return "a device's history forked (same change number, different content)";
     case REP_EKIND: return "field used with another kind than its own";
     case REP_EDONE: return "transaction already committed or aborted";
+    case REP_ESTATE: return "the changes asked for are here only as state: a snapshot is needed";
     }
     if (rc < 0 && rc > REP_ERROR_BASE)
         return strerror(-rc);

@@ -27,6 +27,7 @@ static const struct {
     [REP_DB_HIST] = {"hist", MDB_DUPSORT | MDB_DUPFIXED},
     [REP_DB_SKEW] = {"skew", 0},
     [REP_DB_FORKS] = {"forks", 0},
+    [REP_DB_BASE] = {"base", 0},
 };
 
 struct rep__store {
@@ -65,7 +66,8 @@ err(int rc)
     case MDB_BAD_TXN:
     case MDB_BAD_VALSIZE:
     case MDB_BAD_DBI:
-    case MDB_INCOMPATIBLE: return REP_ECORRUPT;
+    case MDB_INCOMPATIBLE:
+    case MDB_KEYEXIST: return REP_ECORRUPT;
     case MDB_VERSION_MISMATCH:
     case MDB_INVALID: return REP_ENOTREPLICA;
     case MDB_MAP_FULL: return -ENOSPC; /* only seen outside the grow-and-retry path */
@@ -343,6 +345,13 @@ rep__txn_put(rep__txn_t *t, int db, const void *k, size_t kn, const void *v, siz
 }
 
 int
+rep__txn_append(rep__txn_t *t, int db, const void *k, size_t kn, const void *v, size_t vn)
+{
+    MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
+    return werr(mdb_put(t->txn, t->s->dbi[db], &key, &val, MDB_APPEND));
+}
+
+int
 rep__txn_del(rep__txn_t *t, int db, const void *k, size_t kn, const void *v, size_t vn)
 {
     MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
@@ -355,6 +364,15 @@ rep__txn_count(rep__txn_t *t, int db, uint64_t *n)
     MDB_stat st;
     REP_TRY(err(mdb_stat(t->txn, t->s->dbi[db], &st)));
     *n = st.ms_entries;
+    return 0;
+}
+
+int
+rep__txn_bytes(rep__txn_t *t, int db, uint64_t *n)
+{
+    MDB_stat st;
+    REP_TRY(err(mdb_stat(t->txn, t->s->dbi[db], &st)));
+    *n = (uint64_t)(st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
     return 0;
 }
 

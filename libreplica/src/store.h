@@ -9,6 +9,8 @@
  *   hist     record key → dots of the changes that touched it (sorted duplicates)
  *   skew     actor(8) → how far ahead of our wall clock its clock was, at most (ms, 8)
  *   forks    actor(8) → the highest seq of a change of it refused as a fork (8)
+ *   base     actor(8) → seq(8): this replica caught up by state up to seq, so its log may
+ *            lack that actor's changes up to there (history is partial)
  *
  * Transactions run a callback: rep__store_write() begins a write transaction, calls fn, and
  * commits. When the map is full it aborts, grows the map and calls fn again, so fn must get
@@ -32,6 +34,7 @@ enum rep__db {
     REP_DB_HIST,
     REP_DB_SKEW,
     REP_DB_FORKS,
+    REP_DB_BASE,
     REP_DB__COUNT
 };
 
@@ -61,10 +64,13 @@ int rep__store_write(rep__store_t *s, rep__txn_fn fn, void *ctx);
 /* Point reads and writes. get: 0, REP_ENOTFOUND. */
 int rep__txn_get(rep__txn_t *t, int db, const void *k, size_t kn, rep__slice_t *v);
 int rep__txn_put(rep__txn_t *t, int db, const void *k, size_t kn, const void *v, size_t vn);
+/* Put a key greater than every key in db (MDB_APPEND: no search); REP_ECORRUPT otherwise. */
+int rep__txn_append(rep__txn_t *t, int db, const void *k, size_t kn, const void *v, size_t vn);
 /* Delete a key (with v: only that duplicate). REP_ENOTFOUND when absent. */
 int rep__txn_del(rep__txn_t *t, int db, const void *k, size_t kn, const void *v, size_t vn);
-/* Number of entries in a database. */
+/* Number of entries in a database; bytes of its leaf and overflow pages. */
 int rep__txn_count(rep__txn_t *t, int db, uint64_t *n);
+int rep__txn_bytes(rep__txn_t *t, int db, uint64_t *n);
 
 /* Cursors: seek to the first key >= k (k NULL: the first key), then step. Each returns 0 with
  * the entry, or REP_ENOTFOUND at the end. A cursor is closed before its transaction ends. */
