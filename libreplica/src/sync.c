@@ -1,0 +1,541 @@
+/* sync.c — the sync engine. See sync.h. */
+#include "sync.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "change.h"
+#include "codec.h"
+#include "common.h"
+#include "crdt.h"
+#include "facade.h"
+
+#define DATA_OVERHEAD 64 /* a DATA message's bytes besides its payload, at most */
+
+typedef struct peer {
+    uint32_t id;
+    bool connected;
+    bool has_known;              /* a HELLO told us what it has */
+    rep_vv_entry_t *known;       /* what it is known to have, sorted by actor */
+    size_t nknown;
+    bool inflight;               /* a DATA awaits its ACK */
+    uint64_t inflight_id, inflight_at, next_id;
+    uint64_t lacking_since;      /* since when it lacks other devices' changes; 0: it does not */
+    uint64_t last_hello;         /* when we last sent it a HELLO */
+    rep__sync_peer_info_t info;
+} peer_t;
+
+typedef struct outmsg {
+    uint32_t peer;
+    uint8_t *p;
+    size_t n;
+} outmsg_t;
+
+struct rep__sync {
+    rep_replica_t *r;
+    rep__sync_opts_t o;
+    rep_vv_entry_t *ours;        /* our vv as last read */
+    size_t nours;
+    peer_t *peers;
+    size_t npeers;
+    outmsg_t *out;               /* queued messages: [out_head, nout) */
+    size_t out_head, nout, out_cap;
+};
+
+void
+rep__sync_opts_default(rep__sync_opts_t *o)
+{
+    o->max_msg = (size_t)1 << 20;
+    o->anti_entropy_ms = 2000;
+    o->ack_timeout_ms = 5000;
+    o->relay_delay_ms = 200;
+}
+
+/* ---- Our version vector ---- */
+static int
+read_ours(rep__sync_t *s)
+{
+    uint8_t *vv, office[REP_OFFICE_ID_BYTES];
+    size_t n;
+    REP_TRY(rep_replica_vv(s->r, &vv, &n));
+    free(s->ours);
+    s->ours = NULL;
+    s->nours = 0;
+    int rc = rep__vv_decode(vv, n, office, &s->ours, &s->nours);
+    free(vv);
+    return rc;
+}
+
+int
+rep__sync_new(rep_replica_t *r, const rep__sync_opts_t *opts, rep__sync_t **out)
+{
+    *out = NULL;
+    if (!r)
+        return -EINVAL;
+    rep__sync_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->r = r;
+    if (opts)
+        s->o = *opts;
+    else
+        rep__sync_opts_default(&s->o);
+    if (s->o.max_msg < 4096)
+        s->o.max_msg = 4096;
+    int rc = read_ours(s);
+    if (rc < 0) {
+        rep__sync_free(&s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void
+rep__sync_free(rep__sync_t **sp)
+{
+    if (!sp || !*sp)
+        return;
+    rep__sync_t *s = *sp;
+    for (size_t i = 0; i < s->npeers; i++)
+        free(s->peers[i].known);
+    for (size_t i = s->out_head; i < s->nout; i++)
+        free(s->out[i].p);
+    free(s->peers);
+    free(s->out);
+    free(s->ours);
+    free(s);
+    *sp = NULL;
+}
+
+static peer_t *
+find_peer(rep__sync_t *s, uint32_t id)
+{
+    for (size_t i = 0; i < s->npeers; i++)
+        if (s->peers[i].id == id)
+            return &s->peers[i];
+    return NULL;
+}
+
+/* ---- Sending ---- */
+static int
+queue(rep__sync_t *s, peer_t *p, rep__buf_t *b)
+{
+    REP_TRY(b->err);
+    if (s->nout == s->out_cap) {
+        if (s->out_head > 0) { /* reuse the taken slots first */
+            memmove(s->out, s->out + s->out_head, (s->nout - s->out_head) * sizeof *s->out);
+            s->nout -= s->out_head;
+            s->out_head = 0;
+        }
+        if (s->nout == s->out_cap) {
+            size_t cap = s->out_cap ? s->out_cap * 2 : 16;
+            outmsg_t *o = realloc(s->out, cap * sizeof *o);
+            if (!o)
+                return -ENOMEM;
+            s->out = o;
+            s->out_cap = cap;
+        }
+    }
+    size_t n;
+    uint8_t *m = rep__buf_take(b, &n);
+    s->out[s->nout++] = (outmsg_t){p->id, m, n};
+    p->info.sent_bytes += n;
+    return 0;
+}
+
+static void
+msg_begin(rep__buf_t *b, msgpack_packer *pk, size_t items, int type)
+{
+    rep__buf_init(b);
+    rep__packer_init(pk, b);
+    msgpack_pack_array(pk, items);
+    msgpack_pack_uint8(pk, REP_SYNC_VERSION);
+    msgpack_pack_uint8(pk, (uint8_t)type);
+}
+
+static void
+pack_bin(msgpack_packer *pk, const uint8_t *p, size_t n)
+{
+    msgpack_pack_bin(pk, n);
+    msgpack_pack_bin_body(pk, p, n);
+}
+
+static int
+send_vv_msg(rep__sync_t *s, peer_t *p, int type, uint64_t id)
+{
+    uint8_t *vv;
+    size_t vvn;
+    REP_TRY(rep__vv_encode(s->r->office, s->ours, s->nours, &vv, &vvn));
+    rep__buf_t b;
+    msgpack_packer pk;
+    if (type == REP_SYNC_HELLO) {
+        msg_begin(&b, &pk, 5, type);
+        msgpack_pack_bin(&pk, REP_OFFICE_ID_BYTES);
+        msgpack_pack_bin_body(&pk, s->r->office, REP_OFFICE_ID_BYTES);
+        msgpack_pack_uint64(&pk, s->r->actor);
+    } else if (type == REP_SYNC_ACK) {
+        msg_begin(&b, &pk, 4, type);
+        msgpack_pack_uint64(&pk, id);
+    } else {
+        msg_begin(&b, &pk, 3, type);
+    }
+    pack_bin(&pk, vv, vvn);
+    free(vv);
+    int rc = queue(s, p, &b);
+    rep__buf_free(&b);
+    return rc;
+}
+
+static int
+send_hello(rep__sync_t *s, peer_t *p, uint64_t now)
+{
+    p->last_hello = now;
+    return send_vv_msg(s, p, REP_SYNC_HELLO, 0);
+}
+
+/* Does the peer lack changes of ours: of our own actor (*own), of other devices (*others)? */
+static void
+lacks(const rep__sync_t *s, const peer_t *p, bool *own, bool *others, uint64_t *behind)
+{
+    rep__vv_t known = {p->known, p->nknown};
+    *own = *others = false;
+    *behind = 0;
+    for (size_t i = 0; i < s->nours; i++) {
+        uint64_t have = rep__vv_seq(&known, s->ours[i].actor);
+        if (have >= s->ours[i].seq)
+            continue;
+        *behind += s->ours[i].seq - have;
+        if (s->ours[i].actor == s->r->actor)
+            *own = true;
+        else
+            *others = true;
+    }
+}
+
+/* Send p its next DATA: everything it lacks, or with only_own our own changes alone (the vv
+ * we answer claims it has every other device's changes we have). */
+static int
+send_data(rep__sync_t *s, peer_t *p, bool only_own, uint64_t now)
+{
+    rep_vv_entry_t *vv = p->known;
+    size_t nvv = p->nknown;
+    rep_vv_entry_t *raised = NULL;
+    if (only_own) {
+        /* ours with our own actor at what the peer has */
+        rep__vv_t known = {p->known, p->nknown};
+        if (s->nours && !(raised = malloc(s->nours * sizeof *raised)))
+            return -ENOMEM;
+        nvv = 0;
+        for (size_t i = 0; i < s->nours; i++) {
+            raised[nvv] = s->ours[i];
+            if (s->ours[i].actor == s->r->actor)
+                raised[nvv].seq = rep__vv_seq(&known, s->r->actor);
+            if (raised[nvv].seq > 0)
+                nvv++;
+        }
+        vv = raised;
+    }
+    uint8_t *vvb = NULL, *payload = NULL;
+    size_t vvn, n;
+    int rc = rep__vv_encode(s->r->office, vv, nvv, &vvb, &vvn);
+    free(raised);
+    if (rc == 0)
+        rc = rep_replica_catchup(s->r, vvb, vvn, s->o.max_msg - DATA_OVERHEAD, &payload, &n, NULL);
+    free(vvb);
+    REP_TRY(rc);
+    rep__buf_t b;
+    msgpack_packer pk;
+    msg_begin(&b, &pk, 4, REP_SYNC_DATA);
+    msgpack_pack_uint64(&pk, ++p->next_id);
+    pack_bin(&pk, payload, n);
+    free(payload);
+    rc = queue(s, p, &b);
+    rep__buf_free(&b);
+    REP_TRY(rc);
+    p->inflight = true;
+    p->inflight_id = p->next_id;
+    p->inflight_at = now;
+    return 0;
+}
+
+/* Send each idle peer what it lacks, as the rules in sync.h say. */
+static int
+pump(rep__sync_t *s, uint64_t now)
+{
+    for (size_t i = 0; i < s->npeers; i++) {
+        peer_t *p = &s->peers[i];
+        if (!p->connected || !p->has_known)
+            continue;
+        bool own, others;
+        lacks(s, p, &own, &others, &p->info.behind);
+        if (!others)
+            p->lacking_since = 0;
+        else if (!p->lacking_since)
+            p->lacking_since = now ? now : 1;
+        if (p->inflight)
+            continue;
+        bool relay = others && now - p->lacking_since >= s->o.relay_delay_ms;
+        if (own || relay)
+            REP_TRY(send_data(s, p, !relay, now));
+    }
+    return 0;
+}
+
+/* ---- Receiving ---- */
+
+/* Raise (or with replace, set) what p is known to have to vv. */
+static int
+learn(peer_t *p, const rep_vv_entry_t *vv, size_t n, bool replace)
+{
+    if (replace || !p->has_known) {
+        rep_vv_entry_t *k = NULL;
+        if (n && !(k = malloc(n * sizeof *k)))
+            return -ENOMEM;
+        if (n)
+            memcpy(k, vv, n * sizeof *k);
+        free(p->known);
+        p->known = k;
+        p->nknown = n;
+        p->has_known = true;
+        return 0;
+    }
+    /* pointwise maximum of two sorted lists */
+    rep_vv_entry_t *m = malloc((p->nknown + n) * sizeof *m + 1);
+    if (!m)
+        return -ENOMEM;
+    size_t i = 0, j = 0, k = 0;
+    while (i < p->nknown || j < n) {
+        if (j == n || (i < p->nknown && p->known[i].actor < vv[j].actor))
+            m[k++] = p->known[i++];
+        else if (i == p->nknown || vv[j].actor < p->known[i].actor)
+            m[k++] = vv[j++];
+        else {
+            m[k] = p->known[i++];
+            if (vv[j].seq > m[k].seq)
+                m[k].seq = vv[j].seq;
+            j++;
+            k++;
+        }
+    }
+    free(p->known);
+    p->known = m;
+    p->nknown = k;
+    return 0;
+}
+
+/* Read a vv (bin of rep_replica_vv bytes) of this office. */
+static int
+rd_vv(rep__sync_t *s, rep__rd_t *r, rep_vv_entry_t **vv, size_t *n)
+{
+    const uint8_t *p;
+    uint32_t len;
+    uint8_t office[REP_OFFICE_ID_BYTES];
+    REP_TRY(rep__rd_bin(r, &p, &len));
+    REP_TRY(rep__vv_decode(p, len, office, vv, n));
+    if (memcmp(office, s->r->office, sizeof office) != 0) {
+        free(*vv);
+        *vv = NULL;
+        return REP_EOFFICE;
+    }
+    return 0;
+}
+
+static int
+on_data(rep__sync_t *s, peer_t *p, uint64_t id, const uint8_t *payload, size_t n, uint64_t now)
+{
+    rep_import_stats_t st;
+    int rc = rep_replica_import(s->r, payload, n, &st);
+    if (rc == REP_ECORRUPT || rc == REP_EVERSION || rc == REP_EOFFICE || rc == REP_EFORK) {
+        p->info.bad++; /* refused whole: acknowledge, so the window moves on */
+        rc = 0;
+    }
+    REP_TRY(rc);
+    bool grew = st.applied > 0 || st.entries > 0;
+    if (grew)
+        REP_TRY(read_ours(s));
+    REP_TRY(send_vv_msg(s, p, REP_SYNC_ACK, id));
+    if (grew)
+        for (size_t i = 0; i < s->npeers; i++)
+            if (s->peers[i].connected && &s->peers[i] != p)
+                REP_TRY(send_vv_msg(s, &s->peers[i], REP_SYNC_HAVE, 0));
+    if (st.pending > 0) /* ask the sender for what they wait for */
+        REP_TRY(send_hello(s, p, now));
+    return 0;
+}
+
+/* Decode and act on one message; REP_ECORRUPT / REP_EOFFICE / REP_EVERSION for a bad one. */
+static int
+dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now)
+{
+    rep__rd_t r;
+    rep__rd_init(&r, msg, len);
+    uint32_t items;
+    uint64_t version, type, id = 0;
+    REP_TRY(rep__rd_array(&r, &items));
+    REP_TRY(rep__rd_uint(&r, &version));
+    if (version != REP_SYNC_VERSION)
+        return version > REP_SYNC_VERSION ? REP_EVERSION : REP_ECORRUPT;
+    REP_TRY(rep__rd_uint(&r, &type));
+    static const uint32_t want[] = {[REP_SYNC_HELLO] = 5, [REP_SYNC_DATA] = 4, [REP_SYNC_ACK] = 4,
+                                    [REP_SYNC_HAVE] = 3};
+    if (type == 0 || type >= REP_ARRAY_LEN(want) || items != want[type])
+        return REP_ECORRUPT;
+    if (type == REP_SYNC_DATA) {
+        const uint8_t *payload;
+        uint32_t n;
+        REP_TRY(rep__rd_uint(&r, &id));
+        REP_TRY(rep__rd_bin(&r, &payload, &n));
+        if (rep__rd_left(&r))
+            return REP_ECORRUPT;
+        return on_data(s, p, id, payload, n, now);
+    }
+    uint64_t actor = 0;
+    if (type == REP_SYNC_HELLO) {
+        uint8_t office[REP_OFFICE_ID_BYTES];
+        REP_TRY(rep__rd_office(&r, office));
+        if (memcmp(office, s->r->office, sizeof office) != 0)
+            return REP_EOFFICE;
+        REP_TRY(rep__rd_uint(&r, &actor));
+    } else if (type == REP_SYNC_ACK) {
+        REP_TRY(rep__rd_uint(&r, &id));
+    }
+    rep_vv_entry_t *vv;
+    size_t nvv;
+    REP_TRY(rd_vv(s, &r, &vv, &nvv));
+    int rc = rep__rd_left(&r) ? REP_ECORRUPT : learn(p, vv, nvv, type == REP_SYNC_HELLO);
+    free(vv);
+    REP_TRY(rc);
+    if (type == REP_SYNC_HELLO)
+        p->info.actor = actor;
+    if (type == REP_SYNC_ACK && p->inflight && id == p->inflight_id)
+        p->inflight = false;
+    return 0;
+}
+
+int
+rep__sync_received(rep__sync_t *s, uint32_t peer, const uint8_t *msg, size_t len, uint64_t now_ms)
+{
+    peer_t *p = find_peer(s, peer);
+    if (!p || !p->connected)
+        return 0; /* a message from no known connection: dropped */
+    p->info.last_seen_ms = now_ms;
+    p->info.received_bytes += len;
+    int rc = dispatch(s, p, msg, len, now_ms);
+    if (rc == REP_ECORRUPT || rc == REP_EOFFICE || rc == REP_EVERSION) {
+        p->info.bad++;
+        return 0;
+    }
+    REP_TRY(rc);
+    return pump(s, now_ms);
+}
+
+/* ---- Peers, time, output ---- */
+int
+rep__sync_connected(rep__sync_t *s, uint32_t peer, uint64_t now_ms)
+{
+    peer_t *p = find_peer(s, peer);
+    if (!p) {
+        peer_t *v = realloc(s->peers, (s->npeers + 1) * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        s->peers = v;
+        p = &s->peers[s->npeers++];
+        memset(p, 0, sizeof *p);
+        p->id = peer;
+    }
+    p->connected = true;
+    p->info.connected = 1;
+    p->inflight = false;
+    p->has_known = false; /* until its HELLO says */
+    return send_hello(s, p, now_ms);
+}
+
+void
+rep__sync_disconnected(rep__sync_t *s, uint32_t peer)
+{
+    peer_t *p = find_peer(s, peer);
+    if (!p)
+        return;
+    p->connected = false;
+    p->info.connected = 0;
+    p->inflight = false;
+    /* drop what was queued for it: a reconnect starts over with HELLOs */
+    size_t w = s->out_head;
+    for (size_t i = s->out_head; i < s->nout; i++) {
+        if (s->out[i].peer == peer)
+            free(s->out[i].p);
+        else
+            s->out[w++] = s->out[i];
+    }
+    s->nout = w;
+}
+
+int
+rep__sync_changed(rep__sync_t *s, uint64_t now_ms)
+{
+    REP_TRY(read_ours(s));
+    return pump(s, now_ms);
+}
+
+static void
+soonest(uint64_t *next, uint64_t t)
+{
+    if (t < *next)
+        *next = t;
+}
+
+int
+rep__sync_tick(rep__sync_t *s, uint64_t now_ms, uint64_t *next_ms)
+{
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < s->npeers; i++) {
+        peer_t *p = &s->peers[i];
+        if (!p->connected)
+            continue;
+        if (p->inflight && now_ms - p->inflight_at >= s->o.ack_timeout_ms)
+            p->inflight = false; /* lost on the way (or its ACK was): send again from known */
+        if (now_ms - p->last_hello >= s->o.anti_entropy_ms)
+            REP_TRY(send_hello(s, p, now_ms));
+    }
+    REP_TRY(pump(s, now_ms));
+    for (size_t i = 0; i < s->npeers; i++) {
+        peer_t *p = &s->peers[i];
+        if (!p->connected)
+            continue;
+        soonest(&next, p->last_hello + s->o.anti_entropy_ms);
+        if (p->inflight)
+            soonest(&next, p->inflight_at + s->o.ack_timeout_ms);
+        else if (p->lacking_since)
+            soonest(&next, p->lacking_since + s->o.relay_delay_ms);
+    }
+    if (next_ms)
+        *next_ms = next;
+    return 0;
+}
+
+int
+rep__sync_take(rep__sync_t *s, uint32_t *peer, uint8_t **msg, size_t *len)
+{
+    if (s->out_head == s->nout) {
+        s->out_head = s->nout = 0;
+        return 0;
+    }
+    outmsg_t *o = &s->out[s->out_head++];
+    *peer = o->peer;
+    *msg = o->p;
+    *len = o->n;
+    return 1;
+}
+
+int
+rep__sync_peer(rep__sync_t *s, uint32_t peer, rep__sync_peer_info_t *out)
+{
+    peer_t *p = find_peer(s, peer);
+    if (!p)
+        return REP_ENOTFOUND;
+    *out = p->info;
+    return 0;
+}

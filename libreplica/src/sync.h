@@ -1,0 +1,91 @@
+/* sync.h — the sync engine: what to say to which peer and when, with no I/O (internal).
+ *
+ * The node (ZeroMQ sockets, node.c) and tests/sim (a simulated lossy network) both drive this
+ * same code, so what the simulator proves holds for the real network. The caller tells the
+ * engine what happened — a peer connected or went away, a message arrived, this replica
+ * committed changes, time passed — then takes the messages it wants sent. The engine only
+ * reads and writes the replica through the library (vv, catchup, import).
+ *
+ * Messages are msgpack arrays [version, type, ...]:
+ *   HELLO [1, 1, office(bin 16), actor, vv(bin)]   what I have: answer with what I lack
+ *   DATA  [1, 2, id, payload(bin)]                 a batch of changes or a snapshot
+ *   ACK   [1, 3, id, vv(bin)]                      DATA id is applied; now I have vv
+ *   HAVE  [1, 4, vv(bin)]                          what I have changed (told to every peer)
+ * where vv is rep_replica_vv()'s bytes and payload rep_replica_catchup()'s.
+ *
+ * Per peer the engine keeps what the peer is known to have (its vv: replaced by a HELLO,
+ * raised by ACK and HAVE) and sends at most one DATA at a time: the next is made from the vv
+ * the ACK brings, so nothing is sent twice and a slow peer slows only its own stream (the
+ * window is the flow control). A peer that lacks this replica's own changes gets them at
+ * once; changes of other devices are relayed only once a peer has lacked them for
+ * relay_delay_ms, since in a full mesh their author sends them itself (HAVE tells everyone
+ * when it did). A DATA not acknowledged within ack_timeout_ms is taken as lost: HELLO again.
+ * Every peer is sent a HELLO every anti_entropy_ms, so any loss heals. After an import that
+ * leaves changes waiting for dependencies, the sender is sent a HELLO, which it answers with
+ * them.
+ */
+#ifndef REP_SYNC_H
+#define REP_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replica.h"
+
+#define REP_SYNC_VERSION 1
+
+enum rep__sync_msg { REP_SYNC_HELLO = 1, REP_SYNC_DATA = 2, REP_SYNC_ACK = 3, REP_SYNC_HAVE = 4 };
+
+typedef struct rep__sync_opts {
+    size_t max_msg;            /* DATA payloads are made to fit in this many bytes (a snapshot
+                                  larger than it is sent whole when the log lacks the changes) */
+    uint64_t anti_entropy_ms;  /* HELLO to every peer this often */
+    uint64_t ack_timeout_ms;   /* a DATA not acknowledged this long is taken as lost */
+    uint64_t relay_delay_ms;   /* other devices' changes wait this long before being relayed */
+} rep__sync_opts_t;
+
+/* Defaults: 1 MiB, 2 s, 5 s, 200 ms. */
+void rep__sync_opts_default(rep__sync_opts_t *o);
+
+/* What the engine knows of a peer (for status). */
+typedef struct rep__sync_peer_info {
+    int connected;
+    uint64_t actor;            /* from its HELLO; 0 until then */
+    uint64_t last_seen_ms;     /* when a message of it last arrived; 0: never */
+    uint64_t behind;           /* changes of ours it is known to lack */
+    uint64_t sent_bytes, received_bytes;
+    uint64_t bad;              /* messages of it refused (malformed, another office, ...) */
+} rep__sync_peer_info_t;
+
+typedef struct rep__sync rep__sync_t;
+
+/* An engine for replica r, which must outlive it. -ENOMEM, -EINVAL. */
+int rep__sync_new(rep_replica_t *r, const rep__sync_opts_t *opts, rep__sync_t **out);
+void rep__sync_free(rep__sync_t **sp);
+
+/* A peer (any id the caller chooses, below 2^32) connected: a HELLO is queued for it. A peer
+ * id seen for the first time is added. */
+int rep__sync_connected(rep__sync_t *s, uint32_t peer, uint64_t now_ms);
+/* The connection to peer is gone: nothing is sent to it until it connects again. */
+void rep__sync_disconnected(rep__sync_t *s, uint32_t peer);
+
+/* A message from peer arrived. A malformed or foreign message is counted (info.bad) and
+ * dropped, and 0 is returned; only failures of this replica (-ENOMEM, -EIO, ...) are errors. */
+int rep__sync_received(rep__sync_t *s, uint32_t peer, const uint8_t *msg, size_t len,
+                       uint64_t now_ms);
+
+/* This replica's version vector may have grown (a local commit, here or in another process). */
+int rep__sync_changed(rep__sync_t *s, uint64_t now_ms);
+
+/* Let time pass: timeouts, anti-entropy, delayed relays. *next_ms is set to the time the
+ * engine next wants a tick (the caller may tick earlier). */
+int rep__sync_tick(rep__sync_t *s, uint64_t now_ms, uint64_t *next_ms);
+
+/* Take the next message to send: 1 with *peer, *msg (malloc'd: free()) and *len; 0 when
+ * there is none. */
+int rep__sync_take(rep__sync_t *s, uint32_t *peer, uint8_t **msg, size_t *len);
+
+/* What the engine knows of peer: 0, or REP_ENOTFOUND for an id never seen. */
+int rep__sync_peer(rep__sync_t *s, uint32_t peer, rep__sync_peer_info_t *out);
+
+#endif /* REP_SYNC_H */
