@@ -69,3 +69,26 @@ rep__memcmp_ct(const void *a, const void *b, size_t n)
 {
     return sodium_memcmp(a, b, n);
 }
+
+int
+rep__sign_to_curve(const uint8_t pk[REP_SIGN_PK_BYTES], const uint8_t sk[REP_SIGN_SK_BYTES],
+                   uint8_t cpk[32], uint8_t csk[32])
+{
+    if (pk && cpk && crypto_sign_ed25519_pk_to_curve25519(cpk, pk) != 0)
+        return REP_ECORRUPT;
+    if (sk && csk && crypto_sign_ed25519_sk_to_curve25519(csk, sk) != 0)
+        return REP_ECORRUPT;
+    return 0;
+}
+
+void
+rep__hex(char *out, const uint8_t *p, size_t n)
+{
+    sodium_bin2hex(out, 2 * n + 1, p, n);
+}
+
+void
+rep__wipe(void *p, size_t n)
+{
+    sodium_memzero(p, n);
+}

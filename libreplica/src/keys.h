@@ -36,6 +36,17 @@ void rep__sign_keypair(uint8_t pk[REP_SIGN_PK_BYTES], uint8_t sk[REP_SIGN_SK_BYT
  * never 0. */
 uint64_t rep__actor_derive(const uint8_t pk[REP_SIGN_PK_BYTES], uint32_t incarnation);
 
+/* The X25519 (CURVE) keys of an Ed25519 identity; either side may be NULL. REP_ECORRUPT for
+ * a public key that is not a valid point. */
+int rep__sign_to_curve(const uint8_t pk[REP_SIGN_PK_BYTES], const uint8_t sk[REP_SIGN_SK_BYTES],
+                       uint8_t cpk[32], uint8_t csk[32]);
+
+/* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void rep__hex(char *out, const uint8_t *p, size_t n);
+
+/* Zero secret bytes (not optimized away). */
+void rep__wipe(void *p, size_t n);
+
 /* Compare secrets or hashes in constant time: 0 when equal. */
 int rep__memcmp_ct(const void *a, const void *b, size_t n);
 

@@ -1,0 +1,198 @@
+/* members.c — the office's enrolled devices. See members.h. */
+#include "members.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "common.h"
+#include "facade.h"
+
+/* ---- This device ---- */
+typedef struct self_keys {
+    uint8_t pk[REP_SIGN_PK_BYTES], sk[REP_SIGN_SK_BYTES];
+} self_keys_t;
+
+static int
+meta_fixed(rep__txn_t *t, const char *key, uint8_t *out, size_t n)
+{
+    rep__slice_t v;
+    REP_TRY(rep__txn_get(t, REP_DB_META, key, strlen(key), &v));
+    if (v.n != n)
+        return REP_ECORRUPT;
+    memcpy(out, v.p, n);
+    return 0;
+}
+
+static int
+self_keys_fn(rep__txn_t *t, void *arg)
+{
+    self_keys_t *k = arg;
+    REP_TRY(meta_fixed(t, REP_META_SIGN_PK, k->pk, sizeof k->pk));
+    return meta_fixed(t, REP_META_SIGN_SK, k->sk, sizeof k->sk);
+}
+
+int
+rep__device_keys(rep_replica_t *r, uint8_t sign_pk[REP_SIGN_PK_BYTES],
+                 uint8_t curve_pk[REP_CURVE_BYTES], uint8_t curve_sk[REP_CURVE_BYTES])
+{
+    self_keys_t k;
+    int rc = rep__store_read(r->st, self_keys_fn, &k);
+    if (rc == 0) {
+        if (sign_pk)
+            memcpy(sign_pk, k.pk, sizeof k.pk);
+        rc = rep__sign_to_curve(k.pk, curve_sk ? k.sk : NULL, curve_pk, curve_sk);
+    }
+    rep__wipe(&k, sizeof k);
+    return rc;
+}
+
+/* ---- Reading the list ---- */
+static const rep_field_t *
+field_of(const rep_record_t *rec, const char *name, rep_kind_t kind)
+{
+    for (size_t i = 0; i < rec->nfields; i++)
+        if (rec->fields[i].kind == kind && strcmp(rec->fields[i].name, name) == 0)
+            return &rec->fields[i];
+    return NULL;
+}
+
+static int
+copy_bytes_field(const rep_record_t *rec, const char *name, uint8_t *out, size_t n)
+{
+    const rep_field_t *f = field_of(rec, name, REP_KIND_REGISTER);
+    if (!f || f->value.type != REP_BYTES || f->value.u.s.len != n)
+        return -1;
+    memcpy(out, f->value.u.s.ptr, n);
+    return 0;
+}
+
+static char *
+copy_string_field(const rep_record_t *rec, const char *name)
+{
+    const rep_field_t *f = field_of(rec, name, REP_KIND_REGISTER);
+    return strdup(f && f->value.type == REP_STRING ? f->value.u.s.ptr : "");
+}
+
+/* Fill m from rec: 1 when it is a well-formed device, 0 to skip it, or -ENOMEM. */
+static int
+member_from(rep__member_t *m, const rep_record_t *rec)
+{
+    memset(m, 0, sizeof *m);
+    const char *id = strchr(rec->key, '/') + 1;
+    char hex[REP_DEVICE_ID_CHARS + 1];
+    if (copy_bytes_field(rec, "sign_pk", m->sign_pk, sizeof m->sign_pk) < 0 ||
+        copy_bytes_field(rec, "curve_pk", m->curve_pk, sizeof m->curve_pk) < 0)
+        return 0;
+    rep__hex(hex, m->sign_pk, sizeof m->sign_pk);
+    if (strcmp(hex, id) != 0)
+        return 0; /* the record must be named after its key */
+    memcpy(m->id, hex, sizeof m->id);
+    const rep_field_t *eps = field_of(rec, "endpoints", REP_KIND_SET);
+    size_t n = eps ? eps->nitems : 0;
+    if (!(m->name = copy_string_field(rec, "name")) || !(m->role = copy_string_field(rec, "role")) ||
+        (n && !(m->endpoints = calloc(n, sizeof *m->endpoints))))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const rep_value_t *v = &eps->items[i].value;
+        if (v->type != REP_STRING)
+            continue;
+        if (!(m->endpoints[m->nendpoints] = strdup(v->u.s.ptr)))
+            return -ENOMEM;
+        m->nendpoints++;
+    }
+    return 1;
+}
+
+static void
+member_clear(rep__member_t *m)
+{
+    free(m->name);
+    free(m->role);
+    for (size_t i = 0; i < m->nendpoints; i++)
+        free(m->endpoints[i]);
+    free(m->endpoints);
+}
+
+int
+rep__members_list(rep_replica_t *r, rep__member_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    rep_list_t *l;
+    REP_TRY(rep_replica_list(r, REP_DEVICES, NULL, 0, &l));
+    rep__member_t *m = l->n ? calloc(l->n, sizeof *m) : NULL;
+    int rc = l->n && !m ? -ENOMEM : 0;
+    size_t k = 0;
+    for (size_t i = 0; i < l->n && rc == 0; i++) {
+        rc = member_from(&m[k], &l->records[i]);
+        if (rc <= 0)
+            member_clear(&m[k]);
+        else
+            k++;
+        rc = rc < 0 ? rc : 0;
+    }
+    rep_list_free(&l);
+    if (rc < 0) {
+        rep__members_free(&m, k);
+        return rc;
+    }
+    *out = m;
+    *n = k;
+    return 0;
+}
+
+void
+rep__members_free(rep__member_t **mp, size_t n)
+{
+    if (!mp || !*mp)
+        return;
+    for (size_t i = 0; i < n; i++)
+        member_clear(&(*mp)[i]);
+    free(*mp);
+    *mp = NULL;
+}
+
+/* ---- Writing ---- */
+int
+rep__member_write(rep_replica_t *r, const char *name, const char *role,
+                  const uint8_t sign_pk[REP_SIGN_PK_BYTES],
+                  const uint8_t curve_pk[REP_CURVE_BYTES], const char *const *endpoints,
+                  size_t nendpoints)
+{
+    char key[sizeof REP_DEVICES + REP_DEVICE_ID_CHARS + 1];
+    memcpy(key, REP_DEVICES "/", sizeof REP_DEVICES);
+    rep__hex(key + sizeof REP_DEVICES, sign_pk, REP_SIGN_PK_BYTES);
+    rep_value_t vname = {.type = REP_STRING, .u.s = {name, strlen(name)}};
+    rep_value_t vrole = {.type = REP_STRING, .u.s = {role, strlen(role)}};
+    rep_value_t vsign = {.type = REP_BYTES, .u.s = {(const char *)sign_pk, REP_SIGN_PK_BYTES}};
+    rep_value_t vcurve = {.type = REP_BYTES, .u.s = {(const char *)curve_pk, REP_CURVE_BYTES}};
+    rep_txn_t *t;
+    REP_TRY(rep_txn_begin(r, "", &t));
+    int rc = rep_txn_set(t, key, "name", &vname);
+    if (rc == 0)
+        rc = rep_txn_set(t, key, "role", &vrole);
+    if (rc == 0)
+        rc = rep_txn_set(t, key, "sign_pk", &vsign);
+    if (rc == 0)
+        rc = rep_txn_set(t, key, "curve_pk", &vcurve);
+    for (size_t i = 0; i < nendpoints && rc == 0; i++) {
+        rep_value_t ep = {.type = REP_STRING, .u.s = {endpoints[i], strlen(endpoints[i])}};
+        rc = rep_txn_add(t, key, "endpoints", &ep);
+    }
+    if (rc == 0)
+        rc = rep_txn_commit(t, NULL);
+    rep_txn_free(&t);
+    return rc;
+}
+
+int
+rep__member_self(rep_replica_t *r, const char *role, const char *const *endpoints,
+                 size_t nendpoints)
+{
+    uint8_t pk[REP_SIGN_PK_BYTES], cpk[REP_CURVE_BYTES];
+    REP_TRY(rep__device_keys(r, pk, cpk, NULL));
+    return rep__member_write(r, r->device_name ? r->device_name : "", role, pk, cpk, endpoints,
+                             nendpoints);
+}
