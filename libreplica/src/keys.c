@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common.h"
 
@@ -91,4 +93,36 @@ void
 rep__wipe(void *p, size_t n)
 {
     sodium_memzero(p, n);
+}
+
+void
+rep__curve_seed_keypair(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[32])
+{
+    crypto_box_seed_keypair(pk, sk, seed);
+}
+
+char *
+rep__base64(const uint8_t *p, size_t n)
+{
+    size_t len = sodium_base64_encoded_len(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *s = malloc(len);
+    if (s)
+        sodium_bin2base64(s, len, p, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return s;
+}
+
+int
+rep__unbase64(const char *s, uint8_t **out, size_t *n)
+{
+    size_t len = strlen(s), cap = len / 4 * 3 + 3;
+    *out = malloc(cap);
+    if (!*out)
+        return -ENOMEM;
+    if (sodium_base642bin(*out, cap, s, len, NULL, n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
+        free(*out);
+        *out = NULL;
+        return REP_ECORRUPT;
+    }
+    return 0;
 }

@@ -44,6 +44,14 @@ int rep__sign_to_curve(const uint8_t pk[REP_SIGN_PK_BYTES], const uint8_t sk[REP
 /* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
 void rep__hex(char *out, const uint8_t *p, size_t n);
 
+/* A CURVE (X25519) key pair derived from a 32-byte secret seed (crypto_box_seed_keypair). */
+void rep__curve_seed_keypair(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[32]);
+
+/* URL-safe base64 without padding: encode (malloc'd string, NULL when out of memory); decode
+ * a whole string (*out malloc'd): REP_ECORRUPT for anything else (spaces included). */
+char *rep__base64(const uint8_t *p, size_t n);
+int rep__unbase64(const char *s, uint8_t **out, size_t *n);
+
 /* Zero secret bytes (not optimized away). */
 void rep__wipe(void *p, size_t n);
 
