@@ -967,7 +967,9 @@ enum {
     OPT_SINCE = 1u << 7,
     OPT_OUTPUT = 1u << 8,
     OPT_HELP = 1u << 9,
-    OPT_VERSION = 1u << 10
+    OPT_VERSION = 1u << 10,
+    OPT_CHANGES = 1u << 11,
+    OPT_STATE = 1u << 12
 };
 
 /* Options every command takes. */
@@ -986,7 +988,8 @@ static const option_def_t option_defs[] = {
     {"office", '\0', OPT_OFFICE, 1},   {"device", '\0', OPT_DEVICE, 1},
     {"from", '\0', OPT_FROM, 1},       {"since-file", '\0', OPT_SINCE, 1},
     {"output", 'o', OPT_OUTPUT, 1},    {"help", 'h', OPT_HELP, 0},
-    {"version", '\0', OPT_VERSION, 0},
+    {"version", '\0', OPT_VERSION, 0}, {"changes", '\0', OPT_CHANGES, 0},
+    {"state", '\0', OPT_STATE, 0},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -2224,6 +2227,7 @@ json_history(const char *key, const rep_history_t *h)
         bad |= jpush(changes, jc);
     }
     bad |= jset(o, "key", json_string(key));
+    bad |= jset(o, "partial", json_boolean(h->partial));
     bad |= jset(o, "changes", changes);
     if (bad) {
         json_decref(o);
@@ -2302,12 +2306,18 @@ print_op(const rep_op_t *op)
 /*
  *   2024-05-01T14:03:22.123Z  device 1a2b3c4d5e6f7081  #1  alice
  *       set name = Ada
+ *
+ * A replica that caught up from a snapshot got state, not the changes that made it: a line
+ * says so first, where the older changes would be.
  */
 static int
 print_history(const char *key, const rep_history_t *h)
 {
     int seqw = 1;
 
+    if (h->partial)
+        printf("(history before %s is not here: this replica caught up from a snapshot)\n",
+               h->n == 0 ? "now" : "the changes below");
     if (h->n == 0) {
         printf("no changes recorded for %s\n", key);
         return 0;
@@ -2730,12 +2740,41 @@ cmd_status(cli_t *c)
 
 /* ---- init ------------------------------------------------------------------------------------ */
 
-static void
-print_import_stats(const char *file, const rep_import_stats_t *st)
+/*
+ * Is this bundle a snapshot (the whole state, from rep_replica_snapshot() or
+ * rep_replica_catchup()) rather than a batch of changes? A snapshot frame starts with "RPLS", a
+ * batch with "RPLB" (README.md "Formats"); replica.h has no call that says which, and the
+ * library verifies the rest.
+ */
+static int
+is_snapshot(const uint8_t *p, size_t n)
 {
-    printf("imported %s: %" PRIu64 " changes: %" PRIu64 " applied, %" PRIu64 " duplicates, %" PRIu64
-           " pending, %" PRIu64 " forks\n",
-           file, st->changes, st->applied, st->duplicates, st->pending, st->forks);
+    return n >= 4 && memcmp(p, "RPLS", 4) == 0;
+}
+
+static void
+print_import_stats(const char *file, int snapshot, const rep_import_stats_t *st)
+{
+    if (snapshot)
+        printf("imported %s: snapshot of %" PRIu64 " entries: merged, %" PRIu64
+               " applied from pending, %" PRIu64 " pending\n",
+               file, st->entries, st->applied, st->pending);
+    else
+        printf("imported %s: %" PRIu64 " changes: %" PRIu64 " applied, %" PRIu64
+               " duplicates, %" PRIu64 " pending, %" PRIu64 " forks\n",
+               file, st->changes, st->applied, st->duplicates, st->pending, st->forks);
+}
+
+/* The import of @p file (a snapshot or not) failed with @p rc: one line, exit status 1. */
+static int
+import_failed(const char *file, int snapshot, int rc)
+{
+    if (rc == REP_EFORK && snapshot)
+        return fail(CLI_FAIL,
+                    "%.120s: refused: a device's history forked (the snapshot contradicts what "
+                    "this replica has of it; see `replica status`); nothing was imported",
+                    file);
+    return fail(CLI_FAIL, "%.120s: %.120s; nothing was imported", file, rep_strerror(rc));
 }
 
 static void
@@ -2825,7 +2864,7 @@ cmd_init(cli_t *c)
     putchar('\n');
     printf("  actor   %016" PRIx64 "\n", in->actor);
     if (bundle != NULL) {
-        print_import_stats(c->from, &st);
+        print_import_stats(c->from, is_snapshot(bundle, blen), &st);
         warn_import_stats(c->from, &st);
     }
     ret = CLI_OK;
@@ -2849,9 +2888,17 @@ need_output(const cli_t *c)
     return CLI_OK;
 }
 
+/*
+ * export: what the other side needs (VVFILE's replica, or an empty one), as
+ * rep_replica_catchup() decides: the changes it lacks, or a snapshot of the whole state when
+ * that is smaller or this replica holds some of those changes only as state. --changes
+ * forces changes (rep_replica_export), --state a snapshot (rep_replica_snapshot; it does not
+ * depend on what the other side has, so it takes no --since-file).
+ */
 static int
 cmd_export(cli_t *c)
 {
+    int changes = (c->seen & OPT_CHANGES) != 0, state = (c->seen & OPT_STATE) != 0;
     rep_replica_t *r = NULL;
     uint8_t *vv = NULL, *out = NULL;
     size_t vvlen = 0, len = 0;
@@ -2859,6 +2906,12 @@ cmd_export(cli_t *c)
 
     if ((ret = need_output(c)) != CLI_OK)
         return ret;
+    if (changes && state)
+        return fail(CLI_USAGE, "export: --changes and --state exclude each other (without "
+                               "either, export writes whichever is smaller)");
+    if (state && c->since_file != NULL)
+        return fail(CLI_USAGE, "export: --state writes the whole state whatever VVFILE holds; "
+                               "drop --since-file (or --state)");
     if (c->since_file != NULL) {
         rc = read_file(c->since_file, &vv, &vvlen);
         if (rc < 0)
@@ -2866,7 +2919,19 @@ cmd_export(cli_t *c)
     }
     if ((ret = open_replica(c, &r)) != CLI_OK)
         goto out;
-    rc = rep_replica_export(r, vv, vvlen, 0, &out, &len, NULL);
+    if (state)
+        rc = rep_replica_snapshot(r, &out, &len);
+    else if (changes)
+        rc = rep_replica_export(r, vv, vvlen, 0, &out, &len, NULL);
+    else
+        rc = rep_replica_catchup(r, vv, vvlen, 0, &out, &len, NULL);
+    if (rc == REP_ESTATE && changes) {
+        ret = fail(CLI_FAIL,
+                   "%.120s: --changes: this replica holds some of the changes %.120s lacks only "
+                   "as state (it caught up from a snapshot); drop --changes to export a snapshot",
+                   c->dir, c->since_file ? c->since_file : "an empty replica");
+        goto out_close;
+    }
     if (rc < 0) {
         ret = fail(CLI_FAIL, "%.120s: %.120s", c->since_file ? c->since_file : c->dir,
                    rep_strerror(rc));
@@ -2877,7 +2942,8 @@ cmd_export(cli_t *c)
         ret = fail(CLI_FAIL, "%.120s: %.120s", c->output, strerror(-rc));
         goto out_close;
     }
-    fprintf(stderr, "exported %zu bytes to %s\n", len, c->output);
+    fprintf(stderr, "exported %zu bytes to %s: %s\n", len, c->output,
+            is_snapshot(out, len) ? "a snapshot of the whole state" : "changes");
     ret = CLI_OK;
 
 out_close:
@@ -2896,17 +2962,18 @@ cmd_import(cli_t *c)
     rep_import_stats_t st;
     uint8_t *buf = NULL;
     size_t len = 0;
-    int ret, rc;
+    int ret, rc, snapshot;
 
     memset(&st, 0, sizeof st);
     rc = read_file(file, &buf, &len);
     if (rc < 0)
         return fail(CLI_FAIL, "%.120s: %.120s", file, strerror(-rc));
+    snapshot = is_snapshot(buf, len);
     if ((ret = open_replica(c, &r)) != CLI_OK)
         goto out;
     rc = rep_replica_import(r, buf, len, &st);
     if (rc < 0) {
-        ret = fail(CLI_FAIL, "%.120s: %.120s; nothing was imported", file, rep_strerror(rc));
+        ret = import_failed(file, snapshot, rc);
         goto out_close;
     }
     if (c->json) {
@@ -2920,13 +2987,15 @@ cmd_import(cli_t *c)
         bad |= jset(o, "pending", json_u64(st.pending));
         bad |= jset(o, "forks", json_u64(st.forks));
         bad |= jset(o, "skewed", json_u64(st.skewed));
+        bad |= jset(o, "snapshot", json_boolean(snapshot));
+        bad |= jset(o, "entries", json_u64(st.entries));
         if (bad) {
             json_decref(o);
             o = NULL;
         }
         ret = json_emit(o);
     } else {
-        print_import_stats(file, &st);
+        print_import_stats(file, snapshot, &st);
         ret = CLI_OK;
     }
     warn_import_stats(file, &st);
@@ -2996,8 +3065,12 @@ static const char usage_text[] =
     "  conflicts [COLL/REC] [--json]           values written at once on different devices\n"
     "  digest [--json]                         hash of the shared state: equal when in sync\n"
     "  status [--json]                         what this replica is and holds\n"
-    "  export [--since-file VVFILE] -o FILE    write a bundle: all changes, or what VVFILE lacks\n"
-    "  import FILE [--json]                    apply a bundle\n"
+    "  export [--since-file VVFILE] [--changes] -o FILE\n"
+    "                                          write a bundle of what VVFILE's replica (else an\n"
+    "                                          empty one) lacks: its changes, or a snapshot of\n"
+    "                                          the whole state when smaller (--changes: changes)\n"
+    "  export --state -o FILE                  write a snapshot of the whole state\n"
+    "  import FILE [--json]                    apply a bundle (changes or a snapshot)\n"
     "  vv -o FILE                              write what this replica has (for --since-file)\n"
     "  help                                    show this text\n"
     "\n"
@@ -3040,7 +3113,8 @@ static const command_t commands[] = {
     {"conflicts", cmd_conflicts, OPT_JSON, 0, 1, "conflicts [COLL/REC] [--json]"},
     {"digest", cmd_digest, OPT_JSON, 0, 0, "digest [--json]"},
     {"status", cmd_status, OPT_JSON, 0, 0, "status [--json]"},
-    {"export", cmd_export, OPT_SINCE | OPT_OUTPUT, 0, 0, "export [--since-file VVFILE] -o FILE"},
+    {"export", cmd_export, OPT_SINCE | OPT_OUTPUT | OPT_CHANGES | OPT_STATE, 0, 0,
+     "export [--since-file VVFILE] [--changes] -o FILE | export --state -o FILE"},
     {"import", cmd_import, OPT_JSON, 1, 1, "import FILE [--json]"},
     {"vv", cmd_vv, OPT_OUTPUT, 0, 0, "vv -o FILE"},
     {"help", cmd_help, 0, 0, -1, "help"},

@@ -518,6 +518,156 @@ run --dir "$B" status --json
 check "then nothing waits" json 'd["pending"] == 0 and d["waiting_for"] == {}'
 same "and the second change is applied" "1" --dir "$B" get patients/8890 visits
 
+# ---- catch-up by state: snapshots ------------------------------------------------------------------
+# Office Q: a note rewritten six times leaves one value, so its state is smaller than its changes.
+
+Q=$T/q
+ok "init an office for snapshots" --dir "$Q" init --office Snapshots --device ws-q
+nbad=0
+for i in 1 2 3 4 5 6; do
+    run --dir "$Q" put notes/1 "text=$(python3 -c 'import os; print(os.urandom(600).hex())')" --user alice
+    [ "$rc" -eq 0 ] || nbad=$((nbad + 1))
+done
+check_sh "Q rewrites a long note six times" '[ "$nbad" -eq 0 ]'
+ok "Q writes a short record" --dir "$Q" put notes/2 title=Hello --user alice
+note_q=$($bin --dir "$Q" get notes/1 text 2>/dev/null)
+
+ok "export (default) for a new workstation" --dir "$Q" export -o "$T/q.bundle"
+check "...writes a snapshot, as it is smaller than the changes" has_err "a snapshot of the whole state"
+check "...and says how many bytes to which file" has_err "bytes to $T/q.bundle"
+ok "export --changes" --dir "$Q" export --changes -o "$T/q-changes.bundle"
+check "...writes changes" eval 'has_err ": changes" && ! has_err "snapshot"'
+check_sh "the snapshot is smaller than the changes" \
+    '[ -s "$T/q.bundle" ] && [ "$(wc -c <"$T/q.bundle")" -lt "$(wc -c <"$T/q-changes.bundle")" ]'
+ok "export --state" --dir "$Q" export --state -o "$T/q-state.bundle"
+check "...writes a snapshot" has_err "a snapshot of the whole state"
+check_sh "...the same bytes the default chose" 'cmp -s "$T/q.bundle" "$T/q-state.bundle"'
+check_sh "no .tmp file is left" '[ ! -e "$T/q.bundle.tmp" ] && [ ! -e "$T/q-state.bundle.tmp" ] && [ ! -e "$T/q-changes.bundle.tmp" ]'
+ok "Q writes its vv" --dir "$Q" vv -o "$T/q.vv"
+ok "export --since-file a vv that lacks nothing" --dir "$Q" export --since-file "$T/q.vv" -o "$T/q-none.bundle"
+check "...writes (no) changes, not a snapshot" has_err ": changes"
+
+# A new workstation from the snapshot.
+Q2=$T/q2
+ok "init --from a snapshot joins the office" --dir "$Q2" init --from "$T/q.bundle" --device ws-q2
+check "...and says it merged a snapshot" has "snapshot of"
+check "it holds the same state" same_digest "$Q" "$Q2"
+same "...and reads the note" "$note_q" --dir "$Q2" get notes/1 text
+run --dir "$Q" status --json
+office_q=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["office_id"])' <"$T/out" 2>/dev/null)
+run --dir "$Q2" status --json
+check "...of the same office, as its own device" \
+    json "d['office_id'] == '$office_q' and d['device_name'] == 'ws-q2' and d['changes'] == 0"
+
+run --dir "$Q2" history notes/1
+check "history says it is partial on a replica that caught up from a snapshot" \
+    eval '[ "$rc" -eq 0 ] && has "caught up from a snapshot"'
+run --dir "$Q2" history notes/1 --json
+check "history --json: partial is true, and the changes are not here" \
+    json 'd["key"] == "notes/1" and d["partial"] is True and d["changes"] == []'
+run --dir "$Q" history notes/1 --json
+check "history --json: partial is false where the log has everything" \
+    json 'd["partial"] is False and len(d["changes"]) == 6'
+run --dir "$Q" history notes/1
+check "history does not say partial there" eval '[ "$rc" -eq 0 ] && ! has "snapshot"'
+
+refused "export --changes from a replica that caught up by state is refused" 1 \
+    --dir "$Q2" export --changes -o "$T/q2.bundle"
+check "...saying it holds them only as state and to drop --changes" \
+    eval 'has_err "only as state" && has_err "drop --changes"'
+check "...and writes no file" [ ! -e "$T/q2.bundle" ]
+ok "export (default) from it writes a snapshot instead" --dir "$Q2" export -o "$T/q2.bundle"
+check "...says so" has_err "a snapshot of the whole state"
+ok "export --changes for a replica that lacks nothing works" \
+    --dir "$Q2" export --changes --since-file "$T/q.vv" -o "$T/q2-none.bundle"
+
+before=$(digest_of "$Q2")
+run --dir "$Q2" import "$T/q-changes.bundle" --json
+check "the changes a snapshot covered, sent again, are duplicates, not forks" \
+    json 'd["snapshot"] is False and d["changes"] == 7 and d["duplicates"] == 7 and d["applied"] == 0 and d["forks"] == 0'
+check "...and change nothing" digest_is "$Q2" "$before"
+
+ok "Q2 writes a change of its own" --dir "$Q2" put notes/3 title=From-Q2 --user bob
+ok "Q2 exports it as changes for Q" --dir "$Q2" export --changes --since-file "$T/q.vv" -o "$T/q2-own.bundle"
+run --dir "$Q" import "$T/q2-own.bundle" --json
+check "Q applies it" json 'd["snapshot"] is False and d["applied"] == 1 and d["entries"] == 0'
+check "Q and Q2 converge" same_digest "$Q" "$Q2"
+
+# A snapshot into an empty replica (made from a bundle that holds nothing) with `import`.
+Q3=$T/q3
+ok "init --from an empty bundle makes an empty replica of the office" \
+    --dir "$Q3" init --from "$T/q-none.bundle" --device ws-q3
+run --dir "$Q3" import "$T/q-state.bundle" --json
+check "import of a snapshot into an empty replica: entries counted" \
+    json 'd["file"].endswith("q-state.bundle") and d["snapshot"] is True and d["entries"] >= 2 and d["changes"] == 0 and d["forks"] == 0 and d["pending"] == 0'
+run --dir "$Q" export --state -o "$T/q-state2.bundle"
+run --dir "$Q3" import "$T/q-state2.bundle"
+check "import of a snapshot prints 'snapshot of N entries'" \
+    eval '[ "$rc" -eq 0 ] && has "imported $T/q-state2.bundle: snapshot of " && has " entries: "'
+check "...and the replica converges with Q" same_digest "$Q" "$Q3"
+before=$(digest_of "$Q3")
+run --dir "$Q3" import "$T/q-state2.bundle" --json
+check "importing a snapshot twice is harmless" json 'd["snapshot"] is True and d["forks"] == 0'
+check "...and changes nothing" digest_is "$Q3" "$before"
+
+# A snapshot into a replica that has changes of its own, concurrent with the sender's.
+Q4=$T/q4
+ok "Q4 joins from the changes bundle" --dir "$Q4" init --from "$T/q-changes.bundle" --device ws-q4
+ok "Q4 edits the title" --dir "$Q4" put notes/2 title=Q4-title --user carol
+ok "Q edits it at the same time" --dir "$Q" put notes/2 title=Q-title --user alice
+ok "Q exports a snapshot" --dir "$Q" export --state -o "$T/q-state3.bundle"
+run --dir "$Q4" import "$T/q-state3.bundle" --json
+check "Q4 merges the snapshot" json 'd["snapshot"] is True and d["entries"] >= 3 and d["forks"] == 0'
+ok "Q writes its vv" --dir "$Q" vv -o "$T/q.vv"
+ok "Q4 exports what Q lacks" --dir "$Q4" export --since-file "$T/q.vv" -o "$T/q4.bundle"
+check "...as changes (its log has them)" has_err ": changes"
+ok "Q imports them" --dir "$Q" import "$T/q4.bundle"
+check "Q and Q4 converge" same_digest "$Q" "$Q4"
+run --dir "$Q4" conflicts notes/2 --json
+check "the concurrent titles are both kept" json '
+sorted(s["value"] for s in d["conflicts"][0]["siblings"]) == ["Q-title", "Q4-title"]'
+run --dir "$Q4" history notes/2 --json
+check "Q4's history is partial now, but keeps its own changes" json '
+d["partial"] is True and any(c["user"] == "carol" for c in d["changes"])'
+
+# A snapshot that contradicts what a replica knows of a device: a workstation restored from a
+# backup (in place, so it cannot tell) writes again under change numbers it had already used.
+QF=$T/qf
+ok "QF joins the office" --dir "$QF" init --from "$T/q-changes.bundle" --device ws-qf
+ok "QF writes change 1" --dir "$QF" put notes/9 x=1
+cp -r "$QF" "$T/qf.bak"
+ok "QF writes change 2" --dir "$QF" put notes/9 x=2
+ok "QF exports it for Q" --dir "$QF" export --since-file "$T/q.vv" -o "$T/qf.bundle"
+ok "Q imports QF's changes" --dir "$Q" import "$T/qf.bundle"
+cp "$T/qf.bak/data.mdb" "$QF/data.mdb"
+ok "QF, restored in place from the backup, writes another change 2" --dir "$QF" put notes/9 x=3
+ok "QF exports a snapshot" --dir "$QF" export --state -o "$T/qf.snap"
+before=$(digest_of "$Q")
+refused "a snapshot that forks a device's history is refused" 1 --dir "$Q" import "$T/qf.snap"
+check "...naming it a fork and saying nothing was imported" \
+    eval 'has_err "forked" && has_err "nothing was imported"'
+check "...leaving the state alone" digest_is "$Q" "$before"
+run --dir "$Q" status --json
+check "...and status names the forked device" json 'len(d["forked"]) == 1'
+
+corrupt "$T/q-state.bundle" "$T/bad.snap"
+refused "a snapshot with a flipped byte is refused" 1 --dir "$Q" import "$T/bad.snap"
+check "...leaving the state alone" digest_is "$Q" "$before"
+refused "init --from a damaged snapshot is refused" 1 --dir "$T/q5" init --from "$T/bad.snap"
+check "...and creates no replica" [ ! -e "$T/q5" ]
+ok "export a snapshot of another office" --dir "$C" export --state -o "$T/c.snap"
+refused "a snapshot from another office is refused" 1 --dir "$Q" import "$T/c.snap"
+check "...saying so" has_err "another office"
+check "...leaving the state alone" digest_is "$Q" "$before"
+
+refused "export --changes --state is a usage error" 2 --dir "$Q" export --changes --state -o "$T/x.bundle"
+refused "export --state --since-file is a usage error" 2 \
+    --dir "$Q" export --state --since-file "$T/q.vv" -o "$T/x.bundle"
+refused "export --state without -o" 2 --dir "$Q" export --state
+refused "import takes no --changes" 2 --dir "$Q" import "$T/q.bundle" --changes
+refused "init takes no --state" 2 --dir "$T/q6" init --state
+check "no bundle was written by a usage error" [ ! -e "$T/x.bundle" ]
+
 # ---- bad arguments --------------------------------------------------------------------------------
 
 refused "no command" 2 --dir "$A"
