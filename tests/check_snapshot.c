@@ -862,6 +862,26 @@ START_TEST(test_empty_snapshot)
 }
 END_TEST
 
+/* A snapshot of counters alone carries no clock in its entries: it carries the sender's, so
+ * the receiver's next change is later than everything it has seen. */
+START_TEST(test_snapshot_carries_the_senders_clock)
+{
+    office_t o;
+    office_open(&o, 2);
+    tu_clock_advance(&o.clk[0], 120000); /* the sender's clock two minutes ahead */
+    incr(&o, 0, "p/1", "visits", 3);
+    rep_info_t *ia = info_of(o.r[0]);
+    rep_import_stats_t st;
+    CK_OK(snap_from(o.r[1], o.r[0], &st));
+    ck_assert_uint_eq(st.entries, 2); /* the counter and the record's existence */
+    rep_info_t *ib = info_of(o.r[1]);
+    ck_assert_uint_ge(ib->hlc, ia->hlc);
+    rep_info_free(&ia);
+    rep_info_free(&ib);
+    office_close(&o);
+}
+END_TEST
+
 /* ---- Pending changes ------------------------------------------------------------------------ */
 
 /* b waits for a's changes under c's; a's snapshot brings them, and the waiting change applies. */
@@ -1174,12 +1194,13 @@ craft_frame(const craft_t *c, size_t *len)
     msgpack_sbuffer_init(&sb);
     ck_assert_int_eq(msgpack_sbuffer_write(&sb, "RPLS\x01\x00", 6), 0);
     msgpack_packer_init(&pk, &sb, sbuf_write);
-    msgpack_pack_array(&pk, 5);
+    msgpack_pack_array(&pk, 6);
     msgpack_pack_bin(&pk, REP_OFFICE_ID_BYTES);
     msgpack_pack_bin_body(&pk, c->office, REP_OFFICE_ID_BYTES);
     msgpack_pack_str(&pk, sizeof name - 1);
     msgpack_pack_str_body(&pk, name, sizeof name - 1);
     msgpack_pack_uint64(&pk, 0x5eedull);
+    msgpack_pack_uint64(&pk, 0); /* the sender's clock */
     msgpack_pack_array(&pk, c->nvv);
     for (size_t i = 0; i < c->nvv; i++) {
         uint8_t head[32];
@@ -1466,6 +1487,7 @@ snapshot_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_snapshot_into_empty_replica);
     tcase_add_test(tc, test_empty_snapshot);
+    tcase_add_test(tc, test_snapshot_carries_the_senders_clock);
     tcase_add_test(tc, test_snapshot_releases_pending);
     tcase_add_test(tc, test_snapshot_covering_a_pending_change);
     tcase_add_test(tc, test_catchup_chooses);

@@ -83,14 +83,21 @@ rep__snapshot_write(rep__txn_t *t, const uint8_t office[REP_OFFICE_ID_BYTES],
     rep__frame_begin(&b, snapshot_magic);
     msgpack_packer pk;
     rep__packer_init(&pk, &b);
-    msgpack_pack_array(&pk, 5);
+    uint64_t hlc = 0;
+    int rc = rep__meta_get_u64(t, REP_META_HLC, &hlc);
+    if (rc < 0 && rc != REP_ENOTFOUND) {
+        rep__buf_free(&b);
+        return rc;
+    }
+    msgpack_pack_array(&pk, 6);
     msgpack_pack_bin(&pk, REP_OFFICE_ID_BYTES);
     msgpack_pack_bin_body(&pk, office, REP_OFFICE_ID_BYTES);
     size_t namen = strlen(office_name);
     msgpack_pack_str(&pk, namen);
     msgpack_pack_str_body(&pk, office_name, namen);
     msgpack_pack_uint64(&pk, sender);
-    int rc = write_vv(t, &pk);
+    msgpack_pack_uint64(&pk, hlc);
+    rc = write_vv(t, &pk);
     if (rc == 0)
         rc = write_entries(t, &pk);
     if (rc < 0) {
@@ -180,9 +187,9 @@ rep__snapshot_decode(const uint8_t *p, size_t n, rep__snapshot_t *out)
     REP_TRY(rep__frame_open(p, n, snapshot_magic, REP_FRAME_ZSTD, &body, &bodyn, &out->owned));
     rep__rd_t r;
     rep__rd_init(&r, body, bodyn);
-    uint32_t five;
-    int rc = rep__rd_array(&r, &five);
-    if (rc == 0 && five != 5)
+    uint32_t six;
+    int rc = rep__rd_array(&r, &six);
+    if (rc == 0 && six != 6)
         rc = REP_ECORRUPT;
     if (rc == 0)
         rc = rep__rd_office(&r, out->office);
@@ -190,6 +197,8 @@ rep__snapshot_decode(const uint8_t *p, size_t n, rep__snapshot_t *out)
         rc = rep__rd_name(&r, &out->office_name, &out->office_namen, REP_MAX_USER, false);
     if (rc == 0)
         rc = rep__rd_uint(&r, &out->sender);
+    if (rc == 0)
+        rc = rep__rd_uint(&r, &out->max_hlc); /* the sender's clock: above all it has seen */
     if (rc == 0)
         rc = read_vv(&r, out);
     if (rc == 0)

@@ -9,8 +9,8 @@
  * says REP_ESTATE, and history is reported partial.
  *
  * Frame: magic "RPLS", version, flags, body (zstd when large, as batches), checksum (change.h):
- *   [office(bin 16), office name, sender actor, [[actor, seq, head(bin 32)]...],
- *    [key(bin), value(bin), key(bin), value(bin), ...]]
+ *   [office(bin 16), office name, sender actor, sender's clock (hlc),
+ *    [[actor, seq, head(bin 32)]...], [key(bin), value(bin), key(bin), value(bin), ...]]
  * with the state's entries in key order, as stored (crdt.h describes both).
  */
 #ifndef REP_SNAPSHOT_H
@@ -35,7 +35,7 @@ typedef struct rep__snapshot {
     size_t nvv;
     rep__slice_t *keys, *vals;  /* n entries, strictly increasing keys */
     size_t n;
-    uint64_t max_hlc;           /* the highest clock in the entries */
+    uint64_t max_hlc;           /* the highest clock: the sender's, or one in the entries */
 } rep__snapshot_t;
 
 /* Does [p, p+n) start like a snapshot frame (it may still fail to decode)? */
