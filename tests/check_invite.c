@@ -30,6 +30,7 @@ sample(rep__invite_t *in)
         in->server_pk[i] = (uint8_t)(0x40 + i);
         in->secret[i] = (uint8_t)(0x90 + i);
     }
+    in->office_name = "Maple Street Clinic";
     in->expires_ms = TU_CLOCK_EPOCH_MS + 15 * 60 * 1000;
     in->endpoints = eps;
     in->nendpoints = 2;
@@ -44,6 +45,7 @@ START_TEST(a_token_round_trips)
     ck_assert_ptr_null(strpbrk(tok, " \n+/=")); /* one URL-safe word */
     ck_assert_int_eq(rep__invite_decode(tok, &out), 0);
     ck_assert_mem_eq(out.office, in.office, sizeof in.office);
+    ck_assert_str_eq(out.office_name, in.office_name);
     ck_assert_mem_eq(out.server_pk, in.server_pk, sizeof in.server_pk);
     ck_assert_mem_eq(out.secret, in.secret, sizeof in.secret);
     ck_assert_uint_eq(out.expires_ms, in.expires_ms);
@@ -105,15 +107,17 @@ START_TEST(newer_formats_and_impossible_contents_are_refused)
 {
     rep__invite_t out;
     uint8_t z[32] = {0};
-    for (int c = 0; c < 4; c++) {
+    for (int c = 0; c < 5; c++) {
         rep__buf_t b;
         rep__buf_init(&b);
         msgpack_packer pk;
         rep__packer_init(&pk, &b);
-        msgpack_pack_array(&pk, 6);
+        msgpack_pack_array(&pk, 7);
         msgpack_pack_uint8(&pk, c == 0 ? 2 : 1);        /* 0: a newer version */
         msgpack_pack_bin(&pk, c == 1 ? 15 : 16);        /* 1: a short office id */
         msgpack_pack_bin_body(&pk, z, c == 1 ? 15 : 16);
+        msgpack_pack_str(&pk, c == 4 ? 0 : 6);           /* 4: no office name */
+        msgpack_pack_str_body(&pk, "clinic", c == 4 ? 0 : 6);
         msgpack_pack_bin(&pk, 32);
         msgpack_pack_bin_body(&pk, z, 32);
         msgpack_pack_bin(&pk, 32);
@@ -149,6 +153,9 @@ START_TEST(encode_refuses_what_decode_would)
     many[0] = longep;
     in.nendpoints = 1;
     ck_assert_int_eq(rep__invite_encode(&in, &tok), -EINVAL);
+    sample(&in);
+    in.office_name = "";
+    ck_assert_int_eq(rep__invite_encode(&in, &tok), -EINVAL);
 }
 END_TEST
 
@@ -168,6 +175,43 @@ START_TEST(the_one_time_key_pair_comes_from_the_secret)
 }
 END_TEST
 
+START_TEST(join_messages_round_trip_and_refuse_junk)
+{
+    uint8_t sign[32], curve[32], s2[32], c2[32], *m;
+    size_t n;
+    char *dev, *reason;
+    memset(sign, 1, sizeof sign);
+    memset(curve, 2, sizeof curve);
+    ck_assert_int_eq(rep__join_encode("front desk", sign, curve, &m, &n), 0);
+    ck_assert_int_eq(rep__join_decode(m, n, &dev, s2, c2), 0);
+    ck_assert_str_eq(dev, "front desk");
+    ck_assert_mem_eq(s2, sign, 32);
+    ck_assert_mem_eq(c2, curve, 32);
+    free(dev);
+    for (size_t cut = 0; cut < n; cut++)
+        ck_assert_int_eq(rep__join_decode(m, cut, &dev, s2, c2), REP_ECORRUPT);
+    const uint8_t *snap;
+    size_t snapn;
+    ck_assert_int_eq(rep__join_reply_decode(m, n, &snap, &snapn, &reason), REP_ECORRUPT);
+    free(m);
+
+    ck_assert_int_eq(rep__join_reply_encode((const uint8_t *)"RPLS....", 8, NULL, &m, &n), 0);
+    ck_assert_int_eq(rep__join_reply_decode(m, n, &snap, &snapn, &reason), 1);
+    ck_assert_uint_eq(snapn, 8);
+    ck_assert_mem_eq(snap, "RPLS....", 8);
+    ck_assert_int_eq(rep__join_decode(m, n, &dev, s2, c2), REP_ECORRUPT);
+    free(m);
+    ck_assert_int_eq(rep__join_reply_encode(NULL, 0, "invitation already used", &m, &n), 0);
+    ck_assert_int_eq(rep__join_reply_decode(m, n, &snap, &snapn, &reason), 0);
+    ck_assert_str_eq(reason, "invitation already used");
+    free(reason);
+    free(m);
+    ck_assert_int_eq(rep__join_reply_decode((const uint8_t *)"\x93\x01\x09\xc0", 4, &snap, &snapn,
+                                            &reason),
+                     REP_ECORRUPT);
+}
+END_TEST
+
 static Suite *
 invite_suite(void)
 {
@@ -178,6 +222,7 @@ invite_suite(void)
     tcase_add_test(tc, newer_formats_and_impossible_contents_are_refused);
     tcase_add_test(tc, encode_refuses_what_decode_would);
     tcase_add_test(tc, the_one_time_key_pair_comes_from_the_secret);
+    tcase_add_test(tc, join_messages_round_trip_and_refuse_junk);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -9,6 +9,8 @@
 #include "change.h"
 #include "codec.h"
 #include "common.h"
+#include "crdt.h"
+#include "facade.h"
 #include "keys.h"
 
 #define INVITE_VERSION 1
@@ -25,7 +27,8 @@ int
 rep__invite_encode(const rep__invite_t *in, char **token)
 {
     *token = NULL;
-    if (in->nendpoints > REP_INVITE_MAX_ENDPOINTS)
+    if (in->nendpoints > REP_INVITE_MAX_ENDPOINTS || !in->office_name ||
+        rep__name_check(in->office_name, strlen(in->office_name), REP_MAX_USER, false) != 0)
         return -EINVAL;
     for (size_t i = 0; i < in->nendpoints; i++)
         if (strlen(in->endpoints[i]) > REP_INVITE_MAX_ENDPOINT)
@@ -34,9 +37,12 @@ rep__invite_encode(const rep__invite_t *in, char **token)
     rep__buf_init(&b);
     msgpack_packer pk;
     rep__packer_init(&pk, &b);
-    msgpack_pack_array(&pk, 6);
+    msgpack_pack_array(&pk, 7);
     msgpack_pack_uint8(&pk, INVITE_VERSION);
     pack_bin(&pk, in->office, sizeof in->office);
+    size_t namen = strlen(in->office_name);
+    msgpack_pack_str(&pk, namen);
+    msgpack_pack_str_body(&pk, in->office_name, namen);
     pack_bin(&pk, in->server_pk, sizeof in->server_pk);
     pack_bin(&pk, in->secret, sizeof in->secret);
     msgpack_pack_uint64(&pk, in->expires_ms);
@@ -89,9 +95,14 @@ decode(const uint8_t *p, size_t n, rep__invite_t *out)
     REP_TRY(rep__rd_uint(&r, &version));
     if (version != INVITE_VERSION)
         return version > INVITE_VERSION ? REP_EVERSION : REP_ECORRUPT;
-    if (items != 6)
+    if (items != 7)
         return REP_ECORRUPT;
     REP_TRY(rd_fixed(&r, out->office, sizeof out->office));
+    const char *name;
+    uint32_t namen;
+    REP_TRY(rep__rd_name(&r, &name, &namen, REP_MAX_USER, false));
+    if (!(out->office_name = rep__strndup(name, namen)))
+        return -ENOMEM;
     REP_TRY(rd_fixed(&r, out->server_pk, sizeof out->server_pk));
     REP_TRY(rd_fixed(&r, out->secret, sizeof out->secret));
     REP_TRY(rep__rd_uint(&r, &out->expires_ms));
@@ -148,6 +159,7 @@ rep__invite_decode(const char *token, rep__invite_t *out)
 void
 rep__invite_clear(rep__invite_t *in)
 {
+    free(in->office_name);
     for (size_t i = 0; i < in->nendpoints; i++)
         free(in->endpoints[i]);
     free(in->endpoints);
@@ -162,4 +174,112 @@ rep__invite_keypair(const uint8_t secret[REP_INVITE_SECRET_BYTES], uint8_t pk[32
     rep__hash(seed, secret, REP_INVITE_SECRET_BYTES);
     rep__curve_seed_keypair(seed, pk, sk);
     rep__wipe(seed, sizeof seed);
+}
+
+/* ---- The join exchange ---- */
+static void
+msg_head(rep__buf_t *b, msgpack_packer *pk, size_t items, int type)
+{
+    rep__buf_init(b);
+    rep__packer_init(pk, b);
+    msgpack_pack_array(pk, items);
+    msgpack_pack_uint8(pk, 1);
+    msgpack_pack_uint8(pk, (uint8_t)type);
+}
+
+static int
+msg_done(rep__buf_t *b, uint8_t **out, size_t *len)
+{
+    int rc = b->err;
+    if (rc == 0)
+        *out = rep__buf_take(b, len);
+    rep__buf_free(b);
+    return rc;
+}
+
+int
+rep__join_encode(const char *device, const uint8_t sign_pk[32], const uint8_t curve_pk[32],
+                 uint8_t **out, size_t *len)
+{
+    rep__buf_t b;
+    msgpack_packer pk;
+    msg_head(&b, &pk, 5, REP_JOIN_MSG);
+    size_t n = strlen(device);
+    msgpack_pack_str(&pk, n);
+    msgpack_pack_str_body(&pk, device, n);
+    pack_bin(&pk, sign_pk, 32);
+    pack_bin(&pk, curve_pk, 32);
+    return msg_done(&b, out, len);
+}
+
+/* Read [1, type, ...] of items items; REP_ECORRUPT when it is not that. */
+static int
+msg_open(rep__rd_t *r, const uint8_t *p, size_t n, uint32_t items, uint64_t *type)
+{
+    uint32_t count;
+    uint64_t version;
+    rep__rd_init(r, p, n);
+    REP_TRY(rep__rd_array(r, &count));
+    REP_TRY(rep__rd_uint(r, &version));
+    REP_TRY(rep__rd_uint(r, type));
+    return version == 1 && (!items || count == items) ? 0 : REP_ECORRUPT;
+}
+
+int
+rep__join_decode(const uint8_t *p, size_t n, char **device, uint8_t sign_pk[32],
+                 uint8_t curve_pk[32])
+{
+    *device = NULL;
+    rep__rd_t r;
+    uint64_t type;
+    const char *name;
+    uint32_t namen;
+    REP_TRY(msg_open(&r, p, n, 5, &type));
+    if (type != REP_JOIN_MSG)
+        return REP_ECORRUPT;
+    REP_TRY(rep__rd_name(&r, &name, &namen, REP_MAX_USER, false));
+    REP_TRY(rd_fixed(&r, sign_pk, 32));
+    REP_TRY(rd_fixed(&r, curve_pk, 32));
+    if (rep__rd_left(&r))
+        return REP_ECORRUPT;
+    return (*device = rep__strndup(name, namen)) ? 0 : -ENOMEM;
+}
+
+int
+rep__join_reply_encode(const uint8_t *snap, size_t snapn, const char *reason, uint8_t **out,
+                       size_t *len)
+{
+    rep__buf_t b;
+    msgpack_packer pk;
+    msg_head(&b, &pk, 3, reason ? REP_REFUSED_MSG : REP_WELCOME_MSG);
+    if (reason) {
+        size_t n = strlen(reason);
+        msgpack_pack_str(&pk, n);
+        msgpack_pack_str_body(&pk, reason, n);
+    } else {
+        pack_bin(&pk, snap, snapn);
+    }
+    return msg_done(&b, out, len);
+}
+
+int
+rep__join_reply_decode(const uint8_t *p, size_t n, const uint8_t **snap, size_t *snapn,
+                       char **reason)
+{
+    *reason = NULL;
+    rep__rd_t r;
+    uint64_t type;
+    REP_TRY(msg_open(&r, p, n, 3, &type));
+    if (type == REP_WELCOME_MSG) {
+        uint32_t len;
+        REP_TRY(rep__rd_bin(&r, snap, &len));
+        *snapn = len;
+        return rep__rd_left(&r) ? REP_ECORRUPT : 1;
+    }
+    const char *s;
+    uint32_t len;
+    if (type != REP_REFUSED_MSG || rep__rd_str(&r, &s, &len) < 0 || rep__rd_left(&r) ||
+        !rep__utf8_valid(s, len) || memchr(s, 0, len))
+        return REP_ECORRUPT;
+    return (*reason = rep__strndup(s, len)) ? 0 : -ENOMEM;
 }

@@ -2,8 +2,8 @@
  *
  * An admin's node issues a token; the new workstation's `replica join TOKEN` uses it once.
  * The token carries what the new device needs to reach the office and nothing more:
- *   [1, office(bin 16), server curve pk(bin 32), secret(bin 32), expires (ms since epoch),
- *    [endpoint...]]
+ *   [1, office(bin 16), office name, server curve pk(bin 32), secret(bin 32),
+ *    expires (ms since epoch), [endpoint...]]
  * as msgpack, followed by the first 4 bytes of its BLAKE2b-256 (to catch a mistyped token),
  * in URL-safe base64 on one line. The secret seeds a one-time CURVE key pair
  * (rep__invite_keypair): the node's ZAP handler admits that key, for the join exchange only,
@@ -25,6 +25,7 @@
 
 typedef struct rep__invite {
     uint8_t office[REP_OFFICE_ID_BYTES];
+    char *office_name;
     uint8_t server_pk[32];                 /* the inviting node's CURVE public key */
     uint8_t secret[REP_INVITE_SECRET_BYTES];
     uint64_t expires_ms;
@@ -32,7 +33,8 @@ typedef struct rep__invite {
     size_t nendpoints;
 } rep__invite_t;
 
-/* The token of in (malloc'd string). -ENOMEM, -EINVAL (too many or too long endpoints). */
+/* The token of in (malloc'd string). -ENOMEM, -EINVAL (a bad office name, too many or too
+ * long endpoints). */
 int rep__invite_encode(const rep__invite_t *in, char **token);
 /* Read a token (surrounding whitespace allowed). REP_ECORRUPT for anything malformed,
  * REP_EVERSION for a newer token format. Release with rep__invite_clear(). */
@@ -42,5 +44,25 @@ void rep__invite_clear(rep__invite_t *in);
 /* The one-time CURVE key pair of an invitation's secret. */
 void rep__invite_keypair(const uint8_t secret[REP_INVITE_SECRET_BYTES], uint8_t pk[32],
                          uint8_t sk[32]);
+
+/* ---- The join exchange (node messages, after the sync engine's types) ----
+ *   JOIN    [1, 5, device name, sign pk(bin 32), curve pk(bin 32)]  joining device -> node
+ *   WELCOME [1, 6, snapshot(bin)]      enrolled: the office's state, its own record included
+ *   REFUSED [1, 7, reason]             not enrolled, and why
+ * The node checks that the curve key is the one of the Ed25519 key (members.h). */
+enum { REP_JOIN_MSG = 5, REP_WELCOME_MSG = 6, REP_REFUSED_MSG = 7 };
+
+int rep__join_encode(const char *device, const uint8_t sign_pk[32], const uint8_t curve_pk[32],
+                     uint8_t **out, size_t *len);
+/* *device is malloc'd. REP_ECORRUPT for anything malformed (the name is checked as a user
+ * name is). */
+int rep__join_decode(const uint8_t *p, size_t n, char **device, uint8_t sign_pk[32],
+                     uint8_t curve_pk[32]);
+/* A WELCOME (reason NULL) or a REFUSED. */
+int rep__join_reply_encode(const uint8_t *snap, size_t snapn, const char *reason, uint8_t **out,
+                           size_t *len);
+/* 1 for a WELCOME (*snap a view into p), 0 for a REFUSED (*reason malloc'd), REP_ECORRUPT. */
+int rep__join_reply_decode(const uint8_t *p, size_t n, const uint8_t **snap, size_t *snapn,
+                           char **reason);
 
 #endif /* REP_INVITE_H */
