@@ -21,8 +21,13 @@ typedef struct peer {
     rep_vv_entry_t *known;       /* what it is known to have, sorted by actor */
     size_t nknown;
     bool inflight;               /* a DATA awaits its ACK */
+    bool progressed;             /* its known vv grew since that DATA was sent */
+    bool stalled;                /* the ACK showed no progress: the DATA was refused or waits;
+                                    send again only when its HELLO asks or ours is due */
     uint64_t inflight_id, inflight_at, next_id;
-    uint64_t lacking_since;      /* since when it lacks other devices' changes; 0: it does not */
+    bool lacking;                /* it lacks other devices' changes ... */
+    uint64_t lacking_since;      /* ... since then */
+    bool asked;                  /* its HELLO asks for all it lacks: relay without the delay */
     uint64_t last_hello;         /* when we last sent it a HELLO */
     rep__sync_peer_info_t info;
 } peer_t;
@@ -255,11 +260,15 @@ send_data(rep__sync_t *s, peer_t *p, bool only_own, uint64_t now)
     rc = queue(s, p, &b);
     rep__buf_free(&b);
     REP_TRY(rc);
+    p->asked = false;
     p->inflight = true;
+    p->progressed = false;
     p->inflight_id = p->next_id;
     p->inflight_at = now;
     return 0;
 }
+
+static int learn(peer_t *p, const rep_vv_entry_t *vv, size_t n, bool replace);
 
 /* Send each idle peer what it lacks, as the rules in sync.h say. */
 static int
@@ -269,15 +278,24 @@ pump(rep__sync_t *s, uint64_t now)
         peer_t *p = &s->peers[i];
         if (!p->connected || !p->has_known)
             continue;
+        /* it has every change of its own device that we have (no message of its says so) */
+        rep__vv_t ours = {s->ours, s->nours};
+        rep_vv_entry_t self = {p->info.actor, rep__vv_seq(&ours, p->info.actor)};
+        if (self.seq > 0)
+            REP_TRY(learn(p, &self, 1, false));
         bool own, others;
         lacks(s, p, &own, &others, &p->info.behind);
+        if (!own && !others)
+            p->asked = false;
         if (!others)
-            p->lacking_since = 0;
-        else if (!p->lacking_since)
-            p->lacking_since = now ? now : 1;
-        if (p->inflight)
+            p->lacking = false;
+        else if (!p->lacking) {
+            p->lacking = true;
+            p->lacking_since = now;
+        }
+        if (p->inflight || p->stalled)
             continue;
-        bool relay = others && now - p->lacking_since >= s->o.relay_delay_ms;
+        bool relay = others && (p->asked || now - p->lacking_since >= s->o.relay_delay_ms);
         if (own || relay)
             REP_TRY(send_data(s, p, !relay, now));
     }
@@ -286,11 +304,12 @@ pump(rep__sync_t *s, uint64_t now)
 
 /* ---- Receiving ---- */
 
-/* Raise (or with replace, set) what p is known to have to vv. */
+/* Raise (or with replace, set) what p is known to have to vv; note whether it grew. */
 static int
 learn(peer_t *p, const rep_vv_entry_t *vv, size_t n, bool replace)
 {
     if (replace || !p->has_known) {
+        p->progressed = true;
         rep_vv_entry_t *k = NULL;
         if (n && !(k = malloc(n * sizeof *k)))
             return -ENOMEM;
@@ -308,14 +327,17 @@ learn(peer_t *p, const rep_vv_entry_t *vv, size_t n, bool replace)
         return -ENOMEM;
     size_t i = 0, j = 0, k = 0;
     while (i < p->nknown || j < n) {
-        if (j == n || (i < p->nknown && p->known[i].actor < vv[j].actor))
+        if (j == n || (i < p->nknown && p->known[i].actor < vv[j].actor)) {
             m[k++] = p->known[i++];
-        else if (i == p->nknown || vv[j].actor < p->known[i].actor)
+        } else if (i == p->nknown || vv[j].actor < p->known[i].actor) {
+            p->progressed |= vv[j].seq > 0;
             m[k++] = vv[j++];
-        else {
+        } else {
             m[k] = p->known[i++];
-            if (vv[j].seq > m[k].seq)
+            if (vv[j].seq > m[k].seq) {
                 m[k].seq = vv[j].seq;
+                p->progressed = true;
+            }
             j++;
             k++;
         }
@@ -408,10 +430,15 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
     int rc = rep__rd_left(&r) ? REP_ECORRUPT : learn(p, vv, nvv, type == REP_SYNC_HELLO);
     free(vv);
     REP_TRY(rc);
-    if (type == REP_SYNC_HELLO)
+    if (type == REP_SYNC_HELLO) {
         p->info.actor = actor;
-    if (type == REP_SYNC_ACK && p->inflight && id == p->inflight_id)
+        p->asked = true;
+        p->stalled = false;
+    }
+    if (type == REP_SYNC_ACK && p->inflight && id == p->inflight_id) {
         p->inflight = false;
+        p->stalled = !p->progressed; /* sending the same again would meet the same fate */
+    }
     return 0;
 }
 
@@ -450,6 +477,7 @@ rep__sync_connected(rep__sync_t *s, uint32_t peer, uint64_t now_ms)
     p->info.connected = 1;
     p->inflight = false;
     p->has_known = false; /* until its HELLO says */
+    p->lacking = p->asked = p->stalled = false;
     return send_hello(s, p, now_ms);
 }
 
@@ -497,8 +525,10 @@ rep__sync_tick(rep__sync_t *s, uint64_t now_ms, uint64_t *next_ms)
             continue;
         if (p->inflight && now_ms - p->inflight_at >= s->o.ack_timeout_ms)
             p->inflight = false; /* lost on the way (or its ACK was): send again from known */
-        if (now_ms - p->last_hello >= s->o.anti_entropy_ms)
+        if (now_ms - p->last_hello >= s->o.anti_entropy_ms) {
+            p->stalled = false; /* try again, once per period */
             REP_TRY(send_hello(s, p, now_ms));
+        }
     }
     REP_TRY(pump(s, now_ms));
     for (size_t i = 0; i < s->npeers; i++) {
@@ -508,7 +538,7 @@ rep__sync_tick(rep__sync_t *s, uint64_t now_ms, uint64_t *next_ms)
         soonest(&next, p->last_hello + s->o.anti_entropy_ms);
         if (p->inflight)
             soonest(&next, p->inflight_at + s->o.ack_timeout_ms);
-        else if (p->lacking_since)
+        else if (p->lacking && !p->stalled)
             soonest(&next, p->lacking_since + s->o.relay_delay_ms);
     }
     if (next_ms)
