@@ -551,6 +551,18 @@ START_TEST(test_mesh_converges_once_per_peer)
 }
 END_TEST
 
+/* How long replica i waits before relaying other devices' changes: relay_delay_ms plus its
+ * fixed share (sync.h), actor % (relay_delay_ms + 1). */
+static uint64_t
+relay_of(net_t *t, int i)
+{
+    rep_info_t *info = NULL;
+    CK_OK(rep_replica_info(t->r[i], &info));
+    uint64_t d = t->opts.relay_delay_ms + info->actor % (t->opts.relay_delay_ms + 1);
+    rep_info_free(&info);
+    return d;
+}
+
 /* ---- 2. Line A-B-C: relayed after relay_delay_ms -------------------------------------------- */
 
 START_TEST(test_line_relays_after_delay)
@@ -569,19 +581,21 @@ START_TEST(test_line_relays_after_delay)
         net_run(&t, 100);
         ck_assert(same(&t, from, 1));
         ck_assert_msg(!same(&t, from, to), "relayed before relay_delay_ms");
-        uint64_t t0 = t.now, next = 0;
+        uint64_t t0 = t.now, next = 0, delay = relay_of(&t, 1);
+        ck_assert_uint_ge(delay, t.opts.relay_delay_ms);
+        ck_assert_uint_le(delay, 2 * t.opts.relay_delay_ms);
         CK_OK(rep__sync_tick(t.s[1], t.now, &next));
-        ck_assert_uint_eq(next, t0 + t.opts.relay_delay_ms); /* B wants a tick for the relay */
+        ck_assert_uint_eq(next, t0 + delay); /* B wants a tick for the relay */
 
-        net_clock(&t, t0 + t.opts.relay_delay_ms - 1);
+        net_clock(&t, t0 + delay - 1);
         net_tick(&t);
         net_run(&t, 100);
         ck_assert_msg(!same(&t, from, to), "relayed before relay_delay_ms");
 
-        net_clock(&t, t0 + t.opts.relay_delay_ms);
+        net_clock(&t, t0 + delay);
         net_tick(&t);
         net_run(&t, 100);
-        ck_assert_msg(same(&t, from, to), "not relayed at relay_delay_ms");
+        ck_assert_msg(same(&t, from, to), "not relayed at its relay delay");
         net_clock(&t, t.now + 1);
     }
     assert_no_bad(&t);
@@ -641,6 +655,9 @@ END_TEST
 
 /* ---- 4. Late joiner, pending changes ------------------------------------------------------- */
 
+/* A newcomer gets each present author's changes from that author, as changes, and the
+ * changes of an author that is away from one relayer only, as a snapshot when that is
+ * smaller: in a mesh the first relay's HAVE stops the other relayers. */
 START_TEST(test_late_joiner_gets_snapshot)
 {
     net_t t;
@@ -649,27 +666,39 @@ START_TEST(test_late_joiner_gets_snapshot)
     /* many overwrites: the log grows, the state does not */
     for (int k = 0; k < 60; k++)
         write_mix(&t, k % 3);
+    for (int k = 0; k < 200; k++) /* replica 2 overwrites one field: its changes outweigh the state */
+        write_reg(t.r[2], "pat/1", "name", k % 2 ? "Ann" : "Bea");
+    CK_OK(rep__sync_changed(t.s[2], t.now));
     net_settle(&t, 50);
+    net_disconnect(&t, 2, 0); /* replica 2 is away when the newcomer arrives */
+    net_disconnect(&t, 2, 1);
 
     int d = net_add(&t);
     net_clock(&t, t.now + 1);
-    for (int i = 0; i < d; i++)
-        net_connect(&t, d, i);
+    net_connect(&t, d, 0);
+    net_connect(&t, d, 1);
     uint64_t data_before = t.data_msgs;
     net_settle(&t, 50);
-    ck_assert(all_same(&t));
-    ck_assert_msg(t.snapshots_to[d] > 0, "the new replica got no snapshot (%" PRIu64 " DATA)",
-                  t.data_msgs - data_before);
+    ck_assert(same(&t, d, 0) && same(&t, d, 2));
+    /* 0's and 1's own changes from each, then replica 2's from one of them, as a snapshot */
+    ck_assert_msg(t.snapshots_to[d] == 1 && t.data_msgs - data_before == 3,
+                  "the new replica got %" PRIu64 " snapshots in %" PRIu64 " DATA; expected one "
+                  "snapshot from one relayer after each author's own changes",
+                  t.snapshots_to[d], t.data_msgs - data_before);
     rep_history_t *h = NULL;
     CK_OK(rep_replica_history(t.r[d], "pat/1", &h));
     ck_assert_int_eq(h->partial, 1); /* it caught up by state */
     rep_history_free(&h);
     assert_no_bad(&t);
 
-    /* and it keeps up afterwards */
+    /* and it keeps up afterwards, with replica 2 back */
+    net_connect(&t, 2, 0);
+    net_connect(&t, 2, 1);
     write_mix(&t, 0);
     write_mix(&t, d);
+    write_mix(&t, 2);
     net_settle(&t, 10);
+    ck_assert(all_same(&t));
     assert_no_bad(&t);
     net_close(&t);
 }
@@ -1031,11 +1060,11 @@ START_TEST(test_next_ms)
     write_mix(&t, A);
     net_run(&t, 100);
     CK_OK(rep__sync_tick(t.s[B], t.now, &next));
-    ck_assert_uint_eq(next, t.now + t.opts.relay_delay_ms);
+    ck_assert_uint_eq(next, t.now + relay_of(&t, B));
 
     /* C goes away and comes back later; until its HELLO arrives B has nothing due */
     net_disconnect(&t, B, C);
-    net_clock(&t, t.now + 3 * t.opts.relay_delay_ms);
+    net_clock(&t, t.now + 3 * relay_of(&t, B));
     net_tick(&t);
     net_connect(&t, B, C);
     CK_OK(rep__sync_tick(t.s[B], t.now, &next));

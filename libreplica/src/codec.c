@@ -307,6 +307,17 @@ rep__rd_nil(rep__rd_t *r)
 }
 
 int
+rep__rd_bool(rep__rd_t *r, bool *b)
+{
+    REP_TRY(need(r, 1));
+    if (r->p[0] != 0xc2 && r->p[0] != 0xc3)
+        return CORRUPT;
+    *b = r->p[0] == 0xc3;
+    r->p++;
+    return 0;
+}
+
+int
 rep__rd_is_nil(const rep__rd_t *r)
 {
     return rep__rd_left(r) >= 1 && r->p[0] == 0xc0;

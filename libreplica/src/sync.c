@@ -27,7 +27,7 @@ typedef struct peer {
     uint64_t inflight_id, inflight_at, next_id;
     bool lacking;                /* it lacks other devices' changes ... */
     uint64_t lacking_since;      /* ... since then */
-    bool asked;                  /* its HELLO asks for all it lacks: relay without the delay */
+    bool asked;                  /* its HELLO wants all it lacks now: relay without the delay */
     uint64_t last_hello;         /* when we last sent it a HELLO */
     rep__sync_peer_info_t info;
 } peer_t;
@@ -169,7 +169,7 @@ pack_bin(msgpack_packer *pk, const uint8_t *p, size_t n)
 }
 
 static int
-send_vv_msg(rep__sync_t *s, peer_t *p, int type, uint64_t id)
+send_vv_msg(rep__sync_t *s, peer_t *p, int type, uint64_t id, bool want)
 {
     uint8_t *vv;
     size_t vvn;
@@ -177,10 +177,14 @@ send_vv_msg(rep__sync_t *s, peer_t *p, int type, uint64_t id)
     rep__buf_t b;
     msgpack_packer pk;
     if (type == REP_SYNC_HELLO) {
-        msg_begin(&b, &pk, 5, type);
+        msg_begin(&b, &pk, 6, type);
         msgpack_pack_bin(&pk, REP_OFFICE_ID_BYTES);
         msgpack_pack_bin_body(&pk, s->r->office, REP_OFFICE_ID_BYTES);
         msgpack_pack_uint64(&pk, s->r->actor);
+        if (want)
+            msgpack_pack_true(&pk);
+        else
+            msgpack_pack_false(&pk);
     } else if (type == REP_SYNC_ACK) {
         msg_begin(&b, &pk, 4, type);
         msgpack_pack_uint64(&pk, id);
@@ -194,11 +198,21 @@ send_vv_msg(rep__sync_t *s, peer_t *p, int type, uint64_t id)
     return rc;
 }
 
+/* A HELLO; with want, the peer is to send all we lack at once (we wait for some of it). */
 static int
-send_hello(rep__sync_t *s, peer_t *p, uint64_t now)
+send_hello(rep__sync_t *s, peer_t *p, uint64_t now, bool want)
 {
     p->last_hello = now;
-    return send_vv_msg(s, p, REP_SYNC_HELLO, 0);
+    return send_vv_msg(s, p, REP_SYNC_HELLO, 0, want);
+}
+
+/* How long other devices' changes wait before we relay them: relay_delay_ms plus up to as much
+ * again, fixed per device, so that in a mesh one node relays first and the HAVE of the peer
+ * that got them stops the others. */
+static uint64_t
+relay_delay(const rep__sync_t *s)
+{
+    return s->o.relay_delay_ms + s->r->actor % (s->o.relay_delay_ms + 1);
 }
 
 /* Does the peer lack changes of ours: of our own actor (*own), of other devices (*others)? */
@@ -244,11 +258,15 @@ send_data(rep__sync_t *s, peer_t *p, bool only_own, uint64_t now)
         vv = raised;
     }
     uint8_t *vvb = NULL, *payload = NULL;
-    size_t vvn, n;
+    size_t vvn, n, max = s->o.max_msg - DATA_OVERHEAD;
     int rc = rep__vv_encode(s->r->office, vv, nvv, &vvb, &vvn);
     free(raised);
-    if (rc == 0)
-        rc = rep_replica_catchup(s->r, vvb, vvn, s->o.max_msg - DATA_OVERHEAD, &payload, &n, NULL);
+    /* our own changes go as changes (several peers send theirs to one newcomer at once: a
+     * snapshot from each would repeat the same state); the rest, whichever is smaller */
+    if (rc == 0 && only_own)
+        rc = rep_replica_export(s->r, vvb, vvn, max, &payload, &n, NULL);
+    if (rc == REP_ESTATE || (rc == 0 && !only_own))
+        rc = rep_replica_catchup(s->r, vvb, vvn, max, &payload, &n, NULL);
     free(vvb);
     REP_TRY(rc);
     rep__buf_t b;
@@ -295,7 +313,7 @@ pump(rep__sync_t *s, uint64_t now)
         }
         if (p->inflight || p->stalled)
             continue;
-        bool relay = others && (p->asked || now - p->lacking_since >= s->o.relay_delay_ms);
+        bool relay = others && (p->asked || now - p->lacking_since >= relay_delay(s));
         if (own || relay)
             REP_TRY(send_data(s, p, !relay, now));
     }
@@ -378,13 +396,13 @@ on_data(rep__sync_t *s, peer_t *p, uint64_t id, const uint8_t *payload, size_t n
     bool grew = st.applied > 0 || st.entries > 0;
     if (grew)
         REP_TRY(read_ours(s));
-    REP_TRY(send_vv_msg(s, p, REP_SYNC_ACK, id));
+    REP_TRY(send_vv_msg(s, p, REP_SYNC_ACK, id, false));
     if (grew)
         for (size_t i = 0; i < s->npeers; i++)
             if (s->peers[i].connected && &s->peers[i] != p)
-                REP_TRY(send_vv_msg(s, &s->peers[i], REP_SYNC_HAVE, 0));
+                REP_TRY(send_vv_msg(s, &s->peers[i], REP_SYNC_HAVE, 0, false));
     if (st.pending > 0) /* ask the sender for what they wait for */
-        REP_TRY(send_hello(s, p, now));
+        REP_TRY(send_hello(s, p, now, true));
     return 0;
 }
 
@@ -401,9 +419,9 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
     if (version != REP_SYNC_VERSION)
         return version > REP_SYNC_VERSION ? REP_EVERSION : REP_ECORRUPT;
     REP_TRY(rep__rd_uint(&r, &type));
-    static const uint32_t want[] = {[REP_SYNC_HELLO] = 5, [REP_SYNC_DATA] = 4, [REP_SYNC_ACK] = 4,
-                                    [REP_SYNC_HAVE] = 3};
-    if (type == 0 || type >= REP_ARRAY_LEN(want) || items != want[type])
+    static const uint32_t shape[] = {[REP_SYNC_HELLO] = 6, [REP_SYNC_DATA] = 4, [REP_SYNC_ACK] = 4,
+                                     [REP_SYNC_HAVE] = 3};
+    if (type == 0 || type >= REP_ARRAY_LEN(shape) || items != shape[type])
         return REP_ECORRUPT;
     if (type == REP_SYNC_DATA) {
         const uint8_t *payload;
@@ -415,12 +433,14 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
         return on_data(s, p, id, payload, n, now);
     }
     uint64_t actor = 0;
+    bool want = false;
     if (type == REP_SYNC_HELLO) {
         uint8_t office[REP_OFFICE_ID_BYTES];
         REP_TRY(rep__rd_office(&r, office));
         if (memcmp(office, s->r->office, sizeof office) != 0)
             return REP_EOFFICE;
         REP_TRY(rep__rd_uint(&r, &actor));
+        REP_TRY(rep__rd_bool(&r, &want));
     } else if (type == REP_SYNC_ACK) {
         REP_TRY(rep__rd_uint(&r, &id));
     }
@@ -432,7 +452,7 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
     REP_TRY(rc);
     if (type == REP_SYNC_HELLO) {
         p->info.actor = actor;
-        p->asked = true;
+        p->asked = want;
         p->stalled = false;
     }
     if (type == REP_SYNC_ACK && p->inflight && id == p->inflight_id) {
@@ -478,7 +498,7 @@ rep__sync_connected(rep__sync_t *s, uint32_t peer, uint64_t now_ms)
     p->inflight = false;
     p->has_known = false; /* until its HELLO says */
     p->lacking = p->asked = p->stalled = false;
-    return send_hello(s, p, now_ms);
+    return send_hello(s, p, now_ms, false);
 }
 
 void
@@ -527,7 +547,7 @@ rep__sync_tick(rep__sync_t *s, uint64_t now_ms, uint64_t *next_ms)
             p->inflight = false; /* lost on the way (or its ACK was): send again from known */
         if (now_ms - p->last_hello >= s->o.anti_entropy_ms) {
             p->stalled = false; /* try again, once per period */
-            REP_TRY(send_hello(s, p, now_ms));
+            REP_TRY(send_hello(s, p, now_ms, false));
         }
     }
     REP_TRY(pump(s, now_ms));
@@ -539,7 +559,7 @@ rep__sync_tick(rep__sync_t *s, uint64_t now_ms, uint64_t *next_ms)
         if (p->inflight)
             soonest(&next, p->inflight_at + s->o.ack_timeout_ms);
         else if (p->lacking && !p->stalled)
-            soonest(&next, p->lacking_since + s->o.relay_delay_ms);
+            soonest(&next, p->lacking_since + relay_delay(s));
     }
     if (next_ms)
         *next_ms = next;

@@ -7,22 +7,29 @@
  * reads and writes the replica through the library (vv, catchup, import).
  *
  * Messages are msgpack arrays [version, type, ...]:
- *   HELLO [1, 1, office(bin 16), actor, vv(bin)]   what I have: answer with what I lack
+ *   HELLO [1, 1, office(bin 16), actor, vv(bin), want]  what I have; with want: send me all
+ *                                                  I lack at once (I wait for some of it)
  *   DATA  [1, 2, id, payload(bin)]                 a batch of changes or a snapshot
  *   ACK   [1, 3, id, vv(bin)]                      DATA id is applied; now I have vv
  *   HAVE  [1, 4, vv(bin)]                          what I have changed (told to every peer)
  * where vv is rep_replica_vv()'s bytes and payload rep_replica_catchup()'s.
  *
- * Per peer the engine keeps what the peer is known to have (its vv: replaced by a HELLO,
- * raised by ACK and HAVE) and sends at most one DATA at a time: the next is made from the vv
- * the ACK brings, so nothing is sent twice and a slow peer slows only its own stream (the
- * window is the flow control). A peer that lacks this replica's own changes gets them at
- * once; changes of other devices are relayed only once a peer has lacked them for
- * relay_delay_ms, since in a full mesh their author sends them itself (HAVE tells everyone
- * when it did). A DATA not acknowledged within ack_timeout_ms is taken as lost: HELLO again.
- * Every peer is sent a HELLO every anti_entropy_ms, so any loss heals. After an import that
- * leaves changes waiting for dependencies, the sender is sent a HELLO, which it answers with
- * them.
+ * Per peer the engine keeps what the peer is known to have: its vv, replaced by a HELLO,
+ * raised by ACK and HAVE, and taken to include every change of the peer's own device that we
+ * have (nobody needs its own changes back). It sends at most one DATA at a time: the next is
+ * made from the vv the ACK brings, so nothing is sent twice and a slow peer slows only its own
+ * stream (the window is the flow control). An ACK that shows no progress (the DATA was refused
+ * or waits for dependencies) holds the window until the peer's next HELLO or ours, so a DATA
+ * that cannot apply is retried once per anti-entropy period, not in a loop.
+ *
+ * A peer that lacks this replica's own changes gets them at once, as changes. Changes of other
+ * devices are relayed only once a peer has lacked them for relay_delay_ms plus a delay of up
+ * to as much again fixed per device (in a full mesh their author sends them itself, and the
+ * HAVE of the peer that got them stops the others), or at once when its HELLO wants them;
+ * those go as changes or as a snapshot, whichever is smaller. A DATA not acknowledged within
+ * ack_timeout_ms is taken as lost and sent again. Every peer is sent a HELLO every
+ * anti_entropy_ms, so any loss heals. After an import that leaves changes waiting for
+ * dependencies, the sender is sent a HELLO that wants them.
  */
 #ifndef REP_SYNC_H
 #define REP_SYNC_H
