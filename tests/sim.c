@@ -7,19 +7,33 @@
  * REP_OPEN_NOSYNC: this tests merge logic, not disks), each on its own fake wall clock (most a
  * second or two apart, some a whole day ahead or behind), and runs a few hundred random steps:
  * transactions of every kind of write, and a simulated network that carries the library's own
- * exchange bytes (rep_replica_vv -> rep_replica_export -> rep_replica_import, the same code a
- * node runs) with reordering, duplication, loss, stale version vectors, partial batches,
- * single changes delivered before their dependencies, pulls driven by rep_replica_missing,
- * anti-entropy rounds and partitions that heal. After a final full anti-entropy it asserts:
+ * exchange bytes (rep_replica_vv -> rep_replica_catchup, or now and then rep_replica_export
+ * falling back to catchup on REP_ESTATE -> rep_replica_import, the same code a node runs) with
+ * reordering, duplication, loss, stale version vectors, partial batches, single changes
+ * delivered before their dependencies, pulls driven by rep_replica_missing, anti-entropy rounds
+ * and partitions that heal. Catch-up by state runs through all of it: catchup answers with a
+ * snapshot when that is smaller or when its log lacks changes the peer needs (it caught up by
+ * state itself), and a node also sends a whole rep_replica_snapshot() to a peer at random (or
+ * one it took long ago), like the reference model's merge_state; snapshots meet the same
+ * loss, duplication, reordering and partitions as batches, so old ones arrive after newer
+ * changes. After a final full anti-entropy it asserts:
  *
  *   - every replica has every change, nothing pending or missing, and all digests are equal;
  *   - every record, field, conflict, counter, set, log and history is exactly what an oracle
  *     kept by this program says (below), on every replica, and in the middle of the run for
  *     whatever changes a replica holds by then (replicas holding the same changes have equal
- *     digests at any time);
+ *     digests at any time), however they came: as changes or as state;
+ *   - a history lists exactly the changes that reached the replica's log (as changes, not as
+ *     state), and says partial once, and only once, a snapshot brought it changes;
+ *   - rep_replica_export says REP_ESTATE exactly when the answering log lacks a change the
+ *     asker needs, and rep_replica_catchup then answers with a snapshot; a snapshot merge
+ *     advances the version vector to the pointwise maximum, releases what pending it can,
+ *     and never reports a fork;
  *   - no replica's clock runs more than max drift beyond its own wall clock (a device a day
- *     ahead does not drag the office along), and every replica names a device whose clock is
- *     far ahead of its own in rep_info_t.skewed;
+ *     ahead does not drag the office along), and every replica that holds a change of a device
+ *     whose clock is far ahead of its own in its log names that device in rep_info_t.skewed;
+ *   - a change's clock is above the clocks of the changes its writer had seen, as changes or
+ *     as state (each capped at the writer's wall clock + max drift);
  *   - a field name keeps its kind: a write of a kind the field lacks while it has another is
  *     refused with REP_EKIND (nothing written); two replicas that start one name with two
  *     kinds at once both keep their field, flagged as a clash, and both stay writable.
@@ -288,14 +302,32 @@ covers(const och_t *c, const och_t *w)
 }
 
 /* ---- The network --------------------------------------------------------------------------- */
-enum { M_HELLO = 1, M_BATCH = 2 };
+/* M_SNAP: a snapshot, whether a catchup answer or one sent unasked (rep_replica_snapshot). */
+enum { M_HELLO = 1, M_BATCH = 2, M_SNAP = 3 };
 
 typedef struct msg {
     uint8_t type;
     bool more;      /* a batch the sender cut short: the receiver asks again */
-    uint8_t *bytes; /* from the library: rep_free() */
+    bool copy;      /* bytes is a malloc'd copy (free()), not the library's (rep_free()) */
+    uint8_t *bytes;
     size_t len;
+    uint64_t view[SIM_MAX_NODES]; /* the sender's vv when it was made (HELLO: what the bytes
+                                     say; SNAP: what the snapshot holds) */
 } msg_t;
+
+static const char *
+msg_name(uint8_t type)
+{
+    return type == M_HELLO ? "HELLO" : type == M_BATCH ? "BATCH" : "SNAPSHOT";
+}
+
+/* Is this a snapshot frame rather than a batch? (snapshot.h: magic "RPLS"; the public API
+ * does not say, and the simulation needs to know to follow what a replica's log holds.) */
+static bool
+is_snapshot(const uint8_t *p, size_t n)
+{
+    return n >= 4 && memcmp(p, "RPLS", 4) == 0;
+}
 
 typedef struct link {
     msg_t *q;
@@ -311,8 +343,18 @@ typedef struct node {
     char name[12];
     uint8_t *peer_vv[SIM_MAX_NODES]; /* the last vv each peer sent us (malloc'd copy) */
     size_t peer_vvn[SIM_MAX_NODES];
+    uint64_t peer_view[SIM_MAX_NODES][SIM_MAX_NODES]; /* ... and what it says */
     uint8_t *old_vv; /* our own vv some time ago (malloc'd copy) */
     size_t old_vvn;
+    uint64_t old_view[SIM_MAX_NODES];
+    uint8_t *old_snap; /* a snapshot of ours some time ago (library bytes) */
+    size_t old_snapn;
+    uint64_t old_snap_view[SIM_MAX_NODES];
+    /* What our log holds (changes that came as changes, not as state): inlog[k][q - 1] for
+     * change q of node k. based: a snapshot brought us changes (history is partial). */
+    uint8_t *inlog[SIM_MAX_NODES];
+    size_t inlogcap[SIM_MAX_NODES];
+    bool based;
     int group;       /* side of a partition */
     och_t *chs;      /* oracle: our committed changes, chs[k].seq == k + 1 */
     size_t nchs, capchs;
@@ -321,6 +363,12 @@ typedef struct node {
 typedef struct sim_stats {
     uint64_t seeds, nodes, commits, ops, ekind, sent, delivered, lost, dups, pending, checks,
         far_skew;
+    /* catch-up by state: snapshots sent (unasked, or as catchup's answer), merged (brought
+     * changes), merged into a replica holding changes the snapshot lacks, merged into one
+     * with pending changes, stale (brought nothing), exports answered REP_ESTATE, seeds with
+     * 3 merges or more */
+    uint64_t snap_sent, snap_asked, snap_merged, snap_concurrent, snap_pending, snap_stale,
+        estate, seeds_snapped;
 } sim_stats_t;
 
 typedef struct sim {
@@ -331,6 +379,7 @@ typedef struct sim {
     link_t link[SIM_MAX_NODES][SIM_MAX_NODES];
     uint64_t t0, now;
     uint64_t drift_opt, drift; /* opts.max_drift_ms and what it means */
+    unsigned snap_pct;         /* % of steps that send a snapshot unasked (0: only catchup's) */
     int partition_left;        /* steps until the partition heals; 0: none */
     int step;
     char base[TU_PATH_MAX];
@@ -448,6 +497,50 @@ node_view(sim_t *s, int i, uint64_t view[SIM_MAX_NODES], rep_info_t **infop)
     else
         rep_info_free(&info);
     return ok;
+}
+
+/* ---- What a replica's log holds ------------------------------------------------------------ */
+/* Node i's log got node k's changes lo+1..hi (as changes: committed, or imported in a batch, or
+ * released from pending). */
+static bool
+mark_log(sim_t *s, int i, int k, uint64_t lo, uint64_t hi)
+{
+    node_t *nd = &s->node[i];
+    if (hi <= lo)
+        return true;
+    if (hi > nd->inlogcap[k]) {
+        size_t cap = nd->inlogcap[k] ? nd->inlogcap[k] : 64;
+        while (cap < hi)
+            cap *= 2;
+        uint8_t *p = realloc(nd->inlog[k], cap);
+        if (!p) {
+            sim_fail(s, "out of memory");
+            return false;
+        }
+        memset(p + nd->inlogcap[k], 0, cap - nd->inlogcap[k]);
+        nd->inlog[k] = p;
+        nd->inlogcap[k] = cap;
+    }
+    memset(nd->inlog[k] + lo, 1, hi - lo);
+    return true;
+}
+
+static bool
+in_log(const node_t *nd, int k, uint64_t q)
+{
+    return q >= 1 && q <= nd->inlogcap[k] && nd->inlog[k][q - 1];
+}
+
+/* Does node i's log lack a change of its vv have that a replica whose vv is want needs? */
+static bool
+log_lacks(const sim_t *s, int i, const uint64_t have[SIM_MAX_NODES],
+          const uint64_t want[SIM_MAX_NODES])
+{
+    for (int k = 0; k < s->n; k++)
+        for (uint64_t q = want[k] + 1; q <= have[k]; q++)
+            if (!in_log(&s->node[i], k, q))
+                return true;
+    return false;
 }
 
 /* ---- Expected state of a set of changes (a view) ------------------------------------------- */
@@ -785,6 +878,7 @@ static const char *const k_users[] = {NULL, "", "alice", "bob", "dr. Øst"};
 /* Send node i's changes to a peer as a real node would push them: against the last vv that
  * peer sent us (stale), possibly cut short. */
 static void net_push(sim_t *s, int from, int to);
+static bool check_node(sim_t *s, int i);
 
 /*
  * Run one transaction of writes raw[0..n) on node i. bad is the index of a write of the wrong
@@ -886,6 +980,25 @@ do_txn(sim_t *s, int i, const op_t *raw, size_t n, int bad, const char *user)
     c->node = i;
     c->seq = seq;
     c->hlc = info->hlc; /* the clock value the commit used */
+    {
+        /* a change's clock is above every clock it has seen: those of the changes it saw,
+         * however they came (as state too), capped at the writer's wall clock + max drift
+         * (at its lowest: at the start) */
+        uint64_t cap = (((uint64_t)((int64_t)s->t0 + nd->skew_ms) + s->drift) << 16) | 0xffff;
+        for (int k = 0; k < s->n && !s->failed; k++)
+            for (uint64_t q = 1; q <= view[k] && !s->failed; q++) {
+                const och_t *p = &s->node[k].chs[q - 1];
+                uint64_t seen = p->hlc < cap ? p->hlc : cap;
+                if (c->hlc <= seen)
+                    sim_fail(s, "%s: change %" PRIu64 " has clock %" PRIu64 ".%u, not above %s:%" PRIu64
+                                "'s %" PRIu64 ".%u, which it saw (%s)",
+                             nd->name, seq, c->hlc >> 16, (unsigned)(c->hlc & 0xffff),
+                             s->node[k].name, q, p->hlc >> 16, (unsigned)(p->hlc & 0xffff),
+                             in_log(nd, k, q) ? "as a change" : "as state");
+            }
+        if (s->failed)
+            goto out;
+    }
     memcpy(c->ctx, view, sizeof c->ctx);
     snprintf(c->user, sizeof c->user, "%s", user ? user : "");
     if (!fold_ops(kept, nkept, c)) {
@@ -893,6 +1006,8 @@ do_txn(sim_t *s, int i, const op_t *raw, size_t n, int bad, const char *user)
         goto out;
     }
     nd->nchs++;
+    if (!mark_log(s, i, i, seq - 1, seq))
+        goto out;
     s->st.commits++;
     s->st.ops += nkept;
     if (g_verbose) {
@@ -1163,18 +1278,27 @@ random_txn(sim_t *s)
 static void
 msg_free(msg_t *m)
 {
-    rep_free(m->bytes);
+    if (m->copy)
+        free(m->bytes);
+    else
+        rep_free(m->bytes);
     m->bytes = NULL;
 }
 
+/* Queue a message (bytes from the library, or a malloc'd copy when copy) on link from->to;
+ * view is the sender's vv as the message was made. */
 static void
-net_send(sim_t *s, int from, int to, uint8_t type, uint8_t *bytes, size_t len, bool more)
+net_send(sim_t *s, int from, int to, uint8_t type, uint8_t *bytes, size_t len, bool more,
+         bool copy, const uint64_t *view)
 {
+    msg_t m = {type, more, copy, bytes, len, {0}};
+    if (view)
+        memcpy(m.view, view, sizeof m.view);
     s->st.sent++;
     if (partitioned(s, from, to)) {
         sim_trace(s, "%s -> %s %s lost (partition)", s->node[from].name, s->node[to].name,
-                  type == M_HELLO ? "HELLO" : "BATCH");
-        rep_free(bytes);
+                  msg_name(type));
+        msg_free(&m);
         s->st.lost++;
         return;
     }
@@ -1189,14 +1313,14 @@ net_send(sim_t *s, int from, int to, uint8_t type, uint8_t *bytes, size_t len, b
         size_t cap = l->cap ? l->cap * 2 : 8;
         msg_t *q = realloc(l->q, cap * sizeof *q);
         if (!q) {
-            rep_free(bytes);
+            msg_free(&m);
             sim_fail(s, "out of memory");
             return;
         }
         l->q = q;
         l->cap = cap;
     }
-    l->q[l->n++] = (msg_t){type, more, bytes, len};
+    l->q[l->n++] = m;
 }
 
 static size_t
@@ -1210,25 +1334,99 @@ pick_max_bytes(sim_t *s)
     return 1; /* one change per batch */
 }
 
-/* from answers vv (bytes, or NULL for everything) with a batch for to. */
+/*
+ * What node from answers to vv (bytes, or NULL for everything), which says want: mostly
+ * rep_replica_catchup, as the sync engine calls it; sometimes (always with force_export, when
+ * single changes are wanted) rep_replica_export, which must say REP_ESTATE exactly when from's
+ * log lacks a change they need, and is then answered by catchup, which must send a snapshot.
+ * On success *out is the answer (rep_free), *snap says it is a snapshot and have is from's vv.
+ */
+static bool
+answer_bytes(sim_t *s, int from, const uint8_t *vv, size_t vvn, const uint64_t *want,
+             size_t max_bytes, bool force_export, uint8_t **out, size_t *outn, bool *more,
+             bool *snap, uint64_t have[SIM_MAX_NODES])
+{
+    static const uint64_t none[SIM_MAX_NODES];
+    node_t *nd = &s->node[from];
+    uint8_t *b = NULL;
+    size_t bn = 0;
+    int m = 0, rc;
+    *out = NULL;
+    if (!node_view(s, from, have, NULL))
+        return false;
+    bool lacks = log_lacks(s, from, have, want ? want : none);
+    if (force_export || tu_rng_chance(&s->rng, 25)) {
+        rc = rep_replica_export(nd->r, vv, vvn, max_bytes, &b, &bn, &m);
+        if (rc == 0 && (is_snapshot(b, bn) || (lacks && (!max_bytes || !m)))) {
+            sim_fail(s, "%s: export answered %s of %zu bytes%s, but its log lacks %s", nd->name,
+                     is_snapshot(b, bn) ? "a snapshot" : "a batch", bn, m ? " (more)" : "",
+                     lacks ? "changes they need (want REP_ESTATE)" : "nothing (want changes)");
+            rep_free(b);
+            return false;
+        }
+        if (rc != REP_ESTATE) {
+            if (!SIM_OK(s, rc))
+                return false;
+            *out = b;
+            *outn = bn;
+            *more = m != 0;
+            *snap = false;
+            return true;
+        }
+        if (!lacks) {
+            sim_fail(s, "%s: export says REP_ESTATE, but its log holds every change they need",
+                     nd->name);
+            return false;
+        }
+        s->st.estate++;
+        sim_trace(s, "%s: export says %s: catchup instead", nd->name, rep_strerror(rc));
+        rep_free(b);
+        b = NULL;
+    }
+    if (!SIM_OK(s, rep_replica_catchup(nd->r, vv, vvn, max_bytes, &b, &bn, &m)))
+        return false;
+    *snap = is_snapshot(b, bn);
+    if ((lacks && !*snap) || (*snap && (m || (!lacks && max_bytes && bn > max_bytes)))) {
+        sim_fail(s, "%s: catchup answered %s of %zu bytes (max %zu, more %d); its log %s",
+                 nd->name, *snap ? "a snapshot" : "a batch", bn, max_bytes, m,
+                 lacks ? "lacks changes they need (want a snapshot)"
+                       : "holds them (want changes, or a snapshot within max_bytes, not cut)");
+        rep_free(b);
+        return false;
+    }
+    *out = b;
+    *outn = bn;
+    *more = m != 0;
+    return true;
+}
+
+/* from answers vv (bytes, or NULL for everything; want: what they say) for to. */
 static void
-net_answer(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn, size_t max_bytes)
+net_answer(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn, const uint64_t *want,
+           size_t max_bytes, bool force_export)
 {
     uint8_t *b = NULL;
     size_t bn = 0;
-    int more = 0;
-    if (!SIM_OK(s, rep_replica_export(s->node[from].r, vv, vvn, max_bytes, &b, &bn, &more)))
+    bool more = false, snap = false;
+    uint64_t have[SIM_MAX_NODES];
+    if (!answer_bytes(s, from, vv, vvn, want, max_bytes, force_export, &b, &bn, &more, &snap,
+                      have))
         return;
-    sim_trace(s, "%s -> %s BATCH %zu bytes%s (max %zu)", s->node[from].name, s->node[to].name, bn,
-              more ? ", more" : "", max_bytes);
-    net_send(s, from, to, M_BATCH, b, bn, more != 0);
+    sim_trace(s, "%s -> %s %s %zu bytes%s (max %zu)", s->node[from].name, s->node[to].name,
+              snap ? "SNAPSHOT" : "BATCH", bn, more ? ", more" : "", max_bytes);
+    if (snap) {
+        s->st.snap_sent++;
+        s->st.snap_asked++;
+    }
+    net_send(s, from, to, snap ? M_SNAP : M_BATCH, b, bn, more, false, have);
 }
 
 static void
 net_push(sim_t *s, int from, int to)
 {
     node_t *nd = &s->node[from];
-    net_answer(s, from, to, nd->peer_vv[to], nd->peer_vvn[to], pick_max_bytes(s));
+    net_answer(s, from, to, nd->peer_vv[to], nd->peer_vvn[to], nd->peer_view[to],
+               pick_max_bytes(s), false);
 }
 
 static void
@@ -1236,10 +1434,69 @@ net_hello(sim_t *s, int from, int to)
 {
     uint8_t *vv = NULL;
     size_t vvn = 0;
-    if (!SIM_OK(s, rep_replica_vv(s->node[from].r, &vv, &vvn)))
+    uint64_t view[SIM_MAX_NODES];
+    if (!SIM_OK(s, rep_replica_vv(s->node[from].r, &vv, &vvn)) || !node_view(s, from, view, NULL)) {
+        rep_free(vv);
         return;
+    }
     sim_trace(s, "%s -> %s HELLO", s->node[from].name, s->node[to].name);
-    net_send(s, from, to, M_HELLO, vv, vvn, false);
+    net_send(s, from, to, M_HELLO, vv, vvn, false, false, view);
+}
+
+/* Node from sends its whole state to a peer, unasked (the model's merge_state); old: the
+ * snapshot it took some time ago, if any. */
+static void
+net_snapshot(sim_t *s, int from, int to, bool old)
+{
+    node_t *nd = &s->node[from];
+    uint8_t *b = NULL;
+    size_t bn = 0;
+    uint64_t view[SIM_MAX_NODES];
+    if (old) {
+        if (!nd->old_snap)
+            return;
+        if (!(b = malloc(nd->old_snapn))) {
+            sim_fail(s, "out of memory");
+            return;
+        }
+        memcpy(b, nd->old_snap, nd->old_snapn);
+        bn = nd->old_snapn;
+        memcpy(view, nd->old_snap_view, sizeof view);
+    } else if (!SIM_OK(s, rep_replica_snapshot(nd->r, &b, &bn)) || !node_view(s, from, view, NULL)) {
+        rep_free(b);
+        return;
+    }
+    if (!old && !is_snapshot(b, bn)) { /* (an old one was checked when it was taken) */
+        sim_fail(s, "%s: rep_replica_snapshot gave %zu bytes that are no snapshot", nd->name, bn);
+        rep_free(b);
+        return;
+    }
+    sim_trace(s, "%s -> %s SNAPSHOT %zu bytes%s", nd->name, s->node[to].name, bn,
+              old ? " (an old one)" : "");
+    s->st.snap_sent++;
+    net_send(s, from, to, M_SNAP, b, bn, false, old, view);
+}
+
+/* Node i keeps a snapshot of its state now, to send (stale) later. */
+static void
+keep_old_snapshot(sim_t *s, int i)
+{
+    node_t *nd = &s->node[i];
+    uint8_t *b = NULL;
+    size_t bn = 0;
+    if (!SIM_OK(s, rep_replica_snapshot(nd->r, &b, &bn)) ||
+        !node_view(s, i, nd->old_snap_view, NULL)) {
+        rep_free(b);
+        return;
+    }
+    if (!is_snapshot(b, bn)) {
+        sim_fail(s, "%s: rep_replica_snapshot gave %zu bytes that are no snapshot", nd->name, bn);
+        rep_free(b);
+        return;
+    }
+    rep_free(nd->old_snap);
+    nd->old_snap = b;
+    nd->old_snapn = bn;
 }
 
 static bool
@@ -1302,6 +1559,96 @@ out:
     rep_free(miss);
 }
 
+/*
+ * Node to imports bytes from node from: a batch, or a snapshot (snap_view: its sender's vv then).
+ * Checks what the import says against what the vv did, and follows what to's log now holds.
+ * *was_pending is how many changes were pending before.
+ */
+static bool
+node_import(sim_t *s, int to, int from, const uint8_t *bytes, size_t len,
+            const uint64_t *snap_view, rep_import_stats_t *st, uint64_t *grew,
+            uint64_t *was_pending)
+{
+    node_t *nd = &s->node[to];
+    rep_info_t *info = NULL;
+    uint64_t before[SIM_MAX_NODES], after[SIM_MAX_NODES], pending;
+    *grew = 0;
+    if (!node_view(s, to, before, &info))
+        return false;
+    *was_pending = info->pending;
+    rep_info_free(&info);
+    if (!SIM_OK(s, rep_replica_import(nd->r, bytes, len, st)) || !node_view(s, to, after, &info))
+        return false;
+    pending = info->pending;
+    rep_info_free(&info);
+    for (int k = 0; k < s->n; k++)
+        *grew += after[k] - before[k];
+    if (st->forks != 0) {
+        sim_fail(s, "%s: import from %s reports %" PRIu64 " forks; no replica forked", nd->name,
+                 s->node[from].name, st->forks);
+        return false;
+    }
+    if (!snap_view) {
+        /* each change of the batch is applied, a duplicate, parked or a fork; applied also
+         * counts the pending ones it released */
+        if (st->applied != *grew || st->pending != pending || st->entries != 0 ||
+            st->applied + st->duplicates + st->forks > st->changes + *was_pending) {
+            sim_fail(s, "%s: import from %s says %" PRIu64 " changes, %" PRIu64 " applied, %" PRIu64
+                        " duplicates, %" PRIu64 " pending, %" PRIu64 " entries; its vv grew by %" PRIu64
+                        " and %" PRIu64 " are pending",
+                     nd->name, s->node[from].name, st->changes, st->applied, st->duplicates,
+                     st->pending, st->entries, *grew, pending);
+            return false;
+        }
+        for (int k = 0; k < s->n; k++)
+            if (!mark_log(s, to, k, before[k], after[k]))
+                return false;
+        return true;
+    }
+    /* a snapshot: the vv becomes the pointwise maximum of the two, then pending changes it
+     * makes deliverable are applied (as changes); those it covers are dropped */
+    uint64_t released = 0, state = 0, held = 0;
+    for (int k = 0; k < s->n; k++) {
+        uint64_t top = before[k] > snap_view[k] ? before[k] : snap_view[k];
+        if (after[k] < top) {
+            sim_fail(s, "%s: after merging a snapshot from %s that has %s up to %" PRIu64
+                        ", its vv has %" PRIu64 " (had %" PRIu64 ")",
+                     nd->name, s->node[from].name, s->node[k].name, snap_view[k], after[k],
+                     before[k]);
+            return false;
+        }
+        released += after[k] - top;
+        state += top - before[k];
+        held += before[k] > snap_view[k];
+    }
+    uint64_t sent = 0;
+    for (int k = 0; k < s->n; k++)
+        sent += snap_view[k];
+    if (st->changes != 0 || st->applied != released || st->pending != pending ||
+        (st->entries == 0) != (sent == 0)) {
+        sim_fail(s, "%s: snapshot import from %s says %" PRIu64 " changes, %" PRIu64 " entries, %" PRIu64
+                    " applied, %" PRIu64 " pending; it brought %" PRIu64 " changes as state (of %" PRIu64
+                    "), released %" PRIu64 " from pending, and %" PRIu64 " are pending",
+                 nd->name, s->node[from].name, st->changes, st->entries, st->applied, st->pending,
+                 state, sent, released, pending);
+        return false;
+    }
+    for (int k = 0; k < s->n; k++) {
+        uint64_t top = before[k] > snap_view[k] ? before[k] : snap_view[k];
+        if (!mark_log(s, to, k, top, after[k]))
+            return false;
+    }
+    if (state > 0) {
+        nd->based = true;
+        s->st.snap_merged++;
+        s->st.snap_concurrent += held > 0;
+        s->st.snap_pending += *was_pending > 0;
+    } else {
+        s->st.snap_stale++;
+    }
+    return true;
+}
+
 /* Deliver message idx of link from->to; keep it queued (a duplicate on the way) if dup. */
 static void
 net_deliver(sim_t *s, int from, int to, size_t idx, bool dup)
@@ -1317,45 +1664,32 @@ net_deliver(sim_t *s, int from, int to, size_t idx, bool dup)
     s->st.delivered++;
     node_t *nd = &s->node[to];
     if (m.type == M_HELLO) {
-        if (copy_bytes(s, &nd->peer_vv[from], &nd->peer_vvn[from], m.bytes, m.len))
-            net_answer(s, to, from, m.bytes, m.len, pick_max_bytes(s));
+        if (copy_bytes(s, &nd->peer_vv[from], &nd->peer_vvn[from], m.bytes, m.len)) {
+            memcpy(nd->peer_view[from], m.view, sizeof m.view);
+            net_answer(s, to, from, m.bytes, m.len, m.view, pick_max_bytes(s), false);
+        }
     } else {
         rep_import_stats_t st;
-        rep_info_t *info = NULL;
-        uint64_t before[SIM_MAX_NODES], after[SIM_MAX_NODES], grew = 0, was_pending;
-        if (!node_view(s, to, before, &info))
+        uint64_t grew, was_pending;
+        bool snap = m.type == M_SNAP;
+        if (!node_import(s, to, from, m.bytes, m.len, snap ? m.view : NULL, &st, &grew,
+                         &was_pending))
             goto out;
-        was_pending = info->pending;
-        rep_info_free(&info);
-        if (!SIM_OK(s, rep_replica_import(nd->r, m.bytes, m.len, &st)) ||
-            !node_view(s, to, after, &info))
-            goto out;
-        for (int k = 0; k < s->n; k++)
-            grew += after[k] - before[k];
-        uint64_t pending = info->pending;
-        rep_info_free(&info);
-        /* each change of the batch is applied, a duplicate, parked or a fork; applied also
-         * counts the pending ones it released */
-        if (st.applied != grew || st.pending != pending ||
-            st.applied + st.duplicates + st.forks > st.changes + was_pending) {
-            sim_fail(s, "%s: import from %s says %" PRIu64 " changes, %" PRIu64 " applied, %" PRIu64
-                        " duplicates, %" PRIu64 " pending; its vv grew by %" PRIu64
-                        " and %" PRIu64 " are pending",
-                     nd->name, s->node[from].name, st.changes, st.applied, st.duplicates,
-                     st.pending, grew, pending);
-            goto out;
-        }
-        sim_trace(s, "%s <- %s BATCH%s: %" PRIu64 " changes, %" PRIu64 " applied, %" PRIu64
-                     " duplicates, %" PRIu64 " pending, %" PRIu64 " skewed",
-                  nd->name, s->node[from].name, dup ? " (duplicated)" : "", st.changes, st.applied,
-                  st.duplicates, st.pending, st.skewed);
-        if (st.forks != 0) {
-            sim_fail(s, "%s: import from %s reports %" PRIu64 " forks; no replica forked",
-                     nd->name, s->node[from].name, st.forks);
-            goto out;
-        }
+        if (snap)
+            sim_trace(s, "%s <- %s SNAPSHOT%s: %" PRIu64 " entries, vv grew by %" PRIu64
+                         ", %" PRIu64 " released from pending (%" PRIu64 " were), %" PRIu64
+                         " pending",
+                      nd->name, s->node[from].name, dup ? " (duplicated)" : "", st.entries, grew,
+                      st.applied, was_pending, st.pending);
+        else
+            sim_trace(s, "%s <- %s BATCH%s: %" PRIu64 " changes, %" PRIu64 " applied, %" PRIu64
+                         " duplicates, %" PRIu64 " pending, %" PRIu64 " skewed",
+                      nd->name, s->node[from].name, dup ? " (duplicated)" : "", st.changes,
+                      st.applied, st.duplicates, st.pending, st.skewed);
         if (st.pending > 0)
             s->st.pending++;
+        if (snap && grew > st.applied && tu_rng_chance(&s->rng, 10))
+            check_node(s, to); /* right after state came in */
         if (m.more)
             net_hello(s, to, from); /* the rest, please */
         if (st.pending > 0 && !s->failed && tu_rng_chance(&s->rng, 60))
@@ -1385,7 +1719,7 @@ net_step(sim_t *s, bool faults)
     size_t idx = tu_rng_chance(&s->rng, 30) ? (size_t)tu_rng_below(&s->rng, l->n) : 0;
     if (partitioned(s, from, to) || (faults && tu_rng_chance(&s->rng, 6))) {
         sim_trace(s, "%s -> %s %s lost", s->node[from].name, s->node[to].name,
-                  l->q[idx].type == M_HELLO ? "HELLO" : "BATCH");
+                  msg_name(l->q[idx].type));
         msg_free(&l->q[idx]);
         memmove(l->q + idx, l->q + idx + 1, (l->n - idx - 1) * sizeof *l->q);
         l->n--;
@@ -1442,8 +1776,10 @@ net_out_of_order(sim_t *s)
         return;
     uint8_t *vv = NULL;
     size_t vvn = 0;
+    const uint64_t *want = v[third];
     if (tu_rng_chance(g, 20) && s->node[third].old_vv) {
         vvn = s->node[third].old_vvn; /* an old one */
+        want = s->node[third].old_view;
         if (!(vv = malloc(vvn))) {
             sim_fail(s, "out of memory");
             return;
@@ -1464,7 +1800,7 @@ net_out_of_order(sim_t *s)
     }
     sim_trace(s, "out of order: %s's first change that %s lacks -> %s", s->node[from].name,
               s->node[third].name, s->node[to].name);
-    net_answer(s, from, to, vv, vvn, 1);
+    net_answer(s, from, to, vv, vvn, want, 1, true); /* changes; a snapshot if it must */
     free(vv);
     link_t *l = &s->link[from][to];
     if (!s->failed && l->n > 0 && tu_rng_chance(g, 70))
@@ -1859,14 +2195,19 @@ cmp_hist(const sim_t *s, const och_t *a, const och_t *b)
     return (a->seq > b->seq) - (a->seq < b->seq);
 }
 
-/* rep_replica_history: the changes that touched the record, in (hlc, actor, seq) order. */
+/*
+ * rep_replica_history: the changes that touched the record, in (hlc, actor, seq) order — those
+ * the replica's log holds. A replica that got changes as state (a snapshot) lacks them there:
+ * its history lists the others exactly, and says partial; one that never did lists them all
+ * and does not.
+ */
 static bool
 check_history(sim_t *s, int i, const oview_t *ov, int r)
 {
     const char *who = s->node[i].name;
     rep_history_t *h = NULL;
     const och_t **want = calloc(ov->n ? ov->n : 1, sizeof *want);
-    size_t nw = 0;
+    size_t nw = 0, left_out = 0;
     bool ok = false;
     if (!want) {
         sim_fail(s, "out of memory");
@@ -1879,6 +2220,10 @@ check_history(sim_t *s, int i, const oview_t *ov, int r)
             touches = c->ops[j].rec == r;
         if (!touches)
             continue;
+        if (!in_log(&s->node[i], c->node, c->seq)) {
+            left_out++;
+            continue;
+        }
         size_t at = nw++;
         while (at > 0 && cmp_hist(s, want[at - 1], c) > 0) {
             want[at] = want[at - 1];
@@ -1886,10 +2231,22 @@ check_history(sim_t *s, int i, const oview_t *ov, int r)
         }
         want[at] = c;
     }
+    if (left_out && !s->node[i].based) {
+        sim_fail(s, "simulation: %s never merged a snapshot, yet its log lacks %zu changes",
+                 who, left_out);
+        goto out;
+    }
     if (!SIM_OK(s, rep_replica_history(s->node[i].r, k_recs[r].key, &h)))
         goto out;
+    if (h->partial != (int)s->node[i].based) {
+        sim_fail(s, "%s: history of %s says partial %d, want %d (%s)", who, k_recs[r].key,
+                 h->partial, (int)s->node[i].based,
+                 s->node[i].based ? "a snapshot brought it changes" : "it never got changes as state");
+        goto out;
+    }
     if (h->n != nw) {
-        sim_fail(s, "%s: history of %s has %zu changes, want %zu", who, k_recs[r].key, h->n, nw);
+        sim_fail(s, "%s: history of %s has %zu changes, want %zu (the %s%zu its log holds)", who,
+                 k_recs[r].key, h->n, nw, left_out ? "partial history: " : "", nw);
         goto out;
     }
     for (size_t k = 0; k < nw; k++) {
@@ -2176,7 +2533,8 @@ final_sync(sim_t *s)
                 msg_free(&s->link[a][b].q[k]);
             s->link[a][b].n = 0;
         }
-    /* then everyone exchanges with everyone until nothing moves */
+    /* then everyone exchanges with everyone until nothing moves (changes, or state where a
+     * log lacks them) */
     uint64_t moved = 1;
     int pass;
     for (pass = 0; pass < 2 * s->n + 2 && moved && !s->failed; pass++) {
@@ -2187,11 +2545,16 @@ final_sync(sim_t *s)
                     continue;
                 uint8_t *vv = NULL, *b = NULL;
                 size_t vvn = 0, bn = 0;
+                bool more = false, snap = false;
+                uint64_t want[SIM_MAX_NODES], have[SIM_MAX_NODES], grew, was_pending;
                 rep_import_stats_t st;
                 if (SIM_OK(s, rep_replica_vv(s->node[to].r, &vv, &vvn)) &&
-                    SIM_OK(s, rep_replica_export(s->node[from].r, vv, vvn, 0, &b, &bn, NULL)) &&
-                    SIM_OK(s, rep_replica_import(s->node[to].r, b, bn, &st)))
-                    moved += st.applied;
+                    node_view(s, to, want, NULL) &&
+                    answer_bytes(s, from, vv, vvn, want, 0, false, &b, &bn, &more, &snap, have) &&
+                    node_import(s, to, from, b, bn, snap ? have : NULL, &st, &grew, &was_pending))
+                    moved += grew;
+                s->st.snap_sent += snap && b;
+                s->st.snap_asked += snap && b;
                 rep_free(vv);
                 rep_free(b);
             }
@@ -2201,7 +2564,9 @@ final_sync(sim_t *s)
     sim_trace(s, "final anti-entropy: %d rounds", pass);
 }
 
-/* Everyone names a device whose clock is far ahead of its own; no one names one behind it. */
+/* Everyone names a device whose clock is far ahead of its own, when it got one of its changes
+ * as a change (a snapshot carries no change, and may carry none of that device's values);
+ * no one names one behind it. */
 static void
 check_skew(sim_t *s)
 {
@@ -2227,7 +2592,10 @@ check_skew(sim_t *s)
             /* a change's hlc is within [its writer's wall, wall + drift + 1 ms] when written and
              * reaches j up to dur later: how far ahead j sees it follows */
             int64_t lo = ahead - (int64_t)dur, hi = ahead + (int64_t)s->drift + 1;
-            if (lo > (int64_t)s->drift && s->node[k].nchs > 0 && !e)
+            bool logged = false;
+            for (uint64_t q = 1; q <= s->node[k].nchs && !logged; q++)
+                logged = in_log(&s->node[j], k, q);
+            if (lo > (int64_t)s->drift && logged && !e)
                 sim_fail(s, "%s does not report %s as skewed, whose clock is %+" PRId64
                             " ms off its own (max drift %" PRIu64 " ms)",
                          s->node[j].name, s->node[k].name, ahead, s->drift);
@@ -2329,6 +2697,9 @@ sim_free(sim_t *s)
         for (int k = 0; k < SIM_MAX_NODES; k++)
             free(nd->peer_vv[k]);
         free(nd->old_vv);
+        rep_free(nd->old_snap);
+        for (int k = 0; k < SIM_MAX_NODES; k++)
+            free(nd->inlog[k]);
         for (size_t c = 0; c < nd->nchs; c++)
             free(nd->chs[c].ops);
         free(nd->chs);
@@ -2425,11 +2796,17 @@ sim_steps(sim_t *s)
         } else if (x < 82) {
             uint8_t *vv = NULL;
             size_t vvn = 0;
-            if (SIM_OK(s, rep_replica_vv(s->node[a].r, &vv, &vvn)))
+            if (SIM_OK(s, rep_replica_vv(s->node[a].r, &vv, &vvn)) &&
+                node_view(s, a, s->node[a].old_view, NULL))
                 copy_bytes(s, &s->node[a].old_vv, &s->node[a].old_vvn, vv, vvn);
             rep_free(vv);
+            if (!s->failed && tu_rng_chance(g, 50))
+                keep_old_snapshot(s, a); /* to arrive after newer changes, later */
         } else if (x < 85) {
             mid_check(s);
+        } else if (x < 85 + s->snap_pct) {
+            /* the model's merge_state: now and then one taken long ago */
+            net_snapshot(s, a, b, tu_rng_chance(g, 25));
         } else {
             net_step(s, true);
         }
@@ -2453,8 +2830,13 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
     uint64_t x = tu_rng_below(g, 100);
     s->drift_opt = x < 70 ? 0 : x < 85 ? 60 * 1000 : 2 * SIM_HOUR_MS;
     s->drift = s->drift_opt ? s->drift_opt : SIM_DRIFT_MS;
+    /* some seeds send no snapshot unasked: state moves only where catchup finds it smaller
+     * (a replica far behind), and from there on where a log lacks changes */
+    x = tu_rng_below(g, 100);
+    s->snap_pct = x < 25 ? 0 : x < 60 ? 1 : 4;
     snprintf(s->base, sizeof s->base, "%s/s%" PRIu64, root, seed);
-    sim_trace(s, "%d replicas, max drift %" PRIu64 " ms", s->n, s->drift);
+    sim_trace(s, "%d replicas, max drift %" PRIu64 " ms, %u%% of steps send a snapshot", s->n,
+              s->drift, s->snap_pct);
 
     if (sim_open(s)) {
         clash_start(s);
@@ -2485,6 +2867,14 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
     total->pending += s->st.pending;
     total->checks += s->st.checks;
     total->far_skew += s->st.far_skew;
+    total->snap_sent += s->st.snap_sent;
+    total->snap_asked += s->st.snap_asked;
+    total->snap_merged += s->st.snap_merged;
+    total->snap_concurrent += s->st.snap_concurrent;
+    total->snap_pending += s->st.snap_pending;
+    total->snap_stale += s->st.snap_stale;
+    total->estate += s->st.estate;
+    total->seeds_snapped += s->st.snap_merged >= 3;
     sim_free(s);
     tu_rmtree(s->base);
     free(s);
@@ -2619,6 +3009,17 @@ main(int argc, char **argv)
                total.sent ? 100.0 * (double)total.lost / (double)total.sent : 0.0,
                total.delivered ? 100.0 * (double)total.dups / (double)total.delivered : 0.0,
                total.ekind, total.pending, total.far_skew, total.checks);
+    if (seeds > 0)
+        printf("sim: state catch-ups: %.1f snapshots sent (%.1f as catchup's answer), %.1f merged "
+               "(%.1f into a replica with changes the snapshot lacked, %.1f with changes "
+               "pending), %.1f stale (brought nothing); %.1f exports said REP_ESTATE; %.0f%% of "
+               "seeds merged 3 or more\n",
+               (double)total.snap_sent / (double)seeds, (double)total.snap_asked / (double)seeds,
+               (double)total.snap_merged / (double)seeds,
+               (double)total.snap_concurrent / (double)seeds,
+               (double)total.snap_pending / (double)seeds,
+               (double)total.snap_stale / (double)seeds, (double)total.estate / (double)seeds,
+               100.0 * (double)total.seeds_snapped / (double)seeds);
     printf("%" PRIu64 " passed, %" PRIu64 " failed\n", passed, failed);
     return failed ? 1 : 0;
 }

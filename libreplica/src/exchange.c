@@ -140,7 +140,11 @@ prefer_state(rep__txn_t *t, const rep__vv_t *theirs, bool *lacks, bool *smaller)
     rep__cur_t *c = NULL;
     int rc = rep__cur_open(t, REP_DB_LOG, &c);
     uint64_t need = 0;
-    for (size_t i = 0; i < n && rc == 0 && !*lacks && !*smaller; i++) {
+    /* Look for a change the log lacks even once the changes are known to be bigger than the
+     * state: `smaller` alone gives way to changes when the snapshot exceeds max_bytes, and
+     * those would run into the gap (catchup itself saying REP_ESTATE, or a batch cut short
+     * before it, so the asker never catches up). */
+    for (size_t i = 0; i < n && rc == 0 && !*lacks; i++) {
         uint64_t have = rep__vv_seq(theirs, ours[i].actor), base;
         if (have >= ours[i].seq)
             continue;
