@@ -14,8 +14,10 @@
 /* POSIX functions come from -D_GNU_SOURCE on the command line (configure.ac). */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -969,7 +971,9 @@ enum {
     OPT_HELP = 1u << 9,
     OPT_VERSION = 1u << 10,
     OPT_CHANGES = 1u << 11,
-    OPT_STATE = 1u << 12
+    OPT_STATE = 1u << 12,
+    OPT_LISTEN = 1u << 13,
+    OPT_PEER = 1u << 14
 };
 
 /* Options every command takes. */
@@ -990,6 +994,7 @@ static const option_def_t option_defs[] = {
     {"output", 'o', OPT_OUTPUT, 1},    {"help", 'h', OPT_HELP, 0},
     {"version", '\0', OPT_VERSION, 0}, {"changes", '\0', OPT_CHANGES, 0},
     {"state", '\0', OPT_STATE, 0},
+    {"listen", '\0', OPT_LISTEN, 1},  {"peer", '\0', OPT_PEER, 1},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -1004,6 +1009,9 @@ typedef struct cli {
     const char *from;
     const char *since_file;
     const char *output;
+    const char *listen;
+    const char **peers; /* every --peer, in order */
+    int npeers;
     int json;
     unsigned seen; /* OPT_* bits given */
     int npos;
@@ -1070,6 +1078,12 @@ cli_store(cli_t *c, unsigned bit, const char *val)
     case OPT_OUTPUT:
         c->output = val;
         break;
+    case OPT_LISTEN:
+        c->listen = val;
+        break;
+    case OPT_PEER:
+        c->peers[c->npeers++] = val;
+        break;
     default:
         break;
     }
@@ -1087,7 +1101,8 @@ cli_parse(cli_t *c, int argc, char **argv)
     int only_pos = 0;
 
     c->pos = calloc((size_t)argc + 1, sizeof *c->pos);
-    if (c->pos == NULL)
+    c->peers = calloc((size_t)argc + 1, sizeof *c->peers);
+    if (c->pos == NULL || c->peers == NULL)
         return fail(CLI_FAIL, "out of memory");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -2710,6 +2725,9 @@ print_status(const char *dir, const rep_info_t *in, const rep_vv_entry_t *missin
                missing[i].actor, missing[i].seq);
 }
 
+static json_t *json_node_status(const rep_node_status_t *ns);
+static void print_node_status(const char *dir);
+
 static int
 cmd_status(cli_t *c)
 {
@@ -2727,9 +2745,19 @@ cmd_status(cli_t *c)
     if (rc < 0) {
         ret = fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
     } else if (c->json) {
-        ret = json_emit(json_status(in, missing, nmissing));
+        json_t *o = json_status(in, missing, nmissing);
+        rep_node_status_t *ns = NULL;
+
+        if (o != NULL && jset(o, "node", rep_node_status_at(c->dir, &ns) == 0
+                                             ? json_node_status(ns) : json_null()) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+        rep_node_status_free(&ns);
+        ret = json_emit(o);
     } else {
         print_status(c->dir, in, missing, nmissing);
+        print_node_status(c->dir);
         ret = CLI_OK;
     }
     rep_free(missing);
@@ -2850,6 +2878,15 @@ cmd_init(cli_t *c)
             goto out_close;
         }
     }
+    /* This device's record in the office's device list: admin of a new office; a member
+     * joining by bundle (the office learns of it when it imports this replica's bundle). */
+    rc = rep_replica_enroll(r, bundle != NULL ? "member" : "admin", c->listen ? &c->listen : NULL,
+                            c->listen ? 1 : 0, NULL);
+    if (rc < 0) {
+        ret = fail(CLI_FAIL, "%.120s: created, but enrolling this device failed: %.120s", c->dir,
+                   rep_strerror(rc));
+        goto out_close;
+    }
     rc = rep_replica_info(r, &in);
     if (rc < 0) {
         ret = fail(CLI_FAIL, "%.120s: created, but: %.120s", c->dir, rep_strerror(rc));
@@ -2863,6 +2900,9 @@ cmd_init(cli_t *c)
     put_safe(or_empty(in->device_name));
     putchar('\n');
     printf("  actor   %016" PRIx64 "\n", in->actor);
+    printf("  role    %s\n", bundle != NULL ? "member (enrolled in this replica; the office learns of "
+                                            "it when it imports this replica's bundle)"
+                                          : "admin");
     if (bundle != NULL) {
         print_import_stats(c->from, is_snapshot(bundle, blen), &st);
         warn_import_stats(c->from, &st);
@@ -3037,6 +3077,217 @@ out:
     return ret;
 }
 
+/* ---- the network: the node's status, devices, serve ------------------------------------------ */
+
+static json_t *
+json_node_status(const rep_node_status_t *ns)
+{
+    json_t *o = json_object(), *peers = json_array();
+    int bad = peers == NULL;
+
+    bad |= jset(o, "listen", json_str(ns->listen));
+    bad |= jset(o, "device_id", json_string(ns->device_id));
+    bad |= jset(o, "refused_connections", json_u64(ns->refused_connections));
+    bad |= jset(o, "bad_frames", json_u64(ns->bad_frames));
+    for (size_t i = 0; i < ns->npeers && !bad; i++) {
+        const rep_peer_status_t *p = &ns->peers[i];
+        json_t *e = json_object();
+
+        bad |= jset(e, "endpoint", json_str(p->endpoint));
+        bad |= jset(e, "device_id", json_str(p->device_id));
+        bad |= jset(e, "device_name", json_str(p->device_name));
+        bad |= jset(e, "connected", json_boolean(p->connected));
+        bad |= jset(e, "last_seen_ms", json_u64(p->last_seen_ms));
+        bad |= jset(e, "behind", json_u64(p->behind));
+        bad |= jset(e, "sent_bytes", json_u64(p->sent_bytes));
+        bad |= jset(e, "received_bytes", json_u64(p->received_bytes));
+        bad |= jset(e, "refused", json_u64(p->refused));
+        bad |= jpush(peers, e);
+    }
+    bad |= jset(o, "peers", peers);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The node part of `status`: asked of the node serving the directory, if one runs. */
+static void
+print_node_status(const char *dir)
+{
+    rep_node_status_t *ns = NULL;
+    int rc = rep_node_status_at(dir, &ns);
+    struct timespec now;
+
+    if (rc == -ECONNREFUSED) {
+        printf("node         no node running\n");
+        return;
+    }
+    if (rc < 0) {
+        printf("node         not answering: %s\n", rep_strerror(rc));
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    printf("node         %s%s  (device %.16s)\n", *ns->listen ? "listening on " : "not listening",
+           ns->listen, ns->device_id);
+    if (ns->refused_connections || ns->bad_frames)
+        printf("refused      %" PRIu64 " connection(s) of devices not enrolled, %" PRIu64
+               " malformed message(s)\n",
+               ns->refused_connections, ns->bad_frames);
+    for (size_t i = 0; i < ns->npeers; i++) {
+        const rep_peer_status_t *p = &ns->peers[i];
+        uint64_t wall = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+        char seen[64] = "never";
+
+        if (p->last_seen_ms) {
+            format_duration(wall > p->last_seen_ms ? wall - p->last_seen_ms : 0, seen,
+                            sizeof seen);
+            strcat(seen, " ago");
+        }
+        printf("%-12s ", i == 0 ? "peers" : "");
+        put_safe(*p->device_name ? p->device_name : "?");
+        printf(" (%.16s)  %s  %s  last seen %s  behind %" PRIu64 "  sent %" PRIu64
+               " B  received %" PRIu64 " B  refused %" PRIu64 "\n",
+               *p->device_id ? p->device_id : "unresolved", *p->endpoint ? p->endpoint : "inbound",
+               p->connected ? "connected" : "not connected", seen, p->behind, p->sent_bytes,
+               p->received_bytes, p->refused);
+    }
+    if (ns->npeers == 0)
+        printf("peers        (none)\n");
+    rep_node_status_free(&ns);
+}
+
+static int
+cmd_devices(cli_t *c)
+{
+    rep_replica_t *r = NULL;
+    rep_devices_t *d = NULL;
+    int ret, rc;
+
+    if ((ret = open_replica(c, &r)) != CLI_OK)
+        return ret;
+    rc = rep_replica_devices(r, &d);
+    if (rc < 0) {
+        ret = fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
+        goto out;
+    }
+    if (c->json) {
+        json_t *o = json_object(), *arr = json_array();
+        int bad = arr == NULL;
+
+        for (size_t i = 0; i < d->n && !bad; i++) {
+            const rep_device_t *v = &d->items[i];
+            json_t *e = json_object(), *eps = json_array();
+
+            bad |= eps == NULL;
+            for (size_t j = 0; j < v->nendpoints && !bad; j++)
+                bad |= jpush(eps, json_str(v->endpoints[j]));
+            bad |= jset(e, "id", json_string(v->id));
+            bad |= jset(e, "name", json_str(v->name));
+            bad |= jset(e, "role", json_str(v->role));
+            bad |= jset(e, "self", json_boolean(v->self));
+            bad |= jset(e, "endpoints", eps);
+            bad |= jpush(arr, e);
+        }
+        bad |= jset(o, "devices", arr);
+        if (bad) {
+            json_decref(o);
+            o = NULL;
+        }
+        ret = json_emit(o);
+        goto out;
+    }
+    for (size_t i = 0; i < d->n; i++) {
+        const rep_device_t *v = &d->items[i];
+
+        printf("%.16s  %-6s  ", v->id, v->role);
+        put_safe(*v->name ? v->name : "?");
+        for (size_t j = 0; j < v->nendpoints; j++)
+            printf("%s%s", j == 0 ? "  " : " ", v->endpoints[j]);
+        printf("%s\n", v->self ? "  (this device)" : "");
+    }
+    if (d->n == 0)
+        printf("(no device is enrolled)\n");
+    ret = CLI_OK;
+out:
+    rep_devices_free(&d);
+    rep_replica_close(&r);
+    return ret;
+}
+
+/* One line per node event on stderr, with the time. */
+static void
+serve_log(void *ctx, const char *line)
+{
+    struct timespec ts;
+    struct tm tm;
+    char when[32];
+
+    (void)ctx;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof when, "%H:%M:%S", &tm);
+    fprintf(stderr, "replica: serve: %s.%03ld %s\n", when, ts.tv_nsec / 1000000, line);
+}
+
+/*
+ * serve: run a node in the foreground until SIGINT or SIGTERM. The signals are blocked before
+ * the node's thread starts (it inherits the mask) and taken with sigwait(), so no handler
+ * runs anywhere and the stop is an ordinary call.
+ */
+static int
+cmd_serve(cli_t *c)
+{
+    rep_replica_t *r = NULL;
+    rep_node_t *node = NULL;
+    rep_node_opts_t opts;
+    sigset_t sigs;
+    int ret, rc, sig = 0, written = 0;
+
+    if (c->listen == NULL && c->npeers == 0)
+        return fail(CLI_USAGE, "serve: give --listen tcp://IP:PORT, --peer tcp://IP:PORT, or both");
+    if ((ret = open_replica(c, &r)) != CLI_OK)
+        return ret;
+    /* this device's record lists where it listens, so the office's nodes can dial it */
+    rc = rep_replica_enroll(r, NULL, c->listen ? &c->listen : NULL, c->listen ? 1 : 0, &written);
+    if (rc < 0) {
+        ret = fail(arg_code(rc), "serve: %.120s: %.120s", c->listen ? c->listen : c->dir,
+                   rep_strerror(rc));
+        goto out;
+    }
+    if (written)
+        note("serve: %s now lists %s in the office's device list", c->dir,
+             c->listen ? c->listen : "this device");
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    memset(&opts, 0, sizeof opts);
+    opts.listen = c->listen;
+    opts.peers = c->peers;
+    opts.npeers = (size_t)c->npeers;
+    opts.log = serve_log;
+    rc = rep_node_start(r, &opts, &node);
+    if (rc == REP_EBUSY) {
+        ret = fail(CLI_FAIL, "serve: %.120s: a node already serves this directory", c->dir);
+        goto out;
+    }
+    if (rc < 0) {
+        ret = fail(arg_code(rc), "serve: %.120s: %.120s", c->listen ? c->listen : c->dir,
+                   rep_strerror(rc));
+        goto out;
+    }
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    rep_node_stop(&node);
+    fprintf(stderr, "replica: serve: stopped (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    ret = CLI_OK;
+out:
+    rep_replica_close(&r);
+    return ret;
+}
+
 /* ---- help and main --------------------------------------------------------------------------- */
 
 static const char usage_text[] =
@@ -3046,8 +3297,10 @@ static const char usage_text[] =
     "(default: $REPLICA_DIR, else ./replica-data).\n"
     "\n"
     "commands:\n"
-    "  init [--office NAME] [--device NAME]    create a replica of a new office\n"
-    "  init --from BUNDLE [--device NAME] [--office NAME]\n"
+    "  init [--office NAME] [--device NAME] [--listen tcp://IP:PORT]\n"
+    "                                          create a replica of a new office, this device\n"
+    "                                          its admin (listening there with `serve`)\n"
+    "  init --from BUNDLE [--device NAME] [--office NAME] [--listen tcp://IP:PORT]\n"
     "                                          join the office a bundle file belongs to\n"
     "  put COLL/REC FIELD=VALUE... [--user NAME]\n"
     "                                          set fields of a record, in one change\n"
@@ -3064,7 +3317,11 @@ static const char usage_text[] =
     "  history COLL/REC [--json]               who changed a record, when, and what\n"
     "  conflicts [COLL/REC] [--json]           values written at once on different devices\n"
     "  digest [--json]                         hash of the shared state: equal when in sync\n"
-    "  status [--json]                         what this replica is and holds\n"
+    "  status [--json]                         what this replica is and holds, and its node\n"
+    "  devices [--json]                        the office's enrolled devices\n"
+    "  serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]...\n"
+    "                                          run a node: sync with the office's other nodes\n"
+    "                                          until SIGINT or SIGTERM (events on stderr)\n"
     "  export [--since-file VVFILE] [--changes] -o FILE\n"
     "                                          write a bundle of what VVFILE's replica (else an\n"
     "                                          empty one) lacks: its changes, or a snapshot of\n"
@@ -3099,8 +3356,9 @@ cmd_help(cli_t *c)
 }
 
 static const command_t commands[] = {
-    {"init", cmd_init, OPT_OFFICE | OPT_DEVICE | OPT_FROM, 0, 0,
-     "init [--office NAME] [--device NAME] | init --from BUNDLE [--device NAME] [--office NAME]"},
+    {"init", cmd_init, OPT_OFFICE | OPT_DEVICE | OPT_FROM | OPT_LISTEN, 0, 0,
+     "init [--office NAME] [--device NAME] [--listen tcp://IP:PORT] | init --from BUNDLE "
+     "[--device NAME] [--office NAME] [--listen tcp://IP:PORT]"},
     {"put", cmd_put, OPT_USER, 2, -1, "put COLL/REC FIELD=VALUE... [--user NAME]"},
     {"incr", cmd_incr, OPT_USER, 2, 3, "incr COLL/REC FIELD [N] [--user NAME]"},
     {"add", cmd_add, OPT_USER, 2, -1, "add COLL/REC FIELD[:TYPE] VALUE... [--user NAME]"},
@@ -3113,6 +3371,9 @@ static const command_t commands[] = {
     {"conflicts", cmd_conflicts, OPT_JSON, 0, 1, "conflicts [COLL/REC] [--json]"},
     {"digest", cmd_digest, OPT_JSON, 0, 0, "digest [--json]"},
     {"status", cmd_status, OPT_JSON, 0, 0, "status [--json]"},
+    {"devices", cmd_devices, OPT_JSON, 0, 0, "devices [--json]"},
+    {"serve", cmd_serve, OPT_LISTEN | OPT_PEER, 0, 0,
+     "serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]..."},
     {"export", cmd_export, OPT_SINCE | OPT_OUTPUT | OPT_CHANGES | OPT_STATE, 0, 0,
      "export [--since-file VVFILE] [--changes] -o FILE | export --state -o FILE"},
     {"import", cmd_import, OPT_JSON, 1, 1, "import FILE [--json]"},
@@ -3202,5 +3463,6 @@ out:
             ret = fail(CLI_FAIL, "writing the output: %.120s", strerror(errno));
     }
     free(c.pos);
+    free(c.peers);
     return ret;
 }

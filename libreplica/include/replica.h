@@ -631,6 +631,166 @@ rep_batch_office(const uint8_t *batch, size_t len, uint8_t office_id[REP_OFFICE_
 REP_EXPORT void
 rep_free(void *p);
 
+/* ---- Devices: the office's enrolled workstations ------------------------------------------- */
+
+/** Size of a device id: the hex of its Ed25519 public key, with the terminating NUL. */
+#define REP_DEVICE_ID_SIZE 65
+
+/**
+ * An enrolled device: a record of the reserved collection "_devices" (replicated like any
+ * record, so every replica of the office knows the list). A node admits connections only from
+ * the CURVE keys listed here, and dials the endpoints listed here.
+ */
+typedef struct rep_device {
+    char id[REP_DEVICE_ID_SIZE]; /**< hex of the device's Ed25519 public key (its identity) */
+    const char *name;            /**< the workstation's name ("" if none) */
+    const char *role;            /**< "admin" or "member" ("" if none) */
+    uint8_t curve_pk[32];        /**< its CURVE (X25519) public key, derived from the identity */
+    size_t nendpoints;
+    const char **endpoints;      /**< where its node listens, "tcp://IP:PORT", in byte order */
+    int self;                    /**< 1 for this replica's own device */
+} rep_device_t;
+
+typedef struct rep_devices {
+    size_t n;
+    rep_device_t *items;         /**< in id order */
+} rep_devices_t;
+
+/**
+ * List the enrolled devices (records of "_devices" that are well-formed: others are skipped).
+ * @param[out] out  the list (caller owns; rep_devices_free()); empty when none is enrolled
+ * @return 0; -ENOMEM; another negative code on failure.
+ */
+REP_EXPORT REP_WUR int
+rep_replica_devices(rep_replica_t *r, rep_devices_t **out);
+
+/** Free a device list and set *@p dp to NULL. Accepts NULL. */
+REP_EXPORT void
+rep_devices_free(rep_devices_t **dp);
+
+/**
+ * Enroll this replica's own device in its office's device list, or complete its record: one
+ * change writes its name, role and keys and adds @p endpoints to its set. Nothing is written
+ * when the record already says all that (so calling it at every start is cheap).
+ *
+ * Until enrollment by invitation exists, this is how a device joins: a new workstation made
+ * from an office bundle enrolls itself, and the office learns of it when an enrolled replica
+ * imports the new workstation's bundle (see README "Enrollment").
+ *
+ * @param[in]  role        "admin" or "member"; NULL keeps the recorded role ("member" when new)
+ * @param[in]  endpoints   where this device's node listens ("tcp://IP:PORT"), or NULL
+ * @param[in]  nendpoints  how many
+ * @param[out] written     if not NULL, 1 when a change was written, 0 when nothing was needed
+ * @return 0; -EINVAL for a role other than those or a malformed endpoint; another negative
+ *         code on failure (nothing is written).
+ */
+REP_EXPORT REP_WUR int
+rep_replica_enroll(rep_replica_t *r, const char *role, const char *const *endpoints,
+                   size_t nendpoints, int *written);
+
+/* ---- The node: gossip with the office's other workstations over ZeroMQ ---------------------- */
+
+/**
+ * A node keeps a replica in sync with the other enrolled devices' nodes. It is a background
+ * thread that owns every ZeroMQ socket; the functions below talk to it over an inproc pipe.
+ *
+ * Transport: a ROUTER bound to the listen endpoint and a DEALER dialing each peer endpoint,
+ * all CURVE-encrypted with this device's key pair (derived from its identity). A ZAP handler
+ * admits only the CURVE keys of devices enrolled in this office (rep_replica_devices()), so a
+ * stranger with a valid key pair, or a node of another office, cannot connect. A peer
+ * endpoint is dialed with the server key of the device whose record lists it; an endpoint no
+ * enrolled device lists yet is retried when the device list changes. Traffic is routed per
+ * device, whichever connection is up: two connections between the same two devices carry one
+ * stream. The protocol is the sync engine's (libreplica/src/sync.h).
+ *
+ * Files in the replica directory while a node runs (the directory's permissions are the
+ * access control: whoever may write the directory may ask the node):
+ *   node.notify  a unix datagram socket: every commit on this directory, from any process,
+ *                pokes it (best effort, never blocking or failing the commit), so a local
+ *                write reaches the connected peers at once
+ *   node.ipc     the control socket (ZeroMQ REP over ipc://): rep_node_status_at() asks it
+ * One node per directory: a second rep_node_start() on a directory served by a running node
+ * fails with REP_EBUSY.
+ */
+typedef struct rep_node rep_node_t;
+
+/** Flags for rep_node_opts_t.flags. */
+#define REP_NODE_NO_AUTODIAL 0x1u /**< dial only opts.peers, not every enrolled device's endpoints */
+
+/** Options for rep_node_start(). Zero-initialize, then set what you need. */
+typedef struct rep_node_opts {
+    const char *listen;          /**< "tcp://IP:PORT" to bind, or NULL to only dial */
+    const char *const *peers;    /**< endpoints to dial, "tcp://HOST:PORT" */
+    size_t npeers;
+    unsigned flags;              /**< REP_NODE_* */
+    /** Called from the node's thread with one line (no newline) per event: a peer up or
+        down, a refused connection, an unresolvable peer, ... NULL for none. */
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
+    size_t max_msg;              /**< largest ZeroMQ message accepted (0: 4 MiB, at least
+                                      64 KiB); batches are made to fit under it */
+    uint64_t anti_entropy_ms;    /**< a HELLO to every peer this often (0: 2000) */
+} rep_node_opts_t;
+
+/**
+ * Start a node serving replica @p r, which must stay open until rep_node_stop().
+ * @param[out] out  the node, or NULL on failure; stop with rep_node_stop()
+ * @return 0; -EINVAL for a malformed endpoint or option; REP_EBUSY when a node already serves
+ *         this directory; -EADDRINUSE when the listen endpoint is taken; -ENAMETOOLONG when the
+ *         directory's path is too long for a socket file; another negative code on failure.
+ */
+REP_EXPORT REP_WUR int
+rep_node_start(rep_replica_t *r, const rep_node_opts_t *opts, rep_node_t **out);
+
+/** Stop a node: close its sockets (pending messages are dropped), join its thread, remove its
+    socket files, and set *@p np to NULL. Accepts NULL. */
+REP_EXPORT void
+rep_node_stop(rep_node_t **np);
+
+/** What a node knows of one peer device (or of a peer endpoint not yet resolved to one). */
+typedef struct rep_peer_status {
+    const char *endpoint;        /**< the endpoint dialed, or "" for a device that only dialed us */
+    char device_id[REP_DEVICE_ID_SIZE]; /**< "" while the endpoint is not resolved */
+    const char *device_name;     /**< "" when unknown */
+    int connected;               /**< 1 while some connection to it is up */
+    uint64_t last_seen_ms;       /**< wall clock (ms since the epoch) of its last message; 0: never */
+    uint64_t behind;             /**< changes of ours it is known to lack */
+    uint64_t sent_bytes, received_bytes;
+    uint64_t refused;            /**< messages of it refused (malformed, another office, ...) */
+} rep_peer_status_t;
+
+/** A node's state. */
+typedef struct rep_node_status {
+    const char *listen;          /**< the listen endpoint, or "" */
+    char device_id[REP_DEVICE_ID_SIZE]; /**< this device */
+    uint64_t refused_connections; /**< connections refused by the ZAP handler (not enrolled) */
+    uint64_t bad_frames;         /**< messages dropped before the sync engine (bad framing) */
+    size_t npeers;
+    rep_peer_status_t *peers;    /**< by device id, unresolved endpoints last */
+} rep_node_status_t;
+
+/**
+ * The state of a node of this process.
+ * @param[out] out  caller owns; rep_node_status_free()
+ * @return 0; -ENOMEM; -EIO if the node's thread failed. Safe from any thread.
+ */
+REP_EXPORT REP_WUR int
+rep_node_status(rep_node_t *n, rep_node_status_t **out);
+
+/**
+ * The state of the node serving directory @p dir, in any process, asked through its control
+ * socket (dir/node.ipc; never over TCP). Waits at most about 2 s.
+ * @param[out] out  caller owns; rep_node_status_free()
+ * @return 0; -ECONNREFUSED when no node runs on @p dir; -ETIMEDOUT when it does not answer;
+ *         REP_ECORRUPT for a malformed answer; -ENAMETOOLONG; -ENOMEM.
+ */
+REP_EXPORT REP_WUR int
+rep_node_status_at(const char *dir, rep_node_status_t **out);
+
+/** Free a node status and set *@p sp to NULL. Accepts NULL. */
+REP_EXPORT void
+rep_node_status_free(rep_node_status_t **sp);
+
 /* ---- Misc ---------------------------------------------------------------------------------------- */
 
 /** A static English description of @p rc (any code this library returns, or -errno). */

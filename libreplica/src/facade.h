@@ -13,6 +13,7 @@
 
 struct rep_replica {
     rep__store_t *st;
+    char *dir;                   /* the replica directory (for the node's socket files) */
     uint8_t office[REP_OFFICE_ID_BYTES];
     char *office_name, *device_name;
     uint64_t actor;

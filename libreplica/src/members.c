@@ -2,6 +2,7 @@
 #include "members.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,4 +196,120 @@ rep__member_self(rep_replica_t *r, const char *role, const char *const *endpoint
     REP_TRY(rep__device_keys(r, pk, cpk, NULL));
     return rep__member_write(r, r->device_name ? r->device_name : "", role, pk, cpk, endpoints,
                              nendpoints);
+}
+
+/* ---- The public face: rep_replica_devices, rep_replica_enroll ---- */
+
+/* "tcp://HOST:PORT": printable, no spaces, bounded. */
+int
+rep__endpoint_check(const char *ep)
+{
+    size_t n = ep ? strlen(ep) : 0;
+    if (n <= 6 || n > REP_MAX_ENDPOINT || strncmp(ep, "tcp://", 6) != 0 || !strchr(ep + 6, ':'))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)ep[i] <= ' ' || (unsigned char)ep[i] >= 0x7f)
+            return -EINVAL;
+    return 0;
+}
+
+int
+rep_replica_devices(rep_replica_t *r, rep_devices_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!r)
+        return -EINVAL;
+    uint8_t self[REP_SIGN_PK_BYTES];
+    REP_TRY(rep__device_keys(r, self, NULL, NULL));
+    rep__member_t *m;
+    size_t n;
+    REP_TRY(rep__members_list(r, &m, &n));
+    /* one allocation for the list, then each device's strings: freed by rep_devices_free */
+    rep_devices_t *d = calloc(1, sizeof *d);
+    int rc = -ENOMEM;
+    if (!d || (n && !(d->items = calloc(n, sizeof *d->items))))
+        goto done;
+    for (size_t i = 0; i < n; i++, d->n++) {
+        rep_device_t *v = &d->items[i];
+        memcpy(v->id, m[i].id, sizeof v->id);
+        memcpy(v->curve_pk, m[i].curve_pk, sizeof v->curve_pk);
+        v->self = memcmp(m[i].sign_pk, self, sizeof self) == 0;
+        v->name = m[i].name;
+        v->role = m[i].role;
+        v->endpoints = (const char **)m[i].endpoints;
+        v->nendpoints = m[i].nendpoints;
+        m[i].name = m[i].role = NULL; /* moved */
+        m[i].endpoints = NULL;
+        m[i].nendpoints = 0;
+    }
+    *out = d;
+    d = NULL;
+    rc = 0;
+done:
+    rep__members_free(&m, n);
+    rep_devices_free(&d);
+    return rc;
+}
+
+void
+rep_devices_free(rep_devices_t **dp)
+{
+    if (!dp || !*dp)
+        return;
+    rep_devices_t *d = *dp;
+    for (size_t i = 0; i < d->n; i++) {
+        rep_device_t *v = &d->items[i];
+        free((char *)v->name);
+        free((char *)v->role);
+        for (size_t j = 0; j < v->nendpoints; j++)
+            free((char *)v->endpoints[j]);
+        free(v->endpoints);
+    }
+    free(d->items);
+    free(d);
+    *dp = NULL;
+}
+
+int
+rep_replica_enroll(rep_replica_t *r, const char *role, const char *const *endpoints,
+                   size_t nendpoints, int *written)
+{
+    if (written)
+        *written = 0;
+    if (!r || (role && strcmp(role, "admin") != 0 && strcmp(role, "member") != 0) ||
+        (nendpoints && !endpoints))
+        return -EINVAL;
+    for (size_t i = 0; i < nendpoints; i++)
+        REP_TRY(rep__endpoint_check(endpoints[i]));
+    uint8_t pk[REP_SIGN_PK_BYTES], cpk[REP_CURVE_BYTES];
+    REP_TRY(rep__device_keys(r, pk, cpk, NULL));
+    rep__member_t *m;
+    size_t n;
+    REP_TRY(rep__members_list(r, &m, &n));
+    const rep__member_t *me = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(m[i].sign_pk, pk, sizeof pk) == 0)
+            me = &m[i];
+    const char *name = r->device_name ? r->device_name : "";
+    const char *want_role = role ? role : me && *me->role ? me->role : "member";
+    bool needed = !me || strcmp(me->name, name) != 0 || strcmp(me->role, want_role) != 0 ||
+                  memcmp(me->curve_pk, cpk, sizeof cpk) != 0;
+    for (size_t i = 0; i < nendpoints && !needed; i++) {
+        bool found = false;
+        for (size_t j = 0; j < me->nendpoints && !found; j++)
+            found = strcmp(me->endpoints[j], endpoints[i]) == 0;
+        needed = !found;
+    }
+    int rc = 0;
+    if (needed) {
+        char *keep = strdup(want_role); /* want_role may point into m */
+        rc = keep ? rep__member_write(r, name, keep, pk, cpk, endpoints, nendpoints) : -ENOMEM;
+        free(keep);
+        if (rc == 0 && written)
+            *written = 1;
+    }
+    rep__members_free(&m, n);
+    return rc;
 }

@@ -48,4 +48,9 @@ int rep__device_keys(rep_replica_t *r, uint8_t sign_pk[REP_SIGN_PK_BYTES],
 int rep__member_self(rep_replica_t *r, const char *role, const char *const *endpoints,
                      size_t nendpoints);
 
+/* 0 for an endpoint a device may list: "tcp://HOST:PORT", printable ASCII without spaces,
+ * at most REP_MAX_ENDPOINT bytes; -EINVAL otherwise. */
+#define REP_MAX_ENDPOINT 256
+int rep__endpoint_check(const char *ep);
+
 #endif /* REP_MEMBERS_H */

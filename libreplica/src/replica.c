@@ -320,6 +320,10 @@ rep_replica_open(rep_replica_t **out, const char *dir, const rep_open_opts_t *op
     }
     if ((rc = rep__store_read(r->st, load_fn, r)) < 0 || (rc = identity_check(r, dir)) < 0)
         goto fail;
+    if (!(r->dir = strdup(dir))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
     *out = r;
     return 0;
 fail:
@@ -334,6 +338,7 @@ rep_replica_close(rep_replica_t **rp)
     if (!r)
         return;
     rep__store_close(&r->st);
+    free(r->dir);
     free(r->office_name);
     free(r->device_name);
     free(r);

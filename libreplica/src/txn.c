@@ -11,6 +11,7 @@
 #include "facade.h"
 #include "hlc.h"
 #include "keys.h"
+#include "node.h"
 
 /* ---- Transactions ---- */
 /* A buffered write. Strings point into the op's own allocation. */
@@ -515,6 +516,8 @@ rep_txn_commit(rep_txn_t *t, uint64_t *seq)
         if (rc == 0)
             rc = rep__store_write(t->r->st, commit_fn, &cc);
         free(cc.ops);
+        if (rc == 0)
+            rep__node_poke(t->r); /* a node serving this directory pushes the change at once */
         if (rc == 0 && seq)
             *seq = cc.seq;
     }

@@ -1,0 +1,230 @@
+#!/bin/bash
+# tests/net.sh — the node with real processes and real sockets on 127.0.0.1, CURVE on.
+#
+# Three workstations of one office, enrolled by bundles (the interim path until invite/join):
+#   (a) writes on all three at once converge       (b) a node killed -9 catches up
+#   (c) churn: nodes stopped and started while writing loses no acknowledged write
+#   (d) a stranger (valid CURVE keys, not enrolled) and another office's device are refused
+#   (e) garbage and oversized frames: the node keeps serving and applies nothing
+#   (f) a `replica put` in another process reaches a connected peer within 100 ms
+# Ports are picked free at run time; every wait is bounded. Prints ok / not ok lines and
+# "N passed, M failed"; exit 77 (skip) without python3.
+#
+# Standalone: REPLICA=clients/replica NETPOKE=tests/netpoke bash tests/net.sh
+set -u
+
+REPLICA=${REPLICA:-clients/replica}
+NETPOKE=${NETPOKE:-${top_builddir:-.}/tests/netpoke}
+command -v python3 >/dev/null 2>&1 || { echo "python3 not found: skipped"; exit 77; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/net.XXXXXX")
+passed=0
+failed=0
+declare -A PID PORT
+
+cleanup() {
+    for n in "${!PID[@]}"; do
+        [ -n "${PID[$n]}" ] && kill -9 "${PID[$n]}" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap "exit 1" INT TERM
+
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+notok() {
+    failed=$((failed + 1))
+    echo "not ok - $1"
+    for f in "$T"/*.log; do [ -s "$f" ] && { echo "# --- $f"; tail -n 15 "$f" | sed 's/^/# /'; }; done
+}
+check() { local what=$1; shift; if "$@"; then ok "$what"; else notok "$what"; fi; }
+
+r() { $REPLICA "$@"; }
+now_ms() { date +%s%3N; }
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start NAME: serve NAME's directory in the background, logging to NAME.log
+start() {
+    # not through r(): a backgrounded function is a subshell, whose pid is not the node's
+    $REPLICA --dir "$T/$1" serve --listen "tcp://127.0.0.1:${PORT[$1]}" 2>>"$T/$1.log" &
+    PID[$1]=$!
+}
+stop() {   # stop NAME [SIGNAL]
+    kill "-${2:-TERM}" "${PID[$1]}" 2>/dev/null
+    wait "${PID[$1]}" 2>/dev/null
+    local rc=$?
+    PID[$1]=
+    return $rc
+}
+
+# connected NAME: how many peers NAME's node has connected (-1: no node answers)
+connected() {
+    r --dir "$T/$1" status --json 2>/dev/null | python3 -c '
+import json, sys
+try:
+    n = json.load(sys.stdin)["node"]
+    print(-1 if n is None else sum(p["connected"] for p in n["peers"]))
+except Exception:
+    print(-1)'
+}
+# wait_connected SECONDS N NAME...: every NAME has N connected peers
+wait_connected() {
+    local secs=$1 want=$2 deadline
+    shift 2
+    deadline=$(($(now_ms) + secs * 1000))
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        local all=1
+        for n in "$@"; do [ "$(connected "$n")" -ge "$want" ] || { all=0; break; }; done
+        [ $all -eq 1 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+digests() { for n in "$@"; do r --dir "$T/$n" digest; done; }
+# converge SECONDS NAME...: all digests equal within SECONDS
+converge() {
+    local secs=$1 deadline
+    shift
+    deadline=$(($(now_ms) + secs * 1000))
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        [ "$(digests "$@" | sort -u | wc -l)" -eq 1 ] && return 0
+        sleep 0.1
+    done
+    digests "$@" | sed 's/^/# digest /'
+    return 1
+}
+count() { r --dir "$T/$1" ls "$2" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["records"]))'; }
+
+# ---- enrollment by bundles: A makes the office, B and C join from its bundle -----------------
+for n in A B C D; do PORT[$n]=$(free_port); done
+r --dir "$T/A" init --office "Net Test" --device ws-a --listen "tcp://127.0.0.1:${PORT[A]}" >/dev/null
+r --dir "$T/A" export -o "$T/a.bundle" 2>/dev/null
+for n in B C; do
+    r --dir "$T/$n" init --from "$T/a.bundle" --device "ws-${n,,}" \
+        --listen "tcp://127.0.0.1:${PORT[$n]}" >/dev/null
+    r --dir "$T/$n" export -o "$T/${n,,}.bundle" 2>/dev/null
+    r --dir "$T/A" import "$T/${n,,}.bundle" >/dev/null
+done
+r --dir "$T/A" export -o "$T/a2.bundle" 2>/dev/null
+for n in B C; do r --dir "$T/$n" import "$T/a2.bundle" >/dev/null; done
+check "every replica lists the three devices" \
+    eval '[ "$(r --dir "$T/C" devices --json | python3 -c "import json,sys; print(len(json.load(sys.stdin)[\"devices\"]))")" -eq 3 ]'
+check "status says no node runs" eval 'r --dir "$T/A" status | grep -q "no node running"'
+
+# ---- (a) three nodes, writes on all three at once ---------------------------------------------
+for n in A B C; do start $n; done
+check "three nodes connect to each other" wait_connected 10 2 A B C
+t0=$(now_ms)
+for n in A B C; do
+    ( for i in $(seq 1 15); do r --dir "$T/$n" put "notes/$n-$i" text="from $n #$i" >/dev/null; done ) &
+done
+wait_writers() { for j in $(jobs -p); do case " ${PID[*]} " in *" $j "*) ;; *) wait "$j";; esac; done; }
+wait_writers
+check "(a) 45 concurrent writes on three nodes converge within 5 s" converge 5 A B C
+echo "# converged $(( $(now_ms) - t0 )) ms after the writes began"
+check "(a) ...and every write is everywhere" eval '[ "$(count C notes)" -eq 45 ] && [ "$(count A notes)" -eq 45 ]'
+check "status shows the peers, connected, nothing behind" eval 'r --dir "$T/A" status --json | python3 -c "
+import json, sys
+n = json.load(sys.stdin)[\"node\"]
+assert len(n[\"peers\"]) == 2 and all(p[\"connected\"] and p[\"device_name\"] in (\"ws-b\", \"ws-c\") and p[\"last_seen_ms\"] > 0 and p[\"received_bytes\"] > 0 for p in n[\"peers\"]), n"'
+
+# ---- (f) a put from another process reaches a connected peer within 100 ms -------------------
+lat=()
+for i in 1 2 3 4 5; do
+    r --dir "$T/A" put "lat/$i" v="$i" >/dev/null
+    t0=$(now_ms)
+    until r --dir "$T/B" get "lat/$i" v >/dev/null 2>&1; do
+        [ $(( $(now_ms) - t0 )) -gt 3000 ] && break
+    done
+    lat+=($(( $(now_ms) - t0 )))
+done
+sorted=$(printf '%s\n' "${lat[@]}" | sort -n | tr '\n' ' ')
+echo "# put on A -> visible on B (ms, includes starting \`replica get\`): $sorted"
+median=$(printf '%s\n' "${lat[@]}" | sort -n | sed -n 3p)
+check "(f) a put reaches a connected peer within 100 ms (median of 5: ${median} ms)" [ "$median" -lt 100 ]
+
+# ---- (b) partition: kill -9 one node, write everywhere, restart ------------------------------
+stop C KILL
+r --dir "$T/A" put part/a v=1 >/dev/null
+r --dir "$T/B" put part/b v=1 >/dev/null
+r --dir "$T/C" put part/c v=1 >/dev/null     # offline, on the killed node's directory
+check "(b) A and B converge while C is down" converge 5 A B
+start C
+check "(b) the killed node, restarted, converges" converge 8 A B C
+check "(b) ...with the writes made on every side" eval '[ "$(count A part)" -eq 3 ] && [ "$(count C part)" -eq 3 ]'
+
+# ---- (c) churn: nodes stopped and started while writing --------------------------------------
+acked=0
+for round in 1 2 3 4 5 6; do
+    victim=$(printf 'A\nB\nC\n' | sed -n "$(( round % 3 + 1 ))p")
+    if [ $((round % 2)) -eq 0 ]; then stop "$victim" KILL; else stop "$victim" TERM; fi
+    for n in A B C; do
+        for i in 1 2; do
+            r --dir "$T/$n" put "churn/$round-$n-$i" v="$round" >/dev/null && acked=$((acked + 1))
+        done
+    done
+    start "$victim"
+    sleep 0.3
+done
+check "(c) after churn, the three converge" converge 10 A B C
+check "(c) no acknowledged write is lost ($acked acknowledged)" \
+    eval '[ "$(count A churn)" -eq "$acked" ] && [ "$(count B churn)" -eq "$acked" ] && [ "$(count C churn)" -eq "$acked" ]'
+check "stopped cleanly: SIGTERM exits 0" eval 'stop B TERM'
+start B
+wait_connected 10 2 A B C
+
+# ---- (d) strangers are refused -----------------------------------------------------------------
+r --dir "$T/D" init --from "$T/a2.bundle" --device stranger --listen "tcp://127.0.0.1:${PORT[D]}" >/dev/null
+r --dir "$T/X" init --office "Another Office" --device other >/dev/null
+r --dir "$T/D" put stranger/1 v=evil >/dev/null
+before=$(r --dir "$T/A" digest)
+out=$("$NETPOKE" --dir "$T/B" --server-dir "$T/A" --to "tcp://127.0.0.1:${PORT[A]}" auth)
+check "(d) an enrolled device's keys are admitted ($out)" [ "$out" = admitted ]
+out=$("$NETPOKE" --dir "$T/D" --server-dir "$T/A" --to "tcp://127.0.0.1:${PORT[A]}" auth)
+check "(d) an unenrolled device with valid CURVE keys is refused ($out)" [ "$out" = refused ]
+out=$("$NETPOKE" --dir "$T/X" --server-dir "$T/A" --to "tcp://127.0.0.1:${PORT[A]}" auth)
+check "(d) a device of another office is refused ($out)" [ "$out" = refused ]
+start D   # dials A, B and C (it knows their endpoints from A's bundle): all refuse it
+sleep 2
+check "(d) the stranger's node is refused, and says so" eval 'grep -q "refused this device" "$T/D.log"'
+check "(d) A logs the refusals" eval 'grep -q "refused a connection" "$T/A.log"'
+check "(d) nothing of the stranger's reached the office" \
+    eval '! r --dir "$T/A" get stranger/1 v >/dev/null 2>&1 && [ "$(r --dir "$T/A" digest)" = "$before" ]'
+check "(d) status counts refused connections" eval 'r --dir "$T/A" status --json | python3 -c "
+import json, sys; assert json.load(sys.stdin)[\"node\"][\"refused_connections\"] > 0"'
+stop D TERM
+
+# ---- (e) garbage and oversized frames ----------------------------------------------------------
+out=$("$NETPOKE" --dir "$T/B" --server-dir "$T/A" --to "tcp://127.0.0.1:${PORT[A]}" garbage)
+check "(e) an enrolled device's garbage and 5 MiB frame were sent ($out)" [ "$out" = admitted ]
+python3 - "${PORT[A]}" <<'EOF'
+import os, socket, sys
+port = int(sys.argv[1])
+for payload in (os.urandom(1 << 20),
+                b"\xff" + b"\0" * 8 + b"\x7f" + bytes([3, 0]) + b"CURVE".ljust(20, b"\0") + os.urandom(4096),
+                b"GET / HTTP/1.0\r\n\r\n"):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        s.sendall(payload)
+        s.close()
+    except OSError:
+        pass
+EOF
+check "(e) raw TCP junk sent" true
+r --dir "$T/C" put after/garbage v=1 >/dev/null
+check "(e) A keeps serving: a later write converges" converge 5 A B C
+check "(e) ...and the garbage was counted, not applied" eval 'r --dir "$T/A" status --json | python3 -c "
+import json, sys
+n = json.load(sys.stdin)[\"node\"]
+assert n[\"bad_frames\"] + sum(p[\"refused\"] for p in n[\"peers\"]) > 0, n"'
+
+for n in A B C; do
+    check "node $n stops with exit 0 on SIGTERM" stop $n TERM
+done
+check "no socket file is left behind" eval '! ls "$T"/A/node.* >/dev/null 2>&1'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
