@@ -973,7 +973,8 @@ enum {
     OPT_CHANGES = 1u << 11,
     OPT_STATE = 1u << 12,
     OPT_LISTEN = 1u << 13,
-    OPT_PEER = 1u << 14
+    OPT_PEER = 1u << 14,
+    OPT_TTL = 1u << 15
 };
 
 /* Options every command takes. */
@@ -995,6 +996,7 @@ static const option_def_t option_defs[] = {
     {"version", '\0', OPT_VERSION, 0}, {"changes", '\0', OPT_CHANGES, 0},
     {"state", '\0', OPT_STATE, 0},
     {"listen", '\0', OPT_LISTEN, 1},  {"peer", '\0', OPT_PEER, 1},
+    {"ttl", '\0', OPT_TTL, 1},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -1010,6 +1012,7 @@ typedef struct cli {
     const char *since_file;
     const char *output;
     const char *listen;
+    const char *ttl;
     const char **peers; /* every --peer, in order */
     int npeers;
     int json;
@@ -1080,6 +1083,9 @@ cli_store(cli_t *c, unsigned bit, const char *val)
         break;
     case OPT_LISTEN:
         c->listen = val;
+        break;
+    case OPT_TTL:
+        c->ttl = val;
         break;
     case OPT_PEER:
         c->peers[c->npeers++] = val;
@@ -3216,6 +3222,110 @@ out:
     return ret;
 }
 
+/* ---- invite / join ----------------------------------------------------------------------- */
+
+/* "90s", "15m", "2h", "1d" (a bare number is seconds): milliseconds, or 0 when malformed. */
+static uint64_t
+parse_duration(const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno || end == s || n == 0 || *s == '-')
+        return 0;
+    uint64_t unit = 1000;
+    if (*end == 'm')
+        unit = 60 * 1000;
+    else if (*end == 'h')
+        unit = 3600 * 1000;
+    else if (*end == 'd')
+        unit = 24ull * 3600 * 1000;
+    else if (*end != 's' && *end != '\0')
+        return 0;
+    if (*end && end[1])
+        return 0;
+    return n > UINT64_MAX / unit ? 0 : n * unit;
+}
+
+static int
+cmd_invite(cli_t *c)
+{
+    uint64_t ttl = c->ttl ? parse_duration(c->ttl) : 15 * 60 * 1000;
+    if (ttl == 0 || ttl > 7ull * 24 * 3600 * 1000)
+        return fail(CLI_USAGE, "--ttl %.40s: give a duration up to 7d, like 90s, 15m, 2h or 1d",
+                    c->ttl);
+    char *token = NULL, *why = NULL;
+    int rc = rep_node_invite_at(c->dir, ttl, &token, &why);
+    if (rc == -ECONNREFUSED)
+        return fail(CLI_FAIL, "%.120s: no node is running here: start `replica serve --listen "
+                              "tcp://IP:PORT` on this directory first (it answers the new "
+                              "workstation)", c->dir);
+    if (rc == -EIO) {
+        int ret = fail(CLI_FAIL, "%.120s: the node refused: %.200s%s", c->dir, why ? why : "?",
+                       why && strstr(why, "not permitted") ? " (only an admin device invites)"
+                       : why && strstr(why, "assign") ? " (it listens on every address: serve "
+                                                         "--listen on the address workstations "
+                                                         "dial)"
+                                                       : "");
+        rep_free(why);
+        return ret;
+    }
+    if (rc < 0)
+        return fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
+    fprintf(stderr, "an invitation for one workstation, valid %.40s; on the new workstation run:\n"
+                    "  replica --dir DIR join TOKEN --device NAME\n",
+            c->ttl ? c->ttl : "15m");
+    printf("%s\n", token);
+    rep_free(token);
+    return CLI_OK;
+}
+
+static int
+cmd_join(cli_t *c)
+{
+    rep_open_opts_t opts;
+    rep_replica_t *r = NULL;
+    rep_info_t *in = NULL;
+    char *why = NULL;
+    memset(&opts, 0, sizeof opts);
+    opts.device_name = c->device;
+    int rc = rep_replica_join(c->dir, c->pos[1], &opts, 0, &r, &why);
+    switch (rc) {
+    case 0: break;
+    case REP_ECORRUPT:
+        return fail(CLI_USAGE, "this is not an invitation token (mistyped or cut short?)");
+    case REP_EVERSION:
+        return fail(CLI_FAIL, "this invitation is of a newer version of replica: update it");
+    case REP_EEXPIRED:
+        return fail(CLI_FAIL, "this invitation has expired: ask for a new one "
+                              "(replica invite on an admin workstation)");
+    case REP_EREFUSED: {
+        int ret = fail(CLI_FAIL, "the office's node refused this invitation: %.200s",
+                       why ? why : "it was already used, has expired, or was not issued by it");
+        rep_free(why);
+        return ret;
+    }
+    case REP_EEXIST:
+        return fail(CLI_FAIL, "%.120s: there is a replica here already; join into a new "
+                              "directory", c->dir);
+    case -ETIMEDOUT:
+        return fail(CLI_FAIL, "no node of the office answered (is `replica serve` running on "
+                              "the inviting workstation, and reachable from here?)");
+    case -EPROTO:
+        return fail(CLI_FAIL, "the node that answered is not the one that issued this invitation");
+    default:
+        return fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
+    }
+    rc = rep_replica_info(r, &in);
+    if (rc == 0)
+        printf("joined office %s as %s (%" PRIu64 " records); start it with "
+               "replica --dir %s serve --listen tcp://IP:PORT\n",
+               in->office_name, in->device_name, in->records, c->dir);
+    rep_info_free(&in);
+    rep_replica_close(&r);
+    return rc < 0 ? fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc)) : CLI_OK;
+}
+
 /* One line per node event on stderr, with the time. */
 static void
 serve_log(void *ctx, const char *line)
@@ -3319,6 +3429,10 @@ static const char usage_text[] =
     "  digest [--json]                         hash of the shared state: equal when in sync\n"
     "  status [--json]                         what this replica is and holds, and its node\n"
     "  devices [--json]                        the office's enrolled devices\n"
+    "  invite [--ttl 15m]                      (admin, node serving) print a one-time token\n"
+    "                                          that enrolls one new workstation\n"
+    "  join TOKEN [--device NAME]              make a replica here, enrolled in the token's\n"
+    "                                          office through its inviting node\n"
     "  serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]...\n"
     "                                          run a node: sync with the office's other nodes\n"
     "                                          until SIGINT or SIGTERM (events on stderr)\n"
@@ -3372,6 +3486,8 @@ static const command_t commands[] = {
     {"digest", cmd_digest, OPT_JSON, 0, 0, "digest [--json]"},
     {"status", cmd_status, OPT_JSON, 0, 0, "status [--json]"},
     {"devices", cmd_devices, OPT_JSON, 0, 0, "devices [--json]"},
+    {"invite", cmd_invite, OPT_TTL, 0, 0, "invite [--ttl 15m]"},
+    {"join", cmd_join, OPT_DEVICE, 1, 1, "join TOKEN [--device NAME]"},
     {"serve", cmd_serve, OPT_LISTEN | OPT_PEER, 0, 0,
      "serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]..."},
     {"export", cmd_export, OPT_SINCE | OPT_OUTPUT | OPT_CHANGES | OPT_STATE, 0, 0,

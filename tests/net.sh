@@ -7,6 +7,8 @@
 #   (d) a stranger (valid CURVE keys, not enrolled) and another office's device are refused
 #   (e) garbage and oversized frames: the node keeps serving and applies nothing
 #   (f) a `replica put` in another process reaches a connected peer within 100 ms
+#   (g) enrollment by invitation: a token from an admin's node enrolls one workstation, once;
+#       mistyped, used, expired and forged tokens are refused and leave nothing behind
 # Ports are picked free at run time; every wait is bounded. Prints ok / not ok lines and
 # "N passed, M failed"; exit 77 (skip) without python3.
 #
@@ -220,6 +222,43 @@ check "(e) ...and the garbage was counted, not applied" eval 'r --dir "$T/A" sta
 import json, sys
 n = json.load(sys.stdin)[\"node\"]
 assert n[\"bad_frames\"] + sum(p[\"refused\"] for p in n[\"peers\"]) > 0, n"'
+
+# ---- (g) enrollment by invitation ---------------------------------------------------------------
+tok=$(r --dir "$T/A" invite --ttl 5m 2>/dev/null | tail -n 1)
+check "(g) an admin's node prints a token on the last line" [ -n "$tok" ]
+check "(g) a member's node does not invite" eval '! r --dir "$T/B" invite 2>"$T/inv.err" && grep -q "only an admin" "$T/inv.err"'
+check "(g) a mistyped token is refused as such" \
+    eval '! r --dir "$T/E" join "${tok%?}x" 2>"$T/j.err"; grep -q "not an invitation token" "$T/j.err" && [ ! -e "$T/E" ]'
+check "(g) a new workstation joins with the token" \
+    eval 'r --dir "$T/E" join "$tok" --device ws-e >/dev/null'
+check "(g) ...is in A's device list at once, and E has the office's data" \
+    eval 'r --dir "$T/A" devices | grep -q ws-e && [ "$(count E after)" -ge 1 ]'
+check "(g) the token is used up: a second join is refused, leaving nothing" \
+    eval '! r --dir "$T/F" join "$tok" --device ws-f 2>"$T/j.err" && grep -q "refused" "$T/j.err" && [ ! -e "$T/F" ]'
+old_tok=$(r --dir "$T/A" invite --ttl 1s 2>/dev/null | tail -n 1)
+sleep 1.2
+check "(g) an expired token is refused" \
+    eval '! r --dir "$T/F" join "$old_tok" 2>"$T/j.err" && grep -q "expired" "$T/j.err"'
+forged=$(python3 - "$tok" <<'EOF2'
+import base64, hashlib, sys
+t = sys.argv[1]
+raw = bytearray(base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)))
+body = raw[:-4]
+i = body.find(bytes([0xc4, 32]), body.find(bytes([0xc4, 32])) + 34)  # the secret: second bin 32
+body[i + 2] ^= 0xff                                                   # a secret A never issued
+body += hashlib.blake2b(bytes(body), digest_size=32).digest()[:4]
+print(base64.urlsafe_b64encode(bytes(body)).decode().rstrip("="))
+EOF2
+)
+check "(g) a forged token (a secret A never issued) is refused at the handshake" \
+    eval '! r --dir "$T/F" join "$forged" 2>"$T/j.err" && grep -q "refused" "$T/j.err" && [ ! -e "$T/F" ]'
+PORT[E]=$(free_port)
+$REPLICA --dir "$T/E" serve --listen "tcp://127.0.0.1:${PORT[E]}" --peer "tcp://127.0.0.1:${PORT[A]}" 2>>"$T/E.log" &
+PID[E]=$!
+r --dir "$T/E" put joined/e by=ws-e >/dev/null
+r --dir "$T/B" put joined/b by=ws-b >/dev/null
+check "(g) the joined workstation's node syncs with the office" converge 10 A B C E
+check "node E stops with exit 0 on SIGTERM" stop E TERM
 
 for n in A B C; do
     check "node $n stops with exit 0 on SIGTERM" stop $n TERM

@@ -73,7 +73,10 @@ extern "C" {
 #define REP_EDONE        (-32010) /**< the transaction was already committed or aborted */
 #define REP_ESTATE       (-32011) /**< the changes asked for are held here only as state (this
                                        replica caught up by a snapshot): send a snapshot */
-#define REP_ERROR_LAST   (-32011)
+#define REP_EEXPIRED     (-32012) /**< the invitation has expired */
+#define REP_EREFUSED     (-32013) /**< the office's node refused the invitation (already used,
+                                       expired, or not issued by it) */
+#define REP_ERROR_LAST   (-32013)
 
 /* ---- Limits --------------------------------------------------------------------------------- */
 #define REP_MAX_COLLECTION 64
@@ -786,6 +789,52 @@ rep_node_status(rep_node_t *n, rep_node_status_t **out);
  */
 REP_EXPORT REP_WUR int
 rep_node_status_at(const char *dir, rep_node_status_t **out);
+
+/* ---- Enrollment by invitation -------------------------------------------------------------- */
+
+/**
+ * Ask the node serving @p dir (in any process, through dir/node.ipc) for an invitation that
+ * enrolls one new workstation: a one-line token carrying the office's id and name, the node's
+ * listen endpoint and CURVE public key, a one-time secret and an expiry. Only an admin
+ * device's node invites, and only one listening on a specific address. The invitation lives
+ * in the node's memory until it is used or expires (a node restart forgets it).
+ *
+ * The token is a bearer credential until it is used or expires: whoever holds it can enroll a
+ * device. Hand it over as you would a door key, and keep the TTL short.
+ *
+ * @param[in]  ttl_ms  how long the invitation is valid (at most 7 days)
+ * @param[out] token   the token (caller owns; rep_free())
+ * @param[out] error   if not NULL, on -EIO: the node's reason (caller owns; rep_free())
+ * @return 0; -ECONNREFUSED when no node runs on @p dir; -EIO when the node refused (not an
+ *         admin: "operation not permitted"; listening on every address: "cannot assign
+ *         requested address"; too many open invitations), with the reason in *error;
+ *         -ETIMEDOUT; -EINVAL.
+ */
+REP_EXPORT REP_WUR int
+rep_node_invite_at(const char *dir, uint64_t ttl_ms, char **token, char **error);
+
+/**
+ * Make a new replica in @p dir and enroll it in the office an invitation token names: dial the
+ * inviting node with the invitation's one-time key (CURVE), send this device's keys, and
+ * receive the office's device list and state (a snapshot). The new device is in every
+ * replica's device list once that reaches them. On any failure nothing is left in @p dir
+ * (a directory the call created is removed), so it can simply be run again.
+ *
+ * @param[in]  dir         a directory without a replica (it is created if missing)
+ * @param[in]  token       the token rep_node_invite_at() gave (surrounding spaces allowed)
+ * @param[in]  opts        NULL, or options for the new replica (device_name, clock; flags,
+ *                         office_id and office_name are ignored: the token decides)
+ * @param[in]  timeout_ms  how long to wait for the node (0: 15 s)
+ * @param[out] out         the open replica (rep_replica_close())
+ * @param[out] reason      if not NULL, on REP_EREFUSED the node's reason when it gave one
+ *                         (caller owns; rep_free())
+ * @return 0; REP_ECORRUPT for a malformed or mistyped token; REP_EVERSION for a newer token;
+ *         REP_EEXPIRED; REP_EREFUSED; REP_EEXIST when @p dir holds a replica; -ETIMEDOUT when
+ *         no node answered; -EPROTO when the node's key is not the token's; -errno.
+ */
+REP_EXPORT REP_WUR int
+rep_replica_join(const char *dir, const char *token, const rep_open_opts_t *opts,
+                 uint64_t timeout_ms, rep_replica_t **out, char **reason);
 
 /** Free a node status and set *@p sp to NULL. Accepts NULL. */
 REP_EXPORT void

@@ -1,5 +1,6 @@
 /* node.c — the node: the sync engine over ZeroMQ. See node.h and replica.h "The node". */
 #include "node.h"
+#include "enroll.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -90,6 +91,7 @@ typedef struct node_state {
 } node_state_t;
 
 struct rep_node {
+    rep__enroll_t *enroll;        /* the hooks' state: invitations */
     void *ctx;
     void *pipe;                   /* the API's end; calls on it are serialized by lock */
     pthread_mutex_t lock;
@@ -1253,7 +1255,21 @@ fail:
 int
 rep_node_start(rep_replica_t *r, const rep_node_opts_t *opts, rep_node_t **out)
 {
-    return rep__node_start(r, opts, NULL, out);
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!r || !opts)
+        return -EINVAL;
+    rep__enroll_t *e;
+    REP_TRY(rep__enroll_new(r, opts->listen, &e));
+    rep__node_hooks_t h;
+    rep__enroll_hooks(e, &h);
+    int rc = rep__node_start(r, opts, &h, out);
+    if (rc < 0)
+        rep__enroll_free(&e);
+    else
+        (*out)->enroll = e;
+    return rc;
 }
 
 void
@@ -1270,6 +1286,7 @@ rep_node_stop(rep_node_t **np)
     zmq_ctx_term(nd->ctx);
     pthread_mutex_destroy(&nd->lock);
     state_free(nd->st);
+    rep__enroll_free(&nd->enroll);
     free(nd);
     *np = NULL;
 }
@@ -1294,14 +1311,14 @@ rep_node_status(rep_node_t *nd, rep_node_status_t **out)
     return rc;
 }
 
-int
-rep_node_status_at(const char *dir, rep_node_status_t **out)
+/* Ask the node serving dir: verb with arg (if not NULL); the reply's body (malloc'd,
+ * NUL-terminated, *bodyn bytes before the NUL). A refusal ["error", text] is -EIO, with the
+ * text as the body. */
+static int
+control_call(const char *dir, const char *verb, const char *arg, char **body, size_t *bodyn)
 {
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    if (!dir)
-        return -EINVAL;
+    *body = NULL;
+    *bodyn = 0;
     char notify[sizeof(((struct sockaddr_un *)0)->sun_path)], ctl[sizeof notify], ep[sizeof ctl + 8];
     REP_TRY(dir_path(notify, sizeof notify, dir, REP_NODE_NOTIFY));
     REP_TRY(dir_path(ctl, sizeof ctl, dir, REP_NODE_CONTROL));
@@ -1317,7 +1334,9 @@ rep_node_status_at(const char *dir, rep_node_status_t **out)
     if ((rc = setopt_int(s, ZMQ_LINGER, 0)) < 0 || (rc = setopt_int(s, ZMQ_RCVTIMEO, 2000)) < 0 ||
         (rc = setopt_int(s, ZMQ_SNDTIMEO, 2000)) < 0)
         goto done;
-    if (zmq_connect(s, ep) < 0 || zmq_send(s, "status", 6, 0) != 6) {
+    if (zmq_connect(s, ep) < 0 ||
+        zmq_send(s, verb, strlen(verb), arg ? ZMQ_SNDMORE : 0) != (int)strlen(verb) ||
+        (arg && zmq_send(s, arg, strlen(arg), 0) != (int)strlen(arg))) {
         rc = errno == EAGAIN ? -ETIMEDOUT : zerr();
         goto done;
     }
@@ -1328,15 +1347,62 @@ rep_node_status_at(const char *dir, rep_node_status_t **out)
     }
     if ((rc = recv_frames(s, f, 2, &k)) < 0)
         goto done;
-    if (k == 2 && zmq_msg_size(&f[0]) == 2 && memcmp(zmq_msg_data(&f[0]), "ok", 2) == 0)
-        rc = status_decode(zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), out);
-    else
-        rc = REP_ECORRUPT;
+    rc = REP_ECORRUPT;
+    if (k == 2) {
+        size_t n = zmq_msg_size(&f[1]);
+        bool ok = zmq_msg_size(&f[0]) == 2 && memcmp(zmq_msg_data(&f[0]), "ok", 2) == 0;
+        if ((*body = malloc(n + 1))) {
+            memcpy(*body, zmq_msg_data(&f[1]), n);
+            (*body)[n] = 0;
+            *bodyn = n;
+        }
+        rc = !*body ? -ENOMEM : ok ? 0 : -EIO;
+    }
     close_frames(f, k, 2);
 done:
     close_sock(&s);
     if (ctx)
         zmq_ctx_term(ctx);
+    return rc;
+}
+
+int
+rep_node_status_at(const char *dir, rep_node_status_t **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!dir)
+        return -EINVAL;
+    char *body;
+    size_t n;
+    int rc = control_call(dir, "status", NULL, &body, &n);
+    if (rc == 0)
+        rc = status_decode((const uint8_t *)body, n, out);
+    free(body);
+    return rc;
+}
+
+int
+rep_node_invite_at(const char *dir, uint64_t ttl_ms, char **token, char **error)
+{
+    if (error)
+        *error = NULL;
+    if (!token)
+        return -EINVAL;
+    *token = NULL;
+    if (!dir || ttl_ms == 0)
+        return -EINVAL;
+    char arg[24], *body;
+    size_t n;
+    snprintf(arg, sizeof arg, "%llu", (unsigned long long)ttl_ms);
+    int rc = control_call(dir, "invite", arg, &body, &n);
+    if (rc == 0)
+        *token = body;
+    else if (rc == -EIO && error)
+        *error = body;
+    else
+        free(body);
     return rc;
 }
 

@@ -379,6 +379,8 @@ rep_strerror(int rc)
     case REP_EKIND: return "field used with another kind than its own";
     case REP_EDONE: return "transaction already committed or aborted";
     case REP_ESTATE: return "the changes asked for are here only as state: a snapshot is needed";
+    case REP_EEXPIRED: return "the invitation has expired";
+    case REP_EREFUSED: return "the office's node refused the invitation";
     }
     if (rc < 0 && rc > REP_ERROR_BASE)
         return strerror(-rc);
