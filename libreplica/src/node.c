@@ -654,6 +654,12 @@ on_zap(node_state_t *n, uint64_t now)
         if (i < 0 && now - n->last_reload >= RELOAD_MIN_MS) {
             REP_TRY(members_reload(n, now)); /* enrolled a moment ago? */
             i = zap_lookup(n, key);
+        } else if (i < 0) {
+            /* reloaded less than RELOAD_MIN_MS ago: still look again if the replica changed
+             * since (a device just enrolled by invitation dials at once); a vv read is cheap,
+             * so a stranger cannot make us reread the list more often than the office writes */
+            REP_TRY(vv_check(n, now, false));
+            i = zap_lookup(n, key);
         }
         if (i >= 0) {
             status = "200";
@@ -923,7 +929,8 @@ on_notify(node_state_t *n, uint64_t now)
     int rc = rep__sync_changed(n->sync, now);
     if (rc < 0)
         nlog(n, "reading the replica failed: %s", rep_strerror(rc));
-    n->next_vv_check = now + 100; /* soon: the device list may have changed */
+    if (n->next_vv_check > now + 100) /* soon: the device list may have changed (earlier, */
+        n->next_vv_check = now + 100; /* never later: steady commits must not starve it) */
 }
 
 /* ---- The thread ---- */

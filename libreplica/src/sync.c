@@ -26,7 +26,13 @@ typedef struct peer {
                                     send again only when its HELLO asks or ours is due */
     uint64_t inflight_id, inflight_at, next_id;
     bool lacking;                /* it lacks other devices' changes ... */
-    uint64_t lacking_since;      /* ... since then */
+    uint64_t lacking_since;      /* ... without progress since then: */
+    rep_vv_entry_t *lack_vv;     /* our vv then, and */
+    uint64_t *lack_known;        /* what it had of each of those actors then (a relay waits
+                                    until some device's changes it lacks have stopped reaching
+                                    it for the delay: a peer that is being sent them, even
+                                    late, needs no second copy) */
+    size_t nlack;
     bool asked;                  /* its HELLO wants all it lacks now: relay without the delay */
     uint64_t last_hello;         /* when we last sent it a HELLO */
     rep__sync_peer_info_t info;
@@ -104,8 +110,11 @@ rep__sync_free(rep__sync_t **sp)
     if (!sp || !*sp)
         return;
     rep__sync_t *s = *sp;
-    for (size_t i = 0; i < s->npeers; i++)
+    for (size_t i = 0; i < s->npeers; i++) {
         free(s->peers[i].known);
+        free(s->peers[i].lack_vv);
+        free(s->peers[i].lack_known);
+    }
     for (size_t i = s->out_head; i < s->nout; i++)
         free(s->out[i].p);
     free(s->peers);
@@ -288,6 +297,44 @@ send_data(rep__sync_t *s, peer_t *p, bool only_own, uint64_t now)
 
 static int learn(peer_t *p, const rep_vv_entry_t *vv, size_t n, bool replace);
 
+/* Remember what p lacks now (our vv, and what it has of each actor in it). */
+static int
+lack_mark(rep__sync_t *s, peer_t *p)
+{
+    if (s->nours > p->nlack) {
+        rep_vv_entry_t *v = realloc(p->lack_vv, s->nours * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        p->lack_vv = v;
+        uint64_t *k = realloc(p->lack_known, s->nours * sizeof *k);
+        if (!k)
+            return -ENOMEM;
+        p->lack_known = k;
+    }
+    rep__vv_t known = {p->known, p->nknown};
+    for (size_t i = 0; i < s->nours; i++) {
+        p->lack_vv[i] = s->ours[i];
+        p->lack_known[i] = rep__vv_seq(&known, s->ours[i].actor);
+    }
+    p->nlack = s->nours;
+    return 0;
+}
+
+/* Since lack_mark(), has p received more of every other device whose changes it lacked then
+ * (so they are reaching it, from their author or a relay)? */
+static bool
+lack_progressed(const rep__sync_t *s, const peer_t *p)
+{
+    rep__vv_t known = {p->known, p->nknown};
+    for (size_t i = 0; i < p->nlack; i++) {
+        uint64_t a = p->lack_vv[i].actor;
+        if (a != s->r->actor && a != p->info.actor && p->lack_known[i] < p->lack_vv[i].seq &&
+            rep__vv_seq(&known, a) <= p->lack_known[i])
+            return false;
+    }
+    return true;
+}
+
 /* Send each idle peer what it lacks, as the rules in sync.h say. */
 static int
 pump(rep__sync_t *s, uint64_t now)
@@ -307,9 +354,11 @@ pump(rep__sync_t *s, uint64_t now)
             p->asked = false;
         if (!others)
             p->lacking = false;
-        else if (!p->lacking) {
+        else if (!p->lacking || lack_progressed(s, p)) {
+            /* it lacks changes of others; those it lacked before (if any) are arriving */
             p->lacking = true;
             p->lacking_since = now;
+            REP_TRY(lack_mark(s, p));
         }
         if (p->inflight || p->stalled)
             continue;

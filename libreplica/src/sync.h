@@ -23,9 +23,11 @@
  * that cannot apply is retried once per anti-entropy period, not in a loop.
  *
  * A peer that lacks this replica's own changes gets them at once, as changes. Changes of other
- * devices are relayed only once a peer has lacked them for relay_delay_ms plus a delay of up
- * to as much again fixed per device (in a full mesh their author sends them itself, and the
- * HAVE of the peer that got them stops the others), or at once when its HELLO wants them;
+ * devices are relayed only once a peer has lacked them, and received no more of some device
+ * among them, for relay_delay_ms plus a delay of up to as much again fixed per device (in a
+ * full mesh their author sends them itself, and the HAVE of the peer that got them stops the
+ * others; a steady stream that keeps arriving, even late, is not relayed), or at once when its
+ * HELLO wants them;
  * those go as changes or as a snapshot, whichever is smaller. A DATA not acknowledged within
  * ack_timeout_ms is taken as lost and sent again. Every peer is sent a HELLO every
  * anti_entropy_ms, so any loss heals. After an import that leaves changes waiting for
