@@ -6,7 +6,8 @@
  * with rep__sync_take() and handed to the other end with rep__sync_received(), and a virtual
  * clock the test advances, calling rep__sync_tick(). The network can drop, duplicate and
  * reorder messages (seeded). Every message is inspected on its way: nothing may be sent to a
- * peer that is not connected, and a DATA is at most max_msg bytes unless it is a snapshot.
+ * peer that is not connected, and no message is over max_msg bytes (a snapshot that is bigger
+ * goes in parts).
  * Every tick checks next_ms (in the future while a peer is connected; UINT64_MAX without one).
  *
  * What is checked: a full mesh converges sending each change to each peer about once; a
@@ -192,9 +193,9 @@ net_mesh(net_t *t)
             net_connect(t, i, j);
 }
 
-/* A message as the engine frames it: [version, type, ...]; DATA's id and payload. */
+/* A message as the engine frames it: [version, type, ...]; DATA's id, part, offset, total. */
 typedef struct parsed {
-    uint64_t version, type, id;
+    uint64_t version, type, id, offset, total;
     const uint8_t *payload;
     uint32_t npayload;
 } parsed_t;
@@ -212,6 +213,8 @@ parse(const uint8_t *p, size_t n, parsed_t *m)
     if (m->type == REP_SYNC_DATA) {
         REP_TRY(rep__rd_uint(&r, &m->id));
         REP_TRY(rep__rd_bin(&r, &m->payload, &m->npayload));
+        REP_TRY(rep__rd_uint(&r, &m->offset));
+        REP_TRY(rep__rd_uint(&r, &m->total));
     }
     return 0;
 }
@@ -236,13 +239,16 @@ account(net_t *t, int i, int j, const uint8_t *p, size_t n)
         return;
     t->data_msgs++;
     t->data_payload += m.npayload;
+    ck_assert_msg(n <= t->opts.max_msg, "DATA %d->%d is %zu bytes, max_msg %zu", i, j, n,
+                  t->opts.max_msg);
+    if (m.offset > 0)
+        return; /* a later part of a payload in parts */
     if (is_snapshot(m.payload, m.npayload)) {
         t->snapshots++;
         t->snapshots_to[j]++;
         return;
     }
-    ck_assert_msg(n <= t->opts.max_msg, "DATA of changes %d->%d is %zu bytes, max_msg %zu", i, j,
-                  n, t->opts.max_msg);
+    ck_assert_msg(m.total == m.npayload, "a batch of changes %d->%d in parts", i, j);
     rep__batch_t b;
     CK_OK(rep__batch_decode(m.payload, m.npayload, &b));
     ck_assert_msg(b.n > 0, "an empty DATA %d->%d", i, j);
@@ -777,6 +783,20 @@ done(rep__buf_t *b, size_t *n)
     return rep__buf_take(b, n);
 }
 
+/* A whole DATA: [1, 2, id, payload, 0, n]. */
+static uint8_t *
+data_msg(uint64_t id, const uint8_t *payload, size_t n, size_t *len)
+{
+    rep__buf_t b;
+    msgpack_packer pk;
+    pack_head(&b, &pk, 6, 1, REP_SYNC_DATA);
+    msgpack_pack_uint64(&pk, id);
+    pack_bin(&pk, payload, n);
+    msgpack_pack_uint64(&pk, 0);
+    msgpack_pack_uint64(&pk, n);
+    return done(&b, len);
+}
+
 /* The next message engine i wants to send (must be there). */
 static uint8_t *
 take(net_t *t, int i, size_t *n, uint32_t *peer)
@@ -830,11 +850,8 @@ START_TEST(test_hostile_input)
     CK_OK(rep_replica_export(t.r[B], avv, avvn, 0, &batch, &batchn, NULL));
     rep__buf_t b;
     msgpack_packer pk;
-    pack_head(&b, &pk, 4, 1, REP_SYNC_DATA);
-    msgpack_pack_uint64(&pk, 424242);
-    pack_bin(&pk, batch, batchn);
     size_t datan;
-    uint8_t *data = done(&b, &datan);
+    uint8_t *data = data_msg(424242, batch, batchn, &datan);
 
     /* garbage */
     tu_rng_t g;
@@ -873,19 +890,32 @@ START_TEST(test_hostile_input)
     p = done(&b, &n);
     refused(&t, A, B, p, n, "HAVE with another office's vv");
     free(p);
-    pack_head(&b, &pk, 4, 1, REP_SYNC_DATA);
-    msgpack_pack_uint64(&pk, 1);
-    pack_bin(&pk, xbatch, xbatchn);
-    p = done(&b, &n);
+    p = data_msg(1, xbatch, xbatchn, &n);
     refused(&t, A, B, p, n, "DATA of another office");
     free(p);
     /* a DATA whose payload is damaged (the checksum catches it) */
-    memcpy(longer, data, datan);
-    longer[datan - 40] ^= 0x10;
-    refused(&t, A, B, longer, datan, "DATA with a corrupted payload");
-    memcpy(longer, data, datan);
-    longer[datan - 1] ^= 0x01;
-    refused(&t, A, B, longer, datan, "DATA with a corrupted checksum");
+    uint8_t *bad_batch = malloc(batchn);
+    ck_assert_ptr_nonnull(bad_batch);
+    for (int w = 0; w < 2; w++) {
+        memcpy(bad_batch, batch, batchn);
+        bad_batch[w ? batchn - 1 : batchn - 40] ^= w ? 0x01 : 0x10;
+        p = data_msg(2, bad_batch, batchn, &n);
+        refused(&t, A, B, p, n, w ? "DATA with a corrupted checksum" : "DATA with a corrupted payload");
+        free(p);
+    }
+    free(bad_batch);
+    /* parts that cannot be: past the total, a total over the bound, an empty part */
+    static const uint64_t shapes[][2] = {{0, 10}, {5, 20}, {0, (1ull << 30) + 1}};
+    for (size_t k = 0; k < REP_ARRAY_LEN(shapes); k++) {
+        pack_head(&b, &pk, 6, 1, REP_SYNC_DATA);
+        msgpack_pack_uint64(&pk, 3);
+        pack_bin(&pk, batch, k == 0 ? 0 : 16);
+        msgpack_pack_uint64(&pk, shapes[k][0]);
+        msgpack_pack_uint64(&pk, shapes[k][1]);
+        p = done(&b, &n);
+        refused(&t, A, B, p, n, "an impossible part");
+        free(p);
+    }
     /* versions and types */
     for (uint64_t v = 0; v < 4; v++) {
         if (v == REP_SYNC_VERSION)
@@ -912,12 +942,20 @@ START_TEST(test_hostile_input)
     p = done(&b, &n);
     refused(&t, A, B, p, n, "ACK without id");
     free(p);
-    pack_head(&b, &pk, 4, 1, REP_SYNC_DATA);
+    pack_head(&b, &pk, 6, 1, REP_SYNC_DATA);
     msgpack_pack_str(&pk, 2);
     msgpack_pack_str_body(&pk, "id", 2);
     pack_bin(&pk, batch, batchn);
+    msgpack_pack_uint64(&pk, 0);
+    msgpack_pack_uint64(&pk, batchn);
     p = done(&b, &n);
     refused(&t, A, B, p, n, "DATA with a string id");
+    free(p);
+    pack_head(&b, &pk, 4, 1, REP_SYNC_DATA);
+    msgpack_pack_uint64(&pk, 4);
+    pack_bin(&pk, batch, batchn);
+    p = done(&b, &n);
+    refused(&t, A, B, p, n, "DATA without offset and total (an older shape)");
     free(p);
     pack_head(&b, &pk, 3, 1, REP_SYNC_HAVE);
     pack_bin(&pk, "RPLV", 4);
@@ -1122,7 +1160,7 @@ START_TEST(test_max_msg_bounds_data)
     ck_assert_uint_eq(t.data_changes, 150);
 
     /* C catches up from B; then D, empty, from a replica whose log lacks the changes (it took
-     * a snapshot): only then may a DATA exceed max_msg, as a snapshot */
+     * a snapshot): the snapshot, bigger than max_msg, goes in parts */
     int d = net_add(&t);
     uint8_t *snap;
     size_t snapn;
@@ -1134,10 +1172,54 @@ START_TEST(test_max_msg_bounds_data)
     rep_free(snap);
     ck_assert(same(&t, B, C));
     ck_assert_uint_gt(snapn, t.opts.max_msg);
+    uint64_t data = t.data_msgs;
     net_connect(&t, C, d);
     net_settle(&t, 20);
     ck_assert(same(&t, A, d));
     ck_assert_uint_eq(t.snapshots_to[d], 1);
+    ck_assert_uint_ge(t.data_msgs - data, snapn / t.opts.max_msg + 1); /* in parts */
+    assert_no_bad(&t);
+    net_close(&t);
+}
+END_TEST
+
+/* A snapshot in parts survives lost parts, a reconnect in the middle and a peer that sends
+ * parts that do not follow: it is sent again from the start, and nothing half-made applies. */
+START_TEST(test_parts_heal)
+{
+    net_t t;
+    net_open(&t, 3, TU_CLOCK_EPOCH_MS, 4096, tu_seed(0x5eed0c) + (uint64_t)_i);
+    enum { A, B, C };
+    tu_rng_t g;
+    tu_rng_seed(&g, 11);
+    for (int k = 0; k < 120; k++) {
+        char key[32], val[301];
+        snprintf(key, sizeof key, "pat/%d", k);
+        for (size_t c = 0; c < sizeof val - 1; c++)
+            val[c] = (char)('a' + tu_rng_below(&g, 26));
+        val[sizeof val - 1] = '\0';
+        write_reg(t.r[A], key, "notes", val);
+    }
+    /* B takes A's state as a snapshot, so it can answer C only with one */
+    uint8_t *snap;
+    size_t snapn;
+    CK_OK(rep_replica_snapshot(t.r[A], &snap, &snapn));
+    CK_OK(rep_replica_import(t.r[B], snap, snapn, NULL));
+    rep_free(snap);
+    ck_assert_uint_gt(snapn, 3 * t.opts.max_msg);
+    CK_OK(rep__sync_changed(t.s[B], t.now));
+    t.drop = 15; /* parts and ACKs get lost */
+    net_connect(&t, B, C);
+    for (int k = 0; k < 6; k++) { /* deliver a little, then cut the link mid-transfer */
+        net_collect(&t);
+        for (int m = 0; m < 3 && net_deliver_one(&t); m++)
+            net_collect(&t);
+    }
+    net_disconnect(&t, B, C);
+    ck_assert(!same(&t, B, C));
+    net_connect(&t, B, C);
+    int ticks = net_settle(&t, 400);
+    ck_assert_msg(same(&t, B, C), "not converged after %d ticks", ticks);
     assert_no_bad(&t);
     net_close(&t);
 }
@@ -1283,6 +1365,7 @@ sync_suite(void)
     tcase_add_test(tc, test_late_joiner_gets_snapshot);
     tcase_add_test(tc, test_pending_asks_sender);
     tcase_add_test(tc, test_max_msg_bounds_data);
+    tcase_add_loop_test(tc, test_parts_heal, 0, 3);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("faults");

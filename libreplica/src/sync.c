@@ -34,6 +34,10 @@ typedef struct peer {
                                     late, needs no second copy) */
     size_t nlack;
     bool asked;                  /* its HELLO wants all it lacks now: relay without the delay */
+    uint8_t *part_src;           /* a payload over max_msg being sent to it in parts ... */
+    size_t part_n, part_off;     /* ... its size, and how much of it is sent */
+    rep__buf_t in;               /* a payload arriving from it in parts ... */
+    uint64_t in_total;           /* ... and its size */
     uint64_t last_hello;         /* when we last sent it a HELLO */
     rep__sync_peer_info_t info;
 } peer_t;
@@ -114,6 +118,8 @@ rep__sync_free(rep__sync_t **sp)
         free(s->peers[i].known);
         free(s->peers[i].lack_vv);
         free(s->peers[i].lack_known);
+        free(s->peers[i].part_src);
+        rep__buf_free(&s->peers[i].in);
     }
     for (size_t i = s->out_head; i < s->nout; i++)
         free(s->out[i].p);
@@ -243,6 +249,47 @@ lacks(const rep__sync_t *s, const peer_t *p, bool *own, bool *others, uint64_t *
     }
 }
 
+/* Drop what is half sent to p or half received from it (a part lost on the way, a
+ * reconnect): a payload is then sent again whole, from its first part. */
+static void
+parts_reset(peer_t *p)
+{
+    free(p->part_src);
+    p->part_src = NULL;
+    p->part_n = p->part_off = 0;
+    p->in.len = 0;
+    p->in_total = 0;
+}
+
+/* Send p the next part of the payload in p->part_src (all of it when it fits):
+ * DATA [1, 2, id, bytes, offset, total]. */
+static int
+send_part(rep__sync_t *s, peer_t *p, uint64_t now)
+{
+    size_t max = s->o.max_msg - DATA_OVERHEAD, off = p->part_off;
+    size_t n = p->part_n - off < max ? p->part_n - off : max;
+    rep__buf_t b;
+    msgpack_packer pk;
+    msg_begin(&b, &pk, 6, REP_SYNC_DATA);
+    msgpack_pack_uint64(&pk, ++p->next_id);
+    pack_bin(&pk, p->part_src + off, n);
+    msgpack_pack_uint64(&pk, off);
+    msgpack_pack_uint64(&pk, p->part_n);
+    int rc = queue(s, p, &b);
+    rep__buf_free(&b);
+    REP_TRY(rc);
+    p->part_off += n;
+    if (p->part_off == p->part_n) { /* the last (or only) part is on its way */
+        free(p->part_src);
+        p->part_src = NULL;
+    }
+    p->inflight = true;
+    p->progressed = false;
+    p->inflight_id = p->next_id;
+    p->inflight_at = now;
+    return 0;
+}
+
 /* Send p its next DATA: everything it lacks, or with only_own our own changes alone (the vv
  * we answer claims it has every other device's changes we have). */
 static int
@@ -278,21 +325,11 @@ send_data(rep__sync_t *s, peer_t *p, bool only_own, uint64_t now)
         rc = rep_replica_catchup(s->r, vvb, vvn, max, &payload, &n, NULL);
     free(vvb);
     REP_TRY(rc);
-    rep__buf_t b;
-    msgpack_packer pk;
-    msg_begin(&b, &pk, 4, REP_SYNC_DATA);
-    msgpack_pack_uint64(&pk, ++p->next_id);
-    pack_bin(&pk, payload, n);
-    free(payload);
-    rc = queue(s, p, &b);
-    rep__buf_free(&b);
-    REP_TRY(rc);
     p->asked = false;
-    p->inflight = true;
-    p->progressed = false;
-    p->inflight_id = p->next_id;
-    p->inflight_at = now;
-    return 0;
+    p->part_src = payload; /* sent in parts when over max (only a snapshot can be) */
+    p->part_n = n;
+    p->part_off = 0;
+    return send_part(s, p, now);
 }
 
 static int learn(peer_t *p, const rep_vv_entry_t *vv, size_t n, bool replace);
@@ -360,7 +397,13 @@ pump(rep__sync_t *s, uint64_t now)
             p->lacking_since = now;
             REP_TRY(lack_mark(s, p));
         }
-        if (p->inflight || p->stalled)
+        if (p->inflight)
+            continue;
+        if (p->part_src) { /* the rest of a payload in parts comes first */
+            REP_TRY(send_part(s, p, now));
+            continue;
+        }
+        if (p->stalled)
             continue;
         bool relay = others && (p->asked || now - p->lacking_since >= relay_delay(s));
         if (own || relay)
@@ -455,6 +498,33 @@ on_data(rep__sync_t *s, peer_t *p, uint64_t id, const uint8_t *payload, size_t n
     return 0;
 }
 
+/* A part of a payload: keep it until the payload is whole, then apply it. A part that does not
+ * continue the payload being assembled (one was lost, or the sender started over) drops it
+ * and is not acknowledged: the sender's ACK timeout sends the payload again from the start. */
+static int
+on_part(rep__sync_t *s, peer_t *p, uint64_t id, const uint8_t *part, size_t n, uint64_t off,
+        uint64_t total, uint64_t now)
+{
+    if (off == 0 && n == total) /* the usual case: a whole payload */
+        return on_data(s, p, id, part, n, now);
+    if (off == 0) {
+        p->in.len = 0;
+        p->in_total = total;
+    } else if (off != p->in.len || total != p->in_total) {
+        p->in.len = 0;
+        p->in_total = 0;
+        return 0;
+    }
+    REP_TRY(rep__buf_reserve(&p->in, n));
+    rep__buf_add(&p->in, part, n);
+    if (p->in.len < total) /* more to come: acknowledge this part */
+        return send_vv_msg(s, p, REP_SYNC_ACK, id, false);
+    int rc = on_data(s, p, id, p->in.p, p->in.len, now);
+    rep__buf_free(&p->in);
+    p->in_total = 0;
+    return rc;
+}
+
 /* Decode and act on one message; REP_ECORRUPT / REP_EOFFICE / REP_EVERSION for a bad one. */
 static int
 dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now)
@@ -468,18 +538,22 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
     if (version != REP_SYNC_VERSION)
         return version > REP_SYNC_VERSION ? REP_EVERSION : REP_ECORRUPT;
     REP_TRY(rep__rd_uint(&r, &type));
-    static const uint32_t shape[] = {[REP_SYNC_HELLO] = 6, [REP_SYNC_DATA] = 4, [REP_SYNC_ACK] = 4,
+    static const uint32_t shape[] = {[REP_SYNC_HELLO] = 6, [REP_SYNC_DATA] = 6, [REP_SYNC_ACK] = 4,
                                      [REP_SYNC_HAVE] = 3};
     if (type == 0 || type >= REP_ARRAY_LEN(shape) || items != shape[type])
         return REP_ECORRUPT;
     if (type == REP_SYNC_DATA) {
-        const uint8_t *payload;
+        const uint8_t *part;
         uint32_t n;
+        uint64_t off, total;
         REP_TRY(rep__rd_uint(&r, &id));
-        REP_TRY(rep__rd_bin(&r, &payload, &n));
-        if (rep__rd_left(&r))
+        REP_TRY(rep__rd_bin(&r, &part, &n));
+        REP_TRY(rep__rd_uint(&r, &off));
+        REP_TRY(rep__rd_uint(&r, &total));
+        if (rep__rd_left(&r) || total > REP_SYNC_MAX_PAYLOAD || off > total || n > total - off ||
+            (n == 0 && total > 0))
             return REP_ECORRUPT;
-        return on_data(s, p, id, payload, n, now);
+        return on_part(s, p, id, part, n, off, total, now);
     }
     uint64_t actor = 0;
     bool want = false;
@@ -506,7 +580,8 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
     }
     if (type == REP_SYNC_ACK && p->inflight && id == p->inflight_id) {
         p->inflight = false;
-        p->stalled = !p->progressed; /* sending the same again would meet the same fate */
+        /* sending the same again would meet the same fate (a part's ACK is progress) */
+        p->stalled = !p->progressed && !p->part_src;
     }
     return 0;
 }
@@ -545,6 +620,7 @@ rep__sync_connected(rep__sync_t *s, uint32_t peer, uint64_t now_ms)
     p->connected = true;
     p->info.connected = 1;
     p->inflight = false;
+    parts_reset(p);
     p->has_known = false; /* until its HELLO says */
     p->lacking = p->asked = p->stalled = false;
     return send_hello(s, p, now_ms, false);
@@ -559,6 +635,7 @@ rep__sync_disconnected(rep__sync_t *s, uint32_t peer)
     p->connected = false;
     p->info.connected = 0;
     p->inflight = false;
+    parts_reset(p);
     /* drop what was queued for it: a reconnect starts over with HELLOs */
     size_t w = s->out_head;
     for (size_t i = s->out_head; i < s->nout; i++) {
@@ -592,8 +669,11 @@ rep__sync_tick(rep__sync_t *s, uint64_t now_ms, uint64_t *next_ms)
         peer_t *p = &s->peers[i];
         if (!p->connected)
             continue;
-        if (p->inflight && now_ms - p->inflight_at >= s->o.ack_timeout_ms)
+        if (p->inflight && now_ms - p->inflight_at >= s->o.ack_timeout_ms) {
             p->inflight = false; /* lost on the way (or its ACK was): send again from known */
+            free(p->part_src);   /* and a payload in parts, again from its start */
+            p->part_src = NULL;
+        }
         if (now_ms - p->last_hello >= s->o.anti_entropy_ms) {
             p->stalled = false; /* try again, once per period */
             REP_TRY(send_hello(s, p, now_ms, false));

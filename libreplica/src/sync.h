@@ -9,10 +9,17 @@
  * Messages are msgpack arrays [version, type, ...]:
  *   HELLO [1, 1, office(bin 16), actor, vv(bin), want]  what I have; with want: send me all
  *                                                  I lack at once (I wait for some of it)
- *   DATA  [1, 2, id, payload(bin)]                 a batch of changes or a snapshot
+ *   DATA  [1, 2, id, part(bin), offset, total]     a batch of changes or a snapshot: bytes
+ *                                                  [offset, offset + len) of a payload of
+ *                                                  total bytes (usually all of it)
  *   ACK   [1, 3, id, vv(bin)]                      DATA id is applied; now I have vv
  *   HAVE  [1, 4, vv(bin)]                          what I have changed (told to every peer)
- * where vv is rep_replica_vv()'s bytes and payload rep_replica_catchup()'s.
+ * where vv is rep_replica_vv()'s bytes and payload rep_replica_catchup()'s. Batches of changes
+ * are made to fit in max_msg; a snapshot may not (it is one frame: the state of a large office,
+ * or the only answer when the log lacks changes), so it goes in parts, each a DATA of its own,
+ * acknowledged before the next is sent; the receiver assembles them (at most
+ * REP_SYNC_MAX_PAYLOAD) and applies the whole. A lost part, a timeout or a reconnect start the
+ * payload over.
  *
  * Per peer the engine keeps what the peer is known to have: its vv, replaced by a HELLO,
  * raised by ACK and HAVE, and taken to include every change of the peer's own device that we
@@ -42,12 +49,13 @@
 #include "replica.h"
 
 #define REP_SYNC_VERSION 1
+#define REP_SYNC_MAX_PAYLOAD ((uint64_t)1 << 30) /* a payload in parts: at most 1 GiB */
 
 enum rep__sync_msg { REP_SYNC_HELLO = 1, REP_SYNC_DATA = 2, REP_SYNC_ACK = 3, REP_SYNC_HAVE = 4 };
 
 typedef struct rep__sync_opts {
-    size_t max_msg;            /* DATA payloads are made to fit in this many bytes (a snapshot
-                                  larger than it is sent whole when the log lacks the changes) */
+    size_t max_msg;            /* every message fits in this many bytes (a larger snapshot goes
+                                  in parts) */
     uint64_t anti_entropy_ms;  /* HELLO to every peer this often */
     uint64_t ack_timeout_ms;   /* a DATA not acknowledged this long is taken as lost */
     uint64_t relay_delay_ms;   /* other devices' changes wait this long before being relayed */
