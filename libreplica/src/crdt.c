@@ -176,24 +176,33 @@ rep__sibs_decode(rep__sibs_t *s, const uint8_t *p, size_t n)
 void
 rep__sibs_encode(rep__buf_t *b, const rep__sibs_t *s)
 {
-    uint8_t hdr[26];
-    hdr[0] = (uint8_t)(s->n >> 8);
-    hdr[1] = (uint8_t)s->n;
-    rep__buf_add(b, hdr, 2);
+    size_t n = 2;
+    for (size_t i = 0; i < s->n; i++)
+        n += 26 + s->v[i].usern + 4 + s->v[i].valn;
+    if (rep__buf_reserve(b, n) < 0)
+        return;
+    uint8_t *p = b->p + b->len;
+    p[0] = (uint8_t)(s->n >> 8);
+    p[1] = (uint8_t)s->n;
+    p += 2;
     for (size_t i = 0; i < s->n; i++) {
         const rep__sib_t *x = &s->v[i];
-        rep__put_be64(hdr, x->actor);
-        rep__put_be64(hdr + 8, x->seq);
-        rep__put_be64(hdr + 16, x->hlc);
-        hdr[24] = x->deleted ? 1 : 0;
-        hdr[25] = x->usern;
-        rep__buf_add(b, hdr, 26);
-        rep__buf_add(b, x->user, x->usern);
-        uint8_t len[4];
-        rep__put_be32(len, x->valn);
-        rep__buf_add(b, len, 4);
-        rep__buf_add(b, x->val, x->valn);
+        rep__put_be64(p, x->actor);
+        rep__put_be64(p + 8, x->seq);
+        rep__put_be64(p + 16, x->hlc);
+        p[24] = x->deleted ? 1 : 0;
+        p[25] = x->usern;
+        p += 26;
+        if (x->usern)
+            memcpy(p, x->user, x->usern);
+        p += x->usern;
+        rep__put_be32(p, x->valn);
+        p += 4;
+        if (x->valn)
+            memcpy(p, x->val, x->valn);
+        p += x->valn;
     }
+    b->len += n;
 }
 
 /* ---- Merge ---- */
