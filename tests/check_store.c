@@ -669,6 +669,52 @@ START_TEST(log_cursor_walks_dots_in_numeric_order)
 }
 END_TEST
 
+/* Read-modify-write through one cursor: a value replaced in place (same size, larger,
+ * smaller), a new key put through the cursor, a missing key, and a delete after a get. */
+static int
+state_rmw_fn(rep__txn_t *t, void *ctx)
+{
+    walk_t *w = ctx;
+    rep__cur_t *c;
+    rep__slice_t v;
+    REP_TRY(rep__cur_open(t, REP_DB_STATE, &c));
+    STEP(rep__cur_get(c, "b", 1, &v) == 0 && v.n == 2 && memcmp(v.p, "b0", 2) == 0);
+    STEP(rep__cur_put(c, "b", 1, "b1", 2, true) == 0);
+    STEP(rep__cur_get(c, "a", 1, &v) == 0 && v.n == 2);
+    STEP(rep__cur_put(c, "a", 1, "a-longer", 8, true) == 0);
+    STEP(rep__cur_get(c, "c", 1, &v) == 0);
+    STEP(rep__cur_put(c, "c", 1, "", 0, true) == 0);
+    STEP(rep__cur_get(c, "bb", 2, &v) == REP_ENOTFOUND);
+    STEP(rep__cur_put(c, "bb", 2, "new", 3, false) == 0);
+    STEP(rep__cur_put(c, "b", 1, "b2", 2, false) == 0); /* without current: a plain put */
+    STEP(rep__cur_get(c, "d", 1, &v) == 0);
+    STEP(rep__cur_del(c) == 0);
+    STEP(rep__cur_get(c, "d", 1, &v) == REP_ENOTFOUND);
+    w->done = true;
+out:
+    rep__cur_close(&c);
+    return 0;
+}
+
+START_TEST(cursor_get_then_put_replaces_in_place)
+{
+    rep__store_t *s = open_new("r");
+    put(s, REP_DB_STATE, "a", "a0");
+    put(s, REP_DB_STATE, "b", "b0");
+    put(s, REP_DB_STATE, "c", "c0");
+    put(s, REP_DB_STATE, "d", "d0");
+    walk_t w = {0, false};
+    CK_OK(rep__store_write(s, state_rmw_fn, &w));
+    ck_assert_msg(w.done, "the read-modify-write went wrong at step %d", w.step);
+    ck_assert_str_eq(get(s, REP_DB_STATE, "a"), "a-longer");
+    ck_assert_str_eq(get(s, REP_DB_STATE, "b"), "b2");
+    ck_assert_str_eq(get(s, REP_DB_STATE, "bb"), "new");
+    ck_assert_str_eq(get(s, REP_DB_STATE, "c"), "");
+    ck_assert_ptr_null(get(s, REP_DB_STATE, "d"));
+    rep__store_close(&s);
+}
+END_TEST
+
 START_TEST(cursor_close_accepts_null)
 {
     rep__cur_t *c = NULL;
@@ -709,6 +755,7 @@ store_suite(void)
     tcase_add_test(tc, hist_cursor_walks_sorted_duplicates);
     tcase_add_test(tc, cursor_del_and_del_of_one_duplicate);
     tcase_add_test(tc, log_cursor_walks_dots_in_numeric_order);
+    tcase_add_test(tc, cursor_get_then_put_replaces_in_place);
     tcase_add_test(tc, cursor_close_accepts_null);
     suite_add_tcase(s, tc);
     return s;

@@ -1,7 +1,7 @@
 /*
  * sim.c — a deterministic simulation of an office network of replicas.
  *
- *   tests/sim [--seeds N] [--from S] [--replicas-max K] [--steps N] [-v]
+ *   tests/sim [--seeds N] [--from S] [--replicas-max K] [--steps N] [--mode M] [-v]
  *
  * Each seed builds an office of 3..K replicas (real LMDB directories, opened with
  * REP_OPEN_NOSYNC: this tests merge logic, not disks), each on its own fake wall clock (most a
@@ -38,6 +38,37 @@
  *     refused with REP_EKIND (nothing written); two replicas that start one name with two
  *     kinds at once both keep their field, flagged as a clash, and both stay writable.
  *
+ * Two modes, chosen per seed (from a hash of the seed, so either replays alone; --mode forces
+ * one). The direct mode is the message layer above: the simulation itself calls export,
+ * catchup, snapshot and import. The engine mode (about 60% of seeds) runs the real sync engine
+ * (libreplica/src/sync.h), the code a node runs, with no layer of the simulation's own: each
+ * replica owns a rep__sync_t with small options chosen by the seed (max_msg small enough that
+ * batches split; relay delay, anti-entropy period and ack timeout in virtual ms), the engines
+ * are joined in a full mesh or a partial topology (a random tree plus some links) that only
+ * relays can cross, a local commit is followed by rep__sync_changed (or, as when a thin client
+ * in another process wrote it, the node tells its engine at its next tick; now and then a
+ * burst of commits on one node gives its engine more than max_msg to push), virtual time passes
+ * and each engine is ticked when its next_ms comes (and after what it was told, as a node's
+ * loop comes around, and now and then for no reason), and what rep__sync_take gives travels
+ * the links with the same loss, duplication and reordering (and, rarely, truncation: counted,
+ * and each must be counted bad by its receiver) to rep__sync_received. A partition is
+ * rep__sync_disconnected on both sides (what is on the wire is lost) and healing
+ * rep__sync_connected; a restart frees the engine and starts a fresh one (messages on the wire
+ * to and from it may be lost or still come). Out-of-order single changes come as a DATA of one
+ * change from a connected peer, or as a bundle imported from a USB stick when none is; whole
+ * snapshots sent unasked are USB bundles too, imported directly, after which the engine is
+ * told rep__sync_changed. The simulation follows what each import brought (as changes or as
+ * state) from the DATA it delivers. Every message is checked on its way: only to a connected
+ * peer, well-formed, a DATA of changes within max_msg, a snapshot beyond it only from a log
+ * that lacks changes; every tick's next_ms is in the future, within an anti-entropy period
+ * while a peer is connected and never without one. At the end partitions heal and the
+ * network runs with ticks, without faults, until every replica holds every change (bounded,
+ * else the seed fails), then for two more anti-entropy periods and two in which no DATA may
+ * move, and no peer may be left behind (each engine's figures for its peers are exact: bytes
+ * sent and received, too); no message was counted bad but the truncated ones; and
+ * the DATA bytes sent are reported against one copy of each change to each peer. Then the same
+ * final checks as the direct mode.
+ *
  * The oracle records every committed change: its writer, seq, hlc, user, causal context (the
  * writer's version vector just before the commit) and its writes. From those alone it derives
  * the state of any set of changes (DESIGN.md "Merge rules"): a register holds the writes to it
@@ -68,7 +99,10 @@
 
 #include <sodium.h>
 
+#include "change.h"
+#include "codec.h"
 #include "replica.h"
+#include "sync.h"
 #include "testutil.h"
 
 #define SIM_MAX_NODES   7
@@ -83,6 +117,8 @@
 static bool g_verbose;
 static int g_replicas_max = SIM_MAX_NODES;
 static unsigned g_steps; /* 0: chosen per seed */
+static int g_mode;       /* 0: chosen per seed; 1: direct; 2: engine */
+static char g_replay[96]; /* the options a replay needs besides the seed */
 static volatile sig_atomic_t g_crash_seed_valid;
 static uint64_t g_crash_seed;
 
@@ -302,11 +338,14 @@ covers(const och_t *c, const och_t *w)
 }
 
 /* ---- The network --------------------------------------------------------------------------- */
-/* M_SNAP: a snapshot, whether a catchup answer or one sent unasked (rep_replica_snapshot). */
-enum { M_HELLO = 1, M_BATCH = 2, M_SNAP = 3 };
+/* M_SNAP: a snapshot, whether a catchup answer or one sent unasked (rep_replica_snapshot).
+ * M_ENGINE: a sync engine's message (engine mode), of type etype (REP_SYNC_*). */
+enum { M_HELLO = 1, M_BATCH = 2, M_SNAP = 3, M_ENGINE = 4 };
 
 typedef struct msg {
     uint8_t type;
+    uint8_t etype;  /* M_ENGINE: REP_SYNC_HELLO .. REP_SYNC_HAVE */
+    bool esnap;     /* M_ENGINE: a DATA whose payload is a snapshot */
     bool more;      /* a batch the sender cut short: the receiver asks again */
     bool copy;      /* bytes is a malloc'd copy (free()), not the library's (rep_free()) */
     uint8_t *bytes;
@@ -316,9 +355,12 @@ typedef struct msg {
 } msg_t;
 
 static const char *
-msg_name(uint8_t type)
+msg_name(const msg_t *m)
 {
-    return type == M_HELLO ? "HELLO" : type == M_BATCH ? "BATCH" : "SNAPSHOT";
+    static const char *const eng[] = {"?", "HELLO", "DATA", "ACK", "HAVE"};
+    if (m->type == M_ENGINE)
+        return m->etype <= REP_SYNC_HAVE ? (m->esnap ? "DATA(snapshot)" : eng[m->etype]) : "?";
+    return m->type == M_HELLO ? "HELLO" : m->type == M_BATCH ? "BATCH" : "SNAPSHOT";
 }
 
 /* Is this a snapshot frame rather than a batch? (snapshot.h: magic "RPLS"; the public API
@@ -358,6 +400,14 @@ typedef struct node {
     int group;       /* side of a partition */
     och_t *chs;      /* oracle: our committed changes, chs[k].seq == k + 1 */
     size_t nchs, capchs;
+    /* engine mode */
+    rep__sync_t *sync; /* this node's engine (a restart makes a new one) */
+    bool econn[SIM_MAX_NODES]; /* its engine was told peer k is connected */
+    uint64_t enext;    /* the engine's next_ms at its last tick */
+    bool dirty;        /* it was told something since: tick it at the next step */
+    bool unseen;       /* a commit its engine was not told of yet (another process wrote) */
+    uint64_t esent[SIM_MAX_NODES], erecv[SIM_MAX_NODES]; /* bytes its engine sent to peer k
+                                                            and got from it (while connected) */
 } node_t;
 
 typedef struct sim_stats {
@@ -369,6 +419,13 @@ typedef struct sim_stats {
      * 3 merges or more */
     uint64_t snap_sent, snap_asked, snap_merged, snap_concurrent, snap_pending, snap_stale,
         estate, seeds_snapped;
+    /* engine mode: seeds, messages taken by type, DATA bytes (of snapshots), what one copy
+     * of each change to each peer costs (batches of one change), messages the simulation
+     * truncated and those the engines counted bad, out-of-order DATAs injected, USB bundles,
+     * engine restarts, ticks, time to converge at the end (virtual ms), the worst seed's
+     * DATA bytes / needed (per mille), DATAs of changes over half max_msg */
+    uint64_t eseeds, emsgs[REP_SYNC_HAVE + 1], edata_bytes, esnaps, esnap_bytes, eneeded,
+        ecorrupt, ebad, einject, ebundles, erestarts, eticks, econverge_ms, eratio_max, ehalf;
 } sim_stats_t;
 
 typedef struct sim {
@@ -385,6 +442,12 @@ typedef struct sim {
     char base[TU_PATH_MAX];
     uint8_t office[REP_OFFICE_ID_BYTES];
     int clash_a, clash_b, clash_ka, clash_kb;
+    /* engine mode */
+    bool engine;
+    rep__sync_opts_t eopts;
+    bool mesh;                              /* full mesh, else a partial topology */
+    bool linked[SIM_MAX_NODES][SIM_MAX_NODES]; /* the topology: engines of i and j peer */
+    uint64_t inject_id;                     /* ids of injected DATAs (no engine's) */
     bool failed;
     char why[1024];
     sim_stats_t st;
@@ -879,6 +942,20 @@ static const char *const k_users[] = {NULL, "", "alice", "bob", "dr. Øst"};
  * peer sent us (stale), possibly cut short. */
 static void net_push(sim_t *s, int from, int to);
 static bool check_node(sim_t *s, int i);
+static void eng_committed(sim_t *s, int i, const uint8_t *vv, size_t vvn);
+static void eng_bundle(sim_t *s, int from, int to, uint8_t *bytes, size_t len, bool copy,
+                       const uint64_t *view);
+static void eng_inject(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn,
+                       const uint64_t *want);
+static void eng_deliver(sim_t *s, int from, int to, const msg_t *m, size_t len);
+static void eng_disconnect(sim_t *s, int a, int b);
+static void eng_heal(sim_t *s);
+static void eng_tick(sim_t *s, int i);
+static void eng_time(sim_t *s, bool extra);
+static void eng_restarted(sim_t *s, int i);
+static uint64_t eng_bad(sim_t *s, int i);
+static void eng_final(sim_t *s);
+static bool net_step(sim_t *s, bool faults);
 
 /*
  * Run one transaction of writes raw[0..n) on node i. bad is the index of a write of the wrong
@@ -892,9 +969,10 @@ do_txn(sim_t *s, int i, const op_t *raw, size_t n, int bad, const char *user)
     rep_txn_t *t = NULL;
     rep_info_t *info = NULL;
     op_t kept[SIM_MAX_RAW];
-    size_t nkept = 0;
+    size_t nkept = 0, prevvn = 0;
     bool refused_at_call = false;
     char d[160];
+    uint8_t *prevv = NULL; /* engine mode: the vv before the commit */
 
     if (!SIM_OK(s, rep_txn_begin(nd->r, user, &t)))
         return;
@@ -915,6 +993,8 @@ do_txn(sim_t *s, int i, const op_t *raw, size_t n, int bad, const char *user)
     }
     uint64_t view[SIM_MAX_NODES];
     if (!node_view(s, i, view, NULL))
+        goto out;
+    if (s->engine && !SIM_OK(s, rep_replica_vv(nd->r, &prevv, &prevvn)))
         goto out;
     uint64_t seq = 0;
     int rc = rep_txn_commit(t, &seq);
@@ -1020,7 +1100,10 @@ do_txn(sim_t *s, int i, const op_t *raw, size_t n, int bad, const char *user)
         sim_trace(s, "%s commit seq %" PRIu64 " hlc %" PRIu64 ".%u user \"%s\": %s", nd->name, seq,
                   c->hlc >> 16, (unsigned)(c->hlc & 0xffff), c->user, line);
     }
+    if (s->engine)
+        eng_committed(s, i, prevv, prevvn); /* the engine pushes it */
 out:
+    rep_free(prevv);
     rep_info_free(&info);
     rep_txn_free(&t);
 }
@@ -1223,11 +1306,11 @@ clash_start(sim_t *s)
         clash_write(s, s->clash_b, s->clash_kb, true, false, "bob");
 }
 
+/* A random transaction on node i. */
 static void
-random_txn(sim_t *s)
+random_txn_at(sim_t *s, int i)
 {
     tu_rng_t *g = &s->rng;
-    int i = (int)tu_rng_below(g, (uint64_t)s->n);
     op_t raw[SIM_MAX_RAW];
     size_t n = 0;
     int bad = -1;
@@ -1264,14 +1347,21 @@ random_txn(sim_t *s)
     do_txn(s, i, raw, n, bad, user);
     if (s->failed)
         return;
-    /* push the news to a peer or two, as a node does after a local write */
-    if (n > 0 && tu_rng_chance(g, 60)) {
+    /* push the news to a peer or two, as a node does after a local write (the engine pushes
+     * its own) */
+    if (n > 0 && !s->engine && tu_rng_chance(g, 60)) {
         int pushes = (int)tu_rng_range(g, 1, 2);
         for (int p = 0; p < pushes && !s->failed; p++) {
             int to = (int)tu_rng_below(g, (uint64_t)s->n - 1);
             net_push(s, i, to >= i ? to + 1 : to);
         }
     }
+}
+
+static void
+random_txn(sim_t *s)
+{
+    random_txn_at(s, (int)tu_rng_below(&s->rng, (uint64_t)s->n));
 }
 
 /* ---- The network --------------------------------------------------------------------------- */
@@ -1285,19 +1375,14 @@ msg_free(msg_t *m)
     m->bytes = NULL;
 }
 
-/* Queue a message (bytes from the library, or a malloc'd copy when copy) on link from->to;
- * view is the sender's vv as the message was made. */
+/* Queue message m (whose bytes it owns) on link from->to. */
 static void
-net_send(sim_t *s, int from, int to, uint8_t type, uint8_t *bytes, size_t len, bool more,
-         bool copy, const uint64_t *view)
+net_queue(sim_t *s, int from, int to, msg_t m)
 {
-    msg_t m = {type, more, copy, bytes, len, {0}};
-    if (view)
-        memcpy(m.view, view, sizeof m.view);
     s->st.sent++;
     if (partitioned(s, from, to)) {
         sim_trace(s, "%s -> %s %s lost (partition)", s->node[from].name, s->node[to].name,
-                  msg_name(type));
+                  msg_name(&m));
         msg_free(&m);
         s->st.lost++;
         return;
@@ -1321,6 +1406,18 @@ net_send(sim_t *s, int from, int to, uint8_t type, uint8_t *bytes, size_t len, b
         l->cap = cap;
     }
     l->q[l->n++] = m;
+}
+
+/* Queue a message (bytes from the library, or a malloc'd copy when copy) on link from->to;
+ * view is the sender's vv as the message was made. */
+static void
+net_send(sim_t *s, int from, int to, uint8_t type, uint8_t *bytes, size_t len, bool more,
+         bool copy, const uint64_t *view)
+{
+    msg_t m = {.type = type, .more = more, .copy = copy, .bytes = bytes, .len = len};
+    if (view)
+        memcpy(m.view, view, sizeof m.view);
+    net_queue(s, from, to, m);
 }
 
 static size_t
@@ -1474,7 +1571,10 @@ net_snapshot(sim_t *s, int from, int to, bool old)
     sim_trace(s, "%s -> %s SNAPSHOT %zu bytes%s", nd->name, s->node[to].name, bn,
               old ? " (an old one)" : "");
     s->st.snap_sent++;
-    net_send(s, from, to, M_SNAP, b, bn, false, old, view);
+    if (s->engine)
+        eng_bundle(s, from, to, b, bn, old, view);
+    else
+        net_send(s, from, to, M_SNAP, b, bn, false, old, view);
 }
 
 /* Node i keeps a snapshot of its state now, to send (stale) later. */
@@ -1544,7 +1644,7 @@ net_pull(sim_t *s, int i)
             goto out;
         }
     }
-    if (nmiss == 0)
+    if (nmiss == 0 || s->engine) /* (the engine asks for them itself) */
         goto out;
     int to = actor_node(s, miss[tu_rng_below(&s->rng, nmiss)].actor);
     if (to == i || tu_rng_chance(&s->rng, 25)) {
@@ -1649,9 +1749,703 @@ node_import(sim_t *s, int to, int from, const uint8_t *bytes, size_t len,
     return true;
 }
 
+/* ---- The sync engine (engine mode) ---------------------------------------------------------- */
+/* Each node's engine knows node k as peer ENG_PEER(k). */
+#define ENG_PEER(k)     (100u + (uint32_t)(k))
+#define ENG_STORM       200000                  /* deliveries at one instant that mean a storm */
+#define ENG_CONVERGE_MS ((uint64_t)1800 * 1000) /* the end: converge within this (virtual) */
+#define ENG_RATIO_SANE  20                      /* DATA bytes / one copy per peer: not insane */
+#define ENG_CARRY_PCT   60                      /* % of steps in which a busy link carries some */
+
+static int
+eng_peer_node(const sim_t *s, uint32_t peer)
+{
+    return peer >= ENG_PEER(0) && peer < ENG_PEER(s->n) ? (int)(peer - ENG_PEER(0)) : -1;
+}
+
+/* Node i's vv as per-node seqs, as node_view() gives it but cheaper (rep_replica_info also
+ * counts records and conflicts), and with pending whether changes wait for dependencies
+ * (rep_replica_missing lists some exactly when some wait). */
+static bool
+node_vv(sim_t *s, int i, uint64_t view[SIM_MAX_NODES], bool *pending)
+{
+    uint8_t *b = NULL, office[REP_OFFICE_ID_BYTES];
+    size_t bn = 0, ne = 0;
+    rep_vv_entry_t *e = NULL;
+    if (!SIM_OK(s, rep_replica_vv(s->node[i].r, &b, &bn)))
+        return false;
+    int rc = rep__vv_decode(b, bn, office, &e, &ne);
+    rep_free(b);
+    if (!SIM_OK(s, rc))
+        return false;
+    memset(view, 0, SIM_MAX_NODES * sizeof *view);
+    bool ok = memcmp(office, s->office, sizeof office) == 0;
+    if (!ok)
+        sim_fail(s, "%s: its vv names another office", s->node[i].name);
+    for (size_t k = 0; k < ne && ok; k++) {
+        int nd = actor_node(s, e[k].actor);
+        if (nd < 0 || e[k].seq > s->node[nd].nchs) {
+            sim_fail(s, "%s: vv has actor %016" PRIx64 " up to %" PRIu64 ", which %s",
+                     s->node[i].name, e[k].actor, e[k].seq,
+                     nd < 0 ? "no replica has" : "its replica never made");
+            ok = false;
+        } else {
+            view[nd] = e[k].seq;
+        }
+    }
+    free(e);
+    if (ok && pending) {
+        rep_vv_entry_t *miss = NULL;
+        size_t nmiss = 0;
+        if (!SIM_OK(s, rep_replica_missing(s->node[i].r, &miss, &nmiss)))
+            return false;
+        rep_free(miss);
+        *pending = nmiss > 0;
+    }
+    return ok;
+}
+
+/* An engine's message: [version, type, ...]; a DATA's id and payload. */
+static bool
+eng_parse(const uint8_t *p, size_t n, uint64_t *type, uint64_t *id, const uint8_t **payload,
+          uint32_t *npayload)
+{
+    rep__rd_t r;
+    uint32_t items;
+    uint64_t version;
+    rep__rd_init(&r, p, n);
+    *id = 0;
+    *payload = NULL;
+    *npayload = 0;
+    if (rep__rd_array(&r, &items) != 0 || rep__rd_uint(&r, &version) != 0 ||
+        rep__rd_uint(&r, type) != 0 || version != REP_SYNC_VERSION || *type < REP_SYNC_HELLO ||
+        *type > REP_SYNC_HAVE)
+        return false;
+    if (*type == REP_SYNC_DATA &&
+        (items != 4 || rep__rd_uint(&r, id) != 0 || rep__rd_bin(&r, payload, npayload) != 0 ||
+         rep__rd_left(&r) != 0))
+        return false;
+    return true;
+}
+
+/* Put on the wire what node i's engine wants sent, checking each message: to a connected
+ * peer, well-formed, a DATA of changes within max_msg, a snapshot beyond it only from a log
+ * that lacks changes (rep_replica_catchup). A snapshot carries the sender's vv now (the engine
+ * made it in the call just made, after any import of that call). */
+static void
+eng_collect(sim_t *s, int i)
+{
+    node_t *nd = &s->node[i];
+    uint64_t view[SIM_MAX_NODES];
+    bool have_view = false;
+    uint32_t peer;
+    uint8_t *p;
+    size_t n;
+    while (!s->failed && rep__sync_take(nd->sync, &peer, &p, &n) == 1) {
+        int j = eng_peer_node(s, peer);
+        uint64_t type, id;
+        const uint8_t *pl;
+        uint32_t npl;
+        if (j < 0 || j == i || !nd->econn[j]) {
+            sim_fail(s, "%s: its engine sends a message to peer %u, %s", nd->name, peer,
+                     j < 0 || j == i ? "which is none" : "which it was not told is connected");
+            free(p);
+            return;
+        }
+        if (!eng_parse(p, n, &type, &id, &pl, &npl)) {
+            sim_fail(s, "%s: its engine sends %s a malformed message of %zu bytes", nd->name,
+                     s->node[j].name, n);
+            free(p);
+            return;
+        }
+        msg_t m = {.type = M_ENGINE, .etype = (uint8_t)type, .copy = true, .bytes = p, .len = n};
+        s->st.emsgs[type]++;
+        nd->esent[j] += n;
+        if (type == REP_SYNC_DATA) {
+            m.esnap = is_snapshot(pl, npl);
+            s->st.edata_bytes += n;
+            if (m.esnap) {
+                s->st.esnaps++;
+                s->st.esnap_bytes += n;
+                s->st.snap_sent++;
+                s->st.snap_asked++;
+                static const uint64_t none[SIM_MAX_NODES];
+                if (!have_view && !(have_view = node_vv(s, i, view, NULL))) {
+                    free(p);
+                    return;
+                }
+                memcpy(m.view, view, sizeof m.view);
+                if (npl > s->eopts.max_msg && !log_lacks(s, i, view, none)) {
+                    sim_fail(s, "%s -> %s: a snapshot of %u bytes, max_msg %zu, though its log "
+                                "holds every change (changes are to be sent instead)",
+                             nd->name, s->node[j].name, npl, s->eopts.max_msg);
+                    free(p);
+                    return;
+                }
+            } else if (n > s->eopts.max_msg) {
+                sim_fail(s, "%s -> %s: a DATA of changes of %zu bytes; max_msg is %zu", nd->name,
+                         s->node[j].name, n, s->eopts.max_msg);
+                free(p);
+                return;
+            } else {
+                s->st.ehalf += n > s->eopts.max_msg / 2;
+            }
+            sim_trace(s, "%s -> %s %s id %" PRIu64 ", %zu bytes", nd->name, s->node[j].name,
+                      msg_name(&m), id, n);
+        } else {
+            sim_trace(s, "%s -> %s %s", nd->name, s->node[j].name, msg_name(&m));
+        }
+        net_queue(s, i, j, m);
+    }
+}
+
+/* Tick node i's engine now; next_ms must be in the future, within an anti-entropy period
+ * while a peer is connected, and never without one. */
+static void
+eng_tick(sim_t *s, int i)
+{
+    node_t *nd = &s->node[i];
+    uint64_t next = 0;
+    if (!SIM_OK(s, rep__sync_tick(nd->sync, s->now, &next)))
+        return;
+    s->st.eticks++;
+    nd->dirty = false;
+    bool any = false;
+    for (int k = 0; k < s->n; k++)
+        any |= nd->econn[k];
+    if (any ? next <= s->now || next > s->now + s->eopts.anti_entropy_ms : next != UINT64_MAX) {
+        sim_fail(s, "%s: tick at %" PRIu64 " sets next_ms %" PRIu64 " (%s a connected peer, "
+                    "anti-entropy %" PRIu64 " ms)",
+                 nd->name, s->now, next, any ? "with" : "without", s->eopts.anti_entropy_ms);
+        return;
+    }
+    nd->enext = next;
+    eng_collect(s, i);
+}
+
+/* Node i's vv may have grown (a local commit, an import from a bundle): tell its engine. */
+static void
+eng_changed(sim_t *s, int i)
+{
+    if (!SIM_OK(s, rep__sync_changed(s->node[i].sync, s->now)))
+        return;
+    s->node[i].dirty = true;
+    eng_collect(s, i);
+}
+
+/* Node i committed a change after having vv (bytes): count what one copy of it to each peer
+ * costs (a batch of that one change), and tell the engine; or, as when a thin client in
+ * another process wrote it, let the node notice it at its next tick. */
+static void
+eng_committed(sim_t *s, int i, const uint8_t *vv, size_t vvn)
+{
+    uint8_t *b = NULL;
+    size_t bn = 0;
+    if (!SIM_OK(s, rep_replica_export(s->node[i].r, vv, vvn, 0, &b, &bn, NULL)))
+        return;
+    rep_free(b);
+    s->st.eneeded += bn * (uint64_t)(s->n - 1);
+    if (tu_rng_chance(&s->rng, 25)) {
+        sim_trace(s, "%s: written by another process: its node notices later", s->node[i].name);
+        s->node[i].unseen = true;
+    } else {
+        eng_changed(s, i);
+    }
+}
+
+/* What is on the wire from a to b is lost. */
+static void
+link_clear(sim_t *s, int a, int b)
+{
+    link_t *l = &s->link[a][b];
+    for (size_t k = 0; k < l->n; k++)
+        msg_free(&l->q[k]);
+    s->st.lost += l->n;
+    l->n = 0;
+}
+
+static void
+eng_connect(sim_t *s, int a, int b)
+{
+    int ends[2] = {a, b};
+    for (int e = 0; e < 2 && !s->failed; e++) {
+        node_t *nd = &s->node[ends[e]];
+        int other = ends[1 - e];
+        nd->econn[other] = true;
+        nd->dirty = true;
+        if (SIM_OK(s, rep__sync_connected(nd->sync, ENG_PEER(other), s->now)))
+            eng_collect(s, ends[e]);
+    }
+}
+
+static void
+eng_disconnect(sim_t *s, int a, int b)
+{
+    s->node[a].econn[b] = s->node[b].econn[a] = false;
+    rep__sync_disconnected(s->node[a].sync, ENG_PEER(b));
+    rep__sync_disconnected(s->node[b].sync, ENG_PEER(a));
+    s->node[a].dirty = s->node[b].dirty = true;
+    link_clear(s, a, b);
+    link_clear(s, b, a);
+}
+
+/* The partition heals: the engines across it connect again. */
+static void
+eng_heal(sim_t *s)
+{
+    for (int a = 0; a < s->n && !s->failed; a++)
+        for (int b = a + 1; b < s->n && !s->failed; b++)
+            if (s->linked[a][b] && s->node[a].group != s->node[b].group)
+                eng_connect(s, a, b);
+}
+
+/* Node to's replica took a DATA from from (before/after: its vv; pb/pa: whether changes were
+ * pending): follow what its log holds, as node_import does. A truncated one must change
+ * nothing. */
+static void
+eng_follow(sim_t *s, int to, int from, const msg_t *m, bool cut, const uint64_t *before,
+           const uint64_t *after, bool pb, bool pa)
+{
+    node_t *nd = &s->node[to];
+    uint64_t grew = 0;
+    for (int k = 0; k < s->n; k++) {
+        if (after[k] < before[k]) {
+            sim_fail(s, "%s: a DATA from %s took its vv of %s from %" PRIu64 " down to %" PRIu64,
+                     nd->name, s->node[from].name, s->node[k].name, before[k], after[k]);
+            return;
+        }
+        grew += after[k] - before[k];
+    }
+    if (cut) {
+        if (grew || pa != pb)
+            sim_fail(s, "%s: a truncated DATA from %s changed its vv (by %" PRIu64
+                        ") or pending (%d -> %d)",
+                     nd->name, s->node[from].name, grew, pb, pa);
+        return;
+    }
+    s->st.pending += pa;
+    if (!m->esnap) {
+        for (int k = 0; k < s->n; k++)
+            if (!mark_log(s, to, k, before[k], after[k]))
+                return;
+        sim_trace(s, "%s <- %s DATA: vv grew by %" PRIu64 "%s", nd->name, s->node[from].name,
+                  grew, pa ? ", changes wait for dependencies" : "");
+        return;
+    }
+    /* a snapshot: the vv becomes the pointwise maximum, then pending changes it makes
+     * deliverable are applied (as changes) */
+    uint64_t released = 0, state = 0, held = 0;
+    for (int k = 0; k < s->n; k++) {
+        uint64_t top = before[k] > m->view[k] ? before[k] : m->view[k];
+        if (after[k] < top) {
+            sim_fail(s, "%s: after merging a snapshot DATA from %s that has %s up to %" PRIu64
+                        ", its vv has %" PRIu64 " (had %" PRIu64 ")",
+                     nd->name, s->node[from].name, s->node[k].name, m->view[k], after[k],
+                     before[k]);
+            return;
+        }
+        released += after[k] - top;
+        state += top - before[k];
+        held += before[k] > m->view[k];
+    }
+    for (int k = 0; k < s->n; k++) {
+        uint64_t top = before[k] > m->view[k] ? before[k] : m->view[k];
+        if (!mark_log(s, to, k, top, after[k]))
+            return;
+    }
+    sim_trace(s, "%s <- %s DATA(snapshot): %" PRIu64 " changes as state, %" PRIu64
+                 " released from pending%s%s",
+              nd->name, s->node[from].name, state, released, pb ? " (some were)" : "",
+              pa ? ", changes wait for dependencies" : "");
+    if (state > 0) {
+        nd->based = true;
+        s->st.snap_merged++;
+        s->st.snap_concurrent += held > 0;
+        s->st.snap_pending += pb > 0;
+        if (tu_rng_chance(&s->rng, 10))
+            check_node(s, to); /* right after state came in */
+    } else {
+        s->st.snap_stale++;
+    }
+}
+
+/* Hand message m (its first len bytes: fewer when the simulation truncated it) from from to
+ * node to's engine. */
+static void
+eng_deliver(sim_t *s, int from, int to, const msg_t *m, size_t len)
+{
+    node_t *nd = &s->node[to];
+    bool data = m->etype == REP_SYNC_DATA, cut = len < m->len, pb = false, pa = false;
+    uint64_t before[SIM_MAX_NODES], after[SIM_MAX_NODES];
+    if (cut) {
+        sim_trace(s, "%s -> %s %s truncated to %zu of %zu bytes", s->node[from].name, nd->name,
+                  msg_name(m), len, m->len);
+        s->st.ecorrupt += nd->econn[from]; /* (a peer not connected is not listened to) */
+    }
+    if (nd->econn[from])
+        nd->erecv[from] += len;
+    if (data && !node_vv(s, to, before, &pb))
+        return;
+    if (!SIM_OK(s, rep__sync_received(nd->sync, ENG_PEER(from), m->bytes, len, s->now)))
+        return;
+    nd->dirty = true;
+    if (data) {
+        if (!node_vv(s, to, after, &pa))
+            return;
+        eng_follow(s, to, from, m, cut, before, after, pb, pa);
+    }
+    if (!s->failed)
+        eng_collect(s, to);
+}
+
+/* One change out of causal order (net_out_of_order), vv and want being the third node's: as
+ * a DATA of from's, when to's engine is connected to from (a DATA no engine made, which may
+ * overtake what is on the wire), else as a bundle on a USB stick. */
+static void
+eng_inject(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn, const uint64_t *want)
+{
+    uint8_t *b = NULL;
+    size_t bn = 0;
+    bool more = false, snap = false;
+    uint64_t have[SIM_MAX_NODES];
+    if (!answer_bytes(s, from, vv, vvn, want, 1, true, &b, &bn, &more, &snap, have))
+        return;
+    if (snap) {
+        s->st.snap_sent++;
+        s->st.snap_asked++;
+    }
+    if (!s->node[to].econn[from]) {
+        rep_import_stats_t st;
+        uint64_t grew, was_pending;
+        s->st.ebundles++;
+        sim_trace(s, "%s -> %s a bundle of %zu bytes (%s) on a USB stick", s->node[from].name,
+                  s->node[to].name, bn, snap ? "a snapshot" : "changes");
+        if (node_import(s, to, from, b, bn, snap ? have : NULL, &st, &grew, &was_pending)) {
+            s->st.pending += st.pending > 0;
+            eng_changed(s, to);
+        }
+        rep_free(b);
+        return;
+    }
+    rep__buf_t buf;
+    msgpack_packer pk;
+    rep__buf_init(&buf);
+    rep__packer_init(&pk, &buf);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, REP_SYNC_VERSION);
+    msgpack_pack_uint8(&pk, REP_SYNC_DATA);
+    msgpack_pack_uint64(&pk, ++s->inject_id);
+    msgpack_pack_bin(&pk, bn);
+    msgpack_pack_bin_body(&pk, b, bn);
+    rep_free(b);
+    if (buf.err) {
+        rep__buf_free(&buf);
+        sim_fail(s, "out of memory");
+        return;
+    }
+    msg_t m = {.type = M_ENGINE, .etype = REP_SYNC_DATA, .esnap = snap, .copy = true};
+    m.bytes = rep__buf_take(&buf, &m.len);
+    rep__buf_free(&buf);
+    memcpy(m.view, have, sizeof m.view);
+    s->st.einject++;
+    sim_trace(s, "%s -> %s DATA id %" PRIu64 " of %zu bytes made by the simulation (%s)",
+              s->node[from].name, s->node[to].name, s->inject_id, m.len,
+              snap ? "a snapshot" : "one change");
+    if (tu_rng_chance(&s->rng, 70)) { /* it overtakes what is on the wire */
+        eng_deliver(s, from, to, &m, m.len);
+        msg_free(&m);
+    } else {
+        net_queue(s, from, to, m);
+    }
+}
+
+/* A whole snapshot of from's (net_snapshot: bytes, owned; copy: malloc'd) reaches to on a USB
+ * stick: imported there, then its engine is told. */
+static void
+eng_bundle(sim_t *s, int from, int to, uint8_t *bytes, size_t len, bool copy,
+           const uint64_t *view)
+{
+    msg_t m = {.type = M_SNAP, .copy = copy, .bytes = bytes, .len = len};
+    rep_import_stats_t st;
+    uint64_t grew, was_pending;
+    s->st.ebundles++;
+    if (node_import(s, to, from, bytes, len, view, &st, &grew, &was_pending)) {
+        sim_trace(s, "%s <- %s SNAPSHOT on a USB stick: %" PRIu64 " entries, vv grew by %" PRIu64
+                     ", %" PRIu64 " released from pending, %" PRIu64 " pending",
+                  s->node[to].name, s->node[from].name, st.entries, grew, st.applied, st.pending);
+        s->st.pending += st.pending > 0;
+        if (grew > st.applied && tu_rng_chance(&s->rng, 10))
+            check_node(s, to);
+        if (!s->failed)
+            eng_changed(s, to);
+    }
+    msg_free(&m);
+}
+
+/* Ticks as time passes: an engine whose next_ms has come, one that was told something since
+ * its last tick (a node's loop comes around), and now and then one for no reason. A node
+ * first tells its engine of commits made by other processes (and now and then when there
+ * were none: the vv "may have grown"). */
+static void
+eng_time(sim_t *s, bool extra)
+{
+    for (int i = 0; i < s->n && !s->failed; i++) {
+        node_t *nd = &s->node[i];
+        if (nd->unseen || (extra && tu_rng_chance(&s->rng, 2))) {
+            nd->unseen = false;
+            eng_changed(s, i);
+        }
+        if (s->failed)
+            return;
+        if (nd->dirty || s->now >= nd->enext || (extra && tu_rng_chance(&s->rng, 3)))
+            eng_tick(s, i);
+    }
+}
+
+/* Engine mode: options, topology, an engine per node, every link connected. */
+static void
+eng_open(sim_t *s)
+{
+    tu_rng_t *g = &s->rng;
+    rep__sync_opts_t *o = &s->eopts;
+    rep__sync_opts_default(o);
+    uint64_t x = tu_rng_below(g, 100);
+    /* (the engine takes no less than 4096; a snapshot here is 2-4 KB, so larger catch-ups go as
+     * snapshots, and own changes, which go as changes, split in bursts) */
+    o->max_msg = x < 50   ? 4096
+                 : x < 75 ? (size_t)tu_rng_range(g, 4097, 8192)
+                 : x < 92 ? (size_t)tu_rng_range(g, 8193, 32768)
+                          : (size_t)1 << 20;
+    o->relay_delay_ms = tu_rng_chance(g, 10) ? 0 : tu_rng_range(g, 20, 800);
+    /* (a step of the simulation is 200 ms on average, and a message waits a step or two) */
+    o->anti_entropy_ms = tu_rng_range(g, 500, 5000);
+    o->ack_timeout_ms = tu_rng_range(g, 1000, 8000);
+    s->inject_id = 1ull << 40;
+    s->mesh = tu_rng_chance(g, 50);
+    for (int k = 1; k < s->n; k++) { /* a random tree, and some more links */
+        int p = (int)tu_rng_below(g, (uint64_t)k);
+        s->linked[k][p] = s->linked[p][k] = true;
+    }
+    char topo[160] = "";
+    for (int a = 0; a < s->n; a++)
+        for (int b = a + 1; b < s->n; b++) {
+            if (s->mesh || tu_rng_chance(g, 25))
+                s->linked[a][b] = s->linked[b][a] = true;
+            if (s->linked[a][b])
+                snprintf(topo + strlen(topo), sizeof topo - strlen(topo), " %d-%d", a, b);
+        }
+    sim_trace(s, "engine mode: max_msg %zu, relay delay %" PRIu64 " ms, anti-entropy %" PRIu64
+                 " ms, ack timeout %" PRIu64 " ms; %s:%s",
+              o->max_msg, o->relay_delay_ms, o->anti_entropy_ms, o->ack_timeout_ms,
+              s->mesh ? "full mesh" : "links", topo);
+    for (int i = 0; i < s->n; i++)
+        if (!SIM_OK(s, rep__sync_new(s->node[i].r, o, &s->node[i].sync)))
+            return;
+    for (int a = 0; a < s->n && !s->failed; a++)
+        for (int b = a + 1; b < s->n && !s->failed; b++)
+            if (s->linked[a][b])
+                eng_connect(s, a, b);
+}
+
+/* Node i restarted (node_reopen closed its engine before its replica): a fresh engine,
+ * connected to the peers it reaches; what was on the wire to and from it may be lost, and a
+ * peer may or may not have noticed the connection drop. */
+static void
+eng_restarted(sim_t *s, int i)
+{
+    node_t *nd = &s->node[i];
+    if (!SIM_OK(s, rep__sync_new(nd->r, &s->eopts, &nd->sync)))
+        return;
+    nd->dirty = true;
+    memset(nd->esent, 0, sizeof nd->esent);
+    memset(nd->erecv, 0, sizeof nd->erecv);
+    for (int k = 0; k < s->n && !s->failed; k++) {
+        if (k == i)
+            continue;
+        if (tu_rng_chance(&s->rng, 50))
+            link_clear(s, k, i);
+        if (tu_rng_chance(&s->rng, 50))
+            link_clear(s, i, k);
+        if (!nd->econn[k])
+            continue;
+        if (tu_rng_chance(&s->rng, 50)) {
+            rep__sync_disconnected(s->node[k].sync, ENG_PEER(i));
+            if (SIM_OK(s, rep__sync_connected(s->node[k].sync, ENG_PEER(i), s->now)))
+                eng_collect(s, k);
+            s->node[k].dirty = true;
+        }
+        if (SIM_OK(s, rep__sync_connected(nd->sync, ENG_PEER(k), s->now)))
+            eng_collect(s, i);
+    }
+}
+
+/* Bad messages the engines counted: those of engines freed by restarts, and of the live ones. */
+static uint64_t
+eng_bad(sim_t *s, int i)
+{
+    uint64_t bad = 0;
+    for (int k = 0; k < s->n; k++) {
+        rep__sync_peer_info_t info;
+        if (k != i && s->node[i].sync && rep__sync_peer(s->node[i].sync, ENG_PEER(k), &info) == 0)
+            bad += info.bad;
+    }
+    return bad;
+}
+
+/* Does every replica hold every change, nothing pending? */
+static bool
+eng_converged(sim_t *s, bool *all, char *why, size_t whyn)
+{
+    *all = true;
+    why[0] = 0;
+    for (int i = 0; i < s->n; i++) {
+        uint64_t v[SIM_MAX_NODES];
+        rep_info_t *info = NULL;
+        if (!node_view(s, i, v, &info))
+            return false;
+        bool has = info->pending == 0;
+        for (int k = 0; k < s->n; k++)
+            has &= v[k] == s->node[k].nchs;
+        if (!has) {
+            size_t off = strlen(why);
+            snprintf(why + off, whyn - off, " %s has", s->node[i].name);
+            for (int k = 0; k < s->n; k++) {
+                off = strlen(why);
+                snprintf(why + off, whyn - off, " %" PRIu64 "/%zu", v[k], s->node[k].nchs);
+            }
+            off = strlen(why);
+            snprintf(why + off, whyn - off, " (%" PRIu64 " pending);", info->pending);
+        }
+        *all &= has;
+        rep_info_free(&info);
+    }
+    return true;
+}
+
+/* Deliver all that is on the wire (no faults) and tick the engines told something, until
+ * nothing more comes at this instant. */
+static bool
+eng_flush(sim_t *s)
+{
+    for (uint64_t k = 0; !s->failed;) {
+        bool any = false;
+        while (!s->failed && net_step(s, false)) {
+            any = true;
+            if (++k > ENG_STORM) {
+                sim_fail(s, "engines: still sending after %d deliveries at one instant (a storm)",
+                         ENG_STORM);
+                return false;
+            }
+        }
+        for (int i = 0; i < s->n && !s->failed; i++)
+            if (s->node[i].dirty) {
+                any = true;
+                eng_tick(s, i);
+            }
+        if (!any)
+            break;
+    }
+    return !s->failed;
+}
+
+/*
+ * The end, engine mode: the partition heals, then the network runs without faults, time
+ * passing from one next_ms to the next, until every replica holds every change (within
+ * ENG_CONVERGE_MS); then two anti-entropy periods and an ack timeout more (stale knowledge of
+ * peers is replaced by HELLOs), then two periods in which no DATA may be sent; every peer is
+ * then known to lack nothing. No message was counted bad but those the simulation truncated.
+ */
+static void
+eng_final(sim_t *s)
+{
+    const rep__sync_opts_t *o = &s->eopts;
+    if (s->partition_left > 0) {
+        s->partition_left = 0;
+        sim_trace(s, "partition heals");
+        eng_heal(s);
+    }
+    uint64_t start = s->now, quiet_from = 0, quiet_to = 0, data0 = 0;
+    bool conv = false, quiet = false;
+    char why[512];
+    while (!s->failed) {
+        if (!eng_flush(s))
+            return;
+        if (!conv) {
+            if (!eng_converged(s, &conv, why, sizeof why))
+                return;
+            if (conv) {
+                s->st.econverge_ms += s->now - start;
+                quiet_from = s->now + 2 * o->anti_entropy_ms + o->ack_timeout_ms;
+                quiet_to = quiet_from + 2 * o->anti_entropy_ms;
+                sim_trace(s, "engines converged after %" PRIu64 " ms", s->now - start);
+            } else if (s->now - start > ENG_CONVERGE_MS) {
+                sim_fail(s, "engines did not converge within %" PRIu64 " virtual s of healing:%s",
+                         ENG_CONVERGE_MS / 1000, why);
+                return;
+            }
+        }
+        if (conv && s->now >= quiet_from && !quiet) {
+            quiet = true;
+            data0 = s->st.emsgs[REP_SYNC_DATA];
+        }
+        if (conv && s->now >= quiet_to)
+            break;
+        uint64_t next = UINT64_MAX;
+        for (int i = 0; i < s->n; i++)
+            if (s->node[i].enext < next)
+                next = s->node[i].enext;
+        if (next == UINT64_MAX) {
+            sim_fail(s, "engines: no engine wants a tick, and no peer is connected");
+            return;
+        }
+        s->now = next > s->now ? next : s->now + 1;
+        set_clocks(s);
+        eng_time(s, false);
+    }
+    if (s->failed)
+        return;
+    uint64_t late = s->st.emsgs[REP_SYNC_DATA] - data0;
+    if (late) {
+        sim_fail(s, "engines: %" PRIu64 " DATA sent in the two anti-entropy periods after they "
+                    "had converged and exchanged HELLOs",
+                 late);
+        return;
+    }
+    for (int i = 0; i < s->n; i++)
+        for (int k = 0; k < s->n; k++) {
+            rep__sync_peer_info_t info;
+            if (!s->linked[i][k])
+                continue;
+            if (!SIM_OK(s, rep__sync_peer(s->node[i].sync, ENG_PEER(k), &info)))
+                return;
+            if (!info.connected || info.behind != 0 || info.actor != s->node[k].actor ||
+                info.sent_bytes != s->node[i].esent[k] ||
+                info.received_bytes != s->node[i].erecv[k]) {
+                sim_fail(s, "%s's engine says peer %s is: connected %d, actor %016" PRIx64
+                            ", %" PRIu64 " changes behind, %" PRIu64 " bytes sent, %" PRIu64
+                            " received (want 1, %016" PRIx64 ", 0, %" PRIu64 ", %" PRIu64 ")",
+                         s->node[i].name, s->node[k].name, info.connected, info.actor,
+                         info.behind, info.sent_bytes, info.received_bytes, s->node[k].actor,
+                         s->node[i].esent[k], s->node[i].erecv[k]);
+                return;
+            }
+        }
+    for (int i = 0; i < s->n; i++)
+        s->st.ebad += eng_bad(s, i);
+    if (s->st.ebad != s->st.ecorrupt) {
+        sim_fail(s, "engines counted %" PRIu64 " messages bad; the simulation truncated %" PRIu64,
+                 s->st.ebad, s->st.ecorrupt);
+        return;
+    }
+    if (s->st.eneeded && s->st.edata_bytes > ENG_RATIO_SANE * s->st.eneeded)
+        sim_fail(s, "engines sent %" PRIu64 " DATA bytes; one copy of each change to each peer "
+                    "is %" PRIu64 " (more than %dx)",
+                 s->st.edata_bytes, s->st.eneeded, ENG_RATIO_SANE);
+}
+
 /* Deliver message idx of link from->to; keep it queued (a duplicate on the way) if dup. */
 static void
-net_deliver(sim_t *s, int from, int to, size_t idx, bool dup)
+net_deliver(sim_t *s, int from, int to, size_t idx, bool dup, bool cut)
 {
     link_t *l = &s->link[from][to];
     msg_t m = l->q[idx];
@@ -1663,7 +2457,9 @@ net_deliver(sim_t *s, int from, int to, size_t idx, bool dup)
     }
     s->st.delivered++;
     node_t *nd = &s->node[to];
-    if (m.type == M_HELLO) {
+    if (m.type == M_ENGINE) {
+        eng_deliver(s, from, to, &m, cut ? (size_t)tu_rng_below(&s->rng, m.len) : m.len);
+    } else if (m.type == M_HELLO) {
         if (copy_bytes(s, &nd->peer_vv[from], &nd->peer_vvn[from], m.bytes, m.len)) {
             memcpy(nd->peer_view[from], m.view, sizeof m.view);
             net_answer(s, to, from, m.bytes, m.len, m.view, pick_max_bytes(s), false);
@@ -1700,6 +2496,8 @@ out:
         msg_free(&m);
 }
 
+static void net_step_link(sim_t *s, int from, int to, bool faults);
+
 /* Deliver (or lose, or duplicate) one message of a random non-empty link, maybe not the
  * oldest. Returns false when nothing is in flight. */
 static bool
@@ -1714,20 +2512,45 @@ net_step(sim_t *s, bool faults)
             }
     if (nc == 0)
         return false;
-    int k = (int)tu_rng_below(&s->rng, (uint64_t)nc), from = cand[k][0], to = cand[k][1];
+    int k = (int)tu_rng_below(&s->rng, (uint64_t)nc);
+    net_step_link(s, cand[k][0], cand[k][1], faults);
+    return true;
+}
+
+/* The engines' network carries messages as time passes: each busy link, more often than not,
+ * a message or a few. */
+static void
+eng_carry(sim_t *s)
+{
+    int n2 = s->n * s->n, start = (int)tu_rng_below(&s->rng, (uint64_t)n2);
+    for (int k = 0; k < n2 && !s->failed; k++) {
+        int from = (start + k) % n2 / s->n, to = (start + k) % n2 % s->n;
+        if (!s->link[from][to].n || !tu_rng_chance(&s->rng, ENG_CARRY_PCT))
+            continue;
+        for (int c = (int)tu_rng_range(&s->rng, 1, 3); c > 0 && s->link[from][to].n && !s->failed;
+             c--)
+            net_step_link(s, from, to, true);
+    }
+}
+
+/* Deliver (or lose, or duplicate) one message of link from->to (not empty), maybe not the
+ * oldest. */
+static void
+net_step_link(sim_t *s, int from, int to, bool faults)
+{
     link_t *l = &s->link[from][to];
     size_t idx = tu_rng_chance(&s->rng, 30) ? (size_t)tu_rng_below(&s->rng, l->n) : 0;
     if (partitioned(s, from, to) || (faults && tu_rng_chance(&s->rng, 6))) {
         sim_trace(s, "%s -> %s %s lost", s->node[from].name, s->node[to].name,
-                  msg_name(l->q[idx].type));
+                  msg_name(&l->q[idx]));
         msg_free(&l->q[idx]);
         memmove(l->q + idx, l->q + idx + 1, (l->n - idx - 1) * sizeof *l->q);
         l->n--;
         s->st.lost++;
-        return true;
+        return;
     }
-    net_deliver(s, from, to, idx, faults && tu_rng_chance(&s->rng, 10));
-    return true;
+    bool dup = faults && tu_rng_chance(&s->rng, 10);
+    net_deliver(s, from, to, idx, dup, s->engine && faults && tu_rng_chance(&s->rng, 1));
 }
 
 static bool
@@ -1800,11 +2623,16 @@ net_out_of_order(sim_t *s)
     }
     sim_trace(s, "out of order: %s's first change that %s lacks -> %s", s->node[from].name,
               s->node[third].name, s->node[to].name);
+    if (s->engine) {
+        eng_inject(s, from, to, vv, vvn, want);
+        free(vv);
+        return;
+    }
     net_answer(s, from, to, vv, vvn, want, 1, true); /* changes; a snapshot if it must */
     free(vv);
     link_t *l = &s->link[from][to];
     if (!s->failed && l->n > 0 && tu_rng_chance(g, 70))
-        net_deliver(s, from, to, l->n - 1, false); /* it overtakes what is queued */
+        net_deliver(s, from, to, l->n - 1, false, false); /* it overtakes what is queued */
 }
 
 static void
@@ -1830,6 +2658,10 @@ partition_start(sim_t *s)
                  sizeof side[0] - strlen(side[s->node[i].group]), " %s", s->node[i].name);
     s->partition_left = (int)tu_rng_range(g, 5, 40);
     sim_trace(s, "partition {%s } | {%s } for %d steps", side[0], side[1], s->partition_left);
+    for (int a = 0; a < s->n && s->engine; a++) /* the engines across it are disconnected */
+        for (int b = a + 1; b < s->n; b++)
+            if (s->linked[a][b] && s->node[a].group != s->node[b].group)
+                eng_disconnect(s, a, b);
 }
 
 /* ---- Checking one replica against the oracle ------------------------------------------------ */
@@ -2507,6 +3339,11 @@ node_reopen(sim_t *s, int i)
     rep_info_t *info = NULL;
     uint64_t seq = nd->nchs;
     sim_trace(s, "%s: close and reopen", nd->name);
+    if (s->engine) { /* the node stops: its engine goes first (the replica outlives it) */
+        s->st.ebad += eng_bad(s, i);
+        rep__sync_free(&nd->sync);
+        s->st.erestarts++;
+    }
     rep_replica_close(&nd->r);
     node_opts(s, i, &o);
     if (!SIM_OK(s, tu_replica_reopen(&nd->r, s->base, nd->name, &o)) ||
@@ -2517,12 +3354,18 @@ node_reopen(sim_t *s, int i)
                     " seq %" PRIu64,
                  nd->name, info->actor, info->seq, nd->actor, seq);
     rep_info_free(&info);
+    if (s->engine && !s->failed)
+        eng_restarted(s, i); /* and the node starts a fresh engine */
 }
 
 /* ---- The end of a run -------------------------------------------------------------------------- */
 static void
 final_sync(sim_t *s)
 {
+    if (s->engine) {
+        eng_final(s);
+        return;
+    }
     s->partition_left = 0;
     /* what is in flight arrives (no more faults), with whatever it sets off */
     for (int k = 0; k < 20000 && !s->failed && net_step(s, false); k++)
@@ -2693,6 +3536,7 @@ sim_free(sim_t *s)
 {
     for (int i = 0; i < s->n; i++) {
         node_t *nd = &s->node[i];
+        rep__sync_free(&nd->sync);
         rep_replica_close(&nd->r);
         for (int k = 0; k < SIM_MAX_NODES; k++)
             free(nd->peer_vv[k]);
@@ -2760,7 +3604,8 @@ static void
 sim_steps(sim_t *s)
 {
     tu_rng_t *g = &s->rng;
-    int steps = g_steps ? (int)g_steps : (int)tu_rng_range(g, 150, 650);
+    /* (engine mode: a few less, for the bursts) */
+    int steps = g_steps ? (int)g_steps : (int)tu_rng_range(g, 150, s->engine ? 580 : 650);
     for (s->step = 1; s->step <= steps && !s->failed; s->step++) {
         s->now += tu_rng_below(g, 400);
         if (tu_rng_chance(g, 3))
@@ -2769,28 +3614,52 @@ sim_steps(sim_t *s)
         if (s->partition_left > 0) {
             if (--s->partition_left == 0) {
                 sim_trace(s, "partition heals");
-                net_anti_entropy(s); /* on reconnect */
+                if (s->engine)
+                    eng_heal(s); /* the engines connect: HELLOs */
+                else
+                    net_anti_entropy(s); /* on reconnect */
                 continue;
             }
         } else if (tu_rng_chance(g, 3)) {
             partition_start(s);
         }
+        if (s->engine) {
+            /* time passes for the engines; the network carries a few messages */
+            eng_time(s, true);
+            eng_carry(s);
+        }
         uint64_t x = tu_rng_below(g, 100);
         int a = (int)tu_rng_below(g, (uint64_t)s->n), b = (int)tu_rng_below(g, (uint64_t)s->n - 1);
         b += b >= a;
         if (x < 32) {
-            random_txn(s);
+            if (s->engine && tu_rng_chance(g, 2)) {
+                /* a burst (a thin client imports a pile of records): the engine gets more
+                 * than max_msg of its own changes to push at once, and splits them */
+                int k = (int)tu_rng_range(g, 8, 30);
+                sim_trace(s, "%s: a burst of %d transactions", s->node[a].name, k);
+                for (; k > 0 && !s->failed; k--)
+                    random_txn_at(s, a);
+            } else {
+                random_txn(s);
+            }
         } else if (x < 62) {
             for (int k = (int)tu_rng_range(g, 1, 4); k > 0 && net_step(s, true); k--)
                 ;
         } else if (x < 67) {
-            net_push(s, a, b);
+            if (s->engine)
+                eng_tick(s, a); /* a tick for no reason */
+            else
+                net_push(s, a, b);
         } else if (x < 73) {
             net_out_of_order(s);
         } else if (x < 75) {
             net_pull(s, a);
         } else if (x < 78) {
-            net_anti_entropy(s);
+            if (s->engine)
+                for (int i = 0; i < s->n && !s->failed; i++)
+                    eng_tick(s, i);
+            else
+                net_anti_entropy(s);
         } else if (x < 79) {
             node_reopen(s, a);
         } else if (x < 82) {
@@ -2811,6 +3680,18 @@ sim_steps(sim_t *s)
             net_step(s, true);
         }
     }
+}
+
+/* Engine mode or direct mode for a seed: from a hash of it (not from the seed's stream, so
+ * a direct seed runs exactly as before the engine mode existed), or as --mode says. */
+static bool
+seed_engine(uint64_t seed)
+{
+    if (g_mode)
+        return g_mode == 2;
+    tu_rng_t h;
+    tu_rng_seed(&h, seed ^ 0xe9e9e9e9e9e9e9e9ull);
+    return tu_rng_below(&h, 100) < 60;
 }
 
 static bool
@@ -2835,11 +3716,15 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
     x = tu_rng_below(g, 100);
     s->snap_pct = x < 25 ? 0 : x < 60 ? 1 : 4;
     snprintf(s->base, sizeof s->base, "%s/s%" PRIu64, root, seed);
-    sim_trace(s, "%d replicas, max drift %" PRIu64 " ms, %u%% of steps send a snapshot", s->n,
-              s->drift, s->snap_pct);
+    s->engine = seed_engine(seed);
+    sim_trace(s, "%d replicas, max drift %" PRIu64 " ms, %u%% of steps send a snapshot; %s mode",
+              s->n, s->drift, s->snap_pct, s->engine ? "engine" : "direct");
 
     if (sim_open(s)) {
-        clash_start(s);
+        if (s->engine)
+            eng_open(s);
+        if (!s->failed)
+            clash_start(s);
         if (!s->failed)
             sim_steps(s);
         if (!s->failed) {
@@ -2875,6 +3760,26 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
     total->snap_stale += s->st.snap_stale;
     total->estate += s->st.estate;
     total->seeds_snapped += s->st.snap_merged >= 3;
+    if (s->engine) {
+        total->eseeds++;
+        for (int k = 0; k <= REP_SYNC_HAVE; k++)
+            total->emsgs[k] += s->st.emsgs[k];
+        total->edata_bytes += s->st.edata_bytes;
+        total->esnaps += s->st.esnaps;
+        total->esnap_bytes += s->st.esnap_bytes;
+        total->eneeded += s->st.eneeded;
+        total->ecorrupt += s->st.ecorrupt;
+        total->ebad += s->st.ebad;
+        total->einject += s->st.einject;
+        total->ebundles += s->st.ebundles;
+        total->erestarts += s->st.erestarts;
+        total->eticks += s->st.eticks;
+        total->econverge_ms += s->st.econverge_ms;
+        total->ehalf += s->st.ehalf;
+        uint64_t ratio = s->st.eneeded ? 1000 * s->st.edata_bytes / s->st.eneeded : 0;
+        if (ratio > total->eratio_max)
+            total->eratio_max = ratio;
+    }
     sim_free(s);
     tu_rmtree(s->base);
     free(s);
@@ -2885,12 +3790,12 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
 static void
 on_crash(int sig)
 {
-    char buf[160];
+    char buf[256];
     if (g_crash_seed_valid) {
         int n = snprintf(buf, sizeof buf,
                          "sim: seed %" PRIu64 " crashed (signal %d); replay: tests/sim --seeds 1 "
-                         "--from %" PRIu64 " -v\n",
-                         g_crash_seed, sig, g_crash_seed);
+                         "--from %" PRIu64 "%s -v\n",
+                         g_crash_seed, sig, g_crash_seed, g_replay);
         if (n > 0 && write(STDOUT_FILENO, buf, (size_t)n) < 0)
             n = 0;
     }
@@ -2901,11 +3806,15 @@ on_crash(int sig)
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: sim [--seeds N] [--from S] [--replicas-max K] [--steps N] [-v]\n"
+    fprintf(f, "usage: sim [--seeds N] [--from S] [--replicas-max K] [--steps N] [--mode M] [-v]\n"
                "  --seeds N         run N seeds (default $SIM_SEEDS, else 1000)\n"
                "  --from S          first seed (default $REPLICA_TEST_SEED, else 0)\n"
                "  --replicas-max K  3..%d replicas per seed (default %d)\n"
-               "  --steps N         steps per seed (default 150..650, chosen by the seed)\n"
+               "  --steps N         steps per seed (default 150..650, 150..580 in engine\n"
+               "                    mode, chosen by the seed)\n"
+               "  --mode M          engine or direct (default: chosen by the seed, engine in\n"
+               "                    about 60%%: the real sync engine; direct: the simulation's\n"
+               "                    own exchange calls)\n"
                "  -v                print every step\n",
             SIM_MAX_NODES, SIM_MAX_NODES);
 }
@@ -2951,12 +3860,24 @@ main(int argc, char **argv)
         } else if (strcmp(a, "--steps") == 0 && parse_u64(val, &v) && v > 0 && v < 1000000) {
             g_steps = (unsigned)v;
             i++;
+        } else if (strcmp(a, "--mode") == 0 && val &&
+                   (strcmp(val, "engine") == 0 || strcmp(val, "direct") == 0)) {
+            g_mode = strcmp(val, "engine") == 0 ? 2 : 1;
+            i++;
         } else {
             fprintf(stderr, "sim: bad argument %s\n", a);
             usage(stderr);
             return 2;
         }
     }
+    snprintf(g_replay, sizeof g_replay, "%s%s", g_mode ? " --mode " : "",
+             g_mode == 2 ? "engine" : g_mode == 1 ? "direct" : "");
+    if (g_replicas_max != SIM_MAX_NODES)
+        snprintf(g_replay + strlen(g_replay), sizeof g_replay - strlen(g_replay),
+                 " --replicas-max %d", g_replicas_max);
+    if (g_steps)
+        snprintf(g_replay + strlen(g_replay), sizeof g_replay - strlen(g_replay), " --steps %u",
+                 g_steps);
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* before sodium_init: device keys and nonces come from the seed, so a seed replays */
     if (randombytes_set_implementation(&sim_rb) != 0 || sodium_init() < 0) {
@@ -2988,9 +3909,9 @@ main(int argc, char **argv)
             passed++;
         } else {
             failed++;
-            printf("sim: seed %" PRIu64 " failed: %s; replay: tests/sim --seeds 1 --from %" PRIu64
-                   " -v\n",
-                   seed, why, seed);
+            printf("sim: seed %" PRIu64 " failed (%s mode): %s; replay: tests/sim --seeds 1 "
+                   "--from %" PRIu64 "%s -v\n",
+                   seed, seed_engine(seed) ? "engine" : "direct", why, seed, g_replay);
         }
     }
     g_crash_seed_valid = 0;
@@ -3020,6 +3941,24 @@ main(int argc, char **argv)
                (double)total.snap_pending / (double)seeds,
                (double)total.snap_stale / (double)seeds, (double)total.estate / (double)seeds,
                100.0 * (double)total.seeds_snapped / (double)seeds);
+    if (total.eseeds > 0) {
+        double es = (double)total.eseeds;
+        printf("sim: engine mode in %" PRIu64 " of %" PRIu64 " seeds; per seed %.0f HELLO, %.0f "
+               "DATA (%.1f snapshots, %.1f batches over half max_msg), %.0f ACK, %.0f HAVE, %.0f "
+               "ticks; %.0f DATA bytes (%.0f of snapshots) = %.2fx one copy of each change to each peer (worst seed %.2fx); "
+               "%.1f out-of-order DATAs, %.1f USB bundles, %.1f restarts; %" PRIu64
+               " messages truncated, %" PRIu64 " counted bad; converged %.1f s after healing\n",
+               total.eseeds, seeds, (double)total.emsgs[REP_SYNC_HELLO] / es,
+               (double)total.emsgs[REP_SYNC_DATA] / es, (double)total.esnaps / es,
+               (double)total.ehalf / es,
+               (double)total.emsgs[REP_SYNC_ACK] / es, (double)total.emsgs[REP_SYNC_HAVE] / es,
+               (double)total.eticks / es, (double)total.edata_bytes / es,
+               (double)total.esnap_bytes / es,
+               total.eneeded ? (double)total.edata_bytes / (double)total.eneeded : 0.0,
+               (double)total.eratio_max / 1000.0, (double)total.einject / es,
+               (double)total.ebundles / es, (double)total.erestarts / es, total.ecorrupt,
+               total.ebad, (double)total.econverge_ms / es / 1000.0);
+    }
     printf("%" PRIu64 " passed, %" PRIu64 " failed\n", passed, failed);
     return failed ? 1 : 0;
 }

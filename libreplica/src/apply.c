@@ -95,6 +95,7 @@ rep__applier_begin(rep__applier_t *a, rep__txn_t *t, uint64_t wall_ms, uint64_t 
     a->wall_ms = wall_ms;
     a->max_drift_ms = max_drift_ms;
     rep__buf_init(&a->buf);
+    REP_TRY(rep__cur_open(t, REP_DB_STATE, &a->state));
     int rc = rep__meta_get_u64(t, REP_META_HLC, &a->hlc);
     return rc == REP_ENOTFOUND ? 0 : rc;
 }
@@ -104,6 +105,7 @@ rep__applier_end(rep__applier_t *a, int rc)
 {
     if (rc >= 0)
         rc = rep__meta_put_u64(a->t, REP_META_HLC, a->hlc);
+    rep__cur_close(&a->state);
     rep__sibs_free(&a->sibs);
     rep__buf_free(&a->buf);
     return rc;
@@ -116,13 +118,14 @@ dot_key(uint8_t k[16], uint64_t actor, uint64_t seq)
     rep__put_be64(k + 8, seq);
 }
 
-/* Rewrite one register field: decode, apply, store (or delete when nothing is left). */
+/* Rewrite one register field: decode, apply, store (or delete when nothing is left). The
+ * state cursor reads the field and then writes it back in place. */
 static int
 write_register(rep__applier_t *a, const uint8_t *key, size_t keyn, const rep__ctx_t *ctx,
                const rep__sib_t *add)
 {
     rep__slice_t v;
-    int rc = rep__txn_get(a->t, REP_DB_STATE, key, keyn, &v);
+    int rc = rep__cur_get(a->state, key, keyn, &v);
     if (rc == REP_ENOTFOUND) {
         a->sibs.n = 0;
         if (!add)
@@ -136,11 +139,11 @@ write_register(rep__applier_t *a, const uint8_t *key, size_t keyn, const rep__ct
     if (!add && a->sibs.n == before)
         return 0; /* a clear that removed nothing */
     if (a->sibs.n == 0)
-        return rep__txn_del(a->t, REP_DB_STATE, key, keyn, NULL, 0);
+        return rep__cur_del(a->state);
     a->buf.len = 0;
     rep__sibs_encode(&a->buf, &a->sibs);
     REP_TRY(a->buf.err);
-    return rep__txn_put(a->t, REP_DB_STATE, key, keyn, a->buf.p, a->buf.len);
+    return rep__cur_put(a->state, key, keyn, a->buf.p, a->buf.len, rc == 0);
 }
 
 /* Rewrite one set field (elem NULL: a record delete's clear). */
@@ -149,17 +152,17 @@ write_set(rep__applier_t *a, const uint8_t *key, size_t keyn, const rep__ctx_t *
           const uint8_t *elem, size_t elemn, const rep__dot_t *dot)
 {
     rep__slice_t v = {NULL, 0};
-    int rc = rep__txn_get(a->t, REP_DB_STATE, key, keyn, &v);
+    int rc = rep__cur_get(a->state, key, keyn, &v);
     if (rc < 0 && rc != REP_ENOTFOUND)
         return rc;
     if (rc == REP_ENOTFOUND && !dot)
         return 0; /* removing from an empty set */
     REP_TRY(rep__set_apply(v.p, v.n, ctx, elem, elemn, dot, &a->buf));
     if (a->buf.len == 0)
-        return rc == 0 ? rep__txn_del(a->t, REP_DB_STATE, key, keyn, NULL, 0) : 0;
+        return rc == 0 ? rep__cur_del(a->state) : 0;
     if (rc == 0 && v.n == a->buf.len && memcmp(v.p, a->buf.p, v.n) == 0)
         return 0; /* unchanged */
-    return rep__txn_put(a->t, REP_DB_STATE, key, keyn, a->buf.p, a->buf.len);
+    return rep__cur_put(a->state, key, keyn, a->buf.p, a->buf.len, rc == 0);
 }
 
 static int
@@ -169,12 +172,12 @@ write_counter(rep__applier_t *a, const uint8_t *key, size_t keyn, uint64_t actor
     rep_value_t delta;
     REP_TRY(rep__value_decode(val, valn, &delta)); /* an int: checked by rep__change_decode */
     rep__slice_t v = {NULL, 0};
-    int rc = rep__txn_get(a->t, REP_DB_STATE, key, keyn, &v);
+    int rc = rep__cur_get(a->state, key, keyn, &v);
     if (rc < 0 && rc != REP_ENOTFOUND)
         return rc;
     a->buf.len = 0;
     REP_TRY(rep__ctr_add(v.p, v.n, actor, delta.u.i, &a->buf));
-    return rep__txn_put(a->t, REP_DB_STATE, key, keyn, a->buf.p, a->buf.len);
+    return rep__cur_put(a->state, key, keyn, a->buf.p, a->buf.len, rc == 0);
 }
 
 static int
@@ -187,7 +190,7 @@ write_log(rep__applier_t *a, const uint8_t *key, size_t keyn, const rep__change_
     rep__buf_add(&a->buf, c->user, c->usern);
     rep__buf_add(&a->buf, val, valn);
     REP_TRY(a->buf.err);
-    return rep__txn_put(a->t, REP_DB_STATE, key, keyn, a->buf.p, a->buf.len);
+    return rep__cur_put(a->state, key, keyn, a->buf.p, a->buf.len, false);
 }
 
 /* A record delete: remove what the context covers from every register and set of the

@@ -35,6 +35,7 @@ typedef struct rep__applier {
     uint64_t hlc;               /* last clock value, written back by rep__applier_end() */
     bool local;                 /* applying this replica's own new change: no clock to adopt */
     rep_import_stats_t stats;
+    rep__cur_t *state;          /* on REP_DB_STATE: each field is read and written through it */
     rep__sibs_t sibs;           /* scratch */
     rep__buf_t buf;             /* scratch */
 } rep__applier_t;

@@ -10,23 +10,27 @@
 
 #define REP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Fixed-width big-endian integers: keys sort in numeric order under LMDB's memcmp. */
+/* Fixed-width big-endian integers: keys sort in numeric order under LMDB's memcmp. Written
+ * out byte by byte so that the compiler turns each into one load or store and a byte swap. */
 static inline void
 rep__put_be64(uint8_t *p, uint64_t v)
 {
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
+    p[0] = (uint8_t)(v >> 56);
+    p[1] = (uint8_t)(v >> 48);
+    p[2] = (uint8_t)(v >> 40);
+    p[3] = (uint8_t)(v >> 32);
+    p[4] = (uint8_t)(v >> 24);
+    p[5] = (uint8_t)(v >> 16);
+    p[6] = (uint8_t)(v >> 8);
+    p[7] = (uint8_t)v;
 }
 
 static inline uint64_t
 rep__get_be64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+           (uint64_t)p[6] << 8 | p[7];
 }
 
 static inline void

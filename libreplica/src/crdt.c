@@ -173,29 +173,58 @@ rep__sibs_decode(rep__sibs_t *s, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* A sibling's stored form: its size, and writing it at p (returns the end). */
+static size_t
+sib_size(const rep__sib_t *x)
+{
+    return 26 + x->usern + 4 + x->valn;
+}
+
+static uint8_t *
+sib_put(uint8_t *p, const rep__sib_t *x)
+{
+    rep__put_be64(p, x->actor);
+    rep__put_be64(p + 8, x->seq);
+    rep__put_be64(p + 16, x->hlc);
+    p[24] = x->deleted ? 1 : 0;
+    p[25] = x->usern;
+    p += 26;
+    if (x->usern)
+        memcpy(p, x->user, x->usern);
+    p += x->usern;
+    rep__put_be32(p, x->valn);
+    p += 4;
+    if (x->valn)
+        memcpy(p, x->val, x->valn);
+    return p + x->valn;
+}
+
+/* Append one sibling's stored form (errors are sticky in b). */
 static void
 sib_encode(rep__buf_t *b, const rep__sib_t *x)
 {
-    uint8_t hdr[26], len[4];
-    rep__put_be64(hdr, x->actor);
-    rep__put_be64(hdr + 8, x->seq);
-    rep__put_be64(hdr + 16, x->hlc);
-    hdr[24] = x->deleted ? 1 : 0;
-    hdr[25] = x->usern;
-    rep__buf_add(b, hdr, 26);
-    rep__buf_add(b, x->user, x->usern);
-    rep__put_be32(len, x->valn);
-    rep__buf_add(b, len, 4);
-    rep__buf_add(b, x->val, x->valn);
+    size_t n = sib_size(x);
+    if (rep__buf_reserve(b, n) < 0)
+        return;
+    sib_put(b->p + b->len, x);
+    b->len += n;
 }
 
 void
 rep__sibs_encode(rep__buf_t *b, const rep__sibs_t *s)
 {
-    uint8_t count[2] = {(uint8_t)(s->n >> 8), (uint8_t)s->n};
-    rep__buf_add(b, count, 2);
+    size_t n = 2;
     for (size_t i = 0; i < s->n; i++)
-        sib_encode(b, &s->v[i]);
+        n += sib_size(&s->v[i]);
+    if (rep__buf_reserve(b, n) < 0)
+        return;
+    uint8_t *p = b->p + b->len;
+    p[0] = (uint8_t)(s->n >> 8);
+    p[1] = (uint8_t)s->n;
+    p += 2;
+    for (size_t i = 0; i < s->n; i++)
+        p = sib_put(p, &s->v[i]);
+    b->len += n;
 }
 
 /* ---- Merge ---- */

@@ -444,3 +444,17 @@ rep__cur_del(rep__cur_t *c)
 {
     return werr(mdb_cursor_del(c->c, 0));
 }
+
+int
+rep__cur_get(rep__cur_t *c, const void *k, size_t kn, rep__slice_t *v)
+{
+    MDB_val mk = {kn, (void *)k}, mv = {0, NULL};
+    return cur_get(c, &mk, &mv, MDB_SET_KEY, NULL, v);
+}
+
+int
+rep__cur_put(rep__cur_t *c, const void *k, size_t kn, const void *v, size_t vn, bool current)
+{
+    MDB_val mk = {kn, (void *)k}, mv = {vn, (void *)v};
+    return werr(mdb_cursor_put(c->c, &mk, &mv, current ? MDB_CURRENT : 0));
+}

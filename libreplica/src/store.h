@@ -83,4 +83,12 @@ int rep__cur_next_dup(rep__cur_t *c, rep__slice_t *key, rep__slice_t *val);
 /* Delete the entry under the cursor. */
 int rep__cur_del(rep__cur_t *c);
 
+/* Read-modify-write through one cursor, which LMDB keeps valid across every write of the
+ * transaction. rep__cur_get positions c on key k exactly: 0 with its value, or REP_ENOTFOUND.
+ * rep__cur_put writes k -> v; with current true, c must be on k (rep__cur_get of k returned 0
+ * and nothing moved c since), and the value there is replaced without searching the tree
+ * again. Without it, the search starts from c's page when k falls on it. */
+int rep__cur_get(rep__cur_t *c, const void *k, size_t kn, rep__slice_t *v);
+int rep__cur_put(rep__cur_t *c, const void *k, size_t kn, const void *v, size_t vn, bool current);
+
 #endif /* REP_STORE_H */
