@@ -58,9 +58,9 @@
  * change from a connected peer, or as a bundle imported from a USB stick when none is; whole
  * snapshots sent unasked are USB bundles too, imported directly, after which the engine is
  * told rep__sync_changed. The simulation follows what each import brought (as changes or as
- * state) from the DATA it delivers. Every message is checked on its way: only to a connected
- * peer, well-formed, a DATA of changes within max_msg, a snapshot beyond it only from a log
- * that lacks changes; every tick's next_ms is in the future, within an anti-entropy period
+ * state) from the DATA it delivers (a snapshot over max_msg comes in parts, applied with the
+ * last). Every message is checked on its way: only to a connected peer, well-formed, within
+ * max_msg, in parts only for a snapshot; every tick's next_ms is in the future, within an anti-entropy period
  * while a peer is connected and never without one. At the end partitions heal and the
  * network runs with ticks, without faults, until every replica holds every change (bounded,
  * else the seed fails), then for two more anti-entropy periods and two in which no DATA may
@@ -346,6 +346,8 @@ typedef struct msg {
     uint8_t type;
     uint8_t etype;  /* M_ENGINE: REP_SYNC_HELLO .. REP_SYNC_HAVE */
     bool esnap;     /* M_ENGINE: a DATA whose payload is a snapshot */
+    bool epart;     /* M_ENGINE: a DATA that is one of several parts of its payload ... */
+    bool elast;     /* ... the last one */
     bool more;      /* a batch the sender cut short: the receiver asks again */
     bool copy;      /* bytes is a malloc'd copy (free()), not the library's (rep_free()) */
     uint8_t *bytes;
@@ -408,6 +410,8 @@ typedef struct node {
     bool unseen;       /* a commit its engine was not told of yet (another process wrote) */
     uint64_t esent[SIM_MAX_NODES], erecv[SIM_MAX_NODES]; /* bytes its engine sent to peer k
                                                             and got from it (while connected) */
+    bool part_snap[SIM_MAX_NODES]; /* the payload its engine sends peer k in parts: a snapshot? */
+    uint64_t part_view[SIM_MAX_NODES][SIM_MAX_NODES]; /* ... holding what (our vv then) */
 } node_t;
 
 typedef struct sim_stats {
@@ -423,9 +427,11 @@ typedef struct sim_stats {
      * of each change to each peer costs (batches of one change), messages the simulation
      * truncated and those the engines counted bad, out-of-order DATAs injected, USB bundles,
      * engine restarts, ticks, time to converge at the end (virtual ms), the worst seed's
-     * DATA bytes / needed (per mille), DATAs of changes over half max_msg */
+     * DATA bytes / needed (per mille), DATAs of changes over half max_msg, DATAs that are
+     * parts of a larger payload (a snapshot over max_msg) */
     uint64_t eseeds, emsgs[REP_SYNC_HAVE + 1], edata_bytes, esnaps, esnap_bytes, eneeded,
-        ecorrupt, ebad, einject, ebundles, erestarts, eticks, econverge_ms, eratio_max, ehalf;
+        ecorrupt, ebad, einject, ebundles, erestarts, eticks, econverge_ms, eratio_max, ehalf,
+        eparts;
 } sim_stats_t;
 
 typedef struct sim {
@@ -1805,33 +1811,35 @@ node_vv(sim_t *s, int i, uint64_t view[SIM_MAX_NODES], bool *pending)
     return ok;
 }
 
-/* An engine's message: [version, type, ...]; a DATA's id and payload. */
+/* An engine's message: [version, type, ...]; a DATA's id, part (bytes [off, off + npart) of
+ * a payload of total bytes). */
 static bool
-eng_parse(const uint8_t *p, size_t n, uint64_t *type, uint64_t *id, const uint8_t **payload,
-          uint32_t *npayload)
+eng_parse(const uint8_t *p, size_t n, uint64_t *type, uint64_t *id, const uint8_t **part,
+          uint32_t *npart, uint64_t *off, uint64_t *total)
 {
     rep__rd_t r;
     uint32_t items;
     uint64_t version;
     rep__rd_init(&r, p, n);
-    *id = 0;
-    *payload = NULL;
-    *npayload = 0;
+    *id = *off = *total = 0;
+    *part = NULL;
+    *npart = 0;
     if (rep__rd_array(&r, &items) != 0 || rep__rd_uint(&r, &version) != 0 ||
         rep__rd_uint(&r, type) != 0 || version != REP_SYNC_VERSION || *type < REP_SYNC_HELLO ||
         *type > REP_SYNC_HAVE)
         return false;
     if (*type == REP_SYNC_DATA &&
-        (items != 4 || rep__rd_uint(&r, id) != 0 || rep__rd_bin(&r, payload, npayload) != 0 ||
-         rep__rd_left(&r) != 0))
+        (items != 6 || rep__rd_uint(&r, id) != 0 || rep__rd_bin(&r, part, npart) != 0 ||
+         rep__rd_uint(&r, off) != 0 || rep__rd_uint(&r, total) != 0 || rep__rd_left(&r) != 0 ||
+         *off + *npart > *total))
         return false;
     return true;
 }
 
 /* Put on the wire what node i's engine wants sent, checking each message: to a connected
- * peer, well-formed, a DATA of changes within max_msg, a snapshot beyond it only from a log
- * that lacks changes (rep_replica_catchup). A snapshot carries the sender's vv now (the engine
- * made it in the call just made, after any import of that call). */
+ * peer, well-formed, within max_msg, in parts only for a snapshot. A snapshot carries the
+ * sender's vv when its first part is taken (the engine made it in the call just made, after
+ * any import of that call); its other parts carry the same. */
 static void
 eng_collect(sim_t *s, int i)
 {
@@ -1843,7 +1851,7 @@ eng_collect(sim_t *s, int i)
     size_t n;
     while (!s->failed && rep__sync_take(nd->sync, &peer, &p, &n) == 1) {
         int j = eng_peer_node(s, peer);
-        uint64_t type, id;
+        uint64_t type, id, off, total;
         const uint8_t *pl;
         uint32_t npl;
         if (j < 0 || j == i || !nd->econn[j]) {
@@ -1852,7 +1860,7 @@ eng_collect(sim_t *s, int i)
             free(p);
             return;
         }
-        if (!eng_parse(p, n, &type, &id, &pl, &npl)) {
+        if (!eng_parse(p, n, &type, &id, &pl, &npl, &off, &total)) {
             sim_fail(s, "%s: its engine sends %s a malformed message of %zu bytes", nd->name,
                      s->node[j].name, n);
             free(p);
@@ -1861,37 +1869,46 @@ eng_collect(sim_t *s, int i)
         msg_t m = {.type = M_ENGINE, .etype = (uint8_t)type, .copy = true, .bytes = p, .len = n};
         s->st.emsgs[type]++;
         nd->esent[j] += n;
+        if (n > s->eopts.max_msg) {
+            sim_fail(s, "%s -> %s: a message of %zu bytes; max_msg is %zu", nd->name,
+                     s->node[j].name, n, s->eopts.max_msg);
+            free(p);
+            return;
+        }
         if (type == REP_SYNC_DATA) {
-            m.esnap = is_snapshot(pl, npl);
+            m.epart = npl < total;
+            m.elast = off + npl == total;
             s->st.edata_bytes += n;
-            if (m.esnap) {
-                s->st.esnaps++;
-                s->st.esnap_bytes += n;
-                s->st.snap_sent++;
-                s->st.snap_asked++;
-                static const uint64_t none[SIM_MAX_NODES];
-                if (!have_view && !(have_view = node_vv(s, i, view, NULL))) {
-                    free(p);
-                    return;
+            if (off == 0) { /* a payload starts: a snapshot, or a batch */
+                m.esnap = is_snapshot(pl, npl);
+                if (m.esnap) {
+                    s->st.esnaps++;
+                    s->st.snap_sent++;
+                    s->st.snap_asked++;
+                    if (!have_view && !(have_view = node_vv(s, i, view, NULL))) {
+                        free(p);
+                        return;
+                    }
+                    memcpy(m.view, view, sizeof m.view);
                 }
-                memcpy(m.view, view, sizeof m.view);
-                if (npl > s->eopts.max_msg && !log_lacks(s, i, view, none)) {
-                    sim_fail(s, "%s -> %s: a snapshot of %u bytes, max_msg %zu, though its log "
-                                "holds every change (changes are to be sent instead)",
-                             nd->name, s->node[j].name, npl, s->eopts.max_msg);
-                    free(p);
-                    return;
-                }
-            } else if (n > s->eopts.max_msg) {
-                sim_fail(s, "%s -> %s: a DATA of changes of %zu bytes; max_msg is %zu", nd->name,
-                         s->node[j].name, n, s->eopts.max_msg);
+                nd->part_snap[j] = m.esnap;
+                memcpy(nd->part_view[j], m.view, sizeof m.view);
+            } else { /* the next part of the payload begun before */
+                m.esnap = nd->part_snap[j];
+                memcpy(m.view, nd->part_view[j], sizeof m.view);
+            }
+            s->st.esnap_bytes += m.esnap ? n : 0;
+            s->st.eparts += m.epart;
+            if (m.epart && !m.esnap) {
+                sim_fail(s, "%s -> %s: a batch of changes in parts (%u bytes at %" PRIu64
+                            " of %" PRIu64 "); max_msg is %zu",
+                         nd->name, s->node[j].name, npl, off, total, s->eopts.max_msg);
                 free(p);
                 return;
-            } else {
-                s->st.ehalf += n > s->eopts.max_msg / 2;
             }
-            sim_trace(s, "%s -> %s %s id %" PRIu64 ", %zu bytes", nd->name, s->node[j].name,
-                      msg_name(&m), id, n);
+            s->st.ehalf += !m.esnap && n > s->eopts.max_msg / 2;
+            sim_trace(s, "%s -> %s %s id %" PRIu64 ", %zu bytes (at %" PRIu64 " of %" PRIu64 ")",
+                      nd->name, s->node[j].name, msg_name(&m), id, n, off, total);
         } else {
             sim_trace(s, "%s -> %s %s", nd->name, s->node[j].name, msg_name(&m));
         }
@@ -2032,6 +2049,8 @@ eng_follow(sim_t *s, int to, int from, const msg_t *m, bool cut, const uint64_t 
                   grew, pa ? ", changes wait for dependencies" : "");
         return;
     }
+    if (m->epart && (!m->elast || grew == 0))
+        return; /* a part: only the last applies the payload, if the others came before it */
     /* a snapshot: the vv becomes the pointwise maximum, then pending changes it makes
      * deliverable are applied (as changes) */
     uint64_t released = 0, state = 0, held = 0;
@@ -2131,12 +2150,14 @@ eng_inject(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn, const uint
     msgpack_packer pk;
     rep__buf_init(&buf);
     rep__packer_init(&pk, &buf);
-    msgpack_pack_array(&pk, 4);
+    msgpack_pack_array(&pk, 6); /* [1, 2, id, part, offset, total]: the whole payload */
     msgpack_pack_uint8(&pk, REP_SYNC_VERSION);
     msgpack_pack_uint8(&pk, REP_SYNC_DATA);
     msgpack_pack_uint64(&pk, ++s->inject_id);
     msgpack_pack_bin(&pk, bn);
     msgpack_pack_bin_body(&pk, b, bn);
+    msgpack_pack_uint64(&pk, 0);
+    msgpack_pack_uint64(&pk, bn);
     rep_free(b);
     if (buf.err) {
         rep__buf_free(&buf);
@@ -3776,6 +3797,7 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
         total->eticks += s->st.eticks;
         total->econverge_ms += s->st.econverge_ms;
         total->ehalf += s->st.ehalf;
+        total->eparts += s->st.eparts;
         uint64_t ratio = s->st.eneeded ? 1000 * s->st.edata_bytes / s->st.eneeded : 0;
         if (ratio > total->eratio_max)
             total->eratio_max = ratio;
@@ -3944,13 +3966,14 @@ main(int argc, char **argv)
     if (total.eseeds > 0) {
         double es = (double)total.eseeds;
         printf("sim: engine mode in %" PRIu64 " of %" PRIu64 " seeds; per seed %.0f HELLO, %.0f "
-               "DATA (%.1f snapshots, %.1f batches over half max_msg), %.0f ACK, %.0f HAVE, %.0f "
-               "ticks; %.0f DATA bytes (%.0f of snapshots) = %.2fx one copy of each change to each peer (worst seed %.2fx); "
+               "DATA (%.1f snapshots, %.1f parts of snapshots over max_msg, %.1f batches over half "
+               "max_msg), %.0f ACK, %.0f HAVE, %.0f ticks; %.0f DATA bytes (%.0f of snapshots) = "
+               "%.2fx one copy of each change to each peer (worst seed %.2fx); "
                "%.1f out-of-order DATAs, %.1f USB bundles, %.1f restarts; %" PRIu64
                " messages truncated, %" PRIu64 " counted bad; converged %.1f s after healing\n",
                total.eseeds, seeds, (double)total.emsgs[REP_SYNC_HELLO] / es,
                (double)total.emsgs[REP_SYNC_DATA] / es, (double)total.esnaps / es,
-               (double)total.ehalf / es,
+               (double)total.eparts / es, (double)total.ehalf / es,
                (double)total.emsgs[REP_SYNC_ACK] / es, (double)total.emsgs[REP_SYNC_HAVE] / es,
                (double)total.eticks / es, (double)total.edata_bytes / es,
                (double)total.esnap_bytes / es,
