@@ -37,7 +37,7 @@ typedef struct peer {
     uint8_t *part_src;           /* a payload over max_msg being sent to it in parts ... */
     size_t part_n, part_off;     /* ... its size, and how much of it is sent */
     rep__buf_t in;               /* a payload arriving from it in parts ... */
-    uint64_t in_total;           /* ... and its size */
+    uint64_t in_total, in_id;    /* ... its size, and the id of its last part */
     uint64_t last_hello;         /* when we last sent it a HELLO */
     rep__sync_peer_info_t info;
 } peer_t;
@@ -510,13 +510,15 @@ on_part(rep__sync_t *s, peer_t *p, uint64_t id, const uint8_t *part, size_t n, u
     if (off == 0) {
         p->in.len = 0;
         p->in_total = total;
-    } else if (off != p->in.len || total != p->in_total) {
+    } else if (off != p->in.len || total != p->in_total || id != p->in_id + 1) {
+        /* not the next part of this payload (a part's id follows the one before) */
         p->in.len = 0;
         p->in_total = 0;
         return 0;
     }
     REP_TRY(rep__buf_reserve(&p->in, n));
     rep__buf_add(&p->in, part, n);
+    p->in_id = id;
     if (p->in.len < total) /* more to come: acknowledge this part */
         return send_vv_msg(s, p, REP_SYNC_ACK, id, false);
     int rc = on_data(s, p, id, p->in.p, p->in.len, now);
