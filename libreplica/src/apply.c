@@ -22,6 +22,17 @@ rep__meta_get_u64(rep__txn_t *t, const char *key, uint64_t *v)
 }
 
 int
+rep__meta_get_fixed(rep__txn_t *t, const char *key, void *out, size_t n)
+{
+    rep__slice_t v;
+    REP_TRY(rep__txn_get(t, REP_DB_META, key, strlen(key), &v));
+    if (v.n != n)
+        return REP_ECORRUPT;
+    memcpy(out, v.p, n);
+    return 0;
+}
+
+int
 rep__meta_put_u64(rep__txn_t *t, const char *key, uint64_t v)
 {
     uint8_t b[8];

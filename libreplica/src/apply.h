@@ -65,5 +65,7 @@ int rep__vv_all(rep__txn_t *t, rep_vv_entry_t **out, size_t *n);
 /* Meta helpers. */
 int rep__meta_get_u64(rep__txn_t *t, const char *key, uint64_t *v);
 int rep__meta_put_u64(rep__txn_t *t, const char *key, uint64_t v);
+/* A meta value of exactly n bytes: 0, REP_ENOTFOUND, REP_ECORRUPT (another size). */
+int rep__meta_get_fixed(rep__txn_t *t, const char *key, void *out, size_t n);
 
 #endif /* REP_APPLY_H */

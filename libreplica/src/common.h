@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "replica.h"
 
@@ -46,6 +47,15 @@ static inline uint32_t
 rep__get_be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A clock in ms: CLOCK_REALTIME (ms since the epoch) or CLOCK_MONOTONIC (for timeouts). */
+static inline uint64_t
+rep__clock_ms(clockid_t which)
+{
+    struct timespec ts;
+    clock_gettime(which, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Propagate a negative status. */

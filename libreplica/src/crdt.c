@@ -418,17 +418,44 @@ set_rd_next(set_rd_t *r, set_elem_t *e)
 
 /* Write element e into out keeping the dots ctx does not cover, plus dot (in order); counts
  * the element in *count when anything is left. */
-static int
-elem_write(rep__buf_t *out, const uint8_t *val, size_t valn, const uint8_t *dots, size_t ndots,
-           const rep__ctx_t *ctx, const rep__dot_t *dot, uint32_t *count)
+/* Start writing an element into out: its value, and room for its dot count. Returns where
+ * the count goes; the dots follow, then elem_end(). */
+static size_t
+elem_begin(rep__buf_t *out, const uint8_t *val, size_t valn)
 {
-    size_t start = out->len, kept = 0;
-    uint8_t hdr[4], d[16];
+    uint8_t hdr[4];
     rep__put_be32(hdr, (uint32_t)valn);
     rep__buf_add(out, hdr, 4);
     rep__buf_add(out, val, valn);
     size_t ndots_at = out->len;
-    rep__buf_add(out, hdr, 2); /* patched below */
+    rep__buf_add(out, hdr, 2); /* patched by elem_end */
+    return ndots_at;
+}
+
+/* Finish the element begun at start with kept dots: an element without dots is taken back
+ * out; one with dots is counted in *count. */
+static int
+elem_end(rep__buf_t *out, size_t start, size_t ndots_at, size_t kept, uint32_t *count)
+{
+    REP_TRY(out->err);
+    if (kept == 0) {
+        out->len = start;
+        return 0;
+    }
+    if (kept > 0xffff)
+        return REP_ETOOBIG;
+    out->p[ndots_at] = (uint8_t)(kept >> 8);
+    out->p[ndots_at + 1] = (uint8_t)kept;
+    (*count)++;
+    return 0;
+}
+
+static int
+elem_write(rep__buf_t *out, const uint8_t *val, size_t valn, const uint8_t *dots, size_t ndots,
+           const rep__ctx_t *ctx, const rep__dot_t *dot, uint32_t *count)
+{
+    size_t start = out->len, kept = 0, ndots_at = elem_begin(out, val, valn);
+    uint8_t d[16];
     bool added = dot == NULL;
     for (size_t i = 0; i <= ndots; i++) {
         uint64_t actor = i < ndots ? rep__get_be64(dots + 16 * i) : UINT64_MAX;
@@ -447,17 +474,7 @@ elem_write(rep__buf_t *out, const uint8_t *val, size_t valn, const uint8_t *dots
         rep__buf_add(out, dots + 16 * i, 16);
         kept++;
     }
-    REP_TRY(out->err);
-    if (kept == 0) {
-        out->len = start;
-        return 0;
-    }
-    if (kept > 0xffff)
-        return REP_ETOOBIG;
-    out->p[ndots_at] = (uint8_t)(kept >> 8);
-    out->p[ndots_at + 1] = (uint8_t)kept;
-    (*count)++;
-    return 0;
+    return elem_end(out, start, ndots_at, kept, count);
 }
 
 int
@@ -695,13 +712,7 @@ merge_elem(rep__buf_t *out, const set_elem_t *x, const rep__vv_t *vx, const set_
            const rep__vv_t *vy, uint32_t *count)
 {
     const set_elem_t *e = x ? x : y;
-    size_t start = out->len, kept = 0;
-    uint8_t hdr[4];
-    rep__put_be32(hdr, e->valn);
-    rep__buf_add(out, hdr, 4);
-    rep__buf_add(out, e->val, e->valn);
-    size_t ndots_at = out->len;
-    rep__buf_add(out, hdr, 2); /* patched below */
+    size_t start = out->len, kept = 0, ndots_at = elem_begin(out, e->val, e->valn);
     size_t nx = x ? x->ndots : 0, ny = y ? y->ndots : 0;
     for (size_t i = 0, j = 0; i < nx || j < ny;) {
         const uint8_t *dx = i < nx ? x->dots + 16 * i : NULL, *dy = j < ny ? y->dots + 16 * j : NULL;
@@ -725,17 +736,7 @@ merge_elem(rep__buf_t *out, const set_elem_t *x, const rep__vv_t *vx, const set_
         rep__buf_add(out, d, 16);
         kept++;
     }
-    REP_TRY(out->err);
-    if (kept == 0) {
-        out->len = start;
-        return 0;
-    }
-    if (kept > 0xffff)
-        return REP_ETOOBIG;
-    out->p[ndots_at] = (uint8_t)(kept >> 8);
-    out->p[ndots_at + 1] = (uint8_t)kept;
-    (*count)++;
-    return 0;
+    return elem_end(out, start, ndots_at, kept, count);
 }
 
 static int

@@ -64,16 +64,12 @@ open_slot(const rep__enroll_t *e, size_t i, uint64_t now)
 static int
 is_admin(rep_replica_t *r)
 {
-    uint8_t pk[REP_SIGN_PK_BYTES];
-    REP_TRY(rep__device_keys(r, pk, NULL, NULL));
-    rep__member_t *m;
-    size_t n;
-    REP_TRY(rep__members_list(r, &m, &n));
-    int admin = 0;
-    for (size_t i = 0; i < n && !admin; i++)
-        admin = memcmp(m[i].sign_pk, pk, sizeof pk) == 0 && strcmp(m[i].role, "admin") == 0;
-    rep__members_free(&m, n);
-    return admin;
+    char *role;
+    int rc = rep__member_role(r, &role);
+    if (rc == 1)
+        rc = strcmp(role, "admin") == 0;
+    free(role);
+    return rc;
 }
 
 /* A listen endpoint on every address (tcp://STAR:P or tcp://0.0.0.0:P) names no address a new

@@ -29,19 +29,13 @@
 static uint64_t
 now_ms(const rep_open_opts_t *o)
 {
-    if (o && o->clock_ms)
-        return o->clock_ms(o->clock_ctx);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return o && o->clock_ms ? o->clock_ms(o->clock_ctx) : rep__clock_ms(CLOCK_REALTIME);
 }
 
 static uint64_t
 mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return rep__clock_ms(CLOCK_MONOTONIC);
 }
 
 /* Read one monitor event: its number, or -1. */
@@ -171,21 +165,6 @@ exchange_run(exchange_t *x, const uint8_t *join, size_t joinn, uint64_t timeout_
     }
 }
 
-/* Is this device in the office's device list now? */
-static int
-enrolled(rep_replica_t *r)
-{
-    uint8_t pk[REP_SIGN_PK_BYTES];
-    REP_TRY(rep__device_keys(r, pk, NULL, NULL));
-    rep__member_t *m;
-    size_t n;
-    REP_TRY(rep__members_list(r, &m, &n));
-    int found = 0;
-    for (size_t i = 0; i < n && !found; i++)
-        found = memcmp(m[i].sign_pk, pk, sizeof pk) == 0;
-    rep__members_free(&m, n);
-    return found;
-}
 
 /* Enroll r through the node the invitation names. */
 static int
@@ -209,7 +188,7 @@ join_office(rep_replica_t *r, const rep__invite_t *inv, uint64_t timeout_ms, cha
     if (rc == 1) {
         rc = rep_replica_import(r, snap, snapn, NULL);
         if (rc == 0)
-            rc = enrolled(r);
+            rc = rep__member_role(r, NULL);
         if (rc == 0)
             rc = REP_ECORRUPT; /* welcomed, but not in the list it sent */
         else if (rc == 1)

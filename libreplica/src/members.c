@@ -16,22 +16,11 @@ typedef struct self_keys {
 } self_keys_t;
 
 static int
-meta_fixed(rep__txn_t *t, const char *key, uint8_t *out, size_t n)
-{
-    rep__slice_t v;
-    REP_TRY(rep__txn_get(t, REP_DB_META, key, strlen(key), &v));
-    if (v.n != n)
-        return REP_ECORRUPT;
-    memcpy(out, v.p, n);
-    return 0;
-}
-
-static int
 self_keys_fn(rep__txn_t *t, void *arg)
 {
     self_keys_t *k = arg;
-    REP_TRY(meta_fixed(t, REP_META_SIGN_PK, k->pk, sizeof k->pk));
-    return meta_fixed(t, REP_META_SIGN_SK, k->sk, sizeof k->sk);
+    REP_TRY(rep__meta_get_fixed(t, REP_META_SIGN_PK, k->pk, sizeof k->pk));
+    return rep__meta_get_fixed(t, REP_META_SIGN_SK, k->sk, sizeof k->sk);
 }
 
 int
@@ -196,6 +185,24 @@ rep__member_self(rep_replica_t *r, const char *role, const char *const *endpoint
     REP_TRY(rep__device_keys(r, pk, cpk, NULL));
     return rep__member_write(r, r->device_name ? r->device_name : "", role, pk, cpk, endpoints,
                              nendpoints);
+}
+
+int
+rep__member_role(rep_replica_t *r, char **role)
+{
+    if (role)
+        *role = NULL;
+    uint8_t pk[REP_SIGN_PK_BYTES];
+    REP_TRY(rep__device_keys(r, pk, NULL, NULL));
+    rep__member_t *m;
+    size_t n;
+    REP_TRY(rep__members_list(r, &m, &n));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (memcmp(m[i].sign_pk, pk, sizeof pk) == 0)
+            rc = !role || (*role = strdup(m[i].role)) ? 1 : -ENOMEM;
+    rep__members_free(&m, n);
+    return rc;
 }
 
 /* ---- The public face: rep_replica_devices, rep_replica_enroll ---- */

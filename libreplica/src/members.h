@@ -44,6 +44,10 @@ int rep__member_write(rep_replica_t *r, const char *name, const char *role,
 int rep__device_keys(rep_replica_t *r, uint8_t sign_pk[REP_SIGN_PK_BYTES],
                      uint8_t curve_pk[REP_CURVE_BYTES], uint8_t curve_sk[REP_CURVE_BYTES]);
 
+/* Is this device in its office's list? 1 with its role in *role (malloc'd; NULL to not ask),
+ * 0 when it is not, or a negative code. */
+int rep__member_role(rep_replica_t *r, char **role);
+
 /* Enroll this device in its own office's list (as role), adding endpoints. */
 int rep__member_self(rep_replica_t *r, const char *role, const char *const *endpoints,
                      size_t nendpoints);

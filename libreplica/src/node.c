@@ -102,17 +102,13 @@ struct rep_node {
 static uint64_t
 mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return rep__clock_ms(CLOCK_MONOTONIC);
 }
 
 static uint64_t
 wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return rep__clock_ms(CLOCK_REALTIME);
 }
 
 static void nlog(node_state_t *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

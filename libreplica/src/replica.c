@@ -20,11 +20,7 @@
 uint64_t
 rep__wall_ms(const rep_replica_t *r)
 {
-    if (r->clock_ms)
-        return r->clock_ms(r->clock_ctx);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return r->clock_ms ? r->clock_ms(r->clock_ctx) : rep__clock_ms(CLOCK_REALTIME);
 }
 
 char *
@@ -45,17 +41,6 @@ meta_get_str(rep__txn_t *t, const char *key, char **out)
     REP_TRY(rep__txn_get(t, REP_DB_META, key, strlen(key), &v));
     *out = rep__strndup((const char *)v.p, v.n);
     return *out ? 0 : -ENOMEM;
-}
-
-static int
-meta_get_fixed(rep__txn_t *t, const char *key, void *out, size_t n)
-{
-    rep__slice_t v;
-    REP_TRY(rep__txn_get(t, REP_DB_META, key, strlen(key), &v));
-    if (v.n != n)
-        return REP_ECORRUPT;
-    memcpy(out, v.p, n);
-    return 0;
 }
 
 static int
@@ -145,19 +130,19 @@ load_fn(rep__txn_t *t, void *arg)
 {
     rep_replica_t *r = arg;
     uint8_t u32[4];
-    int rc = meta_get_fixed(t, REP_META_FORMAT, u32, 4);
+    int rc = rep__meta_get_fixed(t, REP_META_FORMAT, u32, 4);
     if (rc == REP_ENOTFOUND)
         return REP_ENOTREPLICA;
     REP_TRY(rc);
     if (rep__get_be32(u32) > REP_STORE_FORMAT)
         return REP_EVERSION;
-    REP_TRY(meta_get_fixed(t, REP_META_OFFICE, r->office, sizeof r->office));
+    REP_TRY(rep__meta_get_fixed(t, REP_META_OFFICE, r->office, sizeof r->office));
     free(r->office_name);
     free(r->device_name);
     r->office_name = r->device_name = NULL;
     REP_TRY(meta_get_str(t, REP_META_OFFICE_NAME, &r->office_name));
     REP_TRY(meta_get_str(t, REP_META_DEVICE_NAME, &r->device_name));
-    REP_TRY(meta_get_fixed(t, REP_META_INCARNATION, u32, 4));
+    REP_TRY(rep__meta_get_fixed(t, REP_META_INCARNATION, u32, 4));
     r->incarnation = rep__get_be32(u32);
     return rep__meta_get_u64(t, REP_META_ACTOR, &r->actor);
 }
@@ -184,7 +169,7 @@ typedef struct identity_ctx {
 static int
 identity_meta(rep__txn_t *t, identity_ctx_t *ic)
 {
-    int rc = meta_get_fixed(t, REP_META_FILE_ID, ic->was, sizeof ic->was);
+    int rc = rep__meta_get_fixed(t, REP_META_FILE_ID, ic->was, sizeof ic->was);
     ic->known = rc == 0;
     return rc == REP_ENOTFOUND ? 0 : rc;
 }
@@ -253,8 +238,8 @@ identity_fn(rep__txn_t *t, void *arg)
     if (identity_same(ic))
         return 0; /* another process settled it meanwhile */
     if (ic->known) { /* a copy or a restore: a new incarnation before the first write */
-        REP_TRY(meta_get_fixed(t, REP_META_INCARNATION, u32, 4));
-        REP_TRY(meta_get_fixed(t, REP_META_SIGN_PK, pk, sizeof pk));
+        REP_TRY(rep__meta_get_fixed(t, REP_META_INCARNATION, u32, 4));
+        REP_TRY(rep__meta_get_fixed(t, REP_META_SIGN_PK, pk, sizeof pk));
         uint32_t inc = rep__get_be32(u32) + 1;
         rep__put_be32(u32, inc);
         REP_TRY(meta_put(t, REP_META_INCARNATION, u32, 4));
