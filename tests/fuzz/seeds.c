@@ -1,0 +1,341 @@
+/* seeds.c — writes the seed corpus of the fuzz targets from real encodings.
+ *
+ *   tests/fuzz/seeds DIR    makes DIR/<target>/ for each target of tests/fuzz/ and fills it
+ *
+ * Two replicas of the office FUZZ_OFFICE (fuzz.h) are written to with every kind of field and
+ * operation; the seeds are their changes, batches (small, and one large enough to be zstd
+ * compressed), version vectors, snapshots, values, an invitation token, the join messages,
+ * and the sync messages their two engines exchange. They are made afresh on each run, so they
+ * follow the formats as they are now. Exit status 0, or 1 with a message.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "change.h"
+#include "codec.h"
+#include "fuzz.h"
+#include "invite.h"
+#include "sync.h"
+
+static const char *root;
+static int failed;
+
+#define TRY(call)                                                                            \
+    do {                                                                                     \
+        int rc_ = (call);                                                                    \
+        if (rc_ < 0) {                                                                       \
+            fprintf(stderr, "seeds: %s: %s\n", #call, rep_strerror(rc_));                   \
+            exit(1);                                                                         \
+        }                                                                                    \
+    } while (0)
+
+static void
+put(const char *target, const char *name, const void *p, size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", root, target);
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+        perror(path);
+        exit(1);
+    }
+    snprintf(path, sizeof path, "%s/%s/%s", root, target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+        perror(path);
+        failed = 1;
+    }
+}
+
+static rep_replica_t *
+open_replica(const char *dir, const char *device)
+{
+    rep_open_opts_t o = {0};
+    o.flags = REP_OPEN_CREATE | REP_OPEN_NOSYNC;
+    o.office_name = "fuzz office";
+    o.device_name = device;
+    o.office_id = FUZZ_OFFICE;
+    rep_replica_t *r;
+    TRY(rep_replica_open(&r, dir, &o));
+    return r;
+}
+
+/* A day of writes of every kind: registers of every type, a counter, a set, a log, deletes. */
+static void
+write_some(rep_replica_t *r, int from, int count)
+{
+    for (int i = from; i < from + count; i++) {
+        rep_txn_t *t;
+        char key[64], note[96];
+        snprintf(key, sizeof key, "patients/p%03d", i % 7);
+        snprintf(note, sizeof note, "visit %d: blood pressure checked, follow-up in %d weeks",
+                 i, i % 5);
+        TRY(rep_txn_begin(r, i % 2 ? "nurse" : "doctor", &t));
+        TRY(rep_txn_set_str(t, key, "name", note + 6));
+        TRY(rep_txn_set_int(t, key, "age", 20 + i));
+        TRY(rep_txn_set_double(t, key, "weight", 60.5 + i / 4.0));
+        TRY(rep_txn_set_bool(t, key, "insured", i % 3 == 0));
+        if (i % 4 == 0)
+            TRY(rep_txn_set_null(t, key, "phone"));
+        TRY(rep_txn_set_bytes(t, key, "photo", (const uint8_t *)"\x89PNG\r\n", 6));
+        TRY(rep_txn_incr(t, key, "visits", i % 3 ? 1 : -1));
+        rep_value_t tag = {.type = REP_STRING, .u.s = {"allergy", 7}};
+        TRY(rep_txn_add(t, key, "tags", &tag));
+        if (i % 5 == 4)
+            TRY(rep_txn_remove(t, key, "tags", &tag));
+        rep_value_t entry = {.type = REP_STRING, .u.s = {note, strlen(note)}};
+        TRY(rep_txn_append(t, key, "notes", &entry));
+        if (i % 6 == 5)
+            TRY(rep_txn_del_field(t, key, "phone"));
+        if (i % 11 == 10) {
+            snprintf(key, sizeof key, "rooms/r%d", i);
+            TRY(rep_txn_set_int(t, key, "beds", 2));
+            TRY(rep_txn_del_record(t, key));
+        }
+        TRY(rep_txn_commit(t, NULL));
+        rep_txn_free(&t);
+    }
+}
+
+static void
+seed_values(void)
+{
+    static const uint8_t bin[] = {0, 1, 2, 0xff};
+    rep_value_t vs[] = {
+        {.type = REP_NULL},
+        {.type = REP_BOOL, .u.b = 1},
+        {.type = REP_INT, .u.i = 0},
+        {.type = REP_INT, .u.i = -33},
+        {.type = REP_INT, .u.i = 300},
+        {.type = REP_INT, .u.i = INT64_MIN},
+        {.type = REP_INT, .u.i = INT64_MAX},
+        {.type = REP_DOUBLE, .u.d = 36.6},
+        {.type = REP_STRING, .u.s = {"", 0}},
+        {.type = REP_STRING, .u.s = {"Zo\xc3\xab", 4}},
+        {.type = REP_STRING, .u.s = {"a string longer than thirty-one bytes, so str8", 46}},
+        {.type = REP_BYTES, .u.s = {(const char *)bin, sizeof bin}},
+    };
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+        rep__buf_t b;
+        rep__buf_init(&b);
+        TRY(rep__value_encode(&b, &vs[i]));
+        char name[32];
+        snprintf(name, sizeof name, "value-%zu", i);
+        put("value", name, b.p, b.len);
+        rep__buf_free(&b);
+    }
+}
+
+static void
+seed_invite(void)
+{
+    char *eps[] = {"tcp://192.168.1.10:7400", "tcp://frontdesk.local:7400"};
+    rep__invite_t in = {.office_name = "fuzz office", .expires_ms = 1700000000000ull,
+                        .endpoints = eps, .nendpoints = 2};
+    memcpy(in.office, FUZZ_OFFICE, sizeof in.office);
+    memset(in.server_pk, 0x5a, sizeof in.server_pk);
+    memset(in.secret, 0x17, sizeof in.secret);
+    char *token;
+    TRY(rep__invite_encode(&in, &token));
+    put("invite", "token", token, strlen(token));
+    /* the content, for the 0-prefixed form (invite.c): without its 4 check bytes */
+    uint8_t *p;
+    size_t n;
+    TRY(rep__unbase64(token, &p, &n));
+    uint8_t *c = malloc(n - 4 + 1);
+    if (!c)
+        exit(1);
+    c[0] = 0;
+    memcpy(c + 1, p, n - 4);
+    put("invite", "content", c, n - 4 + 1);
+    free(c);
+    free(p);
+    free(token);
+}
+
+static void
+seed_join(const uint8_t *snap, size_t snapn)
+{
+    uint8_t sign_pk[32], curve_pk[32], *m;
+    size_t n;
+    memset(sign_pk, 0x11, sizeof sign_pk);
+    memset(curve_pk, 0x22, sizeof curve_pk);
+    TRY(rep__join_encode("reception-2", sign_pk, curve_pk, &m, &n));
+    put("join", "join", m, n);
+    free(m);
+    TRY(rep__join_reply_encode(snap, snapn, NULL, &m, &n));
+    put("join", "welcome", m, n);
+    free(m);
+    TRY(rep__join_reply_encode(NULL, 0, "the invitation has expired", &m, &n));
+    put("join", "refused", m, n);
+    free(m);
+}
+
+/* The messages two engines exchange, as streams (sync.c's input format) and one by one. */
+typedef struct stream {
+    rep__buf_t b;
+    int count;
+} stream_t;
+
+static void
+record(stream_t *st, const char *who, const uint8_t *m, size_t n)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s-msg-%02d", who, st->count++);
+    uint8_t hdr[FUZZ_MSG_HDR] = {(uint8_t)n, (uint8_t)(n >> 8)};
+    if (n <= 0xffff) {
+        rep__buf_t one;
+        rep__buf_init(&one);
+        rep__buf_add(&one, hdr, sizeof hdr);
+        rep__buf_add(&one, m, n);
+        put("sync", name, one.p, one.len);
+        rep__buf_free(&one);
+        rep__buf_add(&st->b, hdr, sizeof hdr);
+        rep__buf_add(&st->b, m, n);
+    }
+}
+
+/* Deliver what from has for to; returns how many messages moved. */
+static int
+carry(rep__sync_t *from, rep__sync_t *to, uint32_t from_id, stream_t *st, const char *who,
+      uint64_t now)
+{
+    uint32_t peer;
+    uint8_t *m;
+    size_t n;
+    int moved = 0, rc;
+    while ((rc = rep__sync_take(from, &peer, &m, &n)) == 1) {
+        record(st, who, m, n);
+        TRY(rep__sync_received(to, from_id, m, n, now));
+        free(m);
+        moved++;
+    }
+    TRY(rc);
+    return moved;
+}
+
+static void
+seed_sync(rep_replica_t *a, rep_replica_t *b)
+{
+    rep__sync_opts_t o;
+    rep__sync_opts_default(&o);
+    o.max_msg = 1024; /* a snapshot of a goes in parts */
+    o.relay_delay_ms = 0;
+    rep__sync_t *sa, *sb;
+    TRY(rep__sync_new(a, &o, &sa));
+    TRY(rep__sync_new(b, &o, &sb));
+    stream_t ab = {0}, ba = {0};
+    rep__buf_init(&ab.b);
+    rep__buf_init(&ba.b);
+    uint64_t now = 1000, next;
+    TRY(rep__sync_connected(sa, 2, now)); /* b is peer 2 at a, a is peer 1 at b */
+    TRY(rep__sync_connected(sb, 1, now));
+    for (int round = 0; round < 40; round++) {
+        now += 50;
+        int moved = carry(sa, sb, 1, &ab, "a2b", now) + carry(sb, sa, 2, &ba, "b2a", now);
+        if (round == 10) {
+            write_some(b, 100, 3);
+            TRY(rep__sync_changed(sb, now));
+        }
+        if (!moved && round > 12)
+            break;
+        TRY(rep__sync_tick(sa, now, &next));
+        TRY(rep__sync_tick(sb, now, &next));
+    }
+    put("sync", "a2b-stream", ab.b.p, ab.b.len);
+    put("sync", "b2a-stream", ba.b.p, ba.b.len);
+    rep__buf_free(&ab.b);
+    rep__buf_free(&ba.b);
+    rep__sync_free(&sa);
+    rep__sync_free(&sb);
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+        return 2;
+    }
+    root = argv[1];
+    if (mkdir(root, 0777) != 0 && errno != EEXIST) {
+        perror(root);
+        return 1;
+    }
+    char tmpl[4096], da[4200], db[4200];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(tmpl, sizeof tmpl, "%s/fuzz-seeds-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(tmpl)) {
+        perror(tmpl);
+        return 1;
+    }
+    snprintf(da, sizeof da, "%s/a", tmpl);
+    snprintf(db, sizeof db, "%s/b", tmpl);
+    rep_replica_t *a = open_replica(da, "front-desk");
+    rep_replica_t *b = open_replica(db, "nurse");
+
+    seed_values();
+    seed_invite();
+
+    /* a: a few changes (small seeds), then enough for a compressed batch */
+    write_some(a, 0, 4);
+    uint8_t *p, *vv;
+    size_t n, vvn;
+    int more;
+    TRY(rep_replica_export(a, NULL, 0, 0, &p, &n, &more));
+    put("batch", "small", p, n);
+    put("import", "small-batch", p, n);
+    rep__batch_t bt;
+    TRY(rep__batch_decode(p, n, &bt));
+    for (size_t i = 0; i < bt.n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "change-%zu", i);
+        put("change", name, bt.changes[i].p, bt.changes[i].n);
+    }
+    rep__batch_clear(&bt);
+    rep_free(p);
+    TRY(rep_replica_snapshot(a, &p, &n));
+    put("snapshot", "small", p, n);
+    put("import", "small-snapshot", p, n);
+    seed_join(p, n);
+    rep_free(p);
+
+    /* b has changes of its own, and a's first ones */
+    write_some(b, 50, 2);
+    TRY(rep_replica_vv(b, &vv, &vvn));
+    put("vv", "b", vv, vvn);
+    write_some(a, 4, 40);
+    TRY(rep_replica_export(a, vv, vvn, 0, &p, &n, &more));
+    put("batch", "large", p, n); /* zstd-compressed: REP_FRAME_ZIP_MIN bytes or more */
+    put("import", "large-batch", p, n);
+    rep_free(p);
+    TRY(rep_replica_export(a, vv, vvn, 600, &p, &n, &more));
+    put("batch", "bounded", p, n);
+    put("import", "bounded-batch", p, n);
+    rep_free(p);
+    rep_free(vv);
+    TRY(rep_replica_snapshot(a, &p, &n));
+    put("snapshot", "large", p, n);
+    put("import", "large-snapshot", p, n);
+    rep_free(p);
+    TRY(rep_replica_vv(a, &vv, &vvn));
+    put("vv", "a", vv, vvn);
+    rep_free(vv);
+    rep_vv_entry_t none[1];
+    TRY(rep__vv_encode(FUZZ_OFFICE, none, 0, &vv, &vvn));
+    put("vv", "empty", vv, vvn);
+    free(vv);
+
+    seed_sync(a, b);
+
+    rep_replica_close(&a);
+    rep_replica_close(&b);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
+    if (system(cmd) != 0)
+        fprintf(stderr, "seeds: could not remove %s\n", tmpl);
+    return failed;
+}
