@@ -708,9 +708,10 @@ rep_replica_enroll(rep_replica_t *r, const char *role, const char *const *endpoi
  *
  * Files in the replica directory while a node runs (the directory's permissions are the
  * access control: whoever may write the directory may ask the node):
- *   node.notify  a unix datagram socket: every commit on this directory, from any process,
- *                pokes it (best effort, never blocking or failing the commit), so a local
- *                write reaches the connected peers at once
+ *   node.notify  a unix datagram socket: every commit, and every import that brought
+ *                something, on this directory and from any process pokes it (best effort,
+ *                never blocking or failing the write), so a local write or a bundle reaches
+ *                the connected peers at once
  *   node.ipc     the control socket (ZeroMQ REP over ipc://): rep_node_status_at() asks it
  * One node per directory: a second rep_node_start() on a directory served by a running node
  * fails with REP_EBUSY.

@@ -7,6 +7,7 @@
 #include "change.h"
 #include "common.h"
 #include "facade.h"
+#include "node.h"
 #include "snapshot.h"
 
 /* ---- Exchange ---- */
@@ -310,6 +311,8 @@ import_snapshot(rep_replica_t *r, const uint8_t *p, size_t len, rep_import_stats
     int rc = memcmp(s.office, r->office, sizeof s.office) != 0 ? REP_EOFFICE
                                                                : rep__store_write(r->st, snap_import_fn, &sc);
     rep__snapshot_clear(&s);
+    if (rc == 0 && (sc.stats.entries || sc.stats.applied))
+        rep__node_poke(r); /* a node serving this directory passes it on at once */
     if (rc == 0 && stats)
         *stats = sc.stats;
     return rc == 0 && sc.stats.forks ? REP_EFORK : rc;
@@ -342,6 +345,8 @@ rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_impor
     for (size_t i = 0; i < ic.n; i++)
         rep__change_clear(&ic.changes[i]);
     free(ic.changes);
+    if (rc == 0 && ic.stats.applied)
+        rep__node_poke(r); /* a node serving this directory passes them on at once */
     if (rc == 0 && stats) {
         *stats = ic.stats;
         stats->changes = b.n;
