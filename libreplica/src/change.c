@@ -155,8 +155,6 @@ rep__change_decode(const uint8_t *p, size_t n, rep__change_t *c)
     rep__rd_init(&r, p, n);
     uint32_t count, nops;
     uint64_t version;
-    const uint8_t *prev;
-    uint32_t prevn;
     int rc;
     REP_TRY(rep__rd_array(&r, &count));
     REP_TRY(rep__rd_uint(&r, &version));
@@ -169,10 +167,7 @@ rep__change_decode(const uint8_t *p, size_t n, rep__change_t *c)
     REP_TRY(rep__rd_uint(&r, &c->hlc));
     if (c->actor == 0 || c->seq == 0)
         return REP_ECORRUPT;
-    REP_TRY(rep__rd_bin(&r, &prev, &prevn));
-    if (prevn != REP_HASH_BYTES)
-        return REP_ECORRUPT;
-    memcpy(c->prev, prev, REP_HASH_BYTES);
+    REP_TRY(rep__rd_fixed(&r, c->prev, REP_HASH_BYTES));
     REP_TRY(rd_vv(&r, &c->deps, &c->ndeps));
     for (size_t i = 0; i < c->ndeps; i++)
         if (c->deps[i].actor == c->actor)
@@ -278,18 +273,6 @@ rep__frame_open(const uint8_t *p, size_t n, const char magic[4], unsigned allowe
     return 0;
 }
 
-int
-rep__rd_office(rep__rd_t *r, uint8_t office[REP_OFFICE_ID_BYTES])
-{
-    const uint8_t *p;
-    uint32_t n;
-    REP_TRY(rep__rd_bin(r, &p, &n));
-    if (n != REP_OFFICE_ID_BYTES)
-        return REP_ECORRUPT;
-    memcpy(office, p, n);
-    return 0;
-}
-
 void
 rep__batch_begin(rep__batch_writer_t *w, const uint8_t office[REP_OFFICE_ID_BYTES],
                  const char *office_name, uint64_t sender)
@@ -350,7 +333,7 @@ rep__batch_decode(const uint8_t *p, size_t n, rep__batch_t *out)
         goto fail;
     if (four != 4)
         goto corrupt;
-    if ((rc = rep__rd_office(&r, out->office)) < 0 ||
+    if ((rc = rep__rd_fixed(&r, out->office, REP_OFFICE_ID_BYTES)) < 0 ||
         (rc = rep__rd_name(&r, &out->office_name, &out->office_namen, REP_MAX_USER, false)) < 0 ||
         (rc = rep__rd_uint(&r, &out->sender)) < 0 || (rc = rep__rd_array(&r, &count)) < 0)
         goto fail;
@@ -416,7 +399,7 @@ rep__vv_decode(const uint8_t *p, size_t n, uint8_t office[REP_OFFICE_ID_BYTES],
     REP_TRY(rep__rd_array(&r, &two));
     if (two != 2)
         return REP_ECORRUPT;
-    REP_TRY(rep__rd_office(&r, office));
+    REP_TRY(rep__rd_fixed(&r, office, REP_OFFICE_ID_BYTES));
     REP_TRY(rd_vv(&r, vv, nvv));
     if (rep__rd_left(&r) != 0) {
         free(*vv);

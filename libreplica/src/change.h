@@ -115,9 +115,8 @@ int rep__frame_end(rep__buf_t *b, bool zip, uint8_t **out, size_t *len);
 int rep__frame_open(const uint8_t *p, size_t n, const char magic[4], unsigned allowed,
                     const uint8_t **body, size_t *bodyn, uint8_t **owned);
 
-/* Readers shared by the frame bodies: an office id (bin 16); a name checked as
- * rep__name_check() does (REP_ECORRUPT when it fails). */
-int rep__rd_office(rep__rd_t *r, uint8_t office[REP_OFFICE_ID_BYTES]);
+/* A reader shared by the frame bodies: a name checked as rep__name_check() does
+ * (REP_ECORRUPT when it fails). */
 int rep__rd_name(rep__rd_t *r, const char **s, uint32_t *n, size_t max, bool allow_empty);
 
 /* Version vectors as bytes. */

@@ -307,6 +307,21 @@ rep__rd_nil(rep__rd_t *r)
 }
 
 int
+rep__rd_fixed(rep__rd_t *r, uint8_t *out, size_t n)
+{
+    const uint8_t *p;
+    uint32_t len;
+    rep__rd_t save = *r;
+    REP_TRY(rep__rd_bin(r, &p, &len));
+    if (len != n) {
+        *r = save;
+        return CORRUPT;
+    }
+    memcpy(out, p, n);
+    return 0;
+}
+
+int
 rep__rd_bool(rep__rd_t *r, bool *b)
 {
     REP_TRY(need(r, 1));

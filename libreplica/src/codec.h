@@ -77,6 +77,8 @@ int rep__rd_str(rep__rd_t *r, const char **s, uint32_t *n);
 int rep__rd_bin(rep__rd_t *r, const uint8_t **p, uint32_t *n);
 int rep__rd_nil(rep__rd_t *r);
 int rep__rd_bool(rep__rd_t *r, bool *b);
+/* A bin of exactly n bytes, copied to out. */
+int rep__rd_fixed(rep__rd_t *r, uint8_t *out, size_t n);
 /* 1 if the next item is nil (not consumed), else 0. */
 int rep__rd_is_nil(const rep__rd_t *r);
 /* Skip one canonical value (as rep__value_decode would read), returning its extent. */

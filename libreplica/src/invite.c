@@ -66,18 +66,6 @@ rep__invite_encode(const rep__invite_t *in, char **token)
 }
 
 static int
-rd_fixed(rep__rd_t *r, uint8_t *out, size_t n)
-{
-    const uint8_t *p;
-    uint32_t len;
-    REP_TRY(rep__rd_bin(r, &p, &len));
-    if (len != n)
-        return REP_ECORRUPT;
-    memcpy(out, p, n);
-    return 0;
-}
-
-static int
 decode(const uint8_t *p, size_t n, rep__invite_t *out)
 {
     uint8_t sum[REP_HASH_BYTES];
@@ -97,14 +85,14 @@ decode(const uint8_t *p, size_t n, rep__invite_t *out)
         return version > INVITE_VERSION ? REP_EVERSION : REP_ECORRUPT;
     if (items != 7)
         return REP_ECORRUPT;
-    REP_TRY(rd_fixed(&r, out->office, sizeof out->office));
+    REP_TRY(rep__rd_fixed(&r, out->office, sizeof out->office));
     const char *name;
     uint32_t namen;
     REP_TRY(rep__rd_name(&r, &name, &namen, REP_MAX_USER, false));
     if (!(out->office_name = rep__strndup(name, namen)))
         return -ENOMEM;
-    REP_TRY(rd_fixed(&r, out->server_pk, sizeof out->server_pk));
-    REP_TRY(rd_fixed(&r, out->secret, sizeof out->secret));
+    REP_TRY(rep__rd_fixed(&r, out->server_pk, sizeof out->server_pk));
+    REP_TRY(rep__rd_fixed(&r, out->secret, sizeof out->secret));
     REP_TRY(rep__rd_uint(&r, &out->expires_ms));
     REP_TRY(rep__rd_array(&r, &neps));
     if (neps == 0 || neps > REP_INVITE_MAX_ENDPOINTS)
@@ -238,8 +226,8 @@ rep__join_decode(const uint8_t *p, size_t n, char **device, uint8_t sign_pk[32],
     if (type != REP_JOIN_MSG)
         return REP_ECORRUPT;
     REP_TRY(rep__rd_name(&r, &name, &namen, REP_MAX_USER, false));
-    REP_TRY(rd_fixed(&r, sign_pk, 32));
-    REP_TRY(rd_fixed(&r, curve_pk, 32));
+    REP_TRY(rep__rd_fixed(&r, sign_pk, 32));
+    REP_TRY(rep__rd_fixed(&r, curve_pk, 32));
     if (rep__rd_left(&r))
         return REP_ECORRUPT;
     return (*device = rep__strndup(name, namen)) ? 0 : -ENOMEM;

@@ -118,18 +118,16 @@ read_vv(rep__rd_t *r, rep__snapshot_t *s)
     if (!(s->vv = calloc(n, sizeof *s->vv)) || !(s->heads = calloc(n, sizeof *s->heads)))
         return -ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t three, hn;
-        const uint8_t *head;
+        uint32_t three;
         REP_TRY(rep__rd_array(r, &three));
         if (three != 3)
             return REP_ECORRUPT;
         REP_TRY(rep__rd_uint(r, &s->vv[i].actor));
         REP_TRY(rep__rd_uint(r, &s->vv[i].seq));
-        REP_TRY(rep__rd_bin(r, &head, &hn));
-        if (hn != REP_HASH_BYTES || s->vv[i].actor == 0 || s->vv[i].seq == 0 ||
+        REP_TRY(rep__rd_fixed(r, s->heads[i], REP_HASH_BYTES));
+        if (s->vv[i].actor == 0 || s->vv[i].seq == 0 ||
             (i > 0 && s->vv[i].actor <= s->vv[i - 1].actor))
             return REP_ECORRUPT;
-        memcpy(s->heads[i], head, REP_HASH_BYTES);
         s->nvv++;
     }
     return 0;
@@ -192,7 +190,7 @@ rep__snapshot_decode(const uint8_t *p, size_t n, rep__snapshot_t *out)
     if (rc == 0 && six != 6)
         rc = REP_ECORRUPT;
     if (rc == 0)
-        rc = rep__rd_office(&r, out->office);
+        rc = rep__rd_fixed(&r, out->office, REP_OFFICE_ID_BYTES);
     if (rc == 0)
         rc = rep__rd_name(&r, &out->office_name, &out->office_namen, REP_MAX_USER, false);
     if (rc == 0)

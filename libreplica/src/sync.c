@@ -561,7 +561,7 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
     bool want = false;
     if (type == REP_SYNC_HELLO) {
         uint8_t office[REP_OFFICE_ID_BYTES];
-        REP_TRY(rep__rd_office(&r, office));
+        REP_TRY(rep__rd_fixed(&r, office, REP_OFFICE_ID_BYTES));
         if (memcmp(office, s->r->office, sizeof office) != 0)
             return REP_EOFFICE;
         REP_TRY(rep__rd_uint(&r, &actor));
