@@ -311,15 +311,13 @@ import_snapshot(rep_replica_t *r, const uint8_t *p, size_t len, rep_import_stats
     int rc = memcmp(s.office, r->office, sizeof s.office) != 0 ? REP_EOFFICE
                                                                : rep__store_write(r->st, snap_import_fn, &sc);
     rep__snapshot_clear(&s);
-    if (rc == 0 && (sc.stats.entries || sc.stats.applied))
-        rep__node_poke(r); /* a node serving this directory passes it on at once */
     if (rc == 0 && stats)
         *stats = sc.stats;
     return rc == 0 && sc.stats.forks ? REP_EFORK : rc;
 }
 
 int
-rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
+rep__replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
 {
     if (stats)
         memset(stats, 0, sizeof *stats);
@@ -345,13 +343,23 @@ rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_impor
     for (size_t i = 0; i < ic.n; i++)
         rep__change_clear(&ic.changes[i]);
     free(ic.changes);
-    if (rc == 0 && ic.stats.applied)
-        rep__node_poke(r); /* a node serving this directory passes them on at once */
     if (rc == 0 && stats) {
         *stats = ic.stats;
         stats->changes = b.n;
     }
     rep__batch_clear(&b);
+    return rc;
+}
+
+int
+rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
+{
+    rep_import_stats_t st;
+    int rc = rep__replica_import(r, batch, len, &st);
+    if (rc == 0 && (st.applied || st.entries))
+        rep__node_poke(r); /* a node serving this directory passes it on at once */
+    if (stats)
+        *stats = st;
     return rc;
 }
 

@@ -31,6 +31,10 @@ char *rep__strndup(const char *s, size_t n);
  * release with rep__value_release(). */
 int rep__value_copy(const uint8_t *p, size_t n, rep_value_t *out);
 void rep__value_release(rep_value_t *v);
+/* rep_replica_import() without telling a node serving the directory: for the node's own sync
+ * engine, which knows what it imported. */
+int rep__replica_import(rep_replica_t *r, const uint8_t *batch, size_t len,
+                        rep_import_stats_t *stats);
 /* "collection/record" of a state key, malloc'd. */
 char *rep__record_key_str(const rep__skey_t *k);
 

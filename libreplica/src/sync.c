@@ -479,7 +479,7 @@ static int
 on_data(rep__sync_t *s, peer_t *p, uint64_t id, const uint8_t *payload, size_t n, uint64_t now)
 {
     rep_import_stats_t st;
-    int rc = rep_replica_import(s->r, payload, n, &st);
+    int rc = rep__replica_import(s->r, payload, n, &st);
     if (rc == REP_ECORRUPT || rc == REP_EVERSION || rc == REP_EOFFICE || rc == REP_EFORK) {
         p->info.bad++; /* refused whole: acknowledge, so the window moves on */
         rc = 0;
