@@ -33,32 +33,6 @@
 #define DRIFT_MS  (5ull * 60 * 1000) /* the default max_drift */
 #define HLC_MS(h) ((h) >> 16)
 
-/* ---- Values ---------------------------------------------------------------------------------- */
-
-static rep_value_t
-v_str(const char *s)
-{
-    rep_value_t v = {.type = REP_STRING};
-    v.u.s.ptr = s;
-    v.u.s.len = strlen(s);
-    return v;
-}
-
-static rep_value_t
-v_int(int64_t i)
-{
-    rep_value_t v = {.type = REP_INT};
-    v.u.i = i;
-    return v;
-}
-
-static int
-is_str(const rep_value_t *v, const char *s)
-{
-    return v->type == REP_STRING && v->u.s.len == strlen(s) &&
-           memcmp(v->u.s.ptr, s, v->u.s.len) == 0;
-}
-
 /* ---- A small office: replicas of one office id, each with its own fake clock ----------------- */
 
 #define MAXR 8
@@ -252,7 +226,7 @@ static uint64_t
 set_add(rep_replica_t *r, const char *key, const char *field, const char *member)
 {
     rep_txn_t *t;
-    rep_value_t v = v_str(member);
+    rep_value_t v = tu_v_str(member);
     CK_OK(rep_txn_begin(r, "ann", &t));
     CK_OK(rep_txn_add(t, key, field, &v));
     return commit(&t);
@@ -262,7 +236,7 @@ static uint64_t
 set_remove(rep_replica_t *r, const char *key, const char *field, const char *member)
 {
     rep_txn_t *t;
-    rep_value_t v = v_str(member);
+    rep_value_t v = tu_v_str(member);
     CK_OK(rep_txn_begin(r, "ann", &t));
     CK_OK(rep_txn_remove(t, key, field, &v));
     return commit(&t);
@@ -272,7 +246,7 @@ static uint64_t
 append(rep_replica_t *r, const char *user, const char *key, const char *field, const char *entry)
 {
     rep_txn_t *t;
-    rep_value_t v = v_str(entry);
+    rep_value_t v = tu_v_str(entry);
     CK_OK(rep_txn_begin(r, user, &t));
     CK_OK(rep_txn_append(t, key, field, &v));
     return commit(&t);
@@ -298,10 +272,10 @@ write_kind(rep_txn_t *t, rep_kind_t kind, const char *key, const char *field)
     case REP_KIND_COUNTER:
         return rep_txn_incr(t, key, field, 5);
     case REP_KIND_SET:
-        v = v_str("m");
+        v = tu_v_str("m");
         return rep_txn_add(t, key, field, &v);
     case REP_KIND_LOG:
-        v = v_str("e");
+        v = tu_v_str("e");
         return rep_txn_append(t, key, field, &v);
     }
     return -1;
@@ -552,11 +526,11 @@ START_TEST(set_members_are_listed_in_value_order)
     rep_txn_t *t;
     CK_OK(rep_txn_begin(a, NULL, &t));
     for (size_t i = 0; i < sizeof add / sizeof add[0]; i++) {
-        rep_value_t v = v_str(add[i]);
+        rep_value_t v = tu_v_str(add[i]);
         CK_OK(rep_txn_add(t, "shop/1", "fruit", &v));
     }
     for (int64_t i = 9; i >= 1; i -= 2) { /* small ints, in another field */
-        rep_value_t v = v_int(i);
+        rep_value_t v = tu_v_int(i);
         CK_OK(rep_txn_add(t, "shop/1", "sizes", &v));
     }
     commit(&t);
@@ -590,11 +564,11 @@ START_TEST(set_members_are_in_the_order_of_their_canonical_encoding)
     rep_txn_t *t;
     CK_OK(rep_txn_begin(a, NULL, &t));
     for (size_t i = 0; i < 4; i++) {
-        rep_value_t v = v_str(add[i]);
+        rep_value_t v = tu_v_str(add[i]);
         CK_OK(rep_txn_add(t, "pat/1", "allergies", &v));
     }
     for (size_t i = 0; i < 5; i++) {
-        rep_value_t v = v_int(ints[i]);
+        rep_value_t v = tu_v_int(ints[i]);
         CK_OK(rep_txn_add(t, "pat/1", "codes", &v));
     }
     commit(&t);
@@ -622,7 +596,7 @@ START_TEST(set_adding_a_member_twice_keeps_one)
     office_open(&o, 2);
     rep_replica_t *a = o.r[0];
     rep_txn_t *t;
-    rep_value_t v = v_str("latex");
+    rep_value_t v = tu_v_str("latex");
     CK_OK(rep_txn_begin(a, NULL, &t));
     CK_OK(rep_txn_add(t, "pat/1", "allergies", &v));
     CK_OK(rep_txn_add(t, "pat/1", "allergies", &v));
@@ -647,7 +621,7 @@ START_TEST(set_remove_then_add_in_one_txn_keeps_the_member)
     rep_replica_t *a = o.r[0];
     set_add(a, "pat/1", "allergies", "latex");
     rep_txn_t *t;
-    rep_value_t latex = v_str("latex"), sulfa = v_str("sulfa");
+    rep_value_t latex = tu_v_str("latex"), sulfa = tu_v_str("sulfa");
     CK_OK(rep_txn_begin(a, NULL, &t));
     CK_OK(rep_txn_remove(t, "pat/1", "allergies", &latex));
     CK_OK(rep_txn_add(t, "pat/1", "allergies", &latex));
@@ -674,7 +648,7 @@ START_TEST(set_add_then_remove_in_one_txn_leaves_it_out)
     rep_replica_t *a = o.r[0];
     set_add(a, "pat/1", "allergies", "latex");
     rep_txn_t *t;
-    rep_value_t latex = v_str("latex"), iodine = v_str("iodine"), pollen = v_str("pollen");
+    rep_value_t latex = tu_v_str("latex"), iodine = tu_v_str("iodine"), pollen = tu_v_str("pollen");
     CK_OK(rep_txn_begin(a, NULL, &t));
     CK_OK(rep_txn_add(t, "pat/1", "allergies", &latex));
     CK_OK(rep_txn_remove(t, "pat/1", "allergies", &latex));
@@ -799,7 +773,7 @@ START_TEST(log_appends_keep_call_order_within_a_txn)
     rep_txn_t *t;
     CK_OK(rep_txn_begin(a, "ann", &t));
     for (size_t i = 0; i < 5; i++) {
-        rep_value_t v = v_str(msgs[i]);
+        rep_value_t v = tu_v_str(msgs[i]);
         CK_OK(rep_txn_append(t, "msg/1", "thread", &v));
         CK_OK(rep_txn_set_str(t, "msg/1", "subject", msgs[i])); /* interleaved writes */
     }
@@ -950,7 +924,7 @@ static void
 write_full_record(rep_replica_t *r)
 {
     rep_txn_t *t;
-    rep_value_t latex = v_str("latex"), sulfa = v_str("sulfa"), first = v_str("first");
+    rep_value_t latex = tu_v_str("latex"), sulfa = tu_v_str("sulfa"), first = tu_v_str("first");
     CK_OK(rep_txn_begin(r, "ann", &t));
     CK_OK(rep_txn_set_str(t, "pat/1", "name", "Ada"));
     CK_OK(rep_txn_incr(t, "pat/1", "visits", 5));
@@ -1012,8 +986,8 @@ START_TEST(record_update_concurrent_with_a_delete_keeps_counter_and_log_whole)
         f = field_of(rec, "notes", REP_KIND_LOG);
         ck_assert_ptr_nonnull(f);
         ck_assert_uint_eq(f->nitems, 2);
-        ck_assert(is_str(&f->items[0].value, "first"));
-        ck_assert(is_str(&f->items[1].value, "second"));
+        ck_assert(tu_is_str(&f->items[0].value, "first"));
+        ck_assert(tu_is_str(&f->items[1].value, "second"));
         /* the register the delete had seen is gone */
         ck_assert_ptr_null(field_of(rec, "name", REP_KIND_REGISTER));
         rep_record_free(&rec);
@@ -1275,7 +1249,7 @@ START_TEST(kind_clash_keeps_both_fields_and_reports_them)
         int rc = rep_replica_get(o.r[i], "pat/1", "x", &v);
         if (lo == REP_KIND_REGISTER) {
             CK_OK(rc);
-            ck_assert(is_str(v, "reg"));
+            ck_assert(tu_is_str(v, "reg"));
         } else if (lo == REP_KIND_COUNTER) {
             CK_OK(rc);
             ck_assert_int_eq(v->type, REP_INT);
@@ -1306,7 +1280,7 @@ START_TEST(kind_clash_conflict_lists_the_register_siblings)
     ck_assert_uint_eq(c->n, 2);
     ck_assert_int_eq(c->items[0].kind, REP_KIND_REGISTER);
     ck_assert_uint_eq(c->items[0].n, 1);
-    ck_assert(is_str(&c->items[0].siblings[0].value, "reg"));
+    ck_assert(tu_is_str(&c->items[0].siblings[0].value, "reg"));
     ck_assert_int_eq(c->items[0].siblings[0].winner, 1);
     ck_assert_int_eq(c->items[1].kind, REP_KIND_COUNTER);
     ck_assert_uint_eq(c->items[1].n, 0);
@@ -1333,8 +1307,8 @@ START_TEST(history_shows_incr_add_remove_and_append_with_their_values)
     office_open(&o, 1);
     rep_replica_t *a = o.r[0];
     rep_txn_t *t;
-    rep_value_t latex = v_str("latex"), iodine = v_str("iodine");
-    rep_value_t first = v_str("first"), second = v_str("second");
+    rep_value_t latex = tu_v_str("latex"), iodine = tu_v_str("iodine");
+    rep_value_t first = tu_v_str("first"), second = tu_v_str("second");
     CK_OK(rep_txn_begin(a, "ann", &t));
     CK_OK(rep_txn_incr(t, "pat/1", "visits", 5));
     CK_OK(rep_txn_add(t, "pat/1", "allergies", &latex));
@@ -1368,26 +1342,26 @@ START_TEST(history_shows_incr_add_remove_and_append_with_their_values)
     ck_assert_ptr_null(op_of(c1, REP_OP_ADD, "allergies", 2));
     ck_assert_int_eq(add0->kind, REP_KIND_SET);
     ck_assert_int_eq(add1->kind, REP_KIND_SET);
-    ck_assert((is_str(&add0->value, "latex") && is_str(&add1->value, "iodine")) ||
-              (is_str(&add0->value, "iodine") && is_str(&add1->value, "latex")));
+    ck_assert((tu_is_str(&add0->value, "latex") && tu_is_str(&add1->value, "iodine")) ||
+              (tu_is_str(&add0->value, "iodine") && tu_is_str(&add1->value, "latex")));
     op = op_of(c1, REP_OP_APPEND, "notes", 0);
     ck_assert_ptr_nonnull(op);
     ck_assert_int_eq(op->kind, REP_KIND_LOG);
-    ck_assert(is_str(&op->value, "first"));
+    ck_assert(tu_is_str(&op->value, "first"));
     op = op_of(c1, REP_OP_SET, "", 0); /* the record was written */
     ck_assert_ptr_nonnull(op);
 
     op = op_of(c2, REP_OP_REMOVE, "allergies", 0);
     ck_assert_ptr_nonnull(op);
     ck_assert_int_eq(op->kind, REP_KIND_SET);
-    ck_assert(is_str(&op->value, "latex"));
+    ck_assert(tu_is_str(&op->value, "latex"));
     op = op_of(c2, REP_OP_INCR, "visits", 0);
     ck_assert_ptr_nonnull(op);
     ck_assert_int_eq(op->value.type, REP_INT);
     ck_assert_int_eq(op->value.u.i, -2);
     op = op_of(c2, REP_OP_APPEND, "notes", 0);
     ck_assert_ptr_nonnull(op);
-    ck_assert(is_str(&op->value, "second"));
+    ck_assert(tu_is_str(&op->value, "second"));
     rep_history_free(&h);
     office_close(&o);
 }

@@ -288,31 +288,7 @@ vv_seq_of(rep_replica_t *r, uint64_t actor)
     return seq;
 }
 
-/* ---- Values and writes ----------------------------------------------------------------------- */
-
-static rep_value_t
-v_str(const char *s)
-{
-    rep_value_t v = {.type = REP_STRING};
-    v.u.s.ptr = s;
-    v.u.s.len = strlen(s);
-    return v;
-}
-
-static rep_value_t
-v_int(int64_t i)
-{
-    rep_value_t v = {.type = REP_INT};
-    v.u.i = i;
-    return v;
-}
-
-static int
-is_str(const rep_value_t *v, const char *s)
-{
-    return v->type == REP_STRING && v->u.s.len == strlen(s) &&
-           memcmp(v->u.s.ptr, s, v->u.s.len) == 0;
-}
+/* ---- Writes -------------------------------------------------------------------------------- */
 
 static void
 commit(rep_txn_t **t)
@@ -347,7 +323,7 @@ static void
 set_op(office_t *o, int i, const char *key, const char *field, const char *member, int add)
 {
     rep_txn_t *t = NULL;
-    rep_value_t v = v_str(member);
+    rep_value_t v = tu_v_str(member);
     tu_clock_advance(&o->clk[i], 10);
     CK_OK(rep_txn_begin(o->r[i], "staff", &t));
     CK_OK(add ? rep_txn_add(t, key, field, &v) : rep_txn_remove(t, key, field, &v));
@@ -397,14 +373,14 @@ random_value(tu_rng_t *rng)
         v.u.b = (int)tu_rng_below(rng, 2);
         break;
     case 2:
-        v = v_int((int64_t)tu_rng_below(rng, 7) - 3);
+        v = tu_v_int((int64_t)tu_rng_below(rng, 7) - 3);
         break;
     case 3:
         v.type = REP_DOUBLE;
         v.u.d = 0.5;
         break;
     default:
-        v = v_str(strs[tu_rng_below(rng, 4)]);
+        v = tu_v_str(strs[tu_rng_below(rng, 4)]);
         break;
     }
     return v;
@@ -430,7 +406,7 @@ random_txn(office_t *o, int i, tu_rng_t *rng)
     for (int k = 0; k < nops; k++) {
         const char *key = KEYS[tu_rng_below(rng, NKEYS)];
         uint64_t p = tu_rng_below(rng, 100);
-        rep_value_t m = v_str(MEMBERS[tu_rng_below(rng, 3)]);
+        rep_value_t m = tu_v_str(MEMBERS[tu_rng_below(rng, 3)]);
         if (p < 28) {
             rep_value_t v = random_value(rng);
             CK_OK(rep_txn_set(t, key, REGS[tu_rng_below(rng, 2)], &v));
@@ -683,7 +659,7 @@ START_TEST(test_snapshot_equals_changes_concurrent_edits)
         ck_assert_uint_eq(tags->nitems, 2); /* "new" and the concurrently re-added "vip" */
         int vip = 0;
         for (size_t k = 0; k < tags->nitems; k++)
-            vip |= is_str(&tags->items[k].value, "vip");
+            vip |= tu_is_str(&tags->items[k].value, "vip");
         ck_assert_int_eq(vip, 1);
         rep_record_free(&rec);
 
@@ -712,7 +688,7 @@ START_TEST(test_snapshot_into_empty_replica)
     /* the sender's clock is two minutes ahead of the receivers' (within the allowed drift) */
     tu_clock_advance(&o.clk[0], 120000);
     rep_txn_t *t = NULL;
-    rep_value_t first = v_str("first"), second = v_str("second");
+    rep_value_t first = tu_v_str("first"), second = tu_v_str("second");
     CK_OK(rep_txn_begin(o.r[0], "staff", &t));
     CK_OK(rep_txn_set_str(t, "p/9", "name", "Zed"));
     CK_OK(rep_txn_append(t, "p/9", "notes", &first));
@@ -804,7 +780,7 @@ START_TEST(test_snapshot_into_empty_replica)
     assert_same_state(o.r[0], o.r[3], "after new writes (third)");
     rep_value_t *v = NULL;
     CK_OK(rep_replica_get(o.r[0], "p/9", "name", &v));
-    ck_assert(is_str(v, "Zoe"));
+    ck_assert(tu_is_str(v, "Zoe"));
     rep_value_free(&v);
     rep_record_t *rec = NULL;
     CK_OK(rep_replica_get_record(o.r[0], "p/9", &rec));
@@ -814,8 +790,8 @@ START_TEST(test_snapshot_into_empty_replica)
             notes = &rec->fields[f];
     ck_assert_ptr_nonnull(notes);
     ck_assert_uint_eq(notes->nitems, 2);
-    ck_assert(is_str(&notes->items[0].value, "first"));
-    ck_assert(is_str(&notes->items[1].value, "second"));
+    ck_assert(tu_is_str(&notes->items[0].value, "first"));
+    ck_assert(tu_is_str(&notes->items[1].value, "second"));
     ck_assert_uint_eq(notes->items[1].actor, o.actor[2]);
     rep_record_free(&rec);
     CK_OK(rep_replica_history(o.r[2], "p/9", &h)); /* the new change is in its history */
@@ -925,7 +901,7 @@ START_TEST(test_snapshot_releases_pending)
     ck_assert_int_eq(get_int(o.r[1], "p/1", "visits"), -3);
     rep_value_t *v = NULL;
     CK_OK(rep_replica_get(o.r[1], "p/1", "name", &v));
-    ck_assert(is_str(v, "Anne"));
+    ck_assert(tu_is_str(v, "Anne"));
     rep_value_free(&v);
 
     /* the sender, given the same changes, holds the same state (d's too) */
@@ -1321,7 +1297,7 @@ START_TEST(test_bad_snapshots_are_refused)
     ck_assert_uint_eq(st.entries, 5);
     rep_value_t *v = NULL;
     CK_OK(rep_replica_get(o.r[1], "c/a", "f", &v));
-    ck_assert(is_str(v, "hi"));
+    ck_assert(tu_is_str(v, "hi"));
     rep_value_free(&v);
     ck_assert_int_eq(get_int(o.r[1], "c/a", "n"), 5);
     ck_assert_uint_eq(vv_seq_of(o.r[1], X_ACTOR), 1);

@@ -1133,6 +1133,26 @@ START_TEST(test_next_ms)
 }
 END_TEST
 
+/* Write n records pat/0 ... pat/(n-1) on r, each with notes of len random letters (seeded),
+ * one change each. */
+static void
+write_notes(rep_replica_t *r, int n, size_t len, uint64_t seed)
+{
+    tu_rng_t g;
+    tu_rng_seed(&g, seed);
+    char *val = malloc(len + 1);
+    ck_assert_ptr_nonnull(val);
+    for (int k = 0; k < n; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "pat/%d", k);
+        for (size_t c = 0; c < len; c++)
+            val[c] = (char)('a' + tu_rng_below(&g, 26));
+        val[len] = '\0';
+        write_reg(r, key, "notes", val);
+    }
+    free(val);
+}
+
 /* ---- max_msg ----------------------------------------------------------------------------- */
 
 START_TEST(test_max_msg_bounds_data)
@@ -1143,16 +1163,7 @@ START_TEST(test_max_msg_bounds_data)
     net_connect(&t, A, B);
     net_run(&t, 100);
     /* 150 changes of ~400 bytes each, told to the engine at once */
-    tu_rng_t g;
-    tu_rng_seed(&g, 7);
-    for (int k = 0; k < 150; k++) {
-        char key[32], val[401];
-        snprintf(key, sizeof key, "pat/%d", k);
-        for (size_t c = 0; c < sizeof val - 1; c++)
-            val[c] = (char)('a' + tu_rng_below(&g, 26));
-        val[sizeof val - 1] = '\0';
-        write_reg(t.r[A], key, "notes", val);
-    }
+    write_notes(t.r[A], 150, 400, 7);
     CK_OK(rep__sync_changed(t.s[A], t.now));
     net_run(&t, 1000); /* account() checks every DATA of changes against max_msg */
     ck_assert(same(&t, A, B));
@@ -1190,16 +1201,7 @@ START_TEST(test_parts_heal)
     net_t t;
     net_open(&t, 3, TU_CLOCK_EPOCH_MS, 4096, tu_seed(0x5eed0c) + (uint64_t)_i);
     enum { A, B, C };
-    tu_rng_t g;
-    tu_rng_seed(&g, 11);
-    for (int k = 0; k < 120; k++) {
-        char key[32], val[301];
-        snprintf(key, sizeof key, "pat/%d", k);
-        for (size_t c = 0; c < sizeof val - 1; c++)
-            val[c] = (char)('a' + tu_rng_below(&g, 26));
-        val[sizeof val - 1] = '\0';
-        write_reg(t.r[A], key, "notes", val);
-    }
+    write_notes(t.r[A], 120, 300, 11);
     /* B takes A's state as a snapshot, so it can answer C only with one */
     uint8_t *snap;
     size_t snapn;

@@ -10,7 +10,7 @@
  *   PRNG        tu_rng_t (splitmix64, as in shared/WORKLOADS.md)
  *   clock       tu_clock_t, usable as rep_open_opts_t.clock_ms / clock_ctx
  *   hex         tu_hex(), tu_unhex()
- *   values      tu_value_eq(), tu_value_fmt()
+ *   values      tu_v_str(), tu_v_int(), tu_is_str(), tu_value_eq(), tu_value_fmt()
  */
 #ifndef REPLICA_TESTUTIL_H
 #define REPLICA_TESTUTIL_H
@@ -310,6 +310,33 @@ tu_unhex(const char *s, void *out, size_t n)
 }
 
 /* ---- Values --------------------------------------------------------------------------------- */
+
+/** A string value borrowing @p s. */
+static inline rep_value_t
+tu_v_str(const char *s)
+{
+    rep_value_t v = {.type = REP_STRING};
+    v.u.s.ptr = s;
+    v.u.s.len = strlen(s);
+    return v;
+}
+
+/** An int value. */
+static inline rep_value_t
+tu_v_int(int64_t i)
+{
+    rep_value_t v = {.type = REP_INT};
+    v.u.i = i;
+    return v;
+}
+
+/** 1 when @p v is the string @p s. */
+static inline int
+tu_is_str(const rep_value_t *v, const char *s)
+{
+    return v->type == REP_STRING && v->u.s.len == strlen(s) &&
+           memcmp(v->u.s.ptr, s, v->u.s.len) == 0;
+}
 
 /** 1 when @p a and @p b are the same typed value (doubles compared bit for bit). */
 static inline int
