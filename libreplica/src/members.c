@@ -178,16 +178,6 @@ rep__member_write(rep_replica_t *r, const char *name, const char *role,
 }
 
 int
-rep__member_self(rep_replica_t *r, const char *role, const char *const *endpoints,
-                 size_t nendpoints)
-{
-    uint8_t pk[REP_SIGN_PK_BYTES], cpk[REP_CURVE_BYTES];
-    REP_TRY(rep__device_keys(r, pk, cpk, NULL));
-    return rep__member_write(r, r->device_name ? r->device_name : "", role, pk, cpk, endpoints,
-                             nendpoints);
-}
-
-int
 rep__member_role(rep_replica_t *r, char **role)
 {
     if (role)

@@ -48,10 +48,6 @@ int rep__device_keys(rep_replica_t *r, uint8_t sign_pk[REP_SIGN_PK_BYTES],
  * 0 when it is not, or a negative code. */
 int rep__member_role(rep_replica_t *r, char **role);
 
-/* Enroll this device in its own office's list (as role), adding endpoints. */
-int rep__member_self(rep_replica_t *r, const char *role, const char *const *endpoints,
-                     size_t nendpoints);
-
 /* 0 for an endpoint a device may list: "tcp://HOST:PORT", printable ASCII without spaces,
  * at most REP_MAX_ENDPOINT bytes; -EINVAL otherwise. */
 #define REP_MAX_ENDPOINT 256
