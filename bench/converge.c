@@ -219,11 +219,9 @@ child_main(int argc, char **argv)
     rep_open_opts_t o;
     memset(&o, 0, sizeof o);
     o.device_name = name;
-    const char *role = NULL;
     if (!strcmp(mode, "--create")) {
         o.flags = REP_OPEN_CREATE | REP_OPEN_EXCL; /* durable: no REP_OPEN_NOSYNC */
         o.office_name = "W3 office";
-        role = "admin";
         rc = rep_replica_open(&r, dir, &o);
     } else if (token) {
         char *why = NULL;
@@ -239,9 +237,9 @@ child_main(int argc, char **argv)
         say("FAIL open\n");
         return 1;
     }
-    if ((rc = rep_replica_enroll(r, role, &listen, 1, NULL)) < 0) {
-        fprintf(stderr, "%s: enroll: %s\n", name, rep_strerror(rc));
-        say("FAIL enroll\n");
+    if ((rc = rep_replica_announce(r, &listen, 1, NULL)) < 0) {
+        fprintf(stderr, "%s: announce: %s\n", name, rep_strerror(rc));
+        say("FAIL announce\n");
         return 1;
     }
     rep_node_opts_t no;

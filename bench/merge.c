@@ -83,15 +83,24 @@ path_join(const char *dir, const char *name)
     return p;
 }
 
+/* What a new replica of A's office starts from (rep_replica_provision). */
+typedef struct prov {
+    uint8_t *p;
+    size_t n;
+} prov_t;
+
 static int
-open_replica(rep_replica_t **r, const char *dir, const char *device, const uint8_t *office)
+open_replica(rep_replica_t **r, const char *dir, const char *device, const prov_t *prov)
 {
     rep_open_opts_t o;
     memset(&o, 0, sizeof o);
     o.flags = REP_OPEN_CREATE | REP_OPEN_EXCL; /* durable: no REP_OPEN_NOSYNC */
     o.office_name = "bench office";
     o.device_name = device;
-    o.office_id = office;
+    if (prov) { /* a member of A's office, enrolled by A */
+        o.provision = prov->p;
+        o.provision_len = prov->n;
+    }
     TRY("rep_replica_open", rep_replica_open(r, dir, &o));
     return 0;
 }
@@ -227,6 +236,8 @@ hex_of(const uint8_t *p, size_t n, char *out)
 typedef struct import_res {
     int rc;              /* 0, or the failing step's code */
     double import_s;     /* rep_replica_import() only */
+    double verify_s;     /* rep_replica_verify() of the same payload, after: what checking
+                            signatures and opening seals (and decoding) costs of import_s */
     double import_cpu_s; /* its CPU time (user + system) */
     double read_s;       /* read all R*8 fields back (rep_replica_list) */
     long rss_fork_kb;    /* VmRSS when the child starts (inherited from the parent) */
@@ -258,7 +269,7 @@ proc_status(long *hwm, long *rss, long *anon)
 }
 
 static void
-child_import(const char *dir, const uint8_t *office, const uint8_t *payload, size_t len, uint32_t R,
+child_import(const char *dir, const prov_t *office, const uint8_t *payload, size_t len, uint32_t R,
              import_res_t *res)
 {
     long hwm, anon;
@@ -272,6 +283,12 @@ child_import(const char *dir, const uint8_t *office, const uint8_t *payload, siz
     res->import_s = w_now() - t0;
     res->import_cpu_s = w_cpu_now() - c0;
     proc_status(&res->hwm_kb, &hwm, &res->rss_anon_kb);
+    if (res->rc == 0) {
+        t0 = w_now();
+        if ((res->rc = rep_replica_verify(b, payload, len, NULL)) < 0)
+            rep_fail("rep_replica_verify", res->rc);
+        res->verify_s = w_now() - t0;
+    }
     if (res->rc < 0)
         rep_fail("rep_replica_import", res->rc);
     else if ((res->rc = rep_replica_digest(b, res->digest)) < 0)
@@ -283,7 +300,7 @@ child_import(const char *dir, const uint8_t *office, const uint8_t *payload, siz
 
 /* Open a fresh replica of @p office in @p dir in a forked child and import @p payload there. */
 static int
-import_forked(const char *dir, const uint8_t *office, const uint8_t *payload, size_t len,
+import_forked(const char *dir, const prov_t *office, const uint8_t *payload, size_t len,
               uint32_t R, import_res_t *res)
 {
     int fd[2];
@@ -383,11 +400,15 @@ run_w1(const cfg_t *c, size_t n, size_t per_txn, w1_res_t *res)
     }
     if (state_hash(a, c->R, res->a_hash, NULL) < 0)
         goto out;
-    uint8_t office[REP_OFFICE_ID_BYTES];
-    memcpy(office, info->office_id, sizeof office);
     rep_info_free(&info);
+    prov_t office = {NULL, 0};
+    if ((e = rep_replica_provision(a, "B", "member", &office.p, &office.n)) < 0) {
+        rep_fail("rep_replica_provision", e);
+        goto out;
+    }
     rep_replica_close(&a); /* the child opens only B */
-    rc = import_forked(bdir, office, payload, res->payload, c->R, &res->imp);
+    rc = import_forked(bdir, &office, payload, res->payload, c->R, &res->imp);
+    rep_free(office.p);
 out:
     rep_info_free(&info);
     rep_replica_close(&a);
@@ -407,6 +428,7 @@ typedef struct w2_res {
     size_t pay_ab, pay_ba;     /* A's changes for B, B's for A */
     double exp_ab_s, exp_ba_s; /* their exports */
     double imp_ab_s, imp_ba_s; /* importing them: into B, into A */
+    double ver_ab_s, ver_ba_s; /* verifying them (rep_replica_verify) */
     rep_import_stats_t st_ab, st_ba;
     int digests_equal, states_equal, fields_ok;
     size_t from_a, from_b, bad;
@@ -417,7 +439,7 @@ typedef struct w2_res {
 /* Export what @p to lacks from @p from (to's version vector), then import it into @p to. */
 static int
 sync_timed(rep_replica_t *from, rep_replica_t *to, size_t *len, double *exp_s, double *imp_s,
-           rep_import_stats_t *st)
+           double *ver_s, rep_import_stats_t *st)
 {
     uint8_t *vv = NULL, *p = NULL;
     size_t vvlen;
@@ -431,9 +453,14 @@ sync_timed(rep_replica_t *from, rep_replica_t *to, size_t *len, double *exp_s, d
     t0 = w_now();
     rc = rep_replica_import(to, p, *len, st);
     *imp_s = w_now() - t0;
+    if (rc == 0) { /* what verification took of that: the same checks again, nothing applied */
+        t0 = w_now();
+        rc = rep_replica_verify(to, p, *len, NULL);
+        *ver_s = w_now() - t0;
+    }
     rep_free(p);
     if (rc < 0)
-        return rep_fail("rep_replica_import", rc);
+        return rep_fail("rep_replica_import/verify", rc);
     return 0;
 }
 
@@ -469,7 +496,14 @@ run_w2(const cfg_t *c, w2_res_t *res)
         rep_fail("rep_replica_info", e);
         goto out;
     }
-    if (open_replica(&b, bdir, "B", info->office_id) < 0)
+    prov_t pb = {NULL, 0};
+    if ((e = rep_replica_provision(a, "B", "member", &pb.p, &pb.n)) < 0) {
+        rep_fail("rep_replica_provision", e);
+        goto out;
+    }
+    e = open_replica(&b, bdir, "B", &pb);
+    rep_free(pb.p);
+    if (e < 0)
         goto out;
     if ((e = rep_replica_export(a, NULL, 0, 0, &p, &len, NULL)) < 0 ||
         (e = rep_replica_import(b, p, len, NULL)) < 0) {
@@ -488,9 +522,9 @@ run_w2(const cfg_t *c, w2_res_t *res)
 
     /* B's changes into A, then A's into B: each export answers the receiver's version vector,
        which covers the receiver's own updates, so each payload holds the other side's updates */
-    if (sync_timed(b, a, &res->pay_ba, &res->exp_ba_s, &res->imp_ba_s, &res->st_ba) < 0)
+    if (sync_timed(b, a, &res->pay_ba, &res->exp_ba_s, &res->imp_ba_s, &res->ver_ba_s, &res->st_ba) < 0)
         goto out;
-    if (sync_timed(a, b, &res->pay_ab, &res->exp_ab_s, &res->imp_ab_s, &res->st_ab) < 0)
+    if (sync_timed(a, b, &res->pay_ab, &res->exp_ab_s, &res->imp_ab_s, &res->ver_ab_s, &res->st_ab) < 0)
         goto out;
 
     uint8_t da[REP_DIGEST_BYTES], db[REP_DIGEST_BYTES];
@@ -557,7 +591,7 @@ out:
 typedef struct w1_summary {
     size_t writes, changes;
     double write_s, write_cpu_s, export_s, payload, import_s, import_cpu_s, read_s, hwm, anon,
-        rss_fork;
+        rss_fork, verify_s;
     int digests_equal, a_ok, b_ok;
     char hash[65];
 } w1_summary_t;
@@ -575,6 +609,7 @@ summarize_w1(const char *label, const w1_res_t *r, int n, const char *expected, 
     s->export_s = MED(r, n, export_s);
     s->payload = MED(r, n, payload);
     s->import_s = MED(r, n, imp.import_s);
+    s->verify_s = MED(r, n, imp.verify_s);
     s->read_s = MED(r, n, imp.read_s);
     s->hwm = MED(r, n, imp.hwm_kb) * 1024;
     s->anon = MED(r, n, imp.rss_anon_kb) * 1024;
@@ -604,6 +639,10 @@ summarize_w1(const char *label, const w1_res_t *r, int n, const char *expected, 
     snprintf(note, sizeof note, "t=%.1f ms (cpu %.1f ms); %llu changes applied, durable",
              s->import_s * 1e3, s->import_cpu_s * 1e3, (unsigned long long)r[0].imp.st.applied);
     w_result(WHO, label, "export>import apply", W / s->import_s, "ops/s", note);
+    snprintf(note, sizeof note, "rep_replica_verify %.1f ms = %.0f%% of the merge's %.1f ms",
+             s->verify_s * 1e3, 100 * s->verify_s / s->import_s, s->import_s * 1e3);
+    w_result(WHO, label, "export>import apply without verification", W / (s->import_s - s->verify_s),
+             "ops/s", note);
     snprintf(note, sizeof note, "t=%.1f ms; read with rep_replica_list",
              (s->import_s + s->read_s) * 1e3);
     w_result(WHO, label, "export>import apply+read all", W / (s->import_s + s->read_s), "ops/s",
@@ -732,6 +771,7 @@ main(int argc, char **argv)
     /* ---- W2[per100] */
     int n = c.reps;
     double ba = MED(w2, n, imp_ba_s), ab = MED(w2, n, imp_ab_s);
+    double vba = MED(w2, n, ver_ba_s), vab = MED(w2, n, ver_ab_s);
     double U = (double)c.w2_updates;
     int w2_digests = 1, w2_states = 1, w2_fields = 1;
     for (int i = 0; i < n; i++) {
@@ -764,9 +804,9 @@ main(int argc, char **argv)
     if (c.json) {
         printf("{\"W1\":{\"merge_writes_per_s\":%.0f,\"bytes_per_write\":%.2f,"
                "\"local_writes_per_s\":%.0f,\"peak_rss_bytes\":%.0f,\"state_sha256\":\"%s\","
-               "\"floor_ratio\":%.2f,",
+               "\"floor_ratio\":%.2f,\"verify_s\":%.4f,",
                (double)s1.writes / s1.import_s, s1.payload / (double)s1.writes,
-               (double)s1.writes / s1.write_s, s1.hwm, s1.hash, ratio);
+               (double)s1.writes / s1.write_s, s1.hwm, s1.hash, ratio, s1.verify_s);
         printf("\"writes\":%zu,\"changes\":%zu,\"payload_bytes\":%.0f,\"export_s\":%.4f,"
                "\"merge_s\":%.4f,\"read_all_s\":%.4f,\"rss_anon_bytes\":%.0f,"
                "\"rss_at_fork_bytes\":%.0f,\"floor_s\":%.4f,\"digests_equal\":%s,"
@@ -801,6 +841,10 @@ main(int argc, char **argv)
         printf("            merge into empty B  %9.0f writes/s  (%.3f s = %.1f x the LMDB floor "
                "of %.1f ms)\n",
                s1.writes / s1.import_s, s1.import_s, ratio, fl * 1e3);
+        printf("            verification        %9.1f ms       (%.0f%% of the merge; without it "
+               "%.0f writes/s)\n",
+               s1.verify_s * 1e3, 100 * s1.verify_s / s1.import_s,
+               s1.writes / (s1.import_s - s1.verify_s));
         printf("            B peak memory       VmHWM %.1f MiB, RssAnon %.1f MiB (VmRSS %.1f MiB "
                "at fork)\n",
                s1.hwm / 1048576, s1.anon / 1048576, s1.rss_fork / 1048576);
@@ -822,6 +866,9 @@ main(int argc, char **argv)
                pba);
         printf("            merge A->B          %9.0f writes/s  (%.3f s, %.0f bytes)\n", U / ab, ab,
                pab);
+        printf("            verification        %.1f ms B->A, %.1f ms A->B (%.0f%%, %.0f%% of "
+               "the merges; without it %.0f and %.0f writes/s)\n",
+               vba * 1e3, vab * 1e3, 100 * vba / ba, 100 * vab / ab, U / (ba - vba), U / (ab - vab));
         printf("            digests equal       %s; converged state %s\n", yesno(w2_digests),
                w2[0].hash);
         printf("%s\n", g_failed ? "FAILED: see the CHECK lines" : "all checks passed");

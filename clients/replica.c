@@ -13,6 +13,7 @@
  */
 /* POSIX functions come from -D_GNU_SOURCE on the command line (configure.ac). */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <inttypes.h>
@@ -974,7 +975,10 @@ enum {
     OPT_STATE = 1u << 12,
     OPT_LISTEN = 1u << 13,
     OPT_PEER = 1u << 14,
-    OPT_TTL = 1u << 15
+    OPT_TTL = 1u << 15,
+    OPT_FILE = 1u << 16,
+    OPT_ROLE = 1u << 17,
+    OPT_CODE = 1u << 18
 };
 
 /* Options every command takes. */
@@ -996,7 +1000,8 @@ static const option_def_t option_defs[] = {
     {"version", '\0', OPT_VERSION, 0}, {"changes", '\0', OPT_CHANGES, 0},
     {"state", '\0', OPT_STATE, 0},
     {"listen", '\0', OPT_LISTEN, 1},  {"peer", '\0', OPT_PEER, 1},
-    {"ttl", '\0', OPT_TTL, 1},
+    {"ttl", '\0', OPT_TTL, 1},        {"file", '\0', OPT_FILE, 1},
+    {"role", '\0', OPT_ROLE, 1},      {"code", '\0', OPT_CODE, 1},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -1013,6 +1018,9 @@ typedef struct cli {
     const char *output;
     const char *listen;
     const char *ttl;
+    const char *file;
+    const char *role;
+    const char *code;
     const char **peers; /* every --peer, in order */
     int npeers;
     int json;
@@ -1086,6 +1094,15 @@ cli_store(cli_t *c, unsigned bit, const char *val)
         break;
     case OPT_TTL:
         c->ttl = val;
+        break;
+    case OPT_FILE:
+        c->file = val;
+        break;
+    case OPT_ROLE:
+        c->role = val;
+        break;
+    case OPT_CODE:
+        c->code = val;
         break;
     case OPT_PEER:
         c->peers[c->npeers++] = val;
@@ -2808,6 +2825,19 @@ import_failed(const char *file, int snapshot, int rc)
                     "%.120s: refused: a device's history forked (the snapshot contradicts what "
                     "this replica has of it; see `replica status`); nothing was imported",
                     file);
+    if (rc == REP_EAUTH)
+        return fail(CLI_FAIL,
+                    "%.120s: rejected: not signed by a member of this office, or altered; "
+                    "nothing was imported",
+                    file);
+    if (rc == REP_EKEY)
+        return fail(CLI_FAIL,
+                    "%.120s: rejected: sealed with an office key this replica does not hold "
+                    "(is it enrolled in this office?); nothing was imported",
+                    file);
+    if (rc == REP_EOFFICE)
+        return fail(CLI_FAIL, "%.120s: rejected: it belongs to another office; nothing was "
+                              "imported", file);
     return fail(CLI_FAIL, "%.120s: %.120s; nothing was imported", file, rep_strerror(rc));
 }
 
@@ -2824,6 +2854,117 @@ warn_import_stats(const char *file, const rep_import_stats_t *st)
              file, st->skewed);
 }
 
+/* Forget secret bytes the library returned, then free them. */
+static void
+free_secret(uint8_t *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    explicit_bzero(p, n);
+    rep_free(p);
+}
+
+/*
+ * Remove what rep_replica_open(REP_OPEN_CREATE | REP_OPEN_EXCL) made in @p dir: it was missing
+ * or empty before, so every file in it is the replica's. @p dir itself goes if it was made.
+ */
+static void
+unmake_replica(const char *dir, int made_dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+                unlinkat(dirfd(d), e->d_name, 0);
+        }
+        closedir(d);
+    }
+    if (made_dir)
+        rmdir(dir);
+}
+
+/* This device's role ("admin" or "member") as the membership log has it, or "?". */
+static void
+self_role(rep_replica_t *r, char *buf, size_t n)
+{
+    rep_devices_t *d = NULL;
+
+    snprintf(buf, n, "?");
+    if (rep_replica_devices(r, &d) < 0)
+        return;
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->items[i].self)
+            snprintf(buf, n, "%s", or_empty(d->items[i].role));
+    }
+    rep_devices_free(&d);
+}
+
+/*
+ * Open a provisioning file (from `invite --file`) with its one-time code, before anything is
+ * created. On success *prov and *data are the caller's (free_secret()).
+ */
+static int
+open_provision_file(const cli_t *c, uint8_t **prov, size_t *provn, uint8_t **data, size_t *datan)
+{
+    uint8_t *file = NULL, office[REP_OFFICE_ID_BYTES];
+    char *device_name = NULL;
+    size_t n = 0;
+    int ret = CLI_OK, rc;
+
+    *prov = *data = NULL;
+    *provn = *datan = 0;
+    rc = read_file(c->from, &file, &n);
+    if (rc < 0)
+        return fail(CLI_FAIL, "%.120s: %.120s", c->from, strerror(-rc));
+    rc = rep_provision_unseal(file, n, c->code, prov, provn, data, datan);
+    if (rc == -EINVAL) {
+        ret = fail(CLI_USAGE, "--code %.40s: not a one-time code (it looks like XXXX-XXXX-XXXX)",
+                   c->code);
+    } else if (rc == REP_EAUTH) {
+        ret = fail(CLI_FAIL, "%.120s: wrong code or damaged file; nothing was created", c->from);
+    } else if (rc == REP_ECORRUPT && rep_batch_office(file, n, office, NULL) == 0) {
+        ret = fail(CLI_FAIL,
+                   "%.120s: a bundle from `export`, not a provisioning file: only enrolled "
+                   "replicas import bundles; on an admin workstation run `replica invite "
+                   "--file FILE --device NAME`; nothing was created",
+                   c->from);
+    } else if (rc == REP_ECORRUPT) {
+        ret = fail(CLI_FAIL, "%.120s: not a provisioning file (make one with `replica invite "
+                             "--file` on an admin workstation); nothing was created", c->from);
+    } else if (rc == REP_EVERSION) {
+        ret = fail(CLI_FAIL, "%.120s: made by a newer version of replica: update it; nothing "
+                             "was created", c->from);
+    } else if (rc < 0) {
+        ret = fail(CLI_FAIL, "%.120s: %.120s; nothing was created", c->from, rep_strerror(rc));
+    }
+    free(file);
+    if (ret != CLI_OK)
+        return ret;
+    rc = rep_provision_info(*prov, *provn, NULL, NULL, &device_name);
+    if (rc < 0)
+        ret = fail(CLI_FAIL, "%.120s: %.120s; nothing was created", c->from, rep_strerror(rc));
+    else if (c->device != NULL && strcmp(c->device, device_name) != 0)
+        ret = fail(CLI_FAIL,
+                   "%.120s: this file enrolls the device '%.64s', not '%.64s'; nothing was "
+                   "created (drop --device, or ask an admin for a file for '%.64s')",
+                   c->from, device_name, c->device, c->device);
+    rep_free(device_name);
+    if (ret != CLI_OK) {
+        free_secret(*prov, *provn);
+        free_secret(*data, *datan);
+        *prov = *data = NULL;
+        *provn = *datan = 0;
+    }
+    return ret;
+}
+
+/*
+ * init: found a new office (this device its first admin), or, with --from FILE --code CODE,
+ * make the replica of a device an admin enrolled with `invite --file`. Nothing is left behind
+ * when it fails.
+ */
 static int
 cmd_init(cli_t *c)
 {
@@ -2831,29 +2972,33 @@ cmd_init(cli_t *c)
     rep_replica_t *r = NULL;
     rep_info_t *in = NULL;
     rep_import_stats_t st;
-    uint8_t office[REP_OFFICE_ID_BYTES];
-    char office_hex[2 * REP_OFFICE_ID_BYTES + 1];
-    uint8_t *bundle = NULL;
-    char *office_name = NULL;
-    size_t blen = 0;
-    int ret, rc;
+    char office_hex[2 * REP_OFFICE_ID_BYTES + 1], role[16];
+    uint8_t *prov = NULL, *data = NULL;
+    size_t provn = 0, datan = 0;
+    struct stat sb;
+    int ret, rc, made_dir;
 
     memset(&opts, 0, sizeof opts);
     memset(&st, 0, sizeof st);
-    if (c->from != NULL) {
-        rc = read_file(c->from, &bundle, &blen);
-        if (rc < 0)
-            return fail(CLI_FAIL, "%.120s: %.120s", c->from, strerror(-rc));
-        rc = rep_batch_office(bundle, blen, office, &office_name);
-        if (rc < 0) {
-            ret = fail(CLI_FAIL, "%.120s: %.120s", c->from, rep_strerror(rc));
-            goto out;
-        }
-        opts.office_id = office;
-    }
+    if (c->from != NULL && c->code == NULL)
+        return fail(CLI_USAGE, "init --from %.120s needs --code CODE: the one-time code that "
+                               "came with the file (separately)", c->from);
+    if (c->from == NULL && c->code != NULL)
+        return fail(CLI_USAGE, "init: --code goes with --from FILE");
+    if (c->from != NULL && c->office != NULL)
+        return fail(CLI_USAGE, "init --from: the office is the file's; drop --office");
+    if (c->from != NULL &&
+        (ret = open_provision_file(c, &prov, &provn, &data, &datan)) != CLI_OK)
+        return ret;
     opts.flags = REP_OPEN_CREATE | REP_OPEN_EXCL; /* never touch an existing replica */
-    opts.office_name = c->office ? c->office : office_name;
-    opts.device_name = c->device;
+    if (prov != NULL) {
+        opts.provision = prov;
+        opts.provision_len = provn;
+    } else {
+        opts.office_name = c->office;
+        opts.device_name = c->device;
+    }
+    made_dir = stat(c->dir, &sb) != 0;
     rc = rep_replica_open(&r, c->dir, &opts);
     if (rc == REP_EEXIST) {
         ret = fail(CLI_FAIL, "%.120s: %.120s (it is a replica; nothing was changed)", c->dir,
@@ -2874,30 +3019,30 @@ cmd_init(cli_t *c)
         ret = fail(arg_code(rc), "%.120s: %.120s", c->dir, rep_strerror(rc));
         goto out;
     }
-    if (bundle != NULL) {
-        rc = rep_replica_import(r, bundle, blen, &st);
+    if (datan > 0) {
+        rc = rep_replica_import(r, data, datan, &st);
         if (rc < 0) {
-            ret = fail(CLI_FAIL,
-                       "%.120s: created, but importing %.120s failed: %.120s (retry with "
-                       "`replica import %.120s`)",
-                       c->dir, c->from, rep_strerror(rc), c->from);
-            goto out_close;
+            ret = fail(CLI_FAIL, "%.120s: importing the office's data from %.120s failed: "
+                                 "%.120s; nothing was created",
+                       c->dir, c->from, rep_strerror(rc));
+            goto out_unmake;
         }
     }
-    /* This device's record in the office's device list: admin of a new office; a member
-     * joining by bundle (the office learns of it when it imports this replica's bundle). */
-    rc = rep_replica_enroll(r, bundle != NULL ? "member" : "admin", c->listen ? &c->listen : NULL,
-                            c->listen ? 1 : 0, NULL);
-    if (rc < 0) {
-        ret = fail(CLI_FAIL, "%.120s: created, but enrolling this device failed: %.120s", c->dir,
-                   rep_strerror(rc));
-        goto out_close;
+    /* where this device's node listens, in its record of the office's device list */
+    if (c->listen != NULL) {
+        rc = rep_replica_announce(r, &c->listen, 1, NULL);
+        if (rc < 0) {
+            ret = fail(arg_code(rc), "%.120s: %.120s; nothing was created", c->listen,
+                       rep_strerror(rc));
+            goto out_unmake;
+        }
     }
     rc = rep_replica_info(r, &in);
     if (rc < 0) {
-        ret = fail(CLI_FAIL, "%.120s: created, but: %.120s", c->dir, rep_strerror(rc));
-        goto out_close;
+        ret = fail(CLI_FAIL, "%.120s: %.120s; nothing was created", c->dir, rep_strerror(rc));
+        goto out_unmake;
     }
+    self_role(r, role, sizeof role);
     format_office(in->office_id, office_hex);
     printf("created replica in %s\n", c->dir);
     printf("  office  %s  (", office_hex);
@@ -2906,21 +3051,26 @@ cmd_init(cli_t *c)
     put_safe(or_empty(in->device_name));
     putchar('\n');
     printf("  actor   %016" PRIx64 "\n", in->actor);
-    printf("  role    %s\n", bundle != NULL ? "member (enrolled in this replica; the office learns of "
-                                            "it when it imports this replica's bundle)"
-                                          : "admin");
-    if (bundle != NULL) {
-        print_import_stats(c->from, is_snapshot(bundle, blen), &st);
-        warn_import_stats(c->from, &st);
+    printf("  role    %s\n", role);
+    if (prov != NULL) {
+        if (datan > 0) {
+            print_import_stats(c->from, is_snapshot(data, datan), &st);
+            warn_import_stats(c->from, &st);
+        }
+        fflush(stdout); /* the note after the lines above, on a terminal or a pipe */
+        note("delete %.120s now: it holds this workstation's secret key", c->from);
     }
-    ret = CLI_OK;
-
     rep_info_free(&in);
-out_close:
     rep_replica_close(&r);
+    ret = CLI_OK;
+    goto out;
+
+out_unmake:
+    rep_replica_close(&r);
+    unmake_replica(c->dir, made_dir);
 out:
-    free(bundle);
-    rep_free(office_name);
+    free_secret(prov, provn);
+    free_secret(data, datan);
     return ret;
 }
 
@@ -3247,9 +3397,143 @@ parse_duration(const char *s)
     return n > UINT64_MAX / unit ? 0 : n * unit;
 }
 
+/* Write all of @p p to @p fd, then flush it to disk. Returns 0 or -errno. */
+static int
+write_all_sync(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return fsync(fd) != 0 ? -errno : 0;
+}
+
+/*
+ * invite --file F --device NAME [--role member|admin]: enroll a new workstation by a file
+ * (a USB stick) rather than over the network. This replica (an admin's) signs the membership
+ * entry; F holds the new device's provisioning and a snapshot of the office's data, sealed
+ * under a fresh one-time code, which is printed. F is created new (mode 0600) before anything
+ * is enrolled, and never overwrites a file.
+ */
+static int
+cmd_invite_file(cli_t *c)
+{
+    const char *role = c->role ? c->role : "member";
+    rep_replica_t *r = NULL;
+    rep_devices_t *devs = NULL;
+    uint8_t *prov = NULL, *snap = NULL, *sealed = NULL;
+    size_t provn = 0, snapn = 0, sealedn = 0;
+    char code[REP_CODE_SIZE];
+    int ret, rc, fd = -1;
+
+    if (c->ttl != NULL)
+        return fail(CLI_USAGE, "invite --file: a file has no --ttl (its one-time code guards "
+                               "it); drop --ttl");
+    if (c->file[0] == '\0')
+        return fail(CLI_USAGE, "invite: --file needs a file name");
+    if (c->device == NULL || c->device[0] == '\0')
+        return fail(CLI_USAGE, "invite --file %.120s needs --device NAME: the new workstation's "
+                               "name", c->file);
+    if (strcmp(role, "member") != 0 && strcmp(role, "admin") != 0)
+        return fail(CLI_USAGE, "--role %.40s: a role is member or admin", role);
+    if ((ret = open_replica(c, &r)) != CLI_OK)
+        return ret;
+    /* names label devices in every list and log line: one device per name */
+    rc = rep_replica_devices(r, &devs);
+    for (size_t i = 0; rc == 0 && i < devs->n; i++) {
+        if (devs->items[i].name != NULL && strcmp(devs->items[i].name, c->device) == 0)
+            rc = REP_EEXIST;
+    }
+    rep_devices_free(&devs);
+    if (rc == REP_EEXIST) {
+        ret = fail(CLI_FAIL, "a device named '%.64s' is enrolled already; nothing was "
+                             "enrolled (pick another name)", c->device);
+        goto out;
+    }
+    if (rc < 0) {
+        ret = fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
+        goto out;
+    }
+    fd = open(c->file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        ret = fail(CLI_FAIL, "%.120s: %.120s%s; nothing was enrolled", c->file, strerror(errno),
+                   errno == EEXIST ? " (it is never overwritten: remove it or pick another name)"
+                                   : "");
+        goto out;
+    }
+    rc = rep_replica_provision(r, c->device, role, &prov, &provn);
+    if (rc < 0) {
+        if (rc == -EPERM)
+            ret = fail(CLI_FAIL, "%.120s: only an admin device enrolls workstations, and this "
+                                 "one is not an admin; nothing was enrolled", c->dir);
+        else if (rc == REP_EEXIST)
+            ret = fail(CLI_FAIL, "a device named '%.64s' is enrolled already; nothing was "
+                                 "enrolled", c->device);
+        else
+            ret = fail(arg_code(rc), "--device %.64s: %.120s; nothing was enrolled", c->device,
+                       rep_strerror(rc));
+        goto out_unlink;
+    }
+    rc = rep_replica_snapshot(r, &snap, &snapn);
+    if (rc == 0)
+        rc = rep_provision_seal(prov, provn, snap, snapn, code, &sealed, &sealedn);
+    if (rc < 0) {
+        ret = fail(CLI_FAIL, "%.120s: %.120s (the device '%.64s' was enrolled, but has no "
+                             "file: enroll it again under another name)",
+                   c->dir, rep_strerror(rc), c->device);
+        goto out_unlink;
+    }
+    rc = write_all_sync(fd, sealed, sealedn);
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    fd = -1;
+    if (rc == 0)
+        rc = sync_parent_dir(c->file);
+    if (rc < 0) {
+        ret = fail(CLI_FAIL, "%.120s: %.120s (the device '%.64s' was enrolled, but has no "
+                             "file: enroll it again under another name)",
+                   c->file, strerror(-rc), c->device);
+        goto out_unlink;
+    }
+    fprintf(stderr,
+            "wrote %s: it enrolls the workstation '%s' as %s in this office.\n"
+            "Carry the file to it, and give the one-time code below separately (by phone or in\n"
+            "person, never with the file). On the new workstation run:\n"
+            "  replica --dir DIR init --from FILE --code CODE\n"
+            "then delete the file.\n",
+            c->file, c->device, role);
+    printf("%s\n", code);
+    ret = CLI_OK;
+    goto out;
+
+out_unlink:
+    if (fd >= 0)
+        close(fd);
+    unlink(c->file);
+out:
+    free_secret(prov, provn);
+    rep_free(snap);
+    rep_free(sealed);
+    explicit_bzero(code, sizeof code);
+    rep_replica_close(&r);
+    return ret;
+}
+
 static int
 cmd_invite(cli_t *c)
 {
+    if (c->file != NULL)
+        return cmd_invite_file(c);
+    if (c->device != NULL || c->role != NULL)
+        return fail(CLI_USAGE, "invite: --device and --role go with --file (a network "
+                               "invitation is named by `join --device` on the new workstation)");
     uint64_t ttl = c->ttl ? parse_duration(c->ttl) : 15 * 60 * 1000;
     if (ttl == 0 || ttl > 7ull * 24 * 3600 * 1000)
         return fail(CLI_USAGE, "--ttl %.40s: give a duration up to 7d, like 90s, 15m, 2h or 1d",
@@ -3360,15 +3644,18 @@ cmd_serve(cli_t *c)
     if ((ret = open_replica(c, &r)) != CLI_OK)
         return ret;
     /* this device's record lists where it listens, so the office's nodes can dial it */
-    rc = rep_replica_enroll(r, NULL, c->listen ? &c->listen : NULL, c->listen ? 1 : 0, &written);
+    rc = c->listen ? rep_replica_announce(r, &c->listen, 1, &written) : 0;
+    if (rc == -EPERM) {
+        ret = fail(CLI_FAIL, "serve: %.120s: this device is not a member of the office", c->dir);
+        goto out;
+    }
     if (rc < 0) {
         ret = fail(arg_code(rc), "serve: %.120s: %.120s", c->listen ? c->listen : c->dir,
                    rep_strerror(rc));
         goto out;
     }
     if (written)
-        note("serve: %s now lists %s in the office's device list", c->dir,
-             c->listen ? c->listen : "this device");
+        note("serve: %s now lists %s in the office's device list", c->dir, c->listen);
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
@@ -3410,8 +3697,10 @@ static const char usage_text[] =
     "  init [--office NAME] [--device NAME] [--listen tcp://IP:PORT]\n"
     "                                          create a replica of a new office, this device\n"
     "                                          its admin (listening there with `serve`)\n"
-    "  init --from BUNDLE [--device NAME] [--office NAME] [--listen tcp://IP:PORT]\n"
-    "                                          join the office a bundle file belongs to\n"
+    "  init --from FILE --code CODE [--device NAME] [--listen tcp://IP:PORT]\n"
+    "                                          create the replica of a workstation an admin\n"
+    "                                          enrolled with `invite --file` (CODE: the\n"
+    "                                          one-time code that came with FILE)\n"
     "  put COLL/REC FIELD=VALUE... [--user NAME]\n"
     "                                          set fields of a record, in one change\n"
     "  incr COLL/REC FIELD [N] [--user NAME]   add N (default 1, may be negative) to a counter\n"
@@ -3431,6 +3720,10 @@ static const char usage_text[] =
     "  devices [--json]                        the office's enrolled devices\n"
     "  invite [--ttl 15m]                      (admin, node serving) print a one-time token\n"
     "                                          that enrolls one new workstation\n"
+    "  invite --file FILE --device NAME [--role member|admin]\n"
+    "                                          (admin) enroll workstation NAME: write FILE\n"
+    "                                          (its keys and the office's data, sealed) and\n"
+    "                                          print the one-time code that opens it\n"
     "  join TOKEN [--device NAME]              make a replica here, enrolled in the token's\n"
     "                                          office through its inviting node\n"
     "  serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]...\n"
@@ -3441,7 +3734,8 @@ static const char usage_text[] =
     "                                          empty one) lacks: its changes, or a snapshot of\n"
     "                                          the whole state when smaller (--changes: changes)\n"
     "  export --state -o FILE                  write a snapshot of the whole state\n"
-    "  import FILE [--json]                    apply a bundle (changes or a snapshot)\n"
+    "  import FILE [--json]                    apply a bundle (changes or a snapshot) made\n"
+    "                                          by an enrolled replica of this office\n"
     "  vv -o FILE                              write what this replica has (for --since-file)\n"
     "  help                                    show this text\n"
     "\n"
@@ -3470,9 +3764,9 @@ cmd_help(cli_t *c)
 }
 
 static const command_t commands[] = {
-    {"init", cmd_init, OPT_OFFICE | OPT_DEVICE | OPT_FROM | OPT_LISTEN, 0, 0,
-     "init [--office NAME] [--device NAME] [--listen tcp://IP:PORT] | init --from BUNDLE "
-     "[--device NAME] [--office NAME] [--listen tcp://IP:PORT]"},
+    {"init", cmd_init, OPT_OFFICE | OPT_DEVICE | OPT_FROM | OPT_CODE | OPT_LISTEN, 0, 0,
+     "init [--office NAME] [--device NAME] [--listen tcp://IP:PORT] | init --from FILE "
+     "--code CODE [--device NAME] [--listen tcp://IP:PORT]"},
     {"put", cmd_put, OPT_USER, 2, -1, "put COLL/REC FIELD=VALUE... [--user NAME]"},
     {"incr", cmd_incr, OPT_USER, 2, 3, "incr COLL/REC FIELD [N] [--user NAME]"},
     {"add", cmd_add, OPT_USER, 2, -1, "add COLL/REC FIELD[:TYPE] VALUE... [--user NAME]"},
@@ -3486,7 +3780,8 @@ static const command_t commands[] = {
     {"digest", cmd_digest, OPT_JSON, 0, 0, "digest [--json]"},
     {"status", cmd_status, OPT_JSON, 0, 0, "status [--json]"},
     {"devices", cmd_devices, OPT_JSON, 0, 0, "devices [--json]"},
-    {"invite", cmd_invite, OPT_TTL, 0, 0, "invite [--ttl 15m]"},
+    {"invite", cmd_invite, OPT_TTL | OPT_FILE | OPT_DEVICE | OPT_ROLE, 0, 0,
+     "invite [--ttl 15m] | invite --file FILE --device NAME [--role member|admin]"},
     {"join", cmd_join, OPT_DEVICE, 1, 1, "join TOKEN [--device NAME]"},
     {"serve", cmd_serve, OPT_LISTEN | OPT_PEER, 0, 0,
      "serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]..."},

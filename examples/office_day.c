@@ -77,12 +77,15 @@ main(int argc, char **argv)
     rep_replica_t *desk, *nurse;
     opts.device_name = "front-desk";
     CHECK(rep_replica_open(&desk, desk_dir, &opts));
-    rep_info_t *info;
-    CHECK(rep_replica_info(desk, &info));
-    opts.device_name = "nurse";
-    opts.office_id = info->office_id; /* the same office */
+    /* the front desk (the office's first device, so its admin) enrolls the nurse's station */
+    uint8_t *prov;
+    size_t provn;
+    CHECK(rep_replica_provision(desk, "nurse", "member", &prov, &provn));
+    opts.device_name = NULL; /* the name the admin enrolled it with */
+    opts.provision = prov;
+    opts.provision_len = provn;
     CHECK(rep_replica_open(&nurse, nurse_dir, &opts));
-    rep_info_free(&info);
+    rep_free(prov); /* secret: the nurse's key and the office keys */
 
     put(desk, "maria", "patients/8812", "name", "Ada Lovelace");
     put(desk, "maria", "appts/2026-11-25-0900-8812", "status", "booked");

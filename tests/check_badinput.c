@@ -23,8 +23,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "replica.h"
+#include "change.h"
 #include "checkutil.h"
+#include "keys.h"
+#include "replica.h"
 
 /* ---- Fixtures: two replicas of one office, the first with data ---------------------------- */
 
@@ -35,13 +37,13 @@ typedef struct pair {
 } pair_t;
 
 static rep_replica_t *
-create_in(const char *dir, const char *sub, const uint8_t *office)
+create_in(const char *dir, const char *sub, rep_replica_t *admin)
 {
     rep_open_opts_t opts;
     rep_replica_t *r = NULL;
     memset(&opts, 0, sizeof opts);
     opts.flags = REP_OPEN_NOSYNC;
-    CK_OK(tu_replica_create(&r, dir, sub, &opts, office));
+    CK_OK(tu_replica_create(&r, dir, sub, &opts, admin));
     ck_assert_ptr_nonnull(r);
     return r;
 }
@@ -86,7 +88,7 @@ pair_open(pair_t *p)
     CK_OK(rep_replica_info(p->a, &info));
     memcpy(p->office, info->office_id, sizeof p->office);
     rep_info_free(&info);
-    p->b = create_in(p->dir, "b", p->office);
+    p->b = create_in(p->dir, "b", p->a);
 }
 
 static void
@@ -241,6 +243,123 @@ START_TEST(test_batch_bitflips_rejected)
     snap_same(d.p.b, &d.before, "after every bit flip");
     free(copy);
     free(pos);
+    damaged_close(&d);
+}
+END_TEST
+
+/* ---- (1b) tampered sealed changes behind an intact frame --------------------------------- */
+
+/* A batch of the changes in @p b, with change @p which replaced by [p, p+n). */
+static uint8_t *
+rebatch(const rep__batch_t *b, size_t which, const uint8_t *p, size_t n, size_t *len)
+{
+    rep__batch_writer_t w;
+    rep__batch_begin(&w, b->office, "clinic", b->sender);
+    for (size_t i = 0; i < b->n; i++)
+        if (i == which)
+            rep__batch_add(&w, p, n);
+        else
+            rep__batch_add(&w, b->changes[i].p, b->changes[i].n);
+    uint8_t *out = NULL;
+    CK_OK(rep__batch_end(&w, NULL, &out, len));
+    return out;
+}
+
+/* Every byte of every sealed change altered, in a batch whose frame is intact (its checksum
+ * recomputed, as whoever tampered would): refused whole, counted, and nothing applied. */
+START_TEST(test_tampered_changes_rejected)
+{
+    damaged_t d;
+    damaged_open(&d);
+    rep__batch_t b;
+    CK_OK(rep__batch_decode(d.batch, d.len, &b));
+    ck_assert_uint_eq(b.n, 18);
+    rep_info_t *info = NULL;
+    CK_OK(rep_replica_info(d.p.b, &info));
+    uint64_t refused = info->refused;
+    rep_info_free(&info);
+    uint64_t tries = 0;
+    for (size_t i = 0; i < b.n; i += 5) { /* the first, middle and last of a's chain */
+        uint8_t *copy = malloc(b.changes[i].n);
+        ck_assert_ptr_nonnull(copy);
+        for (size_t j = 0; j < b.changes[i].n; j++, tries++) {
+            memcpy(copy, b.changes[i].p, b.changes[i].n);
+            copy[j] ^= (uint8_t)(1u << (j % 8));
+            size_t n;
+            uint8_t *batch = rebatch(&b, i, copy, b.changes[i].n, &n);
+            rep_import_stats_t st;
+            int rc = rep_replica_import(d.p.b, batch, n, &st);
+            ck_assert_msg(rc == REP_EAUTH || rc == REP_ECORRUPT || rc == REP_EVERSION ||
+                              rc == REP_EKEY,
+                          "change %zu, byte %zu of %zu altered: import = %d (%s)", i, j,
+                          b.changes[i].n, rc, rep_strerror(rc));
+            free(batch);
+        }
+        free(copy);
+        snap_same(d.p.b, &d.before, "after tampered changes");
+    }
+    CK_OK(rep_replica_info(d.p.b, &info));
+    ck_assert_uint_eq(info->refused, refused + tries); /* each one counted */
+    rep_info_free(&info);
+    rep__batch_clear(&b);
+    damaged_close(&d);
+}
+END_TEST
+
+/* A genuine batch sent again is a counted no-op. */
+START_TEST(test_replayed_batch_is_a_noop)
+{
+    damaged_t d;
+    damaged_open(&d);
+    rep_import_stats_t st;
+    snap_t applied;
+    CK_OK(rep_replica_import(d.p.b, d.batch, d.len, &st));
+    ck_assert_uint_eq(st.applied, 18);
+    snap_take(d.p.b, &applied);
+    for (int k = 0; k < 3; k++) {
+        CK_OK(rep_replica_import(d.p.b, d.batch, d.len, &st));
+        ck_assert_uint_eq(st.applied, 0);
+        ck_assert_uint_eq(st.duplicates, 18);
+        snap_same(d.p.b, &applied, "replayed batch");
+    }
+    rep_free(d.batch);
+    pair_close(&d.p);
+}
+END_TEST
+
+/* A device of the office that has no key of it (a replica not enrolled: here, another
+ * office's member posing with this office's id is impossible, so: a change sealed for this
+ * office by someone outside the membership log) is refused. */
+START_TEST(test_change_by_a_stranger_rejected)
+{
+    damaged_t d;
+    damaged_open(&d);
+    rep__batch_t b;
+    CK_OK(rep__batch_decode(d.batch, d.len, &b));
+    /* re-sign a's newest change with a stranger's key: same header and body, other signer */
+    rep__change_t c;
+    size_t last = b.n - 1;
+    CK_OK(rep__change_decode(b.changes[last].p, b.changes[last].n, &c));
+    uint8_t pk[REP_SIGN_PK_BYTES], sk[REP_SIGN_SK_BYTES], dg[REP_HASH_BYTES];
+    rep__sign_keypair(pk, sk);
+    uint8_t *forged = malloc(c.len);
+    ck_assert_ptr_nonnull(forged);
+    memcpy(forged, c.bytes, c.len);
+    rep__hasher_t h;
+    rep__hasher_init(&h);
+    rep__hasher_add(&h, b.office, REP_OFFICE_ID_BYTES);
+    rep__hasher_add(&h, c.bytes, c.env.signed_len);
+    rep__hasher_final(&h, dg);
+    rep__sign(forged + c.len - REP_SIG_BYTES, dg, sizeof dg, sk);
+    size_t n;
+    uint8_t *batch = rebatch(&b, last, forged, c.len, &n);
+    rep_import_stats_t st;
+    ck_assert_int_eq(rep_replica_import(d.p.b, batch, n, &st), REP_EAUTH);
+    snap_same(d.p.b, &d.before, "a stranger's signature");
+    free(batch);
+    free(forged);
+    rep__change_clear(&c);
+    rep__batch_clear(&b);
     damaged_close(&d);
 }
 END_TEST
@@ -1113,6 +1232,9 @@ badinput_suite(void)
     tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_batch_bitflips_rejected);
+    tcase_add_test(tc, test_tampered_changes_rejected);
+    tcase_add_test(tc, test_replayed_batch_is_a_noop);
+    tcase_add_test(tc, test_change_by_a_stranger_rejected);
     tcase_add_test(tc, test_batch_truncations_rejected);
     tcase_add_test(tc, test_batch_trailing_bytes_rejected);
     tcase_add_test(tc, test_garbage_rejected);

@@ -190,24 +190,27 @@ START_TEST(join_messages_round_trip_and_refuse_junk)
     free(dev);
     for (size_t cut = 0; cut < n; cut++)
         ck_assert_int_eq(rep__join_decode(m, cut, &dev, s2, c2), REP_ECORRUPT);
-    const uint8_t *snap;
-    size_t snapn;
-    ck_assert_int_eq(rep__join_reply_decode(m, n, &snap, &snapn, &reason), REP_ECORRUPT);
+    rep__welcome_t w;
+    ck_assert_int_eq(rep__join_reply_decode(m, n, &w, &reason), REP_ECORRUPT);
     free(m);
 
-    ck_assert_int_eq(rep__join_reply_encode((const uint8_t *)"RPLS....", 8, NULL, &m, &n), 0);
-    ck_assert_int_eq(rep__join_reply_decode(m, n, &snap, &snapn, &reason), 1);
-    ck_assert_uint_eq(snapn, 8);
-    ck_assert_mem_eq(snap, "RPLS....", 8);
+    rep__welcome_t in = {(const uint8_t *)"RPLP..", (const uint8_t *)"RPLS....", 6, 8};
+    ck_assert_int_eq(rep__join_reply_encode(&in, NULL, &m, &n), 0);
+    ck_assert_int_eq(rep__join_reply_decode(m, n, &w, &reason), 1);
+    ck_assert_uint_eq(w.provisionn, 6);
+    ck_assert_mem_eq(w.provision, "RPLP..", 6);
+    ck_assert_uint_eq(w.snapn, 8);
+    ck_assert_mem_eq(w.snap, "RPLS....", 8);
     ck_assert_int_eq(rep__join_decode(m, n, &dev, s2, c2), REP_ECORRUPT);
+    for (size_t cut = 0; cut < n; cut++)
+        ck_assert_int_eq(rep__join_reply_decode(m, cut, &w, &reason), REP_ECORRUPT);
     free(m);
-    ck_assert_int_eq(rep__join_reply_encode(NULL, 0, "invitation already used", &m, &n), 0);
-    ck_assert_int_eq(rep__join_reply_decode(m, n, &snap, &snapn, &reason), 0);
+    ck_assert_int_eq(rep__join_reply_encode(NULL, "invitation already used", &m, &n), 0);
+    ck_assert_int_eq(rep__join_reply_decode(m, n, &w, &reason), 0);
     ck_assert_str_eq(reason, "invitation already used");
     free(reason);
     free(m);
-    ck_assert_int_eq(rep__join_reply_decode((const uint8_t *)"\x93\x01\x09\xc0", 4, &snap, &snapn,
-                                            &reason),
+    ck_assert_int_eq(rep__join_reply_decode((const uint8_t *)"\x93\x01\x09\xc0", 4, &w, &reason),
                      REP_ECORRUPT);
 }
 END_TEST

@@ -60,7 +60,7 @@ office_add(office_t *o, uint64_t now_ms)
     tu_clock_set(&o->clk[i], now_ms);
     tu_clock_use(&o->clk[i], &opts);
     snprintf(o->sub[i], sizeof o->sub[i], "r%d", i);
-    CK_OK(tu_replica_create(&o->r[i], o->dir, o->sub[i], &opts, i == 0 ? NULL : o->id));
+    CK_OK(tu_replica_create(&o->r[i], o->dir, o->sub[i], &opts, i == 0 ? NULL : o->r[0]));
     rep_info_t *info = NULL;
     CK_OK(rep_replica_info(o->r[i], &info));
     if (i == 0)
@@ -85,6 +85,8 @@ office_open(office_t *o, int n)
     office_init(o);
     for (int i = 0; i < n; i++)
         office_add(o, TU_CLOCK_EPOCH_MS);
+    for (int i = 1; i < n; i++) /* every replica knows every member */
+        CK_OK(tu_members_share(o->r[0], o->r[i]));
 }
 
 static void

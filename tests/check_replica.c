@@ -521,8 +521,8 @@ START_TEST(test_restore_from_backup_writes_offline)
     rep_replica_t *a = fresh("a", NULL), *b = fresh("b", NULL);
     rep_replica_close(&b);
     rep_info_t *ia = info_of(a);
-    rep_open_opts_t o = {.flags = REP_OPEN_NOSYNC, .office_id = ia->office_id};
-    CK_OK(tu_replica_create(&b, g_root, "b2", &o, NULL));
+    rep_open_opts_t o = {.flags = REP_OPEN_NOSYNC};
+    CK_OK(tu_replica_create(&b, g_root, "b2", &o, a));
     write_n(a, "u", "c/r", 0, 3);
     rep_replica_close(&a);
     copy_replica("a", "backup");
@@ -564,8 +564,8 @@ START_TEST(test_fork_is_detected_on_arrival)
 {
     rep_replica_t *a = fresh("a", NULL), *b;
     rep_info_t *ia = info_of(a);
-    rep_open_opts_t o = {.flags = REP_OPEN_NOSYNC, .office_id = ia->office_id};
-    CK_OK(tu_replica_create(&b, g_root, "b", &o, NULL));
+    rep_open_opts_t o = {.flags = REP_OPEN_NOSYNC};
+    CK_OK(tu_replica_create(&b, g_root, "b", &o, a));
     write_n(a, "u", "c/r", 0, 2);
     rep_replica_close(&a);
     copy_replica("a", "backup");

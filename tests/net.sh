@@ -1,14 +1,18 @@
 #!/bin/bash
 # tests/net.sh — the node with real processes and real sockets on 127.0.0.1, CURVE on.
 #
-# Three workstations of one office, enrolled by bundles (the interim path until invite/join):
+# Three workstations of one office: A founds it (its admin) and enrolls B (member) and C
+# (admin) with provisioning files (`invite --file`, `init --from --code`); bundles carry the
+# endpoints they announce back and forth:
 #   (a) writes on all three at once converge       (b) a node killed -9 catches up
 #   (c) churn: nodes stopped and started while writing loses no acknowledged write
-#   (d) a stranger (valid CURVE keys, not enrolled) and another office's device are refused
+#   (d) a stranger (valid keys, enrolled only by a copy of A's replica, so not in the office's
+#       membership log) and another office's device are refused
 #   (e) garbage and oversized frames: the node keeps serving and applies nothing
 #   (f) a `replica put` in another process reaches a connected peer within 100 ms
 #   (g) enrollment by invitation: a token from an admin's node enrolls one workstation, once;
-#       mistyped, used, expired and forged tokens are refused and leave nothing behind
+#       mistyped, used, expired and forged tokens are refused and leave nothing behind; C, an
+#       admin enrolled by file, invites too; a file made while A's node serves reaches B at once
 # Ports are picked free at run time; every wait is bounded. Prints ok / not ok lines and
 # "N passed, M failed"; exit 77 (skip) without python3.
 #
@@ -100,20 +104,36 @@ converge() {
 }
 count() { r --dir "$T/$1" ls "$2" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["records"]))'; }
 
-# ---- enrollment by bundles: A makes the office, B and C join from its bundle -----------------
+# ---- enrollment by files: A founds the office, B and C join from provisioning files ----------
 for n in A B C D; do PORT[$n]=$(free_port); done
 r --dir "$T/A" init --office "Net Test" --device ws-a --listen "tcp://127.0.0.1:${PORT[A]}" >/dev/null
-r --dir "$T/A" export -o "$T/a.bundle" 2>/dev/null
+# (d)'s stranger: enrolled by a copy of A's replica, whose entry never reaches the office
+cp -r "$T/A" "$T/A-copy"
+code=$(r --dir "$T/A-copy" invite --file "$T/d.prov" --device stranger 2>/dev/null | tail -n 1)
+r --dir "$T/D" init --from "$T/d.prov" --code "$code" --listen "tcp://127.0.0.1:${PORT[D]}" \
+    >/dev/null 2>&1
+rm -rf "$T/A-copy" "$T/d.prov"
+declare -A ROLE=([B]=member [C]=admin)
+joined=0
 for n in B C; do
-    r --dir "$T/$n" init --from "$T/a.bundle" --device "ws-${n,,}" \
-        --listen "tcp://127.0.0.1:${PORT[$n]}" >/dev/null
+    code=$(r --dir "$T/A" invite --file "$T/${n,,}.prov" --device "ws-${n,,}" --role "${ROLE[$n]}" \
+        2>/dev/null | tail -n 1)
+    r --dir "$T/$n" init --from "$T/${n,,}.prov" --code "$code" \
+        --listen "tcp://127.0.0.1:${PORT[$n]}" >/dev/null 2>&1 && joined=$((joined + 1))
     r --dir "$T/$n" export -o "$T/${n,,}.bundle" 2>/dev/null
     r --dir "$T/A" import "$T/${n,,}.bundle" >/dev/null
 done
+check "B and C join from provisioning files" [ "$joined" -eq 2 ]
 r --dir "$T/A" export -o "$T/a2.bundle" 2>/dev/null
 for n in B C; do r --dir "$T/$n" import "$T/a2.bundle" >/dev/null; done
-check "every replica lists the three devices" \
-    eval '[ "$(r --dir "$T/C" devices --json | python3 -c "import json,sys; print(len(json.load(sys.stdin)[\"devices\"]))")" -eq 3 ]'
+check "every replica lists the three devices, with the roles A gave and their endpoints" \
+    eval 'for n in A B C; do r --dir "$T/$n" devices --json | python3 -c "
+import json, sys
+d = json.load(sys.stdin)[\"devices\"]
+assert sorted((x[\"name\"], x[\"role\"], len(x[\"endpoints\"])) for x in d) == [
+    (\"ws-a\", \"admin\", 1), (\"ws-b\", \"member\", 1), (\"ws-c\", \"admin\", 1)], d" || exit 1; done'
+check "the stranger is in no replica's device list" \
+    eval '! r --dir "$T/A" devices | grep -q stranger && ! r --dir "$T/C" devices | grep -q stranger'
 check "status says no node runs" eval 'r --dir "$T/A" status | grep -q "no node running"'
 
 # ---- (a) three nodes, writes on all three at once ---------------------------------------------
@@ -179,7 +199,6 @@ start B
 wait_connected 10 2 A B C
 
 # ---- (d) strangers are refused -----------------------------------------------------------------
-r --dir "$T/D" init --from "$T/a2.bundle" --device stranger --listen "tcp://127.0.0.1:${PORT[D]}" >/dev/null
 r --dir "$T/X" init --office "Another Office" --device other >/dev/null
 r --dir "$T/D" put stranger/1 v=evil >/dev/null
 before=$(r --dir "$T/A" digest)
@@ -189,7 +208,7 @@ out=$("$NETPOKE" --dir "$T/D" --server-dir "$T/A" --to "tcp://127.0.0.1:${PORT[A
 check "(d) an unenrolled device with valid CURVE keys is refused ($out)" [ "$out" = refused ]
 out=$("$NETPOKE" --dir "$T/X" --server-dir "$T/A" --to "tcp://127.0.0.1:${PORT[A]}" auth)
 check "(d) a device of another office is refused ($out)" [ "$out" = refused ]
-start D   # dials A, B and C (it knows their endpoints from A's bundle): all refuse it
+start D   # dials A (it knows A's endpoint from the copy's snapshot): A refuses it
 sleep 2
 check "(d) the stranger's node is refused, and says so" eval 'grep -q "refused this device" "$T/D.log"'
 check "(d) A logs the refusals" eval 'grep -q "refused a connection" "$T/A.log"'
@@ -252,6 +271,23 @@ EOF2
 )
 check "(g) a forged token (a secret A never issued) is refused at the handshake" \
     eval '! r --dir "$T/F" join "$forged" 2>"$T/j.err" && grep -q "refused" "$T/j.err" && [ ! -e "$T/F" ]'
+tok2=$(r --dir "$T/C" invite --ttl 5m 2>/dev/null | tail -n 1)
+check "(g) C, an admin enrolled by file, invites too" \
+    eval '[ -n "$tok2" ] && r --dir "$T/G" join "$tok2" --device ws-g >/dev/null'
+check "(g) ...and its device list has the new workstation" eval 'r --dir "$T/C" devices | grep -q ws-g'
+code=$(r --dir "$T/A" invite --file "$T/h.prov" --device ws-h 2>/dev/null | tail -n 1)
+check "(g) A enrolls a workstation by file while its node serves" [ -n "$code" ]
+reached() {   # reached NAME DEVICE SECONDS: NAME's device list has DEVICE within SECONDS
+    local deadline=$(($(now_ms) + $3 * 1000))
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        r --dir "$T/$1" devices | grep -q "$2" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check "(g) ...and B's node learns of it from A's within 5 s" reached B ws-h 5
+check "(g) ...and the file makes its replica" \
+    eval 'r --dir "$T/H" init --from "$T/h.prov" --code "$code" >/dev/null 2>&1'
 PORT[E]=$(free_port)
 $REPLICA --dir "$T/E" serve --listen "tcp://127.0.0.1:${PORT[E]}" --peer "tcp://127.0.0.1:${PORT[A]}" 2>>"$T/E.log" &
 PID[E]=$!

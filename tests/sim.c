@@ -1789,6 +1789,8 @@ node_vv(sim_t *s, int i, uint64_t view[SIM_MAX_NODES], bool *pending)
     if (!ok)
         sim_fail(s, "%s: its vv names another office", s->node[i].name);
     for (size_t k = 0; k < ne && ok; k++) {
+        if (e[k].actor == 0)
+            continue; /* the length of its membership log */
         int nd = actor_node(s, e[k].actor);
         if (nd < 0 || e[k].seq > s->node[nd].nchs) {
             sim_fail(s, "%s: vv has actor %016" PRIx64 " up to %" PRIu64 ", which %s",
@@ -3603,7 +3605,7 @@ sim_open(sim_t *s)
         rep_open_opts_t o;
         rep_info_t *info = NULL;
         node_opts(s, i, &o);
-        if (!SIM_OK(s, tu_replica_create(&nd->r, s->base, nd->name, &o, i ? s->office : NULL)) ||
+        if (!SIM_OK(s, tu_replica_create(&nd->r, s->base, nd->name, &o, i ? s->node[0].r : NULL)) ||
             !SIM_OK(s, rep_replica_info(nd->r, &info)))
             return false;
         nd->actor = info->actor;
@@ -3618,6 +3620,9 @@ sim_open(sim_t *s)
             return false;
         }
     }
+    for (int i = 1; i < s->n; i++) /* every replica knows every member (node 0 enrolled them) */
+        if (!SIM_OK(s, tu_members_share(s->node[0].r, s->node[i].r)))
+            return false;
     return true;
 }
 

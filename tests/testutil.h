@@ -109,18 +109,21 @@ tu_path(char *buf, const char *base, const char *sub)
 /**
  * Create a replica in the fresh subdirectory @p base/@p sub (made here; it must not exist yet).
  *
- * @param[out] out        the open replica (NULL on failure)
- * @param[in]  opts       options to start from, or NULL; copied; REP_OPEN_CREATE is added
- * @param[in]  office_id  REP_OFFICE_ID_BYTES to join that office, or NULL (then opts->office_id,
- *                        or a new office)
- * @return what rep_replica_open() returns, or -errno if the directory cannot be made.
+ * @param[out] out    the open replica (NULL on failure)
+ * @param[in]  opts   options to start from, or NULL; copied; REP_OPEN_CREATE is added
+ * @param[in]  admin  an admin replica of the office to join, which enrolls the new device as a
+ *                    member named @p sub (rep_replica_provision()); NULL founds a new office
+ * @return what rep_replica_provision() or rep_replica_open() returns, or -errno if the
+ *         directory cannot be made.
  */
 static inline int
 tu_replica_create(rep_replica_t **out, const char *base, const char *sub,
-                  const rep_open_opts_t *opts, const uint8_t *office_id)
+                  const rep_open_opts_t *opts, rep_replica_t *admin)
 {
     char dir[TU_PATH_MAX];
     rep_open_opts_t o;
+    uint8_t *prov = NULL;
+    size_t provn = 0;
     int rc;
 
     *out = NULL;
@@ -133,9 +136,35 @@ tu_replica_create(rep_replica_t **out, const char *base, const char *sub,
     else
         memset(&o, 0, sizeof o);
     o.flags |= REP_OPEN_CREATE;
-    if (office_id != NULL)
-        o.office_id = office_id;
-    return rep_replica_open(out, dir, &o);
+    if (admin != NULL) {
+        if ((rc = rep_replica_provision(admin, sub, "member", &prov, &provn)) != 0)
+            return rc;
+        o.provision = prov;
+        o.provision_len = provn;
+    }
+    rc = rep_replica_open(out, dir, &o);
+    rep_free(prov);
+    return rc;
+}
+
+/**
+ * Give @p r the membership entries @p admin has and @p r lacks (and whatever changes of
+ * @p admin it lacks: call it before anything is written to share the office's member list).
+ * @return what rep_replica_vv(), rep_replica_export() or rep_replica_import() returns.
+ */
+static inline int
+tu_members_share(rep_replica_t *admin, rep_replica_t *r)
+{
+    uint8_t *vv = NULL, *b = NULL;
+    size_t vvn = 0, bn = 0;
+    int rc = rep_replica_vv(r, &vv, &vvn);
+    if (rc == 0)
+        rc = rep_replica_export(admin, vv, vvn, 0, &b, &bn, NULL);
+    if (rc == 0)
+        rc = rep_replica_import(r, b, bn, NULL);
+    rep_free(vv);
+    rep_free(b);
+    return rc;
 }
 
 /** Open the existing replica @p base/@p sub with @p opts (may be NULL). */

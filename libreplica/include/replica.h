@@ -76,7 +76,11 @@ extern "C" {
 #define REP_EEXPIRED     (-32012) /**< the invitation has expired */
 #define REP_EREFUSED     (-32013) /**< the office's node refused the invitation (already used,
                                        expired, or not issued by it) */
-#define REP_ERROR_LAST   (-32013)
+#define REP_EAUTH        (-32014) /**< a signature or seal did not verify: forged, tampered, or
+                                       written by a device that is not (or no longer) a member */
+#define REP_EKEY         (-32015) /**< this replica lacks the office key these bytes are sealed
+                                       with (it is not enrolled, or not for that epoch) */
+#define REP_ERROR_LAST   (-32015)
 
 /* ---- Limits --------------------------------------------------------------------------------- */
 #define REP_MAX_COLLECTION 64
@@ -156,8 +160,11 @@ typedef struct rep_open_opts {
     unsigned flags;              /**< REP_OPEN_* */
     const char *office_name;     /**< with REP_OPEN_CREATE: the office's name (default "office") */
     const char *device_name;     /**< with REP_OPEN_CREATE: this workstation's name (default: host name) */
-    const uint8_t *office_id;    /**< with REP_OPEN_CREATE: join this office (REP_OFFICE_ID_BYTES);
-                                      NULL makes a new office with a random id */
+    const uint8_t *provision;    /**< with REP_OPEN_CREATE: a new device of an existing office,
+                                      from rep_replica_provision()'s bytes (its identity, the
+                                      membership log and the office keys); NULL founds a new
+                                      office, with this device as its first admin */
+    size_t provision_len;
     /** Wall clock in ms since the epoch; NULL uses the system clock. For tests. */
     uint64_t (*clock_ms)(void *ctx);
     void *clock_ctx;
@@ -506,6 +513,11 @@ typedef struct rep_info {
     rep_vv_entry_t *forked;  /**< devices (actors) whose history forked: a change of theirs was
                                   refused because another with its (actor, seq) was here, or
                                   its hash chain did not continue; seq is the highest refused */
+    uint64_t members;        /**< entries in the office's membership log */
+    uint64_t refused;        /**< imports refused whole as forged, tampered, malformed, of
+                                  another office, or sealed with a key this replica lacks
+                                  (REP_EAUTH, REP_ECORRUPT, REP_EOFFICE, REP_EKEY, REP_EVERSION):
+                                  hostile or damaged input seen, nothing of it applied */
 } rep_info_t;
 
 /** Describe a replica. @param[out] out caller owns; rep_info_free(). */
@@ -594,14 +606,19 @@ typedef struct rep_import_stats {
                                in rep_info_t.forked) */
     uint64_t skewed;      /**< carried a clock beyond wall clock + max drift (applied, not adopted) */
     uint64_t entries;     /**< a snapshot: the state entries it carried (changes is then 0) */
+    uint64_t members;     /**< entries of the office's membership log newly taken */
 } rep_import_stats_t;
 
 /**
  * Apply a batch made by rep_replica_export() (the bytes of a bundle file are the same), or
  * merge a snapshot made by rep_replica_snapshot() or rep_replica_catchup().
  *
- * The whole batch is verified first (checksum, office, every change decodes); a corrupted or
- * truncated batch is rejected whole and the replica is unchanged. Then every change is applied
+ * The whole batch is verified first (checksum, office, the membership entries it carries,
+ * each change's author, signature and seal, every change decodes); a corrupted, truncated,
+ * forged or tampered batch is rejected whole, the replica is unchanged, and the refusal is
+ * counted (rep_info_t.refused). A change of a device this replica does not know as a member
+ * is refused as forged (REP_EAUTH): a batch carries the membership entries its receiver lacks,
+ * as far as the vv it was made for says. Then every change is applied
  * in one durable write transaction: a crash leaves the replica either before or after the
  * whole import. Changes already here are counted no-ops; changes whose dependencies are
  * missing wait, durably, and are applied when those arrive.
@@ -613,11 +630,30 @@ typedef struct rep_import_stats {
  * that it has not made.
  *
  * @param[out] stats  if not NULL, what happened
- * @return 0; REP_ECORRUPT; REP_EVERSION; REP_EOFFICE for another office's batch; REP_EFORK
- *         for a refused snapshot; -errno.
+ * @return 0; REP_ECORRUPT; REP_EVERSION; REP_EOFFICE for another office's batch; REP_EAUTH
+ *         for a forged or altered one (or a device not enrolled here); REP_EKEY when it is
+ *         sealed with an office key this replica lacks; REP_EFORK for a refused snapshot or a
+ *         membership log that forked; REP_ESTATE when its membership entries do not continue
+ *         this replica's log; -errno.
  */
 REP_EXPORT REP_WUR int
 rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats);
+
+/**
+ * Check a batch or snapshot as rep_replica_import() would before applying it, and apply
+ * nothing: its framing, the membership entries it carries, each change's author and signature
+ * (one per run of an actor's hash chain) and seal, or the snapshot's sender, signature and
+ * seal, and everything sealed inside. For a bundle from a USB stick, say, or to measure what
+ * verification costs.
+ *
+ * @param[out] stats  if not NULL: changes (or entries of a snapshot), and members (entries of
+ *                    the membership log it would add); the rest 0
+ * @return 0; the codes of rep_replica_import() for what it would refuse (REP_EAUTH,
+ *         REP_EKEY, REP_ECORRUPT, REP_EOFFICE, REP_EVERSION, REP_EFORK, REP_ESTATE); -ENOMEM.
+ *         Forks against this replica's own log are found only by importing.
+ */
+REP_EXPORT REP_WUR int
+rep_replica_verify(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats);
 
 /**
  * Read which office a batch belongs to, without applying it (e.g. to create a replica of that
@@ -640,14 +676,16 @@ rep_free(void *p);
 #define REP_DEVICE_ID_SIZE 65
 
 /**
- * An enrolled device: a record of the reserved collection "_devices" (replicated like any
- * record, so every replica of the office knows the list). A node admits connections only from
- * the CURVE keys listed here, and dials the endpoints listed here.
+ * An enrolled device. Membership is the office's membership log (DESIGN.md "Security"): entries
+ * signed by its admins, which every replica checks and holds. A node admits connections only
+ * from the CURVE keys of members, and takes only changes their devices signed. Where a device's
+ * node listens is not a matter of trust: each device writes its own endpoints into the record
+ * "_devices/<id>" (rep_replica_announce()), replicated like any record.
  */
 typedef struct rep_device {
     char id[REP_DEVICE_ID_SIZE]; /**< hex of the device's Ed25519 public key (its identity) */
-    const char *name;            /**< the workstation's name ("" if none) */
-    const char *role;            /**< "admin" or "member" ("" if none) */
+    const char *name;            /**< the workstation's name, as the admin enrolled it */
+    const char *role;            /**< "admin" or "member" */
     uint8_t curve_pk[32];        /**< its CURVE (X25519) public key, derived from the identity */
     size_t nendpoints;
     const char **endpoints;      /**< where its node listens, "tcp://IP:PORT", in byte order */
@@ -660,8 +698,8 @@ typedef struct rep_devices {
 } rep_devices_t;
 
 /**
- * List the enrolled devices (records of "_devices" that are well-formed: others are skipped).
- * @param[out] out  the list (caller owns; rep_devices_free()); empty when none is enrolled
+ * List the office's members, as this replica's membership log has them.
+ * @param[out] out  the list (caller owns; rep_devices_free())
  * @return 0; -ENOMEM; another negative code on failure.
  */
 REP_EXPORT REP_WUR int
@@ -672,24 +710,82 @@ REP_EXPORT void
 rep_devices_free(rep_devices_t **dp);
 
 /**
- * Enroll this replica's own device in its office's device list, or complete its record: one
- * change writes its name, role and keys and adds @p endpoints to its set. Nothing is written
- * when the record already says all that (so calling it at every start is cheap).
+ * Enroll a new device in the office: this replica (an admin's) signs a membership entry that
+ * adds a fresh identity named @p device_name with @p role, and hands out what the device
+ * starts from: the office's id and name, the new identity's secret key, the membership log and
+ * every office key. Open the new replica with it (rep_open_opts_t.provision), then import a
+ * snapshot or export to give it the data. The entry reaches the rest of the office as any
+ * change does.
  *
- * Until enrollment by invitation exists, this is how a device joins: a new workstation made
- * from an office bundle enrolls itself, and the office learns of it when an enrolled replica
- * imports the new workstation's bundle (see README "Enrollment").
+ * The bytes are secret: whoever holds them can read the office's data and write as the new
+ * device. Carry them only over a channel you trust, or sealed (the CLI's `invite --file`).
  *
- * @param[in]  role        "admin" or "member"; NULL keeps the recorded role ("member" when new)
- * @param[in]  endpoints   where this device's node listens ("tcp://IP:PORT"), or NULL
- * @param[in]  nendpoints  how many
- * @param[out] written     if not NULL, 1 when a change was written, 0 when nothing was needed
- * @return 0; -EINVAL for a role other than those or a malformed endpoint; another negative
- *         code on failure (nothing is written).
+ * @param[in]  device_name  the new device's name (1..64 bytes of UTF-8)
+ * @param[in]  role         "admin" or "member"
+ * @param[out] out, len     the provisioning bytes (caller frees with rep_free())
+ * @return 0; -EPERM when this device is not an admin; -EINVAL for a bad name or role;
+ *         REP_EEXIST when a member has that name already; another negative code on failure
+ *         (nothing is written).
  */
 REP_EXPORT REP_WUR int
-rep_replica_enroll(rep_replica_t *r, const char *role, const char *const *endpoints,
-                   size_t nendpoints, int *written);
+rep_replica_provision(rep_replica_t *r, const char *device_name, const char *role,
+                      uint8_t **out, size_t *len);
+
+/** Size of a one-time code, "XXXX-XXXX-XXXX", with the terminating NUL. */
+#define REP_CODE_SIZE 15
+
+/**
+ * Seal a provisioning (from rep_replica_provision()) and data for the new device (a snapshot
+ * or export, or nothing) into one file's bytes, for a USB stick: XChaCha20-Poly1305 under a key
+ * derived (crypto_pwhash, Argon2id) from a fresh one-time code, which is written to @p code.
+ * Give the code to the person setting up the device by another way than the file.
+ *
+ * @param[out] code      the one-time code, "XXXX-XXXX-XXXX" (60 bits)
+ * @param[out] out, len  the file's bytes (caller frees with rep_free())
+ * @return 0; -EINVAL; -ENOMEM.
+ */
+REP_EXPORT REP_WUR int
+rep_provision_seal(const uint8_t *prov, size_t provn, const uint8_t *data, size_t datan,
+                   char code[REP_CODE_SIZE], uint8_t **out, size_t *len);
+
+/**
+ * Open a file rep_provision_seal() made, with its code (case, spaces and dashes do not
+ * matter). Then open the new replica with the provisioning and import the data.
+ *
+ * @param[out] prov, provn  the provisioning (secret; caller frees with rep_free())
+ * @param[out] data, datan  the data (caller frees with rep_free(); datan 0 when none)
+ * @return 0; REP_EAUTH for a wrong code or an altered file; -EINVAL for a code that is not
+ *         one; REP_ECORRUPT for what is not such a file; REP_EVERSION.
+ */
+REP_EXPORT REP_WUR int
+rep_provision_unseal(const uint8_t *file, size_t n, const char *code, uint8_t **prov,
+                     size_t *provn, uint8_t **data, size_t *datan);
+
+/**
+ * What a provisioning is for: its office and the name the device was enrolled with.
+ * @param[out] office_id    REP_OFFICE_ID_BYTES, or NULL
+ * @param[out] office_name  malloc'd, or NULL not to ask
+ * @param[out] device_name  malloc'd, or NULL not to ask
+ * @return 0; REP_ECORRUPT; REP_EAUTH when its membership log does not enroll its device.
+ */
+REP_EXPORT REP_WUR int
+rep_provision_info(const uint8_t *prov, size_t n, uint8_t office_id[REP_OFFICE_ID_BYTES],
+                   char **office_name, char **device_name);
+
+/**
+ * Tell the office where this device's node listens: adds @p endpoints to the set of its
+ * record "_devices/<id>", in one change. Nothing is written when the record has them all (so
+ * calling it at every start is cheap).
+ *
+ * @param[in]  endpoints   where this device's node listens ("tcp://IP:PORT")
+ * @param[in]  nendpoints  how many (0 writes nothing)
+ * @param[out] written     if not NULL, 1 when a change was written, 0 when nothing was needed
+ * @return 0; -EINVAL for a malformed endpoint; -EPERM when this device is not a member;
+ *         another negative code on failure (nothing is written).
+ */
+REP_EXPORT REP_WUR int
+rep_replica_announce(rep_replica_t *r, const char *const *endpoints, size_t nendpoints,
+                     int *written);
 
 /* ---- The node: gossip with the office's other workstations over ZeroMQ ---------------------- */
 

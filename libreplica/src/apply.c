@@ -106,9 +106,20 @@ rep__applier_begin(rep__applier_t *a, rep__txn_t *t, uint64_t wall_ms, uint64_t 
     a->wall_ms = wall_ms;
     a->max_drift_ms = max_drift_ms;
     rep__buf_init(&a->buf);
+    REP_TRY(rep__meta_get_fixed(t, REP_META_OFFICE, a->office, sizeof a->office));
+    REP_TRY(rep__trust_load(t, a->office, &a->trust));
     REP_TRY(rep__cur_open(t, REP_DB_STATE, &a->state));
     int rc = rep__meta_get_u64(t, REP_META_HLC, &a->hlc);
     return rc == REP_ENOTFOUND ? 0 : rc;
+}
+
+/* Open c's sealed body with the office key of its epoch (REP_EKEY when this replica lacks
+ * it). */
+static int
+applier_open(rep__applier_t *a, rep__change_t *c)
+{
+    const uint8_t *key = rep__trust_key(&a->trust, c->epoch, REP_SUBKEY_CHANGE);
+    return key ? rep__change_open(c, a->office, key) : REP_EKEY;
 }
 
 int
@@ -117,6 +128,7 @@ rep__applier_end(rep__applier_t *a, int rc)
     if (rc >= 0)
         rc = rep__meta_put_u64(a->t, REP_META_HLC, a->hlc);
     rep__cur_close(&a->state);
+    rep__trust_clear(&a->trust);
     rep__sibs_free(&a->sibs);
     rep__buf_free(&a->buf);
     return rc;
@@ -495,7 +507,7 @@ rep__apply_pending(rep__applier_t *a)
             return 0;
         rep__change_t c;
         int rc = rep__change_decode(bytes, len, &c);
-        if (rc == 0) {
+        if (rc == 0 && (rc = applier_open(a, &c)) == 0) {
             rc = rep__apply_change(a, &c);
             rep__change_clear(&c);
         }

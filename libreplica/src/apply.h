@@ -15,6 +15,7 @@
 #include "change.h"
 #include "crdt.h"
 #include "store.h"
+#include "trust.h"
 
 /* Meta keys (REP_DB_META). */
 #define REP_META_FORMAT      "format"      /* u32 BE: REP_STORE_FORMAT */
@@ -27,10 +28,13 @@
 #define REP_META_ACTOR       "actor"       /* u64 BE */
 #define REP_META_HLC         "hlc"         /* u64 BE: last clock value used or adopted */
 #define REP_META_FILE_ID     "file_id"     /* dev(8) ino(8) nonce(16) of the data file */
-#define REP_STORE_FORMAT     1
+#define REP_META_REFUSED     "refused"     /* u64 BE: imports refused whole (rep_info_t) */
+#define REP_STORE_FORMAT     2   /* 1: changes unsealed, no membership log */
 
 typedef struct rep__applier {
     rep__txn_t *t;
+    uint8_t office[REP_OFFICE_ID_BYTES];
+    rep__trust_t trust;         /* the membership and keys, as of rep__applier_begin */
     uint64_t wall_ms, max_drift_ms;
     uint64_t hlc;               /* last clock value, written back by rep__applier_end() */
     bool local;                 /* applying this replica's own new change: no clock to adopt */
@@ -40,13 +44,14 @@ typedef struct rep__applier {
     rep__buf_t buf;             /* scratch */
 } rep__applier_t;
 
-/* Start applying in transaction t (reads the clock from meta). */
+/* Start applying in transaction t (reads the office, its membership and keys, and the clock). */
 int rep__applier_begin(rep__applier_t *a, rep__txn_t *t, uint64_t wall_ms, uint64_t max_drift_ms);
 /* Write back the clock and release scratch memory. Call it on every path after begin;
  * with rc < 0 it only releases. Returns rc, or an error of its own. */
 int rep__applier_end(rep__applier_t *a, int rc);
 
-/* Apply (or count as duplicate, park as pending, reject as fork) one decoded change; the
+/* Apply (or count as duplicate, park as pending, reject as fork) one decoded, opened change
+ * whose author has been checked; the
  * outcome is counted in a->stats. Returns 0, or a negative code that must abort the txn. */
 int rep__apply_change(rep__applier_t *a, const rep__change_t *c);
 /* Apply every pending change whose dependencies are now here, until none is. */

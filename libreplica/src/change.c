@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "crdt.h"
+#include "seal.h"
 #include "zip.h"
 
 static const char batch_magic[4] = {'R', 'P', 'L', 'B'};
@@ -32,19 +33,13 @@ pack_vv(msgpack_packer *pk, const rep_vv_entry_t *vv, size_t n)
     }
 }
 
-int
-rep__change_encode(rep__buf_t *b, const rep__change_t *c)
+/* The plaintext body of a change: [user, ops[...]]. */
+static int
+body_encode(rep__buf_t *b, const rep__change_t *c)
 {
     msgpack_packer pk;
     rep__packer_init(&pk, b);
-    msgpack_pack_array(&pk, 8);
-    msgpack_pack_uint8(&pk, REP_CHANGE_VERSION);
-    msgpack_pack_uint64(&pk, c->actor);
-    msgpack_pack_uint64(&pk, c->seq);
-    msgpack_pack_uint64(&pk, c->hlc);
-    msgpack_pack_bin(&pk, REP_HASH_BYTES);
-    msgpack_pack_bin_body(&pk, c->prev, REP_HASH_BYTES);
-    pack_vv(&pk, c->deps, c->ndeps);
+    msgpack_pack_array(&pk, 2);
     pack_str(&pk, c->user, c->usern);
     msgpack_pack_array(&pk, c->nops);
     for (size_t i = 0; i < c->nops; i++) {
@@ -63,9 +58,43 @@ rep__change_encode(rep__buf_t *b, const rep__change_t *c)
     return b->err;
 }
 
-/* Read [[actor, seq]...] sorted strictly by actor, no zero seq. *out malloc'd. */
+int
+rep__change_seal(rep__buf_t *b, const rep__change_t *c, const uint8_t office[REP_OFFICE_ID_BYTES],
+                 const uint8_t key[REP_KEY_BYTES], const uint8_t sk[REP_SIGN_SK_BYTES])
+{
+    if (c->actor == 0 || c->seq == 0 || c->epoch == 0)
+        return -EINVAL; /* what rep__change_decode would refuse */
+    for (size_t i = 0; i < c->ndeps; i++)
+        if (c->deps[i].actor == c->actor || c->deps[i].actor == 0 || c->deps[i].seq == 0)
+            return -EINVAL;
+    rep__buf_t body;
+    rep__buf_init(&body);
+    int rc = body_encode(&body, c);
+    size_t start = b->len;
+    msgpack_packer pk;
+    rep__packer_init(&pk, b);
+    msgpack_pack_array(&pk, 11);
+    msgpack_pack_uint8(&pk, REP_CHANGE_VERSION);
+    msgpack_pack_uint32(&pk, c->epoch);
+    msgpack_pack_uint64(&pk, c->actor);
+    msgpack_pack_uint32(&pk, c->inc);
+    msgpack_pack_uint64(&pk, c->seq);
+    msgpack_pack_uint64(&pk, c->hlc);
+    msgpack_pack_bin(&pk, REP_HASH_BYTES);
+    msgpack_pack_bin_body(&pk, c->prev, REP_HASH_BYTES);
+    pack_vv(&pk, c->deps, c->ndeps);
+    if (rc == 0)
+        rc = rep__seal_append(b, start, office, body.p, body.len, key, sk);
+    if (body.p)
+        rep__wipe(body.p, body.len);
+    rep__buf_free(&body);
+    return rc;
+}
+
+/* Read [[actor, seq]...] sorted strictly by actor, no zero seq; with members, the first may be
+ * actor 0 (the membership log, in a vv frame). *out malloc'd. */
 static int
-rd_vv(rep__rd_t *r, rep_vv_entry_t **out, size_t *nout)
+rd_vv(rep__rd_t *r, bool members, rep_vv_entry_t **out, size_t *nout)
 {
     uint32_t n;
     *out = NULL;
@@ -82,7 +111,8 @@ rd_vv(rep__rd_t *r, rep_vv_entry_t **out, size_t *nout)
         if ((rc = rep__rd_array(r, &two)) < 0)
             break;
         if (two != 2 || (rc = rep__rd_uint(r, &vv[i].actor)) < 0 ||
-            (rc = rep__rd_uint(r, &vv[i].seq)) < 0 || vv[i].seq == 0 || vv[i].actor == 0 ||
+            (rc = rep__rd_uint(r, &vv[i].seq)) < 0 || vv[i].seq == 0 ||
+            (vv[i].actor == 0 && (!members || i > 0)) ||
             (i > 0 && vv[i].actor <= vv[i - 1].actor))
             rc = REP_ECORRUPT;
     }
@@ -153,58 +183,106 @@ rep__change_decode(const uint8_t *p, size_t n, rep__change_t *c)
     memset(c, 0, sizeof *c);
     rep__rd_t r;
     rep__rd_init(&r, p, n);
-    uint32_t count, nops;
-    uint64_t version;
-    int rc;
+    uint32_t count;
+    uint64_t version, epoch, inc;
     REP_TRY(rep__rd_array(&r, &count));
     REP_TRY(rep__rd_uint(&r, &version));
     if (version != REP_CHANGE_VERSION)
         return version > REP_CHANGE_VERSION ? REP_EVERSION : REP_ECORRUPT;
-    if (count != 8)
+    if (count != 11)
         return REP_ECORRUPT;
+    REP_TRY(rep__rd_uint(&r, &epoch));
     REP_TRY(rep__rd_uint(&r, &c->actor));
+    REP_TRY(rep__rd_uint(&r, &inc));
     REP_TRY(rep__rd_uint(&r, &c->seq));
     REP_TRY(rep__rd_uint(&r, &c->hlc));
-    if (c->actor == 0 || c->seq == 0)
+    if (c->actor == 0 || c->seq == 0 || epoch == 0 || epoch > UINT32_MAX || inc > UINT32_MAX)
         return REP_ECORRUPT;
+    c->epoch = (uint32_t)epoch;
+    c->inc = (uint32_t)inc;
     REP_TRY(rep__rd_fixed(&r, c->prev, REP_HASH_BYTES));
-    REP_TRY(rd_vv(&r, &c->deps, &c->ndeps));
+    REP_TRY(rd_vv(&r, false, &c->deps, &c->ndeps));
+    int rc = REP_ECORRUPT;
     for (size_t i = 0; i < c->ndeps; i++)
         if (c->deps[i].actor == c->actor)
-            goto corrupt;
-    if ((rc = rep__rd_name(&r, &c->user, &c->usern, REP_MAX_USER, true)) < 0 ||
-        (rc = rep__rd_array(&r, &nops)) < 0)
-        goto fail;
-    if (nops == 0 || nops > REP_MAX_OPS * 3)
-        goto corrupt;
-    c->ops = calloc(nops, sizeof *c->ops);
-    if (!c->ops) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    c->nops = nops;
-    for (uint32_t i = 0; i < nops; i++)
-        if ((rc = rd_op(&r, &c->ops[i])) < 0)
             goto fail;
+    if ((rc = rep__rd_sealed(&r, p, &c->env)) < 0)
+        goto fail;
+    rc = REP_ECORRUPT;
     if (rep__rd_left(&r) != 0)
-        goto corrupt;
+        goto fail;
     c->bytes = p;
     c->len = n;
     rep__hash(c->hash, p, n);
     return 0;
-
-corrupt:
-    rc = REP_ECORRUPT;
 fail:
     rep__change_clear(c);
     return rc;
 }
 
+int
+rep__change_verify(const rep__change_t *c, const uint8_t office[REP_OFFICE_ID_BYTES],
+                   const uint8_t pk[REP_SIGN_PK_BYTES])
+{
+    return rep__sealed_verify(&c->env, office, pk);
+}
+
+/* Decode the plaintext body [user, ops[...]]: every name, kind, op and value is checked. */
+static int
+body_decode(rep__change_t *c, const uint8_t *p, size_t n)
+{
+    rep__rd_t r;
+    rep__rd_init(&r, p, n);
+    uint32_t two, nops;
+    REP_TRY(rep__rd_array(&r, &two));
+    if (two != 2)
+        return REP_ECORRUPT;
+    REP_TRY(rep__rd_name(&r, &c->user, &c->usern, REP_MAX_USER, true));
+    REP_TRY(rep__rd_array(&r, &nops));
+    if (nops == 0 || nops > REP_MAX_OPS * 3)
+        return REP_ECORRUPT;
+    if (!(c->ops = calloc(nops, sizeof *c->ops)))
+        return -ENOMEM;
+    c->nops = nops;
+    for (uint32_t i = 0; i < nops; i++)
+        REP_TRY(rd_op(&r, &c->ops[i]));
+    return rep__rd_left(&r) == 0 ? 0 : REP_ECORRUPT;
+}
+
+int
+rep__change_open(rep__change_t *c, const uint8_t office[REP_OFFICE_ID_BYTES],
+                 const uint8_t key[REP_KEY_BYTES])
+{
+    if (c->plain)
+        return 0;
+    REP_TRY(rep__sealed_open(&c->env, office, key, &c->plain, &c->plainn));
+    int rc = body_decode(c, c->plain, c->plainn);
+    if (rc < 0)
+        rep__change_close(c);
+    return rc;
+}
+
+void
+rep__change_close(rep__change_t *c)
+{
+    free(c->ops);
+    if (c->plain) {
+        rep__wipe(c->plain, c->plainn);
+        free(c->plain);
+    }
+    c->ops = NULL;
+    c->nops = 0;
+    c->plain = NULL;
+    c->plainn = 0;
+    c->user = NULL;
+    c->usern = 0;
+}
+
 void
 rep__change_clear(rep__change_t *c)
 {
+    rep__change_close(c);
     free(c->deps);
-    free(c->ops);
     memset(c, 0, sizeof *c);
 }
 
@@ -273,6 +351,40 @@ rep__frame_open(const uint8_t *p, size_t n, const char magic[4], unsigned allowe
     return 0;
 }
 
+/* Read n bins into *out (malloc'd views; NULL when n is 0). */
+static int
+rd_bins_n(rep__rd_t *r, uint32_t n, rep__bytes_t **out)
+{
+    *out = NULL;
+    if (n && !(*out = calloc(n, sizeof **out)))
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *p;
+        uint32_t pn;
+        REP_TRY(rep__rd_bin(r, &p, &pn));
+        (*out)[i].p = p;
+        (*out)[i].n = pn;
+    }
+    return 0;
+}
+
+int
+rep__rd_bins(rep__rd_t *r, rep__bytes_t **out, size_t *n)
+{
+    uint32_t count;
+    *out = NULL;
+    *n = 0;
+    REP_TRY(rep__rd_array(r, &count));
+    int rc = rd_bins_n(r, count, out);
+    if (rc < 0) {
+        free(*out);
+        *out = NULL;
+        return rc;
+    }
+    *n = count;
+    return 0;
+}
+
 void
 rep__batch_begin(rep__batch_writer_t *w, const uint8_t office[REP_OFFICE_ID_BYTES],
                  const char *office_name, uint64_t sender)
@@ -281,7 +393,7 @@ rep__batch_begin(rep__batch_writer_t *w, const uint8_t office[REP_OFFICE_ID_BYTE
     rep__frame_begin(&w->buf, batch_magic);
     msgpack_packer pk;
     rep__packer_init(&pk, &w->buf);
-    msgpack_pack_array(&pk, 4);
+    msgpack_pack_array(&pk, 5);
     msgpack_pack_bin(&pk, REP_OFFICE_ID_BYTES);
     msgpack_pack_bin_body(&pk, office, REP_OFFICE_ID_BYTES);
     pack_str(&pk, office_name, strlen(office_name));
@@ -311,10 +423,14 @@ rep__batch_size_with(const rep__batch_writer_t *w, size_t n)
 }
 
 int
-rep__batch_end(rep__batch_writer_t *w, uint8_t **out, size_t *len)
+rep__batch_end(rep__batch_writer_t *w, const rep__buf_t *entries, uint8_t **out, size_t *len)
 {
     if (w->buf.err == 0)
         rep__put_be32(w->buf.p + w->count_at, w->count);
+    if (entries)
+        rep__buf_add(&w->buf, entries->p, entries->len);
+    else
+        rep__buf_add(&w->buf, (const uint8_t[]){0x90}, 1); /* [] */
     return rep__frame_end(&w->buf, true, out, len);
 }
 
@@ -327,29 +443,21 @@ rep__batch_decode(const uint8_t *p, size_t n, rep__batch_t *out)
     REP_TRY(rep__frame_open(p, n, batch_magic, REP_FRAME_ZSTD, &body, &bodyn, &out->owned));
     rep__rd_t r;
     rep__rd_init(&r, body, bodyn);
-    uint32_t four, count;
+    uint32_t five, count;
     int rc;
-    if ((rc = rep__rd_array(&r, &four)) < 0)
+    if ((rc = rep__rd_array(&r, &five)) < 0)
         goto fail;
-    if (four != 4)
+    if (five != 5)
         goto corrupt;
     if ((rc = rep__rd_fixed(&r, out->office, REP_OFFICE_ID_BYTES)) < 0 ||
         (rc = rep__rd_name(&r, &out->office_name, &out->office_namen, REP_MAX_USER, false)) < 0 ||
         (rc = rep__rd_uint(&r, &out->sender)) < 0 || (rc = rep__rd_array(&r, &count)) < 0)
         goto fail;
-    if (count && !(out->changes = calloc(count, sizeof *out->changes))) {
-        rc = -ENOMEM;
+    if ((rc = rd_bins_n(&r, count, &out->changes)) < 0)
         goto fail;
-    }
-    for (uint32_t i = 0; i < count; i++) {
-        const uint8_t *c;
-        uint32_t cn;
-        if ((rc = rep__rd_bin(&r, &c, &cn)) < 0)
-            goto fail;
-        out->changes[i].p = c;
-        out->changes[i].n = cn;
-    }
     out->n = count;
+    if ((rc = rep__rd_bins(&r, &out->entries, &out->nentries)) < 0)
+        goto fail;
     if (rep__rd_left(&r) == 0)
         return 0;
 corrupt:
@@ -364,6 +472,7 @@ rep__batch_clear(rep__batch_t *b)
 {
     free(b->owned);
     free(b->changes);
+    free(b->entries);
     memset(b, 0, sizeof *b);
 }
 
@@ -400,7 +509,7 @@ rep__vv_decode(const uint8_t *p, size_t n, uint8_t office[REP_OFFICE_ID_BYTES],
     if (two != 2)
         return REP_ECORRUPT;
     REP_TRY(rep__rd_fixed(&r, office, REP_OFFICE_ID_BYTES));
-    REP_TRY(rd_vv(&r, vv, nvv));
+    REP_TRY(rd_vv(&r, true, vv, nvv));
     if (rep__rd_left(&r) != 0) {
         free(*vv);
         *vv = NULL;

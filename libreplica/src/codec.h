@@ -52,6 +52,12 @@ int rep__value_decode(const uint8_t *p, size_t n, rep_value_t *out);
 /* 1 if [s, s+n) is well-formed UTF-8 (no overlongs, no surrogates); NUL bytes are allowed. */
 bool rep__utf8_valid(const char *s, size_t n);
 
+/* A view of bytes held elsewhere. */
+typedef struct rep__bytes {
+    const uint8_t *p;
+    size_t n;
+} rep__bytes_t;
+
 /* ---- Bounded reader ---- */
 typedef struct rep__rd {
     const uint8_t *p, *end;

@@ -168,8 +168,8 @@ on_admit(void *ctx, const uint8_t key[32], const char *address, char *user_id)
 
 /* Enroll the device a JOIN describes, for invitation i; the WELCOME, or why not. */
 static int
-welcome(rep__enroll_t *e, size_t i, const uint8_t *msg, size_t len, uint8_t **snap,
-        size_t *snapn, const char **why)
+welcome(rep__enroll_t *e, size_t i, const uint8_t *msg, size_t len, uint8_t **prov,
+        size_t *provn, uint8_t **snap, size_t *snapn, const char **why)
 {
     char *device = NULL;
     uint8_t sign_pk[32], curve_pk[32], derived[32];
@@ -186,8 +186,10 @@ welcome(rep__enroll_t *e, size_t i, const uint8_t *msg, size_t len, uint8_t **sn
     } else {
         e->v[i].used = true; /* used up, whatever happens next */
         *why = NULL;
-        rc = rep__member_write(e->r, device, "member", sign_pk, curve_pk, NULL, 0);
-        if (rc == 0)
+        rc = rep__member_admit(e->r, sign_pk, NULL, device, "member", prov, provn);
+        if (rc == REP_EEXIST)
+            *why = "the device is a member already";
+        else if (rc == 0)
             rc = rep_replica_snapshot(e->r, snap, snapn);
     }
     free(device);
@@ -207,15 +209,21 @@ on_message(void *ctx, rep_node_t *n, const rep__node_conn_t *c, const uint8_t *m
         i++;
     if (i == e->n)
         return; /* an invitation forgotten since (used or expired, then pruned) */
-    uint8_t *snap = NULL, *reply = NULL;
-    size_t snapn = 0, replyn;
+    uint8_t *prov = NULL, *snap = NULL, *reply = NULL;
+    size_t provn = 0, snapn = 0, replyn;
     const char *why;
-    int rc = welcome(e, i, msg, len, &snap, &snapn, &why);
-    if (rc < 0)
+    int rc = welcome(e, i, msg, len, &prov, &provn, &snap, &snapn, &why);
+    if (rc < 0 && !why)
         why = rep_strerror(rc);
-    if (rep__join_reply_encode(snap, snapn, why, &reply, &replyn) == 0)
+    rep__welcome_t w = {prov, snap, provn, snapn};
+    if (rep__join_reply_encode(&w, why, &reply, &replyn) == 0)
         rep__node_reply(n, c, reply, replyn);
+    if (reply)
+        rep__wipe(reply, replyn); /* it held the office keys */
     free(reply);
+    if (prov)
+        rep__wipe(prov, provn);
+    free(prov);
     free(snap);
 }
 

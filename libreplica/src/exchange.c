@@ -9,6 +9,7 @@
 #include "facade.h"
 #include "node.h"
 #include "snapshot.h"
+#include "trust.h"
 
 /* ---- Exchange ---- */
 typedef struct vv_ctx {
@@ -16,11 +17,24 @@ typedef struct vv_ctx {
     size_t n;
 } vv_ctx_t;
 
+/* The vv with the membership log's length as actor 0, first (change.h). */
 static int
 vv_fn(rep__txn_t *t, void *arg)
 {
     vv_ctx_t *vc = arg;
-    return rep__vv_all(t, &vc->vv, &vc->n);
+    uint64_t members;
+    REP_TRY(rep__txn_count(t, REP_DB_MEMBERS, &members));
+    REP_TRY(rep__vv_all(t, &vc->vv, &vc->n));
+    if (members == 0)
+        return 0;
+    rep_vv_entry_t *v = realloc(vc->vv, (vc->n + 1) * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    memmove(v + 1, v, vc->n * sizeof *v);
+    v[0] = (rep_vv_entry_t){0, members};
+    vc->vv = v;
+    vc->n++;
+    return 0;
 }
 
 int
@@ -45,6 +59,7 @@ typedef struct export_ctx {
     size_t ntheirs;
     size_t max_bytes;
     rep__batch_writer_t w;
+    rep__buf_t entries;  /* membership entries they lack, packed */
     int more;
 } export_ctx_t;
 
@@ -60,6 +75,11 @@ export_fn(rep__txn_t *t, void *arg)
     rep__vv_t theirs = {ec->theirs, ec->ntheirs};
     rep_vv_entry_t *ours = NULL, *sent = NULL;
     size_t n = 0;
+    /* first the membership entries they lack: they go in whatever the size */
+    uint64_t members;
+    REP_TRY(rep__txn_count(t, REP_DB_MEMBERS, &members));
+    ec->entries.len = 0;
+    REP_TRY(rep__trust_pack_entries(t, rep__vv_seq(&theirs, 0), members, &ec->entries));
     REP_TRY(rep__vv_all(t, &ours, &n));
     int rc = 0;
     if (n && !(sent = calloc(n, sizeof *sent)))
@@ -89,7 +109,7 @@ export_fn(rep__txn_t *t, void *arg)
                 if (!ready)
                     break;
                 if (ec->max_bytes && ec->w.count > 0 &&
-                    rep__batch_size_with(&ec->w, bytes.n) > ec->max_bytes) {
+                    rep__batch_size_with(&ec->w, bytes.n) + ec->entries.len > ec->max_bytes) {
                     full = true;
                     ec->more = 1;
                     break;
@@ -126,21 +146,24 @@ their_vv(rep_replica_t *r, const uint8_t *vv, size_t vvlen, rep_vv_entry_t **out
 }
 
 /* Would a snapshot serve the other side better than changes? *lacks when our log does not
- * hold some change they need (they came by state); otherwise *smaller when those changes take
- * more bytes than the state does (estimated from its pages, assumed three quarters full). */
+ * hold some change they need (they came by state); otherwise *need is the bytes of those
+ * changes, counted until they pass *state, the bytes of the state (estimated from its pages,
+ * assumed three quarters full; a snapshot is smaller still, as it is compressed, like each
+ * change). */
 static int
-prefer_state(rep__txn_t *t, const rep__vv_t *theirs, bool *lacks, bool *smaller)
+prefer_state(rep__txn_t *t, const rep__vv_t *theirs, bool *lacks, uint64_t *need,
+             uint64_t *state)
 {
-    *lacks = *smaller = false;
-    uint64_t state;
-    REP_TRY(rep__txn_bytes(t, REP_DB_STATE, &state));
-    state = state / 4 * 3;
+    *lacks = false;
+    *need = 0;
+    REP_TRY(rep__txn_bytes(t, REP_DB_STATE, state));
+    *state = *state / 4 * 3;
+    bool more = false;
     rep_vv_entry_t *ours;
     size_t n;
     REP_TRY(rep__vv_all(t, &ours, &n));
     rep__cur_t *c = NULL;
     int rc = rep__cur_open(t, REP_DB_LOG, &c);
-    uint64_t need = 0;
     /* Look for a change the log lacks even once the changes are known to be bigger than the
      * state: `smaller` alone gives way to changes when the snapshot exceeds max_bytes, and
      * those would run into the gap (catchup itself saying REP_ESTATE, or a batch cut short
@@ -160,9 +183,9 @@ prefer_state(rep__txn_t *t, const rep__vv_t *theirs, bool *lacks, bool *smaller)
         rep__put_be64(k + 8, have + 1);
         rep__slice_t key, val;
         for (rc = rep__cur_seek(c, k, sizeof k, &key, &val);
-             rc == 0 && key.n == 16 && memcmp(key.p, k, 8) == 0 && !*smaller;
+             rc == 0 && key.n == 16 && memcmp(key.p, k, 8) == 0 && !more;
              rc = rep__cur_next(c, &key, &val))
-            *smaller = (need += val.n) > state;
+            more = (*need += val.n) > *state;
         if (rc == REP_ENOTFOUND)
             rc = 0;
     }
@@ -188,15 +211,18 @@ catchup_fn(rep__txn_t *t, void *arg)
     catchup_ctx_t *cc = arg;
     rep_replica_t *r = cc->ec.r;
     rep__vv_t theirs = {cc->ec.theirs, cc->ec.ntheirs};
-    bool lacks = cc->kind == ANSWER_STATE, smaller = false;
+    bool lacks = cc->kind == ANSWER_STATE;
+    uint64_t need = 0, state = 0;
     if (cc->kind == ANSWER_BEST)
-        REP_TRY(prefer_state(t, &theirs, &lacks, &smaller));
-    if (lacks || smaller) {
-        REP_TRY(rep__snapshot_write(t, r->office, r->office_name, r->actor, &cc->snap,
-                                    &cc->snapn));
-        if (lacks || !cc->ec.max_bytes || cc->snapn <= cc->ec.max_bytes)
+        REP_TRY(prefer_state(t, &theirs, &lacks, &need, &state));
+    /* changes of more than an eighth of the state's pages may well be bigger than its
+     * snapshot: make it, and see */
+    if (lacks || need > state / 8) {
+        REP_TRY(rep__snapshot_write(t, r->office, r->office_name, r->actor, r->incarnation,
+                                    &cc->snap, &cc->snapn));
+        if (lacks || (cc->snapn < need && (!cc->ec.max_bytes || cc->snapn <= cc->ec.max_bytes)))
             return 0;
-        free(cc->snap); /* too big for one message, and the changes are here */
+        free(cc->snap); /* bigger than the changes, or than one message, and they are here */
         cc->snap = NULL;
     }
     return export_fn(t, &cc->ec);
@@ -214,7 +240,8 @@ answer(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes, answ
         *more = 0;
     if (!r)
         return -EINVAL;
-    catchup_ctx_t cc = {{r, NULL, 0, max_bytes, {{0}, 0, 0}, 0}, kind, NULL, 0};
+    catchup_ctx_t cc = {{r, NULL, 0, max_bytes, {{0}, 0, 0}, {0}, 0}, kind, NULL, 0};
+    rep__buf_init(&cc.ec.entries);
     rep_vv_entry_t *theirs;
     REP_TRY(their_vv(r, vv, vvlen, &theirs, &cc.ec.ntheirs));
     cc.ec.theirs = theirs;
@@ -223,11 +250,14 @@ answer(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes, answ
     free(theirs);
     if (rc < 0 || cc.snap) {
         rep__buf_free(&cc.ec.w.buf);
+        rep__buf_free(&cc.ec.entries);
         *out = cc.snap;
         *len = cc.snapn;
         return rc;
     }
-    REP_TRY(rep__batch_end(&cc.ec.w, out, len));
+    rc = rep__batch_end(&cc.ec.w, &cc.ec.entries, out, len);
+    rep__buf_free(&cc.ec.entries);
+    REP_TRY(rc);
     if (more)
         *more = cc.ec.more;
     return 0;
@@ -255,6 +285,7 @@ rep_replica_catchup(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t ma
 
 typedef struct import_ctx {
     rep_replica_t *r;
+    const rep__batch_t *b;
     rep__change_t *changes;
     size_t n;
     rep_import_stats_t stats;
@@ -267,11 +298,59 @@ pending_fn(rep__txn_t *t, void *arg)
 }
 
 static int
+cmp_actor_seq_desc(const void *pa, const void *pb)
+{
+    const rep__change_t *a = *(rep__change_t *const *)pa, *b = *(rep__change_t *const *)pb;
+    if (a->actor != b->actor)
+        return a->actor < b->actor ? 1 : -1;
+    return a->seq < b->seq ? 1 : a->seq > b->seq ? -1 : 0;
+}
+
+/*
+ * Check that members wrote every change and nobody altered one, then open them. Signatures are
+ * amortized over each actor's hash chain: going down an actor's changes by seq, a change whose
+ * hash is the prev of the next one (already vouched for) is vouched for by it; only the others
+ * (the newest of each run) have their signature checked: one per actor and batch, usually.
+ */
+static int
+authenticate(rep__trust_t *tr, const uint8_t office[REP_OFFICE_ID_BYTES], rep__change_t *cs,
+             size_t n)
+{
+    rep__change_t **order = n ? malloc(n * sizeof *order) : NULL;
+    if (n && !order)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        order[i] = &cs[i];
+    qsort(order, n, sizeof *order, cmp_actor_seq_desc);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rep__change_t *c = order[i], *next = i ? order[i - 1] : NULL;
+        bool vouched = next && next->actor == c->actor && next->seq == c->seq + 1 &&
+                       memcmp(next->prev, c->hash, REP_HASH_BYTES) == 0;
+        if (!vouched) {
+            const rep__dev_t *author = rep__trust_author(tr, c->actor, c->inc);
+            rc = author ? rep__change_verify(c, office, author->pk) : REP_EAUTH;
+        }
+        const uint8_t *key = rep__trust_key(tr, c->epoch, REP_SUBKEY_CHANGE);
+        if (rc == 0)
+            rc = key ? rep__change_open(c, office, key) : REP_EKEY;
+    }
+    free(order);
+    return rc;
+}
+
+static int
 import_fn(rep__txn_t *t, void *arg)
 {
     import_ctx_t *ic = arg;
     rep__applier_t a;
     int rc = rep__applier_begin(&a, t, rep__wall_ms(ic->r), ic->r->max_drift_ms);
+    uint64_t members = a.trust.count;
+    if (rc == 0)
+        rc = rep__trust_accept_all(&a.trust, t, ic->b->entries, ic->b->nentries);
+    a.stats.members = a.trust.count - members;
+    if (rc == 0)
+        rc = authenticate(&a.trust, a.office, ic->changes, ic->n);
     for (size_t i = 0; i < ic->n && rc == 0; i++)
         rc = rep__apply_change(&a, &ic->changes[i]);
     if (rc == 0)
@@ -279,14 +358,31 @@ import_fn(rep__txn_t *t, void *arg)
     if (rc == 0)
         rc = rep__txn_count(t, REP_DB_PENDING, &a.stats.pending);
     ic->stats = a.stats;
+    /* a retry (the map grew) starts from sealed bodies again */
+    for (size_t i = 0; i < ic->n; i++)
+        rep__change_close(&ic->changes[i]);
     return rep__applier_end(&a, rc);
 }
 
 typedef struct snap_import_ctx {
     rep_replica_t *r;
-    const rep__snapshot_t *s;
+    rep__snapshot_t *s;
     rep_import_stats_t stats;
 } snap_import_ctx_t;
+
+/* The sender must be a member, its signature good, and the body open with the epoch's key. */
+static int
+snap_open(rep__trust_t *tr, const uint8_t office[REP_OFFICE_ID_BYTES], rep__snapshot_t *s)
+{
+    const rep__dev_t *sender = rep__trust_author(tr, s->sender, s->inc);
+    if (!sender)
+        return REP_EAUTH;
+    REP_TRY(rep__sealed_verify(&s->env, office, sender->pk));
+    if (s->owned)
+        return 0; /* opened in an earlier try of this transaction */
+    const uint8_t *key = rep__trust_key(tr, s->epoch, REP_SUBKEY_SNAPSHOT);
+    return key ? rep__snapshot_open(s, key) : REP_EKEY;
+}
 
 static int
 snap_import_fn(rep__txn_t *t, void *arg)
@@ -294,6 +390,12 @@ snap_import_fn(rep__txn_t *t, void *arg)
     snap_import_ctx_t *sc = arg;
     rep__applier_t a;
     int rc = rep__applier_begin(&a, t, rep__wall_ms(sc->r), sc->r->max_drift_ms);
+    uint64_t members = a.trust.count;
+    if (rc == 0)
+        rc = rep__trust_accept_all(&a.trust, t, sc->s->members, sc->s->nmembers);
+    a.stats.members = a.trust.count - members;
+    if (rc == 0)
+        rc = snap_open(&a.trust, a.office, sc->s);
     if (rc == 0)
         rc = rep__snapshot_merge(&a, sc->s, sc->r->actor);
     if (rc == 0)
@@ -308,6 +410,7 @@ import_snapshot(rep_replica_t *r, const uint8_t *p, size_t len, rep_import_stats
     rep__snapshot_t s;
     REP_TRY(rep__snapshot_decode(p, len, &s));
     snap_import_ctx_t sc = {r, &s, {0}};
+    /* the sealed body is opened in the transaction, once the membership it brings is taken */
     int rc = memcmp(s.office, r->office, sizeof s.office) != 0 ? REP_EOFFICE
                                                                : rep__store_write(r->st, snap_import_fn, &sc);
     rep__snapshot_clear(&s);
@@ -316,27 +419,25 @@ import_snapshot(rep_replica_t *r, const uint8_t *p, size_t len, rep_import_stats
     return rc == 0 && sc.stats.forks ? REP_EFORK : rc;
 }
 
-int
-rep__replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
+static int
+import_any(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
 {
     if (stats)
         memset(stats, 0, sizeof *stats);
-    if (!r)
-        return -EINVAL;
     if (rep__snapshot_is(batch, len))
         return import_snapshot(r, batch, len, stats);
     rep__batch_t b;
     REP_TRY(rep__batch_decode(batch, len, &b));
-    import_ctx_t ic = {r, NULL, 0, {0}};
+    import_ctx_t ic = {r, &b, NULL, 0, {0}};
     int rc = 0;
     if (memcmp(b.office, r->office, sizeof b.office) != 0)
         rc = REP_EOFFICE;
     else if (b.n && !(ic.changes = calloc(b.n, sizeof *ic.changes)))
         rc = -ENOMEM;
-    /* verify everything before touching the store */
+    /* check the framing of everything before touching the store */
     for (size_t i = 0; i < b.n && rc == 0; i++, ic.n++)
         rc = rep__change_decode(b.changes[i].p, b.changes[i].n, &ic.changes[i]);
-    if (rc == 0 && ic.n)
+    if (rc == 0 && (ic.n || b.nentries))
         rc = rep__store_write(r->st, import_fn, &ic);
     else if (rc == 0) /* nothing to apply: only say what still waits */
         rc = rep__store_read(r->st, pending_fn, &ic.stats.pending);
@@ -351,12 +452,119 @@ rep__replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_impo
     return rc;
 }
 
+/* ---- Checking without applying ---- */
+typedef struct verify_ctx {
+    rep_replica_t *r;
+    const uint8_t *p;
+    size_t n;
+    rep_import_stats_t st;
+} verify_ctx_t;
+
+static int
+verify_snapshot(verify_ctx_t *vc, rep__trust_t *tr)
+{
+    rep__snapshot_t s;
+    int rc = rep__snapshot_decode(vc->p, vc->n, &s);
+    if (rc == 0 && memcmp(s.office, vc->r->office, sizeof s.office) != 0)
+        rc = REP_EOFFICE;
+    if (rc == 0)
+        rc = rep__trust_accept_all(tr, NULL, s.members, s.nmembers);
+    if (rc == 0)
+        rc = snap_open(tr, vc->r->office, &s);
+    vc->st.entries = s.n;
+    rep__snapshot_clear(&s);
+    return rc;
+}
+
+static int
+verify_batch(verify_ctx_t *vc, rep__trust_t *tr)
+{
+    rep__batch_t b;
+    REP_TRY(rep__batch_decode(vc->p, vc->n, &b));
+    rep__change_t *cs = b.n ? calloc(b.n, sizeof *cs) : NULL;
+    size_t n = 0;
+    int rc = b.n && !cs ? -ENOMEM : 0;
+    if (rc == 0 && memcmp(b.office, vc->r->office, sizeof b.office) != 0)
+        rc = REP_EOFFICE;
+    for (; n < b.n && rc == 0; n++)
+        rc = rep__change_decode(b.changes[n].p, b.changes[n].n, &cs[n]);
+    if (rc == 0)
+        rc = rep__trust_accept_all(tr, NULL, b.entries, b.nentries);
+    if (rc == 0)
+        rc = authenticate(tr, vc->r->office, cs, n);
+    vc->st.changes = b.n;
+    for (size_t i = 0; i < n; i++)
+        rep__change_clear(&cs[i]);
+    free(cs);
+    rep__batch_clear(&b);
+    return rc;
+}
+
+static int
+verify_fn(rep__txn_t *t, void *arg)
+{
+    verify_ctx_t *vc = arg;
+    rep__trust_t tr;
+    REP_TRY(rep__trust_load(t, vc->r->office, &tr));
+    uint64_t members = tr.count;
+    int rc = rep__snapshot_is(vc->p, vc->n) ? verify_snapshot(vc, &tr) : verify_batch(vc, &tr);
+    vc->st.members = tr.count - members;
+    rep__trust_clear(&tr);
+    return rc;
+}
+
+int
+rep_replica_verify(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
+{
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    if (!r || (!batch && len))
+        return -EINVAL;
+    verify_ctx_t vc = {r, batch, len, {0}};
+    int rc = rep__store_read(r->st, verify_fn, &vc);
+    if (rc == 0 && stats)
+        *stats = vc.st;
+    return rc;
+}
+
+static int
+refused_fn(rep__txn_t *t, void *arg)
+{
+    (void)arg;
+    uint64_t n = 0;
+    int rc = rep__meta_get_u64(t, REP_META_REFUSED, &n);
+    if (rc < 0 && rc != REP_ENOTFOUND)
+        return rc;
+    return rep__meta_put_u64(t, REP_META_REFUSED, n + 1);
+}
+
+/* Count an import refused as hostile or damaged input (rep_info_t.refused). */
+static int
+count_refused(rep_replica_t *r, int rc)
+{
+    if (rc == REP_EAUTH || rc == REP_ECORRUPT || rc == REP_EOFFICE || rc == REP_EKEY ||
+        rc == REP_EVERSION)
+        (void)rep__store_write(r->st, refused_fn, NULL); /* best effort: rc is what matters */
+    return rc;
+}
+
+int
+rep__replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
+{
+    if (!r) {
+        if (stats)
+            memset(stats, 0, sizeof *stats);
+        return -EINVAL;
+    }
+    return count_refused(r, import_any(r, batch, len, stats));
+}
+
 int
 rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
 {
     rep_import_stats_t st;
     int rc = rep__replica_import(r, batch, len, &st);
-    if (rc == 0 && (st.applied || st.entries))
+    if (rc == 0 && (st.applied || st.entries || st.members))
         rep__node_poke(r); /* a node serving this directory passes it on at once */
     if (stats)
         *stats = st;

@@ -23,6 +23,9 @@ struct rep_replica {
     uint64_t max_drift_ms;
 };
 
+/* A device's name: given, or else this machine's host name (written to host). */
+#define REP_HOST_NAME_MAX 256
+const char *rep__device_name(const char *given, char host[REP_HOST_NAME_MAX]);
 /* The wall clock in ms (the injected one, if any). */
 uint64_t rep__wall_ms(const rep_replica_t *r);
 /* A NUL-terminated copy of n bytes, or NULL when out of memory. */

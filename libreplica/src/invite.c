@@ -234,34 +234,39 @@ rep__join_decode(const uint8_t *p, size_t n, char **device, uint8_t sign_pk[32],
 }
 
 int
-rep__join_reply_encode(const uint8_t *snap, size_t snapn, const char *reason, uint8_t **out,
-                       size_t *len)
+rep__join_reply_encode(const rep__welcome_t *w, const char *reason, uint8_t **out, size_t *len)
 {
     rep__buf_t b;
     msgpack_packer pk;
-    msg_head(&b, &pk, 3, reason ? REP_REFUSED_MSG : REP_WELCOME_MSG);
+    msg_head(&b, &pk, reason ? 3 : 4, reason ? REP_REFUSED_MSG : REP_WELCOME_MSG);
     if (reason) {
         size_t n = strlen(reason);
         msgpack_pack_str(&pk, n);
         msgpack_pack_str_body(&pk, reason, n);
     } else {
-        pack_bin(&pk, snap, snapn);
+        pack_bin(&pk, w->provision, w->provisionn);
+        pack_bin(&pk, w->snap, w->snapn);
     }
-    return msg_done(&b, out, len);
+    int rc = msg_done(&b, out, len);
+    if (rc < 0 && b.p)
+        rep__wipe(b.p, b.len);
+    return rc;
 }
 
 int
-rep__join_reply_decode(const uint8_t *p, size_t n, const uint8_t **snap, size_t *snapn,
-                       char **reason)
+rep__join_reply_decode(const uint8_t *p, size_t n, rep__welcome_t *w, char **reason)
 {
     *reason = NULL;
+    memset(w, 0, sizeof *w);
     rep__rd_t r;
     uint64_t type;
-    REP_TRY(msg_open(&r, p, n, 3, &type));
+    REP_TRY(msg_open(&r, p, n, 0, &type));
     if (type == REP_WELCOME_MSG) {
-        uint32_t len;
-        REP_TRY(rep__rd_bin(&r, snap, &len));
-        *snapn = len;
+        uint32_t a, b;
+        REP_TRY(rep__rd_bin(&r, &w->provision, &a));
+        REP_TRY(rep__rd_bin(&r, &w->snap, &b));
+        w->provisionn = a;
+        w->snapn = b;
         return rep__rd_left(&r) ? REP_ECORRUPT : 1;
     }
     const char *s;

@@ -47,7 +47,10 @@ void rep__invite_keypair(const uint8_t secret[REP_INVITE_SECRET_BYTES], uint8_t 
 
 /* ---- The join exchange (node messages, after the sync engine's types) ----
  *   JOIN    [1, 5, device name, sign pk(bin 32), curve pk(bin 32)]  joining device -> node
- *   WELCOME [1, 6, snapshot(bin)]      enrolled: the office's state, its own record included
+ *   WELCOME [1, 6, provisioning(bin), snapshot(bin)]  enrolled: the membership log with the
+ *                                      device's entry and the office keys (trust.h, without
+ *                                      the device's secret key, which never left it), and the
+ *                                      office's state
  *   REFUSED [1, 7, reason]             not enrolled, and why
  * The node checks that the curve key is the one of the Ed25519 key (members.h). */
 enum { REP_JOIN_MSG = 5, REP_WELCOME_MSG = 6, REP_REFUSED_MSG = 7 };
@@ -58,11 +61,13 @@ int rep__join_encode(const char *device, const uint8_t sign_pk[32], const uint8_
  * name is). */
 int rep__join_decode(const uint8_t *p, size_t n, char **device, uint8_t sign_pk[32],
                      uint8_t curve_pk[32]);
-/* A WELCOME (reason NULL) or a REFUSED. */
-int rep__join_reply_encode(const uint8_t *snap, size_t snapn, const char *reason, uint8_t **out,
-                           size_t *len);
-/* 1 for a WELCOME (*snap a view into p), 0 for a REFUSED (*reason malloc'd), REP_ECORRUPT. */
-int rep__join_reply_decode(const uint8_t *p, size_t n, const uint8_t **snap, size_t *snapn,
-                           char **reason);
+typedef struct rep__welcome {
+    const uint8_t *provision, *snap;
+    size_t provisionn, snapn;
+} rep__welcome_t;
+/* A WELCOME (reason NULL) or a REFUSED (w NULL). */
+int rep__join_reply_encode(const rep__welcome_t *w, const char *reason, uint8_t **out, size_t *len);
+/* 1 for a WELCOME (w: views into p), 0 for a REFUSED (*reason malloc'd), REP_ECORRUPT. */
+int rep__join_reply_decode(const uint8_t *p, size_t n, rep__welcome_t *w, char **reason);
 
 #endif /* REP_INVITE_H */

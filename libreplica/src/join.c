@@ -1,11 +1,13 @@
 /* join.c — a new workstation joins its office with an invitation token (rep_replica_join).
  *
- * The token (invite.h) names the office and where its inviting node listens. We create the
- * replica (so this device has its identity), dial the node over CURVE with the invitation's
- * one-time key pair, send JOIN with our keys, and receive WELCOME with the office's state —
- * our own record in _devices included, written by the node — or REFUSED. A node that does
- * not know the one-time key (used, expired, never issued) refuses the handshake itself. On any
- * failure the half-made replica is removed, so the command can simply be run again.
+ * The token (invite.h) names the office and where its inviting node listens. We make this
+ * device's identity, dial the node over CURVE with the invitation's one-time key pair, send
+ * JOIN with our public keys, and receive WELCOME — the membership log with the entry the
+ * node's admin signed for us, the office keys, and the office's state — or REFUSED. Only
+ * then is the replica created, from that provisioning and our secret key, which never left
+ * this process. A node that does not know the one-time key (used, expired, never issued)
+ * refuses the handshake itself. On any failure nothing is left behind, so the command can
+ * simply be run again.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -23,6 +25,7 @@
 #include "invite.h"
 #include "keys.h"
 #include "members.h"
+#include "trust.h"
 
 #define JOIN_MON "inproc://replica-join-monitor"
 
@@ -166,15 +169,17 @@ exchange_run(exchange_t *x, const uint8_t *join, size_t joinn, uint64_t timeout_
 }
 
 
-/* Enroll r through the node the invitation names. */
+/* Ask the node the invitation names to enroll device (pk) named name: its provisioning, with
+ * sk put in (*prov malloc'd, secret), and the office's state (*snap malloc'd). */
 static int
-join_office(rep_replica_t *r, const rep__invite_t *inv, uint64_t timeout_ms, char **reason)
+join_office(const rep__invite_t *inv, const char *name, const uint8_t pk[REP_SIGN_PK_BYTES],
+            const uint8_t sk[REP_SIGN_SK_BYTES], uint64_t timeout_ms, uint8_t **prov,
+            size_t *provn, uint8_t **snap, size_t *snapn, char **reason)
 {
-    uint8_t sign_pk[REP_SIGN_PK_BYTES], curve_pk[REP_CURVE_BYTES], *join = NULL, *reply = NULL;
+    uint8_t curve_pk[REP_CURVE_BYTES], *join = NULL, *reply = NULL;
     size_t joinn, replyn = 0;
-    REP_TRY(rep__device_keys(r, sign_pk, curve_pk, NULL));
-    REP_TRY(rep__join_encode(r->device_name ? r->device_name : "", sign_pk, curve_pk, &join,
-                             &joinn));
+    REP_TRY(rep__sign_to_curve(pk, NULL, curve_pk, NULL));
+    REP_TRY(rep__join_encode(name, pk, curve_pk, &join, &joinn));
     exchange_t x;
     int rc = exchange_open(&x, inv);
     if (rc == 0)
@@ -182,20 +187,31 @@ join_office(rep_replica_t *r, const rep__invite_t *inv, uint64_t timeout_ms, cha
     exchange_close(&x);
     free(join);
     REP_TRY(rc);
-    const uint8_t *snap;
-    size_t snapn;
-    rc = rep__join_reply_decode(reply, replyn, &snap, &snapn, reason);
+    rep__welcome_t w;
+    rc = rep__join_reply_decode(reply, replyn, &w, reason);
     if (rc == 1) {
-        rc = rep_replica_import(r, snap, snapn, NULL);
-        if (rc == 0)
-            rc = rep__member_role(r, NULL);
-        if (rc == 0)
-            rc = REP_ECORRUPT; /* welcomed, but not in the list it sent */
-        else if (rc == 1)
-            rc = 0;
+        rep__provision_t p;
+        rc = rep__provision_decode(w.provision, w.provisionn, &p);
+        if (rc == 0 && (memcmp(p.office, inv->office, sizeof p.office) != 0 ||
+                        memcmp(p.pk, pk, sizeof p.pk) != 0))
+            rc = REP_ECORRUPT; /* not what we asked for */
+        if (rc == 0) {
+            memcpy(p.sk, sk, sizeof p.sk);
+            p.has_sk = true;
+            rc = rep__provision_encode(&p, prov, provn);
+        }
+        rep__provision_clear(&p);
+        if (rc == 0 && !(*snap = malloc(w.snapn ? w.snapn : 1)))
+            rc = -ENOMEM;
+        if (rc == 0) {
+            memcpy(*snap, w.snap, w.snapn);
+            *snapn = w.snapn;
+        }
     } else if (rc == 0) {
         rc = REP_EREFUSED;
     }
+    if (reply)
+        rep__wipe(reply, replyn);
     free(reply);
     return rc;
 }
@@ -236,26 +252,43 @@ rep_replica_join(const char *dir, const char *token, const rep_open_opts_t *opts
     if (now_ms(opts) >= inv.expires_ms)
         rc = REP_EEXPIRED;
     struct stat st;
+    if (rc == 0 && stat(dir, &st) == 0) { /* an existing replica stays as it is */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/data.mdb", dir);
+        if (stat(path, &st) == 0)
+            rc = REP_EEXIST;
+    }
     bool made_dir = stat(dir, &st) != 0;
+    char host[REP_HOST_NAME_MAX];
+    const char *name = rep__device_name(opts ? opts->device_name : NULL, host);
+    uint8_t pk[REP_SIGN_PK_BYTES], sk[REP_SIGN_SK_BYTES], *prov = NULL, *snap = NULL;
+    size_t provn = 0, snapn = 0;
+    rep__sign_keypair(pk, sk);
+    char *why = NULL;
+    if (rc == 0)
+        rc = join_office(&inv, name, pk, sk, timeout_ms ? timeout_ms : 15000, &prov, &provn,
+                         &snap, &snapn, &why);
+    rep__wipe(sk, sizeof sk);
+    if (reason)
+        *reason = why;
+    else
+        free(why);
     rep_open_opts_t o = opts ? *opts : (rep_open_opts_t){0};
     o.flags |= REP_OPEN_CREATE | REP_OPEN_EXCL;
-    o.office_id = inv.office;
-    o.office_name = inv.office_name;
+    o.provision = prov;
+    o.provision_len = provn;
     rep_replica_t *r = NULL;
-    if (rc == 0)
-        rc = rep_replica_open(&r, dir, &o);
-    if (rc == 0) {
-        char *why = NULL;
-        rc = join_office(r, &inv, timeout_ms ? timeout_ms : 15000, &why);
-        if (reason)
-            *reason = why;
-        else
-            free(why);
-        if (rc < 0) {
-            rep_replica_close(&r);
-            unmake(dir, made_dir);
-        }
+    if (rc == 0 && (rc = rep_replica_open(&r, dir, &o)) == 0 &&
+        (rc = rep_replica_import(r, snap, snapn, NULL)) < 0) {
+        rep_replica_close(&r);
+        unmake(dir, made_dir);
+    } else if (rc < 0 && rc != REP_EEXIST) {
+        unmake(dir, made_dir);
     }
+    if (prov)
+        rep__wipe(prov, provn);
+    free(prov);
+    free(snap);
     rep__invite_clear(&inv);
     if (rc == 0)
         *out = r;

@@ -12,6 +12,12 @@ _Static_assert(sizeof(((rep__hasher_t *)0)->state) >= sizeof(crypto_generichash_
                "hasher state too small");
 _Static_assert(REP_SIGN_PK_BYTES == crypto_sign_PUBLICKEYBYTES, "pk size");
 _Static_assert(REP_SIGN_SK_BYTES == crypto_sign_SECRETKEYBYTES, "sk size");
+_Static_assert(REP_SIG_BYTES == crypto_sign_BYTES, "signature size");
+_Static_assert(REP_KEY_BYTES == crypto_kdf_KEYBYTES &&
+                   REP_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+               "key size");
+_Static_assert(REP_NONCE_BYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, "nonce size");
+_Static_assert(REP_MAC_BYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES, "mac size");
 
 int
 rep__keys_init(void)
@@ -125,4 +131,88 @@ rep__unbase64(const char *s, uint8_t **out, size_t *n)
         return REP_ECORRUPT;
     }
     return 0;
+}
+
+void
+rep__sign(uint8_t sig[REP_SIG_BYTES], const void *m, size_t n, const uint8_t sk[REP_SIGN_SK_BYTES])
+{
+    crypto_sign_detached(sig, NULL, m, n, sk);
+}
+
+int
+rep__verify(const uint8_t sig[REP_SIG_BYTES], const void *m, size_t n,
+            const uint8_t pk[REP_SIGN_PK_BYTES])
+{
+    return crypto_sign_verify_detached(sig, m, n, pk) == 0 ? 0 : REP_EAUTH;
+}
+
+void
+rep__kdf(uint8_t out[REP_KEY_BYTES], uint64_t id, const char ctx[8], const uint8_t key[REP_KEY_BYTES])
+{
+    crypto_kdf_derive_from_key(out, REP_KEY_BYTES, id, ctx, key);
+}
+
+void
+rep__aead_seal(uint8_t *c, const uint8_t *m, size_t n, const uint8_t *ad, size_t adn,
+               const uint8_t nonce[REP_NONCE_BYTES], const uint8_t key[REP_KEY_BYTES])
+{
+    crypto_aead_xchacha20poly1305_ietf_encrypt(c, NULL, m, n, ad, adn, NULL, nonce, key);
+}
+
+int
+rep__aead_open(uint8_t *m, const uint8_t *c, size_t n, const uint8_t *ad, size_t adn,
+               const uint8_t nonce[REP_NONCE_BYTES], const uint8_t key[REP_KEY_BYTES])
+{
+    if (n < REP_MAC_BYTES)
+        return REP_EAUTH;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(m, NULL, NULL, c, n, ad, adn, nonce, key) != 0) {
+        rep__wipe(m, n - REP_MAC_BYTES);
+        return REP_EAUTH;
+    }
+    return 0;
+}
+
+static const char code_alpha[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"; /* no I, O, 0, 1 */
+
+void
+rep__code_new(char code[REP_CODE_SIZE])
+{
+    char *p = code;
+    for (int i = 0; i < 12; i++) {
+        if (i && i % 4 == 0)
+            *p++ = '-';
+        *p++ = code_alpha[randombytes_uniform(32)];
+    }
+    *p = 0;
+}
+
+int
+rep__code_canon(const char *typed, char code[REP_CODE_SIZE])
+{
+    int n = 0;
+    char *p = code;
+    for (const char *s = typed; *s; s++) {
+        if (*s == '-' || *s == ' ')
+            continue;
+        char ch = *s >= 'a' && *s <= 'z' ? (char)(*s - 'a' + 'A') : *s;
+        if (!strchr(code_alpha, ch) || n == 12)
+            return -EINVAL;
+        if (n && n % 4 == 0)
+            *p++ = '-';
+        *p++ = ch;
+        n++;
+    }
+    *p = 0;
+    return n == 12 ? 0 : -EINVAL;
+}
+
+int
+rep__pw_key(uint8_t key[REP_KEY_BYTES], const char *code, const uint8_t salt[REP_SALT_BYTES])
+{
+    _Static_assert(REP_SALT_BYTES == crypto_pwhash_SALTBYTES, "salt size");
+    return crypto_pwhash(key, REP_KEY_BYTES, code, strlen(code), salt,
+                         crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE,
+                         crypto_pwhash_ALG_ARGON2ID13) == 0
+               ? 0
+               : -ENOMEM;
 }

@@ -1,8 +1,9 @@
 /* keys.h — cryptography for the replica (internal). The only module that sees libsodium.
  *
- * Now: hashing (BLAKE2b-256: change hashes, chain heads, checksums, the digest), random
- * bytes, and the device's Ed25519 identity from which the actor id is derived. Sealing and
- * signing changes come with the office keys in a later version.
+ * Hashing (BLAKE2b-256: change hashes, chain heads, checksums, the digest), random bytes,
+ * the device's Ed25519 identity (from which the actor id is derived) and its signatures,
+ * subkeys of an office key (crypto_kdf), and authenticated encryption of changes and
+ * snapshots (XChaCha20-Poly1305 IETF, 192-bit random nonces).
  */
 #ifndef REP_KEYS_H
 #define REP_KEYS_H
@@ -10,9 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "replica.h"
+
 #define REP_HASH_BYTES 32
 #define REP_SIGN_PK_BYTES 32
 #define REP_SIGN_SK_BYTES 64
+#define REP_SIG_BYTES 64
+#define REP_KEY_BYTES 32      /* an office key, or a subkey of it */
+#define REP_NONCE_BYTES 24
+#define REP_MAC_BYTES 16
 
 /* Initialize libsodium (idempotent, thread-safe). 0 or -EIO. */
 int rep__keys_init(void);
@@ -40,6 +47,34 @@ uint64_t rep__actor_derive(const uint8_t pk[REP_SIGN_PK_BYTES], uint32_t incarna
  * a public key that is not a valid point. */
 int rep__sign_to_curve(const uint8_t pk[REP_SIGN_PK_BYTES], const uint8_t sk[REP_SIGN_SK_BYTES],
                        uint8_t cpk[32], uint8_t csk[32]);
+
+/* Detached Ed25519 signature of m; verify: 0 when sig is pk's over m, REP_EAUTH otherwise. */
+void rep__sign(uint8_t sig[REP_SIG_BYTES], const void *m, size_t n,
+               const uint8_t sk[REP_SIGN_SK_BYTES]);
+int rep__verify(const uint8_t sig[REP_SIG_BYTES], const void *m, size_t n,
+                const uint8_t pk[REP_SIGN_PK_BYTES]);
+
+/* Subkey id of key for context ctx (exactly 8 characters), crypto_kdf_derive_from_key. */
+void rep__kdf(uint8_t out[REP_KEY_BYTES], uint64_t id, const char ctx[8],
+              const uint8_t key[REP_KEY_BYTES]);
+
+/* XChaCha20-Poly1305: seal writes n + REP_MAC_BYTES bytes to c (c may be m); open writes
+ * n - REP_MAC_BYTES bytes to m and returns 0, or REP_EAUTH when c, ad, nonce or key do not
+ * match what was sealed (m is then zeroed). */
+void rep__aead_seal(uint8_t *c, const uint8_t *m, size_t n, const uint8_t *ad, size_t adn,
+                    const uint8_t nonce[REP_NONCE_BYTES], const uint8_t key[REP_KEY_BYTES]);
+int rep__aead_open(uint8_t *m, const uint8_t *c, size_t n, const uint8_t *ad, size_t adn,
+                   const uint8_t nonce[REP_NONCE_BYTES], const uint8_t key[REP_KEY_BYTES]);
+
+/* One-time codes for provisioning files: 12 characters of an unambiguous 32-letter alphabet
+ * (60 bits) in groups of four, "XXXX-XXXX-XXXX". new makes one; canon checks one as typed
+ * (case, spaces and dashes do not matter) and writes its canonical form: -EINVAL otherwise. */
+#define REP_SALT_BYTES 16
+void rep__code_new(char code[REP_CODE_SIZE]);
+int rep__code_canon(const char *typed, char code[REP_CODE_SIZE]);
+/* The key of a code (crypto_pwhash, Argon2id, interactive limits): 0, or -ENOMEM when the
+ * memory it needs is not there. */
+int rep__pw_key(uint8_t key[REP_KEY_BYTES], const char *code, const uint8_t salt[REP_SALT_BYTES]);
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
 void rep__hex(char *out, const uint8_t *p, size_t n);

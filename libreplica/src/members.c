@@ -2,6 +2,7 @@
 #include "members.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "apply.h"
 #include "common.h"
 #include "facade.h"
+#include "trust.h"
 
 /* ---- This device ---- */
 typedef struct self_keys {
@@ -39,60 +41,44 @@ rep__device_keys(rep_replica_t *r, uint8_t sign_pk[REP_SIGN_PK_BYTES],
 }
 
 /* ---- Reading the list ---- */
-static const rep_field_t *
-field_of(const rep_record_t *rec, const char *name, rep_kind_t kind)
-{
-    for (size_t i = 0; i < rec->nfields; i++)
-        if (rec->fields[i].kind == kind && strcmp(rec->fields[i].name, name) == 0)
-            return &rec->fields[i];
-    return NULL;
-}
-
 static int
-copy_bytes_field(const rep_record_t *rec, const char *name, uint8_t *out, size_t n)
+trust_fn(rep__txn_t *t, void *arg)
 {
-    const rep_field_t *f = field_of(rec, name, REP_KIND_REGISTER);
-    if (!f || f->value.type != REP_BYTES || f->value.u.s.len != n)
-        return -1;
-    memcpy(out, f->value.u.s.ptr, n);
-    return 0;
+    rep__trust_t *tr = arg;
+    uint8_t office[REP_OFFICE_ID_BYTES];
+    REP_TRY(rep__meta_get_fixed(t, REP_META_OFFICE, office, sizeof office));
+    return rep__trust_load(t, office, tr);
 }
 
-static char *
-copy_string_field(const rep_record_t *rec, const char *name)
-{
-    const rep_field_t *f = field_of(rec, name, REP_KIND_REGISTER);
-    return strdup(f && f->value.type == REP_STRING ? f->value.u.s.ptr : "");
-}
-
-/* Fill m from rec: 1 when it is a well-formed device, 0 to skip it, or -ENOMEM. */
+/* The endpoints of a device's record (none when it has no record). */
 static int
-member_from(rep__member_t *m, const rep_record_t *rec)
+endpoints_of(rep_replica_t *r, const char *id, rep__member_t *m)
 {
-    memset(m, 0, sizeof *m);
-    const char *id = strchr(rec->key, '/') + 1;
-    char hex[REP_DEVICE_ID_CHARS + 1];
-    if (copy_bytes_field(rec, "sign_pk", m->sign_pk, sizeof m->sign_pk) < 0 ||
-        copy_bytes_field(rec, "curve_pk", m->curve_pk, sizeof m->curve_pk) < 0)
+    char key[sizeof REP_DEVICES + REP_DEVICE_ID_CHARS + 1];
+    snprintf(key, sizeof key, REP_DEVICES "/%s", id);
+    rep_record_t *rec;
+    int rc = rep_replica_get_record(r, key, &rec);
+    if (rc == REP_ENOTFOUND)
         return 0;
-    rep__hex(hex, m->sign_pk, sizeof m->sign_pk);
-    if (strcmp(hex, id) != 0)
-        return 0; /* the record must be named after its key */
-    memcpy(m->id, hex, sizeof m->id);
-    const rep_field_t *eps = field_of(rec, "endpoints", REP_KIND_SET);
+    REP_TRY(rc);
+    const rep_field_t *eps = NULL;
+    for (size_t i = 0; i < rec->nfields; i++)
+        if (rec->fields[i].kind == REP_KIND_SET && strcmp(rec->fields[i].name, "endpoints") == 0)
+            eps = &rec->fields[i];
     size_t n = eps ? eps->nitems : 0;
-    if (!(m->name = copy_string_field(rec, "name")) || !(m->role = copy_string_field(rec, "role")) ||
-        (n && !(m->endpoints = calloc(n, sizeof *m->endpoints))))
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
+    if (n && !(m->endpoints = calloc(n, sizeof *m->endpoints)))
+        rc = -ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         const rep_value_t *v = &eps->items[i].value;
-        if (v->type != REP_STRING)
+        if (v->type != REP_STRING || rep__endpoint_check(v->u.s.ptr) < 0)
             continue;
         if (!(m->endpoints[m->nendpoints] = strdup(v->u.s.ptr)))
-            return -ENOMEM;
-        m->nendpoints++;
+            rc = -ENOMEM;
+        else
+            m->nendpoints++;
     }
-    return 1;
+    rep_record_free(&rec);
+    return rc;
 }
 
 static void
@@ -105,29 +91,38 @@ member_clear(rep__member_t *m)
     free(m->endpoints);
 }
 
+static int
+cmp_member(const void *a, const void *b)
+{
+    return strcmp(((const rep__member_t *)a)->id, ((const rep__member_t *)b)->id);
+}
+
 int
 rep__members_list(rep_replica_t *r, rep__member_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    rep_list_t *l;
-    REP_TRY(rep_replica_list(r, REP_DEVICES, NULL, 0, &l));
-    rep__member_t *m = l->n ? calloc(l->n, sizeof *m) : NULL;
-    int rc = l->n && !m ? -ENOMEM : 0;
+    rep__trust_t tr;
+    REP_TRY(rep__store_read(r->st, trust_fn, &tr));
+    rep__member_t *m = tr.ndevs ? calloc(tr.ndevs, sizeof *m) : NULL;
+    int rc = tr.ndevs && !m ? -ENOMEM : 0;
     size_t k = 0;
-    for (size_t i = 0; i < l->n && rc == 0; i++) {
-        rc = member_from(&m[k], &l->records[i]);
-        if (rc <= 0)
-            member_clear(&m[k]);
+    for (; k < tr.ndevs && rc == 0; k++) {
+        const rep__dev_t *d = &tr.devs[k];
+        rep__hex(m[k].id, d->pk, sizeof d->pk);
+        memcpy(m[k].sign_pk, d->pk, sizeof d->pk);
+        memcpy(m[k].curve_pk, d->curve, sizeof d->curve);
+        if (!(m[k].name = strdup(d->name)) || !(m[k].role = strdup(d->role)))
+            rc = -ENOMEM;
         else
-            k++;
-        rc = rc < 0 ? rc : 0;
+            rc = endpoints_of(r, m[k].id, &m[k]);
     }
-    rep_list_free(&l);
+    rep__trust_clear(&tr);
     if (rc < 0) {
         rep__members_free(&m, k);
         return rc;
     }
+    qsort(m, k, sizeof *m, cmp_member);
     *out = m;
     *n = k;
     return 0;
@@ -144,39 +139,6 @@ rep__members_free(rep__member_t **mp, size_t n)
     *mp = NULL;
 }
 
-/* ---- Writing ---- */
-int
-rep__member_write(rep_replica_t *r, const char *name, const char *role,
-                  const uint8_t sign_pk[REP_SIGN_PK_BYTES],
-                  const uint8_t curve_pk[REP_CURVE_BYTES], const char *const *endpoints,
-                  size_t nendpoints)
-{
-    char key[sizeof REP_DEVICES + REP_DEVICE_ID_CHARS + 1];
-    memcpy(key, REP_DEVICES "/", sizeof REP_DEVICES);
-    rep__hex(key + sizeof REP_DEVICES, sign_pk, REP_SIGN_PK_BYTES);
-    rep_value_t vname = {.type = REP_STRING, .u.s = {name, strlen(name)}};
-    rep_value_t vrole = {.type = REP_STRING, .u.s = {role, strlen(role)}};
-    rep_value_t vsign = {.type = REP_BYTES, .u.s = {(const char *)sign_pk, REP_SIGN_PK_BYTES}};
-    rep_value_t vcurve = {.type = REP_BYTES, .u.s = {(const char *)curve_pk, REP_CURVE_BYTES}};
-    rep_txn_t *t;
-    REP_TRY(rep_txn_begin(r, "", &t));
-    int rc = rep_txn_set(t, key, "name", &vname);
-    if (rc == 0)
-        rc = rep_txn_set(t, key, "role", &vrole);
-    if (rc == 0)
-        rc = rep_txn_set(t, key, "sign_pk", &vsign);
-    if (rc == 0)
-        rc = rep_txn_set(t, key, "curve_pk", &vcurve);
-    for (size_t i = 0; i < nendpoints && rc == 0; i++) {
-        rep_value_t ep = {.type = REP_STRING, .u.s = {endpoints[i], strlen(endpoints[i])}};
-        rc = rep_txn_add(t, key, "endpoints", &ep);
-    }
-    if (rc == 0)
-        rc = rep_txn_commit(t, NULL);
-    rep_txn_free(&t);
-    return rc;
-}
-
 int
 rep__member_role(rep_replica_t *r, char **role)
 {
@@ -184,18 +146,15 @@ rep__member_role(rep_replica_t *r, char **role)
         *role = NULL;
     uint8_t pk[REP_SIGN_PK_BYTES];
     REP_TRY(rep__device_keys(r, pk, NULL, NULL));
-    rep__member_t *m;
-    size_t n;
-    REP_TRY(rep__members_list(r, &m, &n));
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        if (memcmp(m[i].sign_pk, pk, sizeof pk) == 0)
-            rc = !role || (*role = strdup(m[i].role)) ? 1 : -ENOMEM;
-    rep__members_free(&m, n);
+    rep__trust_t tr;
+    REP_TRY(rep__store_read(r->st, trust_fn, &tr));
+    const rep__dev_t *me = rep__trust_member(&tr, pk);
+    int rc = !me ? 0 : !role || (*role = strdup(me->role)) ? 1 : -ENOMEM;
+    rep__trust_clear(&tr);
     return rc;
 }
 
-/* ---- The public face: rep_replica_devices, rep_replica_enroll ---- */
+/* ---- The public face: rep_replica_devices, rep_replica_announce ---- */
 
 /* "tcp://HOST:PORT": printable, no spaces, bounded. */
 int
@@ -270,43 +229,46 @@ rep_devices_free(rep_devices_t **dp)
 }
 
 int
-rep_replica_enroll(rep_replica_t *r, const char *role, const char *const *endpoints,
-                   size_t nendpoints, int *written)
+rep_replica_announce(rep_replica_t *r, const char *const *endpoints, size_t nendpoints,
+                     int *written)
 {
     if (written)
         *written = 0;
-    if (!r || (role && strcmp(role, "admin") != 0 && strcmp(role, "member") != 0) ||
-        (nendpoints && !endpoints))
+    if (!r || (nendpoints && !endpoints))
         return -EINVAL;
     for (size_t i = 0; i < nendpoints; i++)
         REP_TRY(rep__endpoint_check(endpoints[i]));
-    uint8_t pk[REP_SIGN_PK_BYTES], cpk[REP_CURVE_BYTES];
-    REP_TRY(rep__device_keys(r, pk, cpk, NULL));
-    rep__member_t *m;
-    size_t n;
-    REP_TRY(rep__members_list(r, &m, &n));
-    const rep__member_t *me = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(m[i].sign_pk, pk, sizeof pk) == 0)
-            me = &m[i];
-    const char *name = r->device_name ? r->device_name : "";
-    const char *want_role = role ? role : me && *me->role ? me->role : "member";
-    bool needed = !me || strcmp(me->name, name) != 0 || strcmp(me->role, want_role) != 0 ||
-                  memcmp(me->curve_pk, cpk, sizeof cpk) != 0;
-    for (size_t i = 0; i < nendpoints && !needed; i++) {
+    uint8_t pk[REP_SIGN_PK_BYTES];
+    REP_TRY(rep__device_keys(r, pk, NULL, NULL));
+    int member = rep__member_role(r, NULL);
+    REP_TRY(member);
+    if (!member)
+        return -EPERM;
+    rep__member_t me = {0};
+    rep__hex(me.id, pk, sizeof pk);
+    int rc = endpoints_of(r, me.id, &me);
+    bool needed = false;
+    for (size_t i = 0; i < nendpoints && rc == 0 && !needed; i++) {
         bool found = false;
-        for (size_t j = 0; j < me->nendpoints && !found; j++)
-            found = strcmp(me->endpoints[j], endpoints[i]) == 0;
+        for (size_t j = 0; j < me.nendpoints && !found; j++)
+            found = strcmp(me.endpoints[j], endpoints[i]) == 0;
         needed = !found;
     }
-    int rc = 0;
-    if (needed) {
-        char *keep = strdup(want_role); /* want_role may point into m */
-        rc = keep ? rep__member_write(r, name, keep, pk, cpk, endpoints, nendpoints) : -ENOMEM;
-        free(keep);
-        if (rc == 0 && written)
-            *written = 1;
+    member_clear(&me);
+    if (rc < 0 || !needed)
+        return rc;
+    char key[sizeof REP_DEVICES + REP_DEVICE_ID_CHARS + 1];
+    snprintf(key, sizeof key, REP_DEVICES "/%s", me.id);
+    rep_txn_t *t;
+    REP_TRY(rep_txn_begin(r, "", &t));
+    for (size_t i = 0; i < nendpoints && rc == 0; i++) {
+        rep_value_t ep = {.type = REP_STRING, .u.s = {endpoints[i], strlen(endpoints[i])}};
+        rc = rep_txn_add(t, key, "endpoints", &ep);
     }
-    rep__members_free(&m, n);
+    if (rc == 0)
+        rc = rep_txn_commit(t, NULL);
+    rep_txn_free(&t);
+    if (rc == 0 && written)
+        *written = 1;
     return rc;
 }

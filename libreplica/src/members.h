@@ -1,12 +1,9 @@
 /* members.h — the office's enrolled devices (internal).
  *
- * A device is a record of the reserved collection "_devices", replicated like any record, so
- * every replica has the office's device list. Its record id is the hex of the device's Ed25519
- * public key; its fields are registers name, role ("admin", "member"), sign_pk (bytes 32),
- * curve_pk (bytes 32: the X25519 key ZeroMQ's CURVE uses, derived from the Ed25519 key) and
- * the set endpoints (where its node listens, "tcp://IP:PORT"). The ZAP handler admits exactly
- * the curve keys listed here. Until membership becomes a log signed by the office's admins
- * (DESIGN.md "Security"), any enrolled device could edit it: the office trusts its devices.
+ * Who is a member, with which keys, name and role, is the membership log (trust.h). Where a
+ * member's node listens is its record of the reserved collection "_devices", named by the hex
+ * of its Ed25519 key, whose set "endpoints" ("tcp://IP:PORT") it writes itself. This module
+ * joins the two for the node (ZAP allowlist, whom to dial) and the public API.
  */
 #ifndef REP_MEMBERS_H
 #define REP_MEMBERS_H
@@ -29,16 +26,15 @@ typedef struct rep__member {
     size_t nendpoints;
 } rep__member_t;
 
-/* Every enrolled device (records with a well-formed sign_pk and curve_pk; others are
- * skipped), in id order. Free with rep__members_free(). */
+/* Every member, in id order, with its endpoints. Free with rep__members_free(). */
 int rep__members_list(rep_replica_t *r, rep__member_t **out, size_t *n);
 void rep__members_free(rep__member_t **mp, size_t n);
 
-/* Write a device's record (name, role, keys) and add endpoints to its set, in one change. */
-int rep__member_write(rep_replica_t *r, const char *name, const char *role,
-                      const uint8_t sign_pk[REP_SIGN_PK_BYTES],
-                      const uint8_t curve_pk[REP_CURVE_BYTES], const char *const *endpoints,
-                      size_t nendpoints);
+/* Enroll device pk (sign and store its membership entry, as this replica's admin) and hand
+ * out its provisioning (trust.h), with sk in it when not NULL. -EPERM when this device is not
+ * an admin; REP_EEXIST when pk is a member already; -EINVAL for a bad name or role. */
+int rep__member_admit(rep_replica_t *r, const uint8_t pk[REP_SIGN_PK_BYTES], const uint8_t *sk,
+                      const char *name, const char *role, uint8_t **out, size_t *len);
 
 /* This device's Ed25519 public key and its CURVE (X25519) key pair. */
 int rep__device_keys(rep_replica_t *r, uint8_t sign_pk[REP_SIGN_PK_BYTES],

@@ -781,7 +781,7 @@ status_decode(const uint8_t *p, size_t len, rep_node_status_t **out)
         return -ENOMEM;
     rep__rd_t r;
     rep__rd_init(&r, p, len);
-    uint32_t items, npeers;
+    uint32_t items = 0, npeers = 0;
     uint64_t version, connected;
     int rc = rep__rd_array(&r, &items);
     if (rc == 0 && items != 6)

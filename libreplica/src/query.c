@@ -9,6 +9,7 @@
 #include "change.h"
 #include "common.h"
 #include "facade.h"
+#include "trust.h"
 #include "keys.h"
 
 /* ---- Reads ---- */
@@ -621,11 +622,19 @@ history_fn(rep__txn_t *t, void *arg)
     uint64_t based;
     REP_TRY(rep__txn_count(t, REP_DB_BASE, &based));
     hc->out->partial = based > 0;
+    uint8_t office[REP_OFFICE_ID_BYTES];
+    rep__trust_t tr;
+    REP_TRY(rep__meta_get_fixed(t, REP_META_OFFICE, office, sizeof office));
+    REP_TRY(rep__trust_load(t, office, &tr));
     rep__cur_t *cur;
-    REP_TRY(rep__cur_open(t, REP_DB_HIST, &cur));
+    int rc = rep__cur_open(t, REP_DB_HIST, &cur);
+    if (rc < 0) {
+        rep__trust_clear(&tr);
+        return rc;
+    }
     rep__slice_t k, v;
     size_t cap = 0;
-    int rc = rep__cur_seek(cur, key, kn, &k, &v);
+    rc = rep__cur_seek(cur, key, kn, &k, &v);
     if (rc == 0 && (k.n != kn || memcmp(k.p, key, kn) != 0))
         rc = REP_ENOTFOUND;
     for (; rc == 0; rc = rep__cur_next_dup(cur, &k, &v)) {
@@ -635,6 +644,11 @@ history_fn(rep__txn_t *t, void *arg)
             break;
         if ((rc = rep__change_decode(bytes.p, bytes.n, &c)) < 0)
             break;
+        const uint8_t *ck = rep__trust_key(&tr, c.epoch, REP_SUBKEY_CHANGE);
+        if ((rc = ck ? rep__change_open(&c, office, ck) : REP_EKEY) < 0) {
+            rep__change_clear(&c);
+            break;
+        }
         if (hc->out->n == cap) {
             cap = cap ? cap * 2 : 8;
             rep_change_info_t *ch = realloc(hc->out->changes, cap * sizeof *ch);
@@ -651,6 +665,7 @@ history_fn(rep__txn_t *t, void *arg)
             break;
     }
     rep__cur_close(&cur);
+    rep__trust_clear(&tr);
     return rc == REP_ENOTFOUND ? 0 : rc;
 }
 
@@ -803,6 +818,10 @@ info_fn(rep__txn_t *t, void *arg)
     o->conflicts = cc.count;
     REP_TRY(rep__vv_all(t, &o->vv, &o->nvv));
     REP_TRY(actors_noted(t, REP_DB_SKEW, &o->skewed, &o->nskewed));
+    REP_TRY(rep__txn_count(t, REP_DB_MEMBERS, &o->members));
+    int rc = rep__meta_get_u64(t, REP_META_REFUSED, &o->refused);
+    if (rc < 0 && rc != REP_ENOTFOUND)
+        return rc;
     return actors_noted(t, REP_DB_FORKS, &o->forked, &o->nforked);
 }
 

@@ -15,6 +15,7 @@
 #include "facade.h"
 #include "hlc.h"
 #include "keys.h"
+#include "trust.h"
 
 /* ---- Small helpers ---- */
 uint64_t
@@ -32,6 +33,17 @@ rep__strndup(const char *s, size_t n)
         d[n] = 0;
     }
     return d;
+}
+
+const char *
+rep__device_name(const char *given, char host[REP_HOST_NAME_MAX])
+{
+    if (given)
+        return given;
+    if (gethostname(host, REP_HOST_NAME_MAX - 1) < 0)
+        strcpy(host, "workstation");
+    host[REP_HOST_NAME_MAX - 1] = 0;
+    return host;
 }
 
 static int
@@ -83,7 +95,26 @@ rep__record_key_str(const rep__skey_t *k)
 /* ---- Open and close ---- */
 typedef struct init_ctx {
     const rep_open_opts_t *opts;
+    const rep__provision_t *prov;   /* decoded opts->provision, or NULL */
 } init_ctx_t;
+
+/* A new office: this device is its founding admin, with the key of epoch 1. */
+static int
+found_office(rep__txn_t *t, const uint8_t office[REP_OFFICE_ID_BYTES], const uint8_t pk[REP_SIGN_PK_BYTES],
+             const uint8_t sk[REP_SIGN_SK_BYTES], const char *device_name)
+{
+    rep__trust_t tr;
+    uint8_t key[REP_KEY_BYTES];
+    memset(&tr, 0, sizeof tr);
+    memcpy(tr.office, office, sizeof tr.office);
+    rep__random(key, sizeof key);
+    int rc = rep__trust_add(&tr, t, pk, sk, pk, device_name, "admin");
+    if (rc == 0)
+        rc = rep__trust_put_key(&tr, t, 1, key);
+    rep__wipe(key, sizeof key);
+    rep__trust_clear(&tr);
+    return rc;
+}
 
 static int
 init_fn(rep__txn_t *t, void *arg)
@@ -98,31 +129,49 @@ init_fn(rep__txn_t *t, void *arg)
         return rc;
 
     uint8_t pk[REP_SIGN_PK_BYTES], sk[REP_SIGN_SK_BYTES], office[REP_OFFICE_ID_BYTES], u32[4];
-    char host[256] = "workstation";
-    rep__sign_keypair(pk, sk);
-    if (o && o->office_id)
-        memcpy(office, o->office_id, sizeof office);
-    else
-        rep__random(office, sizeof office);
+    char host[REP_HOST_NAME_MAX];
     const char *office_name = o && o->office_name ? o->office_name : "office";
-    const char *device_name = o && o->device_name ? o->device_name : NULL;
-    if (!device_name) {
-        if (gethostname(host, sizeof host - 1) < 0)
-            strcpy(host, "workstation");
-        host[sizeof host - 1] = 0;
-        device_name = host;
+    const char *device_name = rep__device_name(o ? o->device_name : NULL, host);
+    rep__trust_t tr;
+    memset(&tr, 0, sizeof tr);
+    const rep__provision_t *p = ic->prov;
+    if (p) { /* a device of an existing office */
+        memcpy(office, p->office, sizeof office);
+        memcpy(pk, p->pk, sizeof pk);
+        memcpy(sk, p->sk, sizeof sk);
+        memcpy(tr.office, office, sizeof office);
+        rc = rep__provision_apply(p, &tr, t, &device_name);
+        office_name = NULL;
+        if (rc == 0)
+            rc = meta_put(t, REP_META_OFFICE_NAME, p->office_name, p->office_namen);
+    } else { /* a new office */
+        rep__sign_keypair(pk, sk);
+        rep__random(office, sizeof office);
+        rc = found_office(t, office, pk, sk, device_name);
     }
     rep__put_be32(u32, REP_STORE_FORMAT);
-    REP_TRY(meta_put(t, REP_META_FORMAT, u32, 4));
-    REP_TRY(meta_put(t, REP_META_OFFICE, office, sizeof office));
-    REP_TRY(meta_put(t, REP_META_OFFICE_NAME, office_name, strlen(office_name)));
-    REP_TRY(meta_put(t, REP_META_DEVICE_NAME, device_name, strlen(device_name)));
-    REP_TRY(meta_put(t, REP_META_SIGN_PK, pk, sizeof pk));
-    REP_TRY(meta_put(t, REP_META_SIGN_SK, sk, sizeof sk));
+    if (rc == 0)
+        rc = meta_put(t, REP_META_FORMAT, u32, 4);
+    if (rc == 0)
+        rc = meta_put(t, REP_META_OFFICE, office, sizeof office);
+    if (rc == 0 && office_name)
+        rc = meta_put(t, REP_META_OFFICE_NAME, office_name, strlen(office_name));
+    if (rc == 0)
+        rc = meta_put(t, REP_META_DEVICE_NAME, device_name, strlen(device_name));
+    if (rc == 0)
+        rc = meta_put(t, REP_META_SIGN_PK, pk, sizeof pk);
+    if (rc == 0)
+        rc = meta_put(t, REP_META_SIGN_SK, sk, sizeof sk);
     rep__put_be32(u32, 0);
-    REP_TRY(meta_put(t, REP_META_INCARNATION, u32, 4));
-    REP_TRY(rep__meta_put_u64(t, REP_META_ACTOR, rep__actor_derive(pk, 0)));
-    return rep__meta_put_u64(t, REP_META_HLC, 0);
+    if (rc == 0)
+        rc = meta_put(t, REP_META_INCARNATION, u32, 4);
+    if (rc == 0)
+        rc = rep__meta_put_u64(t, REP_META_ACTOR, rep__actor_derive(pk, 0));
+    if (rc == 0)
+        rc = rep__meta_put_u64(t, REP_META_HLC, 0);
+    rep__wipe(sk, sizeof sk);
+    rep__trust_clear(&tr);
+    return rc;
 }
 
 static int
@@ -134,8 +183,8 @@ load_fn(rep__txn_t *t, void *arg)
     if (rc == REP_ENOTFOUND)
         return REP_ENOTREPLICA;
     REP_TRY(rc);
-    if (rep__get_be32(u32) > REP_STORE_FORMAT)
-        return REP_EVERSION;
+    if (rep__get_be32(u32) != REP_STORE_FORMAT)
+        return REP_EVERSION; /* newer, or format 1 (changes not sealed), which is retired */
     REP_TRY(rep__meta_get_fixed(t, REP_META_OFFICE, r->office, sizeof r->office));
     free(r->office_name);
     free(r->device_name);
@@ -285,9 +334,23 @@ rep_replica_open(rep_replica_t **out, const char *dir, const rep_open_opts_t *op
         REP_TRY(check_name_opt(opts->device_name));
     }
     REP_TRY(rep__keys_init());
+    rep__provision_t prov;
+    bool provisioned = create && opts->provision;
+    if (provisioned) { /* checked before anything is made */
+        int rc = rep__provision_decode(opts->provision, opts->provision_len, &prov);
+        if (rc == 0 && !prov.has_sk)
+            rc = REP_EKEY; /* the device's own key is not in it */
+        if (rc < 0) {
+            rep__provision_clear(&prov);
+            return rc;
+        }
+    }
     rep_replica_t *r = calloc(1, sizeof *r);
-    if (!r)
+    if (!r) {
+        if (provisioned)
+            rep__provision_clear(&prov);
         return -ENOMEM;
+    }
     if (opts) {
         r->clock_ms = opts->clock_ms;
         r->clock_ctx = opts->clock_ctx;
@@ -299,7 +362,7 @@ rep_replica_open(rep_replica_t **out, const char *dir, const rep_open_opts_t *op
     if (rc < 0)
         goto fail;
     if (create) {
-        init_ctx_t ic = {opts};
+        init_ctx_t ic = {opts, provisioned ? &prov : NULL};
         if ((rc = rep__store_write(r->st, init_fn, &ic)) < 0)
             goto fail;
     }
@@ -310,9 +373,12 @@ rep_replica_open(rep_replica_t **out, const char *dir, const rep_open_opts_t *op
         goto fail;
     }
     *out = r;
-    return 0;
+    rc = 0;
 fail:
-    rep_replica_close(&r);
+    if (provisioned)
+        rep__provision_clear(&prov);
+    if (rc < 0)
+        rep_replica_close(&r);
     return rc;
 }
 
@@ -366,6 +432,8 @@ rep_strerror(int rc)
     case REP_ESTATE: return "the changes asked for are here only as state: a snapshot is needed";
     case REP_EEXPIRED: return "the invitation has expired";
     case REP_EREFUSED: return "the office's node refused the invitation";
+    case REP_EAUTH: return "signature or seal did not verify (forged, tampered, or not a member)";
+    case REP_EKEY: return "this replica lacks the office key needed (not enrolled for that epoch)";
     }
     if (rc < 0 && rc > REP_ERROR_BASE)
         return strerror(-rc);

@@ -9,6 +9,8 @@
 #include "common.h"
 #include "crdt.h"
 #include "hlc.h"
+#include "seal.h"
+#include "trust.h"
 
 static const char snapshot_magic[4] = {'R', 'P', 'L', 'S'};
 
@@ -74,37 +76,58 @@ write_entries(rep__txn_t *t, msgpack_packer *pk)
 
 int
 rep__snapshot_write(rep__txn_t *t, const uint8_t office[REP_OFFICE_ID_BYTES],
-                    const char *office_name, uint64_t sender, uint8_t **out, size_t *len)
+                    const char *office_name, uint64_t sender, uint32_t inc, uint8_t **out,
+                    size_t *len)
 {
     *out = NULL;
     *len = 0;
-    rep__buf_t b;
+    rep__trust_t tr;
+    REP_TRY(rep__trust_load(t, office, &tr));
+    const uint8_t *key = rep__trust_key(&tr, tr.epoch, REP_SUBKEY_SNAPSHOT);
+    uint8_t sk[REP_SIGN_SK_BYTES];
+    int rc = key ? rep__meta_get_fixed(t, REP_META_SIGN_SK, sk, sizeof sk) : REP_EKEY;
+    rep__buf_t body, b;
+    rep__buf_init(&body);
     rep__buf_init(&b);
-    rep__frame_begin(&b, snapshot_magic);
     msgpack_packer pk;
-    rep__packer_init(&pk, &b);
+    /* the sealed body: [clock, vv with heads, entries] */
     uint64_t hlc = 0;
-    int rc = rep__meta_get_u64(t, REP_META_HLC, &hlc);
-    if (rc < 0 && rc != REP_ENOTFOUND) {
-        rep__buf_free(&b);
-        return rc;
-    }
-    msgpack_pack_array(&pk, 6);
+    if (rc == 0 && (rc = rep__meta_get_u64(t, REP_META_HLC, &hlc)) == REP_ENOTFOUND)
+        rc = 0;
+    rep__packer_init(&pk, &body);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint64(&pk, hlc);
+    if (rc == 0)
+        rc = write_vv(t, &pk);
+    if (rc == 0)
+        rc = write_entries(t, &pk);
+    /* the frame: [office, name, sender, inc, epoch, membership, nonce, sealed, sig] */
+    rep__frame_begin(&b, snapshot_magic);
+    size_t start = b.len;
+    rep__packer_init(&pk, &b);
+    msgpack_pack_array(&pk, 9);
     msgpack_pack_bin(&pk, REP_OFFICE_ID_BYTES);
     msgpack_pack_bin_body(&pk, office, REP_OFFICE_ID_BYTES);
     size_t namen = strlen(office_name);
     msgpack_pack_str(&pk, namen);
     msgpack_pack_str_body(&pk, office_name, namen);
     msgpack_pack_uint64(&pk, sender);
-    msgpack_pack_uint64(&pk, hlc);
-    rc = write_vv(t, &pk);
+    msgpack_pack_uint32(&pk, inc);
+    msgpack_pack_uint32(&pk, tr.epoch);
     if (rc == 0)
-        rc = write_entries(t, &pk);
+        rc = rep__trust_pack_entries(t, 0, tr.count, &b);
+    if (rc == 0 && (rc = body.err) == 0)
+        rc = rep__seal_append(&b, start, office, body.p, body.len, key, sk);
+    rep__wipe(sk, sizeof sk);
+    if (body.p)
+        rep__wipe(body.p, body.len);
+    rep__buf_free(&body);
+    rep__trust_clear(&tr);
     if (rc < 0) {
         rep__buf_free(&b);
         return rc;
     }
-    return rep__frame_end(&b, true, out, len);
+    return rep__frame_end(&b, false, out, len);
 }
 
 /* ---- Reading ---- */
@@ -182,12 +205,14 @@ rep__snapshot_decode(const uint8_t *p, size_t n, rep__snapshot_t *out)
     memset(out, 0, sizeof *out);
     const uint8_t *body;
     size_t bodyn;
-    REP_TRY(rep__frame_open(p, n, snapshot_magic, REP_FRAME_ZSTD, &body, &bodyn, &out->owned));
+    uint8_t *owned; /* stays NULL: the frame is not compressed (its sealed body may be) */
+    REP_TRY(rep__frame_open(p, n, snapshot_magic, 0, &body, &bodyn, &owned));
     rep__rd_t r;
     rep__rd_init(&r, body, bodyn);
-    uint32_t six;
-    int rc = rep__rd_array(&r, &six);
-    if (rc == 0 && six != 6)
+    uint32_t nine;
+    uint64_t inc = 0, epoch = 0;
+    int rc = rep__rd_array(&r, &nine);
+    if (rc == 0 && nine != 9)
         rc = REP_ECORRUPT;
     if (rc == 0)
         rc = rep__rd_fixed(&r, out->office, REP_OFFICE_ID_BYTES);
@@ -195,12 +220,16 @@ rep__snapshot_decode(const uint8_t *p, size_t n, rep__snapshot_t *out)
         rc = rep__rd_name(&r, &out->office_name, &out->office_namen, REP_MAX_USER, false);
     if (rc == 0)
         rc = rep__rd_uint(&r, &out->sender);
+    if (rc == 0 && (rc = rep__rd_uint(&r, &inc)) == 0 && inc > UINT32_MAX)
+        rc = REP_ECORRUPT;
+    if (rc == 0 && (rc = rep__rd_uint(&r, &epoch)) == 0 && (epoch == 0 || epoch > UINT32_MAX))
+        rc = REP_ECORRUPT;
+    out->inc = (uint32_t)inc;
+    out->epoch = (uint32_t)epoch;
     if (rc == 0)
-        rc = rep__rd_uint(&r, &out->max_hlc); /* the sender's clock: above all it has seen */
+        rc = rep__rd_bins(&r, &out->members, &out->nmembers);
     if (rc == 0)
-        rc = read_vv(&r, out);
-    if (rc == 0)
-        rc = read_entries(&r, out);
+        rc = rep__rd_sealed(&r, body, &out->env);
     if (rc == 0 && rep__rd_left(&r) != 0)
         rc = REP_ECORRUPT;
     if (rc < 0)
@@ -208,10 +237,34 @@ rep__snapshot_decode(const uint8_t *p, size_t n, rep__snapshot_t *out)
     return rc;
 }
 
+int
+rep__snapshot_open(rep__snapshot_t *s, const uint8_t key[REP_KEY_BYTES])
+{
+    REP_TRY(rep__sealed_open(&s->env, s->office, key, &s->owned, &s->ownedn));
+    rep__rd_t r;
+    rep__rd_init(&r, s->owned, s->ownedn);
+    uint32_t three;
+    int rc = rep__rd_array(&r, &three);
+    if (rc == 0 && three != 3)
+        rc = REP_ECORRUPT;
+    if (rc == 0)
+        rc = rep__rd_uint(&r, &s->max_hlc); /* the sender's clock: above all it has seen */
+    if (rc == 0)
+        rc = read_vv(&r, s);
+    if (rc == 0)
+        rc = read_entries(&r, s);
+    if (rc == 0 && rep__rd_left(&r) != 0)
+        rc = REP_ECORRUPT;
+    return rc;
+}
+
 void
 rep__snapshot_clear(rep__snapshot_t *s)
 {
+    if (s->owned)
+        rep__wipe(s->owned, s->ownedn);
     free(s->owned);
+    free(s->members);
     free(s->vv);
     free(s->heads);
     free(s->keys);

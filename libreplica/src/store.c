@@ -28,6 +28,8 @@ static const struct {
     [REP_DB_SKEW] = {"skew", 0},
     [REP_DB_FORKS] = {"forks", 0},
     [REP_DB_BASE] = {"base", 0},
+    [REP_DB_MEMBERS] = {"members", 0},
+    [REP_DB_KEYS] = {"keys", 0},
 };
 
 struct rep__store {

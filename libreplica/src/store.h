@@ -11,6 +11,8 @@
  *   forks    actor(8) → the highest seq of a change of it refused as a fork (8)
  *   base     actor(8) → seq(8): this replica caught up by state up to seq, so its log may
  *            lack that actor's changes up to there (history is partial)
+ *   members  seq(8) -> an entry of the office's membership log (trust.h)
+ *   keys     epoch(4) -> the office key of that epoch (32; secret)
  *
  * Transactions run a callback: rep__store_write() begins a write transaction, calls fn, and
  * commits. When the map is full it aborts, grows the map and calls fn again, so fn must get
@@ -35,6 +37,8 @@ enum rep__db {
     REP_DB_SKEW,
     REP_DB_FORKS,
     REP_DB_BASE,
+    REP_DB_MEMBERS,
+    REP_DB_KEYS,
     REP_DB__COUNT
 };
 

@@ -241,6 +241,10 @@ lacks(const rep__sync_t *s, const peer_t *p, bool *own, bool *others, uint64_t *
         uint64_t have = rep__vv_seq(&known, s->ours[i].actor);
         if (have >= s->ours[i].seq)
             continue;
+        if (s->ours[i].actor == 0) { /* membership entries: rare, small, and needed first */
+            *own = true;
+            continue;
+        }
         *behind += s->ours[i].seq - have;
         if (s->ours[i].actor == s->r->actor)
             *own = true;
@@ -299,15 +303,16 @@ send_data(rep__sync_t *s, peer_t *p, bool only_own, uint64_t now)
     size_t nvv = p->nknown;
     rep_vv_entry_t *raised = NULL;
     if (only_own) {
-        /* ours with our own actor at what the peer has */
+        /* ours with our own actor at what the peer has, and the membership log too (actor
+         * 0: its entries go with every change, so that the peer knows who wrote them) */
         rep__vv_t known = {p->known, p->nknown};
         if (s->nours && !(raised = malloc(s->nours * sizeof *raised)))
             return -ENOMEM;
         nvv = 0;
         for (size_t i = 0; i < s->nours; i++) {
             raised[nvv] = s->ours[i];
-            if (s->ours[i].actor == s->r->actor)
-                raised[nvv].seq = rep__vv_seq(&known, s->r->actor);
+            if (s->ours[i].actor == s->r->actor || s->ours[i].actor == 0)
+                raised[nvv].seq = rep__vv_seq(&known, s->ours[i].actor);
             if (raised[nvv].seq > 0)
                 nvv++;
         }
@@ -480,12 +485,13 @@ on_data(rep__sync_t *s, peer_t *p, uint64_t id, const uint8_t *payload, size_t n
 {
     rep_import_stats_t st;
     int rc = rep__replica_import(s->r, payload, n, &st);
-    if (rc == REP_ECORRUPT || rc == REP_EVERSION || rc == REP_EOFFICE || rc == REP_EFORK) {
+    if (rc == REP_ECORRUPT || rc == REP_EVERSION || rc == REP_EOFFICE || rc == REP_EFORK ||
+        rc == REP_EAUTH || rc == REP_EKEY || rc == REP_ESTATE) {
         p->info.bad++; /* refused whole: acknowledge, so the window moves on */
         rc = 0;
     }
     REP_TRY(rc);
-    bool grew = st.applied > 0 || st.entries > 0;
+    bool grew = st.applied > 0 || st.entries > 0 || st.members > 0;
     if (grew)
         REP_TRY(read_ours(s));
     REP_TRY(send_vv_msg(s, p, REP_SYNC_ACK, id, false));

@@ -14,7 +14,9 @@
  *                                                  total bytes (usually all of it)
  *   ACK   [1, 3, id, vv(bin)]                      DATA id is applied; now I have vv
  *   HAVE  [1, 4, vv(bin)]                          what I have changed (told to every peer)
- * where vv is rep_replica_vv()'s bytes and payload rep_replica_catchup()'s. Batches of changes
+ * where vv is rep_replica_vv()'s bytes (its actor 0 is the length of the membership log:
+ * entries a peer lacks go with the next DATA, at once, like our own changes) and payload
+ * rep_replica_catchup()'s. Batches of changes
  * are made to fit in max_msg; a snapshot may not (it is one frame: the state of a large office,
  * or the only answer when the log lacks changes), so it goes in parts, each a DATA of its own,
  * acknowledged before the next is sent; the receiver assembles them (at most

@@ -483,7 +483,19 @@ commit_fn(rep__txn_t *st, void *arg)
         if (c.ops[i].fieldn && (i == 0 || !same_target(&c.ops[i], &c.ops[i - 1])) &&
             (rc = check_kind(st, &c.ops[i])) < 0)
             goto out;
-    if ((rc = rep__change_encode(&buf, &c)) < 0)
+    /* sealed with the key of the current epoch, signed with this device's key */
+    c.epoch = a.trust.epoch;
+    c.inc = r->incarnation;
+    const uint8_t *key = rep__trust_key(&a.trust, c.epoch, REP_SUBKEY_CHANGE);
+    uint8_t sk[REP_SIGN_SK_BYTES];
+    if (!key) {
+        rc = REP_EKEY;
+        goto out;
+    }
+    if ((rc = rep__meta_get_fixed(st, REP_META_SIGN_SK, sk, sizeof sk)) == 0)
+        rc = rep__change_seal(&buf, &c, r->office, key, sk);
+    rep__wipe(sk, sizeof sk);
+    if (rc < 0)
         goto out;
     c.bytes = buf.p;
     c.len = buf.len;

@@ -1,12 +1,20 @@
 /* seeds.c — writes the seed corpus of the fuzz targets from real encodings.
  *
- *   tests/fuzz/seeds DIR    makes DIR/<target>/ for each target of tests/fuzz/ and fills it
+ *   tests/fuzz/seeds DIR    makes DIR/<target>/ for each target of tests/fuzz/ and fills it,
+ *                           and writes DIR/fuzzer.prov and DIR/peer.prov (fuzz.h: FUZZ_OFFICE_DIR)
  *
- * Two replicas of the office FUZZ_OFFICE (fuzz.h) are written to with every kind of field and
- * operation; the seeds are their changes, batches (small, and one large enough to be zstd
- * compressed), version vectors, snapshots, values, an invitation token, the join messages,
+ * It founds an office (device "front-desk", admin) and enrolls "nurse" (a second replica),
+ * "peer" and "fuzzer" (whose provisionings the targets use, fuzz.h) and then "laptop" (so that
+ * what the office sends carries an entry the fuzzer's replica lacks). The two replicas are
+ * written to with every kind of field and operation; the seeds are their changes (as they
+ * travel, and their opened bodies for the targets' FUZZ_BODY and FUZZ_PLAIN modes), batches
+ * (small, and one large enough to be zstd compressed), version vectors, snapshots (and their
+ * bodies), membership entries, provisionings, values, an invitation token, the join messages,
  * and the sync messages their two engines exchange. They are made afresh on each run, so they
- * follow the formats as they are now. Exit status 0, or 1 with a message.
+ * follow the formats as they are now; each goes through the real path once here (the imports
+ * into a replica set up as the targets' is, fuzz.h), so a seed that no longer decodes fails
+ * this program instead of quietly giving the fuzzer nothing. Exit status 0, or 1 with a
+ * message.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -19,7 +27,10 @@
 #include "codec.h"
 #include "fuzz.h"
 #include "invite.h"
+#include "snapshot.h"
 #include "sync.h"
+#include "trust.h"
+#include "zip.h"
 
 static const char *root;
 static int failed;
@@ -50,17 +61,126 @@ put(const char *target, const char *name, const void *p, size_t n)
     }
 }
 
+/* A mode byte (fuzz.h), then the bytes (after an optional flag byte: flag < 0 for none). */
+static void
+put_mode(const char *target, const char *name, int mode, int flag, const void *p, size_t n)
+{
+    uint8_t *c = malloc(n + 2);
+    if (!c)
+        exit(1);
+    size_t at = 0;
+    c[at++] = (uint8_t)mode;
+    if (flag >= 0)
+        c[at++] = (uint8_t)flag;
+    memcpy(c + at, p, n);
+    put(target, name, c, n + at);
+    free(c);
+}
+
+/* The replica in dir: a new office (prov NULL) or a device provisioned with prov. */
 static rep_replica_t *
-open_replica(const char *dir, const char *device)
+open_replica(const char *dir, const char *device, const uint8_t *prov, size_t provn)
 {
     rep_open_opts_t o = {0};
     o.flags = REP_OPEN_CREATE | REP_OPEN_NOSYNC;
     o.office_name = "fuzz office";
     o.device_name = device;
-    o.office_id = FUZZ_OFFICE;
+    o.provision = prov;
+    o.provision_len = provn;
     rep_replica_t *r;
     TRY(rep_replica_open(&r, dir, &o));
     return r;
+}
+
+static void
+put_file(const char *name, const uint8_t *p, size_t n)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", root, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+/* Import a seed into the replica set up as the targets' is: it must be taken. */
+static void
+check_import(const uint8_t *p, size_t n)
+{
+    rep_import_stats_t st;
+    TRY(rep_replica_import(fuzz_o.r, p, n, &st));
+}
+
+/* A change as it travels: raw, and opened, its body in the other modes (change, import). */
+static void
+seed_change(const char *name, const uint8_t *p, size_t n)
+{
+    rep__change_t c;
+    TRY(rep__change_decode(p, n, &c));
+    const rep__dev_t *author = rep__trust_author(&fuzz_o.tr, c.actor, c.inc);
+    if (!author) {
+        fprintf(stderr, "seeds: %s: its author is not a member\n", name);
+        exit(1);
+    }
+    TRY(rep__change_verify(&c, fuzz_o.r->office, author->pk));
+    TRY(rep__change_open(&c, fuzz_o.r->office, rep__trust_key(&fuzz_o.tr, c.epoch, REP_SUBKEY_CHANGE)));
+    char nm[64];
+    put_mode("change", name, FUZZ_RAW, -1, p, n);
+    snprintf(nm, sizeof nm, "%s-body", name);
+    put_mode("change", nm, FUZZ_BODY, -1, c.plain, c.plainn);
+    put_mode("import", nm, FUZZ_BODY, -1, c.plain, c.plainn);
+    snprintf(nm, sizeof nm, "%s-plain", name);
+    put_mode("change", nm, FUZZ_PLAIN, 0, c.plain, c.plainn);
+    put_mode("import", nm, FUZZ_PLAIN, 0, c.plain, c.plainn);
+    rep__change_clear(&c);
+}
+
+/* A snapshot: raw (snapshot, import, checked), its body (snapshot, import's mode 3), and its
+ * plaintext, zstd-compressed when zip. */
+static void
+seed_snapshot(const char *name, const uint8_t *p, size_t n, bool zip)
+{
+    char nm[64];
+    put_mode("snapshot", name, FUZZ_RAW, -1, p, n);
+    snprintf(nm, sizeof nm, "%s-snapshot", name);
+    put_mode("import", nm, FUZZ_RAW, -1, p, n);
+    check_import(p, n);
+    rep__snapshot_t s;
+    TRY(rep__snapshot_decode(p, n, &s));
+    TRY(rep__snapshot_open(&s, rep__trust_key(&fuzz_o.tr, s.epoch, REP_SUBKEY_SNAPSHOT)));
+    snprintf(nm, sizeof nm, "%s-body", name);
+    put_mode("snapshot", nm, FUZZ_BODY, -1, s.owned, s.ownedn);
+    snprintf(nm, sizeof nm, "%s-snapshot-body", name);
+    put_mode("import", nm, 3, -1, s.owned, s.ownedn);
+    rep__buf_t b;
+    rep__buf_init(&b);
+    if (zip)
+        TRY(rep__zip(&b, s.owned, s.ownedn));
+    else
+        rep__buf_add(&b, s.owned, s.ownedn);
+    TRY(b.err);
+    snprintf(nm, sizeof nm, "%s-plain", name);
+    put_mode("snapshot", nm, FUZZ_PLAIN, zip, b.p, b.len);
+    rep__buf_free(&b);
+    rep__snapshot_clear(&s);
+}
+
+/* Entry streams (fuzz.h, FUZZ_MSG_HDR) of entries [from, to) of a batch. */
+static void
+seed_entries(const char *name, const rep__batch_t *bt, size_t from, size_t to)
+{
+    rep__buf_t b;
+    rep__buf_init(&b);
+    for (size_t i = from; i < to && i < bt->nentries; i++) {
+        size_t n = bt->entries[i].n;
+        uint8_t hdr[FUZZ_MSG_HDR] = {(uint8_t)n, (uint8_t)(n >> 8)};
+        rep__buf_add(&b, hdr, sizeof hdr);
+        rep__buf_add(&b, bt->entries[i].p, n);
+    }
+    TRY(b.err);
+    put("entry", name, b.p, b.len);
+    rep__buf_free(&b);
 }
 
 /* A day of writes of every kind: registers of every type, a counter, a set, a log, deletes. */
@@ -135,7 +255,7 @@ seed_invite(void)
     char *eps[] = {"tcp://192.168.1.10:7400", "tcp://frontdesk.local:7400"};
     rep__invite_t in = {.office_name = "fuzz office", .expires_ms = 1700000000000ull,
                         .endpoints = eps, .nendpoints = 2};
-    memcpy(in.office, FUZZ_OFFICE, sizeof in.office);
+    memcpy(in.office, fuzz_o.r->office, sizeof in.office);
     memset(in.server_pk, 0x5a, sizeof in.server_pk);
     memset(in.secret, 0x17, sizeof in.secret);
     char *token;
@@ -157,7 +277,7 @@ seed_invite(void)
 }
 
 static void
-seed_join(const uint8_t *snap, size_t snapn)
+seed_join(const uint8_t *prov, size_t provn, const uint8_t *snap, size_t snapn)
 {
     uint8_t sign_pk[32], curve_pk[32], *m;
     size_t n;
@@ -166,12 +286,29 @@ seed_join(const uint8_t *snap, size_t snapn)
     TRY(rep__join_encode("reception-2", sign_pk, curve_pk, &m, &n));
     put("join", "join", m, n);
     free(m);
-    TRY(rep__join_reply_encode(snap, snapn, NULL, &m, &n));
+    rep__welcome_t w = {.provision = prov, .provisionn = provn, .snap = snap, .snapn = snapn};
+    TRY(rep__join_reply_encode(&w, NULL, &m, &n));
     put("join", "welcome", m, n);
     free(m);
-    TRY(rep__join_reply_encode(NULL, 0, "the invitation has expired", &m, &n));
+    TRY(rep__join_reply_encode(NULL, "the invitation has expired", &m, &n));
     put("join", "refused", m, n);
     free(m);
+}
+
+/* Provisionings: with the device's secret key (as made), without (as in a WELCOME). *nosk is
+ * the latter (malloc'd). */
+static void
+seed_provision(const char *name, const uint8_t *prov, size_t provn, uint8_t **nosk, size_t *nosken)
+{
+    char nm[64];
+    put("provision", name, prov, provn);
+    rep__provision_t p;
+    TRY(rep__provision_decode(prov, provn, &p));
+    p.has_sk = false;
+    TRY(rep__provision_encode(&p, nosk, nosken));
+    rep__provision_clear(&p);
+    snprintf(nm, sizeof nm, "%s-nosk", name);
+    put("provision", nm, *nosk, *nosken);
 }
 
 /* The messages two engines exchange, as streams (sync.c's input format) and one by one. */
@@ -274,8 +411,27 @@ main(int argc, char **argv)
     }
     snprintf(da, sizeof da, "%s/a", tmpl);
     snprintf(db, sizeof db, "%s/b", tmpl);
-    rep_replica_t *a = open_replica(da, "front-desk");
-    rep_replica_t *b = open_replica(db, "nurse");
+
+    /* the office: a founds it, then enrolls b, the peer, the fuzzer, and a laptop */
+    rep_replica_t *a = open_replica(da, "front-desk", NULL, 0);
+    uint8_t *prov, *peer, *fprov, *lprov, *nosk, *peer_nosk;
+    size_t provn, peern, fprovn, lprovn, noskn, peer_noskn;
+    TRY(rep_replica_provision(a, "nurse", "member", &prov, &provn));
+    rep_replica_t *b = open_replica(db, "nurse", prov, provn);
+    rep_free(prov);
+    TRY(rep_replica_provision(a, "peer", "member", &peer, &peern));
+    TRY(rep_replica_provision(a, "fuzzer", "member", &fprov, &fprovn));
+    put_file(FUZZ_PEER_FILE, peer, peern);
+    put_file(FUZZ_PROVISION_FILE, fprov, fprovn);
+    fuzz_office_open(fprov, fprovn, peer, peern); /* the targets' replica, to check seeds */
+    TRY(rep_replica_provision(a, "laptop", "admin", &lprov, &lprovn));
+    seed_provision("fuzzer", fprov, fprovn, &nosk, &noskn);
+    seed_provision("peer", peer, peern, &peer_nosk, &peer_noskn);
+    uint8_t *lnosk;
+    size_t lnoskn;
+    seed_provision("laptop", lprov, lprovn, &lnosk, &lnoskn);
+    free(lnosk);
+    put("provision", "code", "abcd efgh-JKMN", 14);
 
     seed_values();
     seed_invite();
@@ -287,20 +443,33 @@ main(int argc, char **argv)
     int more;
     TRY(rep_replica_export(a, NULL, 0, 0, &p, &n, &more));
     put("batch", "small", p, n);
-    put("import", "small-batch", p, n);
+    put_mode("import", "small-batch", FUZZ_RAW, -1, p, n);
+    check_import(p, n);
     rep__batch_t bt;
     TRY(rep__batch_decode(p, n, &bt));
     for (size_t i = 0; i < bt.n; i++) {
         char name[32];
         snprintf(name, sizeof name, "change-%zu", i);
-        put("change", name, bt.changes[i].p, bt.changes[i].n);
+        seed_change(name, bt.changes[i].p, bt.changes[i].n);
+    }
+    /* the whole log, its genesis, the entry the fuzzer's replica lacks, one by one */
+    if (bt.nentries != 5) {
+        fprintf(stderr, "seeds: the batch carries %zu entries, not 5\n", bt.nentries);
+        return 1;
+    }
+    seed_entries("log", &bt, 0, 5);
+    seed_entries("laptop", &bt, 4, 5);
+    seed_entries("peer-fuzzer-laptop", &bt, 2, 5);
+    for (size_t i = 0; i < bt.nentries; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "entry-%zu", i + 1);
+        seed_entries(name, &bt, i, i + 1);
     }
     rep__batch_clear(&bt);
     rep_free(p);
     TRY(rep_replica_snapshot(a, &p, &n));
-    put("snapshot", "small", p, n);
-    put("import", "small-snapshot", p, n);
-    seed_join(p, n);
+    seed_snapshot("small", p, n, false);
+    seed_join(nosk, noskn, p, n);
     rep_free(p);
 
     /* b has changes of its own, and a's first ones */
@@ -310,27 +479,38 @@ main(int argc, char **argv)
     write_some(a, 4, 40);
     TRY(rep_replica_export(a, vv, vvn, 0, &p, &n, &more));
     put("batch", "large", p, n); /* zstd-compressed: REP_FRAME_ZIP_MIN bytes or more */
-    put("import", "large-batch", p, n);
+    put_mode("import", "large-batch", FUZZ_RAW, -1, p, n);
+    check_import(p, n);
     rep_free(p);
     TRY(rep_replica_export(a, vv, vvn, 600, &p, &n, &more));
     put("batch", "bounded", p, n);
-    put("import", "bounded-batch", p, n);
+    put_mode("import", "bounded-batch", FUZZ_RAW, -1, p, n);
+    check_import(p, n);
     rep_free(p);
     rep_free(vv);
+    TRY(rep_replica_export(b, NULL, 0, 0, &p, &n, &more));
+    put("batch", "nurse", p, n);
+    put_mode("import", "nurse-batch", FUZZ_RAW, -1, p, n);
+    check_import(p, n);
+    rep_free(p);
     TRY(rep_replica_snapshot(a, &p, &n));
-    put("snapshot", "large", p, n);
-    put("import", "large-snapshot", p, n);
+    seed_snapshot("large", p, n, true);
     rep_free(p);
     TRY(rep_replica_vv(a, &vv, &vvn));
     put("vv", "a", vv, vvn);
     rep_free(vv);
     rep_vv_entry_t none[1];
-    TRY(rep__vv_encode(FUZZ_OFFICE, none, 0, &vv, &vvn));
+    TRY(rep__vv_encode(fuzz_o.r->office, none, 0, &vv, &vvn));
     put("vv", "empty", vv, vvn);
     free(vv);
 
     seed_sync(a, b);
 
+    rep_free(peer);
+    rep_free(fprov);
+    rep_free(lprov);
+    free(nosk);
+    free(peer_nosk);
     rep_replica_close(&a);
     rep_replica_close(&b);
     char cmd[4300];

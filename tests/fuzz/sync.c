@@ -1,6 +1,7 @@
 /* sync.c — libFuzzer target: the sync engine's message handling (sync.h). Each input is a
  * stream of messages from one connected peer, [len(2, little-endian), bytes]... (fuzz.h,
- * FUZZ_MSG_HDR); a fresh engine on the process's replica (fuzz.h) hands each to
+ * FUZZ_MSG_HDR); a fresh engine on the process's replica (fuzz.h: the fuzzer's, of the seeds' office, whose
+ * sync messages between two of its replicas are the seeds) hands each to
  * rep__sync_received() while its clock advances, then everything it wants to send is taken
  * and it is ticked past its timeouts, until it is quiet. Nothing may crash or leak, every
  * message taken goes to the peer that connected, and the replica stays usable. */

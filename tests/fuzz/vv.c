@@ -1,6 +1,7 @@
 /* vv.c — libFuzzer target: rep__vv_decode (change.h), a version-vector frame (a HELLO's or
  * an ACK's vv, an export request). Decoded as it is and with its checksum refitted (fuzz.h);
- * a vv that decodes must be sorted by actor without duplicates, and encode again. */
+ * a vv that decodes must be sorted by actor without duplicates (an actor 0, the length of the
+ * sender's membership log, only first), and encode again. */
 #include <stdint.h>
 #include <stdlib.h>
 
