@@ -181,6 +181,7 @@ entry_make(const ent_t *e, rep__buf_t *b)
     msgpack_pack_str_body(&pk, e->name, strlen(e->name));
     msgpack_pack_str(&pk, strlen(e->role));
     msgpack_pack_str_body(&pk, e->role, strlen(e->role));
+    msgpack_pack_nil(&pk); /* extra: nil for an ADD */
     pack_bin(&pk, e->signer, REP_SIGN_PK_BYTES);
     uint8_t sig[REP_SIG_BYTES];
     rep__sign(sig, b->p, b->len, e->sk);
@@ -226,7 +227,7 @@ static ent_t
 ent_next(const world_t *w, const uint8_t *device, const char *name, const char *role,
          const uint8_t *signer, const uint8_t *sk)
 {
-    ent_t e = {.count = 12,
+    ent_t e = {.count = 13,
                .version = REP_ENTRY_VERSION,
                .office = w->office,
                .seq = w->tr.count + 1,
@@ -293,7 +294,7 @@ START_TEST(trust_genesis_is_a_self_signed_admin)
     ck_assert_uint_eq(e.signed_len, e1.len - 2 - REP_SIG_BYTES);
 
     /* the entry is exactly trust.h's format (Ed25519 is deterministic: the same bytes) */
-    ent_t h = {.count = 12,
+    ent_t h = {.count = 13,
                .version = 1,
                .office = w.office,
                .seq = 1,
@@ -350,7 +351,7 @@ START_TEST(trust_genesis_must_be_a_self_signed_admin)
     rep__trust_t tr;
     memset(&tr, 0, sizeof tr);
     memcpy(tr.office, office, sizeof office);
-    ent_t g = {.count = 12,
+    ent_t g = {.count = 13,
                .version = 1,
                .office = office,
                .seq = 1,
@@ -587,8 +588,9 @@ START_TEST(trust_entry_decode_checks_every_field)
         {"version 2", 0, 2, NULL, REP_EVERSION},
         {"version 0", 0, 0, NULL, REP_ECORRUPT},
         {"11 fields", 1, 11, NULL, REP_ECORRUPT},
-        {"13 fields", 1, 13, NULL, REP_ECORRUPT},
-        {"type 2", 2, 2, NULL, REP_EVERSION},
+        {"14 fields", 1, 14, NULL, REP_ECORRUPT},
+        {"type 2 with a nil extra", 2, 2, NULL, REP_ECORRUPT},
+        {"type 3", 2, 3, NULL, REP_EVERSION},
         {"type 0", 2, 0, NULL, REP_ECORRUPT},
         {"type 256", 2, 256, NULL, REP_ECORRUPT},
         {"seq 0", 3, 0, NULL, REP_ECORRUPT},

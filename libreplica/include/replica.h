@@ -607,6 +607,12 @@ typedef struct rep_import_stats {
     uint64_t skewed;      /**< carried a clock beyond wall clock + max drift (applied, not adopted) */
     uint64_t entries;     /**< a snapshot: the state entries it carried (changes is then 0) */
     uint64_t members;     /**< entries of the office's membership log newly taken */
+    uint64_t revoked;     /**< refused: written by a revoked device after its cutoff (a counted
+                               no-op, like a duplicate; the rest of the batch applies) */
+    uint64_t rebuilt;     /**< 1 when a revocation it brought made this replica rebuild its
+                               state from its log, without the revoked device's late changes */
+    uint64_t unpurged;    /**< actors of a revoked device whose late changes this replica had
+                               applied and cannot take back (it caught up by state) */
 } rep_import_stats_t;
 
 /**
@@ -771,6 +777,26 @@ rep_provision_unseal(const uint8_t *file, size_t n, const char *code, uint8_t **
 REP_EXPORT REP_WUR int
 rep_provision_info(const uint8_t *prov, size_t n, uint8_t office_id[REP_OFFICE_ID_BYTES],
                    char **office_name, char **device_name);
+
+/**
+ * Revoke a device (a lost or stolen workstation): this replica (an admin's) signs a REMOVE
+ * entry of the membership log with the device's cutoff — for each of its actors, the last
+ * change of it this replica has — and rotates the office key: a new epoch whose key is boxed
+ * (crypto_box) to every remaining member. Everywhere the entry arrives, the device is refused
+ * by ZAP, its changes past the cutoff are refused even when relayed by others or imported from
+ * a file (counted in rep_import_stats_t.revoked), a replica that had applied some rebuilds its
+ * state from its log without them, and nothing new is sealed with a key the device has.
+ *
+ * @param[in]  device  the device's name or id (rep_device_t.id)
+ * @param[out] id      if not NULL, the revoked device's id
+ * @param[out] kept    if not NULL, how many of its changes stay (up to the cutoff)
+ * @return 0; -EPERM when this device is not an admin; REP_ENOTFOUND when no member has that
+ *         name or id; -EINVAL for this device itself; another negative code on failure
+ *         (nothing is written).
+ */
+REP_EXPORT REP_WUR int
+rep_replica_revoke(rep_replica_t *r, const char *device, char id[REP_DEVICE_ID_SIZE],
+                   uint64_t *kept);
 
 /**
  * Tell the office where this device's node listens: adds @p endpoints to the set of its

@@ -323,8 +323,8 @@ deliverable(rep__applier_t *a, const rep__change_t *c, uint64_t have)
     for (size_t i = 0; i < c->ndeps; i++) {
         uint64_t seq;
         REP_TRY(rep__vv_get(a->t, c->deps[i].actor, &seq, NULL));
-        if (seq < c->deps[i].seq)
-            return 0;
+        if (seq < rep__trust_cap(&a->trust, c->deps[i].actor, c->deps[i].seq))
+            return 0; /* (what it saw of a revoked device past its cutoff is not needed) */
     }
     return 1;
 }
@@ -514,4 +514,156 @@ rep__apply_pending(rep__applier_t *a)
         free(bytes);
         REP_TRY(rc);
     }
+}
+
+/* ---- Revocation ---- */
+
+/* Delete from db (log or pending) the changes of actor after seq (all with seq 0), and at seq
+ * when its hash is not hash. 1 when something was deleted. */
+static int
+drop_after(rep__applier_t *a, int db, const rep__cutoff_t *cut)
+{
+    rep__cur_t *c;
+    REP_TRY(rep__cur_open(a->t, db, &c));
+    uint8_t k[16];
+    dot_key(k, cut->actor, cut->seq ? cut->seq : 1);
+    rep__slice_t key, val;
+    int rc, dropped = 0;
+    for (rc = rep__cur_seek(c, k, sizeof k, &key, &val);
+         rc == 0 && key.n == 16 && rep__get_be64(key.p) == cut->actor;) {
+        uint8_t h[REP_HASH_BYTES];
+        uint64_t seq = rep__get_be64(key.p + 8);
+        if (seq == cut->seq) {
+            rep__hash(h, val.p, val.n);
+            if (memcmp(h, cut->hash, sizeof h) == 0) {
+                rc = rep__cur_next(c, &key, &val);
+                continue;
+            }
+        }
+        if ((rc = rep__cur_del(c)) < 0)
+            break;
+        dropped = 1;
+        rc = rep__cur_seek(c, k, sizeof k, &key, &val); /* the cursor moved: find the next */
+    }
+    rep__cur_close(&c);
+    return rc == 0 || rc == REP_ENOTFOUND ? dropped : rc;
+}
+
+/* Is actor (with seq changes here) one of d's? Its latest change says with which incarnation
+ * it was derived; known only by state, the first incarnations are tried. */
+static int
+actor_of(rep__applier_t *a, const rep__dev_t *d, uint64_t actor, uint64_t seq)
+{
+    uint8_t k[16];
+    rep__slice_t v;
+    rep__change_t c;
+    dot_key(k, actor, seq);
+    int rc = rep__txn_get(a->t, REP_DB_LOG, k, sizeof k, &v);
+    if (rc == 0 && rep__change_decode(v.p, v.n, &c) == 0) {
+        rc = rep__actor_derive(d->pk, c.inc) == actor;
+        rep__change_clear(&c);
+        return rc;
+    }
+    if (rc < 0 && rc != REP_ENOTFOUND)
+        return rc;
+    for (uint32_t inc = 0; inc < 64; inc++)
+        if (rep__actor_derive(d->pk, inc) == actor)
+            return 1;
+    return 0;
+}
+
+/* The cutoffs of a revoked device, plus a cutoff at 0 for each other actor of it in the vv. */
+static int
+device_cuts(rep__applier_t *a, const rep__dev_t *d, rep__cutoff_t **out, size_t *n)
+{
+    rep_vv_entry_t *vv;
+    size_t nvv;
+    REP_TRY(rep__vv_all(a->t, &vv, &nvv));
+    rep__cutoff_t *cuts = calloc(d->ncuts + nvv + 1, sizeof *cuts);
+    if (!cuts) {
+        free(vv);
+        return -ENOMEM;
+    }
+    memcpy(cuts, d->cuts, d->ncuts * sizeof *cuts);
+    size_t k = d->ncuts;
+    int rc = 0;
+    for (size_t i = 0; i < nvv && rc >= 0; i++) {
+        bool listed = false;
+        for (size_t j = 0; j < d->ncuts; j++)
+            listed |= d->cuts[j].actor == vv[i].actor;
+        if (!listed && (rc = actor_of(a, d, vv[i].actor, vv[i].seq)) == 1)
+            cuts[k++] = (rep__cutoff_t){.actor = vv[i].actor}; /* none of it stays */
+    }
+    free(vv);
+    if (rc < 0) {
+        free(cuts);
+        return rc;
+    }
+    *out = cuts;
+    *n = k;
+    return 0;
+}
+
+/* Apply the whole log again on an empty state, once changes were dropped from it: the log
+ * moves into pending, state, hist and vv are emptied, and rep__apply_pending puts every change
+ * back in causal order. */
+static int
+rebuild_state(rep__applier_t *a)
+{
+    rep_import_stats_t keep = a->stats;
+    rep__cur_t *c;
+    REP_TRY(rep__cur_open(a->t, REP_DB_LOG, &c));
+    rep__slice_t k, v;
+    int rc;
+    for (rc = rep__cur_seek(c, NULL, 0, &k, &v); rc == 0; rc = rep__cur_next(c, &k, &v))
+        if ((rc = rep__txn_put(a->t, REP_DB_PENDING, k.p, k.n, v.p, v.n)) < 0)
+            break;
+    rep__cur_close(&c);
+    if (rc != REP_ENOTFOUND)
+        return rc;
+    rep__cur_close(&a->state); /* emptied under it: opened again after */
+    static const int dbs[] = {REP_DB_LOG, REP_DB_STATE, REP_DB_HIST, REP_DB_VV};
+    for (size_t i = 0; i < REP_ARRAY_LEN(dbs); i++)
+        REP_TRY(rep__txn_empty(a->t, dbs[i]));
+    REP_TRY(rep__cur_open(a->t, REP_DB_STATE, &a->state));
+    REP_TRY(rep__apply_pending(a));
+    a->stats = keep;
+    a->stats.rebuilt = 1;
+    return 0;
+}
+
+int
+rep__apply_revocations(rep__applier_t *a)
+{
+    uint64_t based;
+    REP_TRY(rep__txn_count(a->t, REP_DB_BASE, &based));
+    bool rebuild = false;
+    for (size_t i = 0; i < a->trust.ndevs; i++) {
+        const rep__dev_t *d = &a->trust.devs[i];
+        if (!d->removed)
+            continue;
+        rep__cutoff_t *cuts;
+        size_t n;
+        REP_TRY(device_cuts(a, d, &cuts, &n));
+        int rc = 0;
+        for (size_t j = 0; j < n && rc >= 0; j++) {
+            uint64_t have;
+            uint8_t head[REP_HASH_BYTES];
+            if ((rc = drop_after(a, REP_DB_PENDING, &cuts[j])) < 0 ||
+                (rc = rep__vv_get(a->t, cuts[j].actor, &have, head)) < 0)
+                break;
+            if (have < cuts[j].seq ||
+                (have == cuts[j].seq && (have == 0 || !memcmp(head, cuts[j].hash, sizeof head))))
+                continue; /* nothing of it past the cutoff here */
+            if (based) { /* caught up by state: the log cannot rebuild it (README) */
+                a->stats.unpurged++;
+                continue;
+            }
+            rebuild = true;
+            rc = drop_after(a, REP_DB_LOG, &cuts[j]);
+        }
+        free(cuts);
+        REP_TRY(rc);
+    }
+    return rebuild ? rebuild_state(a) : 0;
 }

@@ -79,6 +79,7 @@ typedef struct rep__change {
     rep__sealed_t env;
     uint8_t *plain;             /* the opened body (owned) */
     size_t plainn;
+    bool cut;                   /* set by the importer: past its revoked author's cutoff */
 } rep__change_t;
 
 /* Append the sealed, signed bytes of c (header and body fields; its bytes, hash and views are

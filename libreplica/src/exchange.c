@@ -60,6 +60,7 @@ typedef struct export_ctx {
     size_t max_bytes;
     rep__batch_writer_t w;
     rep__buf_t entries;  /* membership entries they lack, packed */
+    rep__trust_t trust;  /* read by export_fn: a revoked device's cutoffs cap dependencies */
     int more;
 } export_ctx_t;
 
@@ -76,10 +77,10 @@ export_fn(rep__txn_t *t, void *arg)
     rep_vv_entry_t *ours = NULL, *sent = NULL;
     size_t n = 0;
     /* first the membership entries they lack: they go in whatever the size */
-    uint64_t members;
-    REP_TRY(rep__txn_count(t, REP_DB_MEMBERS, &members));
+    rep__trust_clear(&ec->trust);
+    REP_TRY(rep__trust_load(t, ec->r->office, &ec->trust));
     ec->entries.len = 0;
-    REP_TRY(rep__trust_pack_entries(t, rep__vv_seq(&theirs, 0), members, &ec->entries));
+    REP_TRY(rep__trust_pack_entries(t, rep__vv_seq(&theirs, 0), ec->trust.count, &ec->entries));
     REP_TRY(rep__vv_all(t, &ours, &n));
     int rc = 0;
     if (n && !(sent = calloc(n, sizeof *sent)))
@@ -104,7 +105,8 @@ export_fn(rep__txn_t *t, void *arg)
                 bool ready = true;
                 rep__vv_t sv = {sent, n};
                 for (size_t d = 0; d < c.ndeps && ready; d++)
-                    ready = rep__vv_seq(&sv, c.deps[d].actor) >= c.deps[d].seq;
+                    ready = rep__vv_seq(&sv, c.deps[d].actor) >=
+                            rep__trust_cap(&ec->trust, c.deps[d].actor, c.deps[d].seq);
                 rep__change_clear(&c);
                 if (!ready)
                     break;
@@ -240,7 +242,11 @@ answer(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes, answ
         *more = 0;
     if (!r)
         return -EINVAL;
-    catchup_ctx_t cc = {{r, NULL, 0, max_bytes, {{0}, 0, 0}, {0}, 0}, kind, NULL, 0};
+    catchup_ctx_t cc;
+    memset(&cc, 0, sizeof cc);
+    cc.ec.r = r;
+    cc.ec.max_bytes = max_bytes;
+    cc.kind = kind;
     rep__buf_init(&cc.ec.entries);
     rep_vv_entry_t *theirs;
     REP_TRY(their_vv(r, vv, vvlen, &theirs, &cc.ec.ntheirs));
@@ -248,6 +254,7 @@ answer(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes, answ
     rep__batch_begin(&cc.ec.w, r->office, r->office_name, r->actor);
     int rc = rep__store_read(r->st, catchup_fn, &cc);
     free(theirs);
+    rep__trust_clear(&cc.ec.trust);
     if (rc < 0 || cc.snap) {
         rep__buf_free(&cc.ec.w.buf);
         rep__buf_free(&cc.ec.entries);
@@ -311,6 +318,8 @@ cmp_actor_seq_desc(const void *pa, const void *pb)
  * amortized over each actor's hash chain: going down an actor's changes by seq, a change whose
  * hash is the prev of the next one (already vouched for) is vouched for by it; only the others
  * (the newest of each run) have their signature checked: one per actor and batch, usually.
+ * A change of a revoked device past its cutoff is marked cut (and neither checked nor opened,
+ * nor vouching for the one before it).
  */
 static int
 authenticate(rep__trust_t *tr, const uint8_t office[REP_OFFICE_ID_BYTES], rep__change_t *cs,
@@ -321,16 +330,22 @@ authenticate(rep__trust_t *tr, const uint8_t office[REP_OFFICE_ID_BYTES], rep__c
         return -ENOMEM;
     for (size_t i = 0; i < n; i++)
         order[i] = &cs[i];
-    qsort(order, n, sizeof *order, cmp_actor_seq_desc);
+    if (n)
+        qsort(order, n, sizeof *order, cmp_actor_seq_desc);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         rep__change_t *c = order[i], *next = i ? order[i - 1] : NULL;
-        bool vouched = next && next->actor == c->actor && next->seq == c->seq + 1 &&
-                       memcmp(next->prev, c->hash, REP_HASH_BYTES) == 0;
-        if (!vouched) {
-            const rep__dev_t *author = rep__trust_author(tr, c->actor, c->inc);
-            rc = author ? rep__change_verify(c, office, author->pk) : REP_EAUTH;
+        const rep__dev_t *author = rep__trust_author(tr, c->actor, c->inc);
+        if (!author) {
+            rc = REP_EAUTH;
+            break;
         }
+        if ((c->cut = rep__trust_cut(author, c->actor, c->seq, c->hash)))
+            continue;
+        bool vouched = next && !next->cut && next->actor == c->actor &&
+                       next->seq == c->seq + 1 && memcmp(next->prev, c->hash, REP_HASH_BYTES) == 0;
+        if (!vouched)
+            rc = rep__change_verify(c, office, author->pk);
         const uint8_t *key = rep__trust_key(tr, c->epoch, REP_SUBKEY_CHANGE);
         if (rc == 0)
             rc = key ? rep__change_open(c, office, key) : REP_EKEY;
@@ -349,10 +364,16 @@ import_fn(rep__txn_t *t, void *arg)
     if (rc == 0)
         rc = rep__trust_accept_all(&a.trust, t, ic->b->entries, ic->b->nentries);
     a.stats.members = a.trust.count - members;
+    if (rc == 0 && a.trust.removals)
+        rc = rep__apply_revocations(&a);
     if (rc == 0)
         rc = authenticate(&a.trust, a.office, ic->changes, ic->n);
-    for (size_t i = 0; i < ic->n && rc == 0; i++)
-        rc = rep__apply_change(&a, &ic->changes[i]);
+    for (size_t i = 0; i < ic->n && rc == 0; i++) {
+        if (ic->changes[i].cut)
+            a.stats.revoked++;
+        else
+            rc = rep__apply_change(&a, &ic->changes[i]);
+    }
     if (rc == 0)
         rc = rep__apply_pending(&a);
     if (rc == 0)
@@ -394,8 +415,13 @@ snap_import_fn(rep__txn_t *t, void *arg)
     if (rc == 0)
         rc = rep__trust_accept_all(&a.trust, t, sc->s->members, sc->s->nmembers);
     a.stats.members = a.trust.count - members;
+    if (rc == 0 && a.trust.removals)
+        rc = rep__apply_revocations(&a);
     if (rc == 0)
         rc = snap_open(&a.trust, a.office, sc->s);
+    for (size_t i = 0; i < sc->s->nvv && rc == 0; i++) /* made before a revocation it knows */
+        if (rep__trust_cap(&a.trust, sc->s->vv[i].actor, sc->s->vv[i].seq) < sc->s->vv[i].seq)
+            rc = REP_ESTATE;
     if (rc == 0)
         rc = rep__snapshot_merge(&a, sc->s, sc->r->actor);
     if (rc == 0)
@@ -603,8 +629,10 @@ rep_batch_office(const uint8_t *batch, size_t len, uint8_t office_id[REP_OFFICE_
 
 /* For each actor a waiting change needs, the highest seq it needs. */
 typedef struct missing_ctx {
+    rep_replica_t *r;
     rep_vv_entry_t *v;
     size_t n, cap;
+    rep__trust_t trust;
 } missing_ctx_t;
 
 static int
@@ -641,6 +669,8 @@ missing_fn(rep__txn_t *t, void *arg)
 {
     missing_ctx_t *mc = arg;
     rep__cur_t *cur;
+    rep__trust_clear(&mc->trust);
+    REP_TRY(rep__trust_load(t, mc->r->office, &mc->trust));
     REP_TRY(rep__cur_open(t, REP_DB_PENDING, &cur));
     rep__slice_t k, v;
     int rc;
@@ -650,7 +680,8 @@ missing_fn(rep__txn_t *t, void *arg)
             break;
         rc = missing_need(t, mc, c.actor, c.seq - 1); /* its own predecessors */
         for (size_t i = 0; i < c.ndeps && rc == 0; i++)
-            rc = missing_need(t, mc, c.deps[i].actor, c.deps[i].seq);
+            rc = missing_need(t, mc, c.deps[i].actor,
+                              rep__trust_cap(&mc->trust, c.deps[i].actor, c.deps[i].seq));
         rep__change_clear(&c);
         if (rc < 0)
             break;
@@ -668,8 +699,11 @@ rep_replica_missing(rep_replica_t *r, rep_vv_entry_t **out, size_t *n)
     *n = 0;
     if (!r)
         return -EINVAL;
-    missing_ctx_t mc = {NULL, 0, 0};
+    missing_ctx_t mc;
+    memset(&mc, 0, sizeof mc);
+    mc.r = r;
     int rc = rep__store_read(r->st, missing_fn, &mc);
+    rep__trust_clear(&mc.trust);
     if (rc < 0) {
         free(mc.v);
         return rc;

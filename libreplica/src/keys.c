@@ -216,3 +216,20 @@ rep__pw_key(uint8_t key[REP_KEY_BYTES], const char *code, const uint8_t salt[REP
                ? 0
                : -ENOMEM;
 }
+
+void
+rep__box_key(uint8_t out[24 + 32 + 16], const uint8_t key[32], const uint8_t to_pk[32],
+             const uint8_t from_sk[32])
+{
+    _Static_assert(crypto_box_NONCEBYTES == 24 && crypto_box_MACBYTES == 16, "box sizes");
+    randombytes_buf(out, crypto_box_NONCEBYTES);
+    if (crypto_box_easy(out + 24, key, 32, out, to_pk, from_sk) != 0)
+        memset(out, 0, 24 + 32 + 16); /* a key that is not a point: a box nobody opens */
+}
+
+int
+rep__unbox_key(uint8_t key[32], const uint8_t in[24 + 32 + 16], const uint8_t from_pk[32],
+               const uint8_t to_sk[32])
+{
+    return crypto_box_open_easy(key, in + 24, 32 + 16, in, from_pk, to_sk) == 0 ? 0 : REP_EAUTH;
+}

@@ -66,6 +66,13 @@ void rep__aead_seal(uint8_t *c, const uint8_t *m, size_t n, const uint8_t *ad, s
 int rep__aead_open(uint8_t *m, const uint8_t *c, size_t n, const uint8_t *ad, size_t adn,
                    const uint8_t nonce[REP_NONCE_BYTES], const uint8_t key[REP_KEY_BYTES]);
 
+/* crypto_box (X25519 + XSalsa20-Poly1305) of a 32-byte key from one X25519 key pair to
+ * another: out is nonce(24) ‖ sealed key(48). open: 0, or REP_EAUTH. */
+void rep__box_key(uint8_t out[24 + 32 + 16], const uint8_t key[32], const uint8_t to_pk[32],
+                  const uint8_t from_sk[32]);
+int rep__unbox_key(uint8_t key[32], const uint8_t in[24 + 32 + 16], const uint8_t from_pk[32],
+                   const uint8_t to_sk[32]);
+
 /* One-time codes for provisioning files: 12 characters of an unambiguous 32-letter alphabet
  * (60 bits) in groups of four, "XXXX-XXXX-XXXX". new makes one; canon checks one as typed
  * (case, spaces and dashes do not matter) and writes its canonical form: -EINVAL otherwise. */

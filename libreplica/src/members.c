@@ -107,8 +107,10 @@ rep__members_list(rep_replica_t *r, rep__member_t **out, size_t *n)
     rep__member_t *m = tr.ndevs ? calloc(tr.ndevs, sizeof *m) : NULL;
     int rc = tr.ndevs && !m ? -ENOMEM : 0;
     size_t k = 0;
-    for (; k < tr.ndevs && rc == 0; k++) {
-        const rep__dev_t *d = &tr.devs[k];
+    for (size_t i = 0; i < tr.ndevs && rc == 0; i++) {
+        const rep__dev_t *d = &tr.devs[i];
+        if (d->removed)
+            continue; /* revoked: no longer a member */
         rep__hex(m[k].id, d->pk, sizeof d->pk);
         memcpy(m[k].sign_pk, d->pk, sizeof d->pk);
         memcpy(m[k].curve_pk, d->curve, sizeof d->curve);
@@ -116,6 +118,7 @@ rep__members_list(rep_replica_t *r, rep__member_t **out, size_t *n)
             rc = -ENOMEM;
         else
             rc = endpoints_of(r, m[k].id, &m[k]);
+        k++;
     }
     rep__trust_clear(&tr);
     if (rc < 0) {
@@ -149,7 +152,7 @@ rep__member_role(rep_replica_t *r, char **role)
     rep__trust_t tr;
     REP_TRY(rep__store_read(r->st, trust_fn, &tr));
     const rep__dev_t *me = rep__trust_member(&tr, pk);
-    int rc = !me ? 0 : !role || (*role = strdup(me->role)) ? 1 : -ENOMEM;
+    int rc = !me || me->removed ? 0 : !role || (*role = strdup(me->role)) ? 1 : -ENOMEM;
     rep__trust_clear(&tr);
     return rc;
 }

@@ -1,5 +1,6 @@
-/* provision.c — enrolling a new device: its membership entry, and what it starts from
- * (the provisioning of trust.h), in memory or sealed in a file under a one-time code. */
+/* provision.c — enrolling a new device (its membership entry, and what it starts from: the
+ * provisioning of trust.h, in memory or sealed in a file under a one-time code), and revoking
+ * one. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,4 +220,100 @@ rep_provision_info(const uint8_t *prov, size_t n, uint8_t office_id[REP_OFFICE_I
         *office_name = NULL;
     }
     return rc;
+}
+
+/* ---- Revoking ---- */
+typedef struct revoke_ctx {
+    rep_replica_t *r;
+    const char *device;       /* a name or an id */
+    char id[2 * REP_SIGN_PK_BYTES + 1];
+    uint64_t cut;             /* changes of it kept */
+} revoke_ctx_t;
+
+/* The member named or identified by s, or NULL. */
+static const rep__dev_t *
+find_member(const rep__trust_t *tr, const char *s)
+{
+    for (size_t i = 0; i < tr->ndevs; i++) {
+        char id[2 * REP_SIGN_PK_BYTES + 1];
+        rep__hex(id, tr->devs[i].pk, REP_SIGN_PK_BYTES);
+        if (!tr->devs[i].removed && (strcmp(tr->devs[i].name, s) == 0 || strcmp(id, s) == 0))
+            return &tr->devs[i];
+    }
+    return NULL;
+}
+
+/* The cutoffs: every actor of d in t's vv, at what t has of it. */
+static int
+cutoffs_of(rep__txn_t *t, const rep__dev_t *d, rep__cutoff_t **out, size_t *n, uint64_t *kept)
+{
+    rep_vv_entry_t *vv;
+    size_t nvv;
+    REP_TRY(rep__vv_all(t, &vv, &nvv));
+    *out = nvv ? calloc(nvv, sizeof **out) : NULL;
+    *n = 0;
+    *kept = 0;
+    int rc = nvv && !*out ? -ENOMEM : 0;
+    for (size_t i = 0; i < nvv && rc == 0; i++) {
+        for (uint32_t inc = 0; inc < REP_MAX_CUTOFFS; inc++) {
+            if (rep__actor_derive(d->pk, inc) != vv[i].actor)
+                continue;
+            rep__cutoff_t *c = &(*out)[(*n)++];
+            c->actor = vv[i].actor;
+            c->inc = inc;
+            c->seq = vv[i].seq;
+            rc = rep__vv_get(t, vv[i].actor, &c->seq, c->hash);
+            *kept += c->seq;
+            break;
+        }
+    }
+    free(vv);
+    if (rc < 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static int
+revoke_fn(rep__txn_t *t, void *arg)
+{
+    revoke_ctx_t *rc_ = arg;
+    rep__trust_t tr;
+    uint8_t pk[REP_SIGN_PK_BYTES], sk[REP_SIGN_SK_BYTES];
+    REP_TRY(rep__trust_load(t, rc_->r->office, &tr));
+    const rep__dev_t *d = find_member(&tr, rc_->device);
+    rep__cutoff_t *cuts = NULL;
+    size_t n = 0;
+    int rc = d ? 0 : REP_ENOTFOUND;
+    if (rc == 0)
+        rc = rep__meta_get_fixed(t, REP_META_SIGN_PK, pk, sizeof pk);
+    if (rc == 0)
+        rc = rep__meta_get_fixed(t, REP_META_SIGN_SK, sk, sizeof sk);
+    if (rc == 0)
+        rc = cutoffs_of(t, d, &cuts, &n, &rc_->cut);
+    if (rc == 0) {
+        rep__hex(rc_->id, d->pk, REP_SIGN_PK_BYTES);
+        rc = rep__trust_remove(&tr, t, pk, sk, d->pk, cuts, n);
+    }
+    rep__wipe(sk, sizeof sk);
+    free(cuts);
+    rep__trust_clear(&tr);
+    return rc;
+}
+
+int
+rep_replica_revoke(rep_replica_t *r, const char *device, char id[REP_DEVICE_ID_SIZE],
+                   uint64_t *kept)
+{
+    if (!r || !device || !*device)
+        return -EINVAL;
+    revoke_ctx_t rc_ = {r, device, {0}, 0};
+    REP_TRY(rep__store_write(r->st, revoke_fn, &rc_));
+    rep__node_poke(r); /* a node serving this directory tells the office, and hangs up on it */
+    if (id)
+        memcpy(id, rc_.id, REP_DEVICE_ID_SIZE);
+    if (kept)
+        *kept = rc_.cut;
+    return 0;
 }

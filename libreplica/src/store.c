@@ -370,6 +370,12 @@ rep__txn_count(rep__txn_t *t, int db, uint64_t *n)
 }
 
 int
+rep__txn_empty(rep__txn_t *t, int db)
+{
+    return err(mdb_drop(t->txn, t->s->dbi[db], 0));
+}
+
+int
 rep__txn_bytes(rep__txn_t *t, int db, uint64_t *n)
 {
     MDB_stat st;

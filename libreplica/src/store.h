@@ -72,6 +72,8 @@ int rep__txn_put(rep__txn_t *t, int db, const void *k, size_t kn, const void *v,
 int rep__txn_append(rep__txn_t *t, int db, const void *k, size_t kn, const void *v, size_t vn);
 /* Delete a key (with v: only that duplicate). REP_ENOTFOUND when absent. */
 int rep__txn_del(rep__txn_t *t, int db, const void *k, size_t kn, const void *v, size_t vn);
+/* Delete every entry of a database. */
+int rep__txn_empty(rep__txn_t *t, int db);
 /* Number of entries in a database; bytes of its leaf and overflow pages. */
 int rep__txn_count(rep__txn_t *t, int db, uint64_t *n);
 int rep__txn_bytes(rep__txn_t *t, int db, uint64_t *n);

@@ -11,11 +11,96 @@
 
 static const char kdf_ctx[8] = {'r', 'e', 'p', 'l', 'i', 'c', 'a', '_'};
 
+static void
+pack_bin(msgpack_packer *pk, const void *p, size_t n)
+{
+    msgpack_pack_bin(pk, n);
+    msgpack_pack_bin_body(pk, p, n);
+}
+
 /* ---- Entries ---- */
 static bool
 role_valid(const char *s, size_t n)
 {
     return (n == 5 && memcmp(s, "admin", 5) == 0) || (n == 6 && memcmp(s, "member", 6) == 0);
+}
+
+/* A REMOVE's [[[actor, inc, seq, hash]...], [[device, box]...]]: checked, and kept as views
+ * (rep__entry_cutoff and rep__entry_box read them again). */
+static int
+rd_removal(rep__rd_t *r, rep__entry_t *e)
+{
+    uint32_t two, n, four;
+    REP_TRY(rep__rd_array(r, &two));
+    if (two != 2)
+        return REP_ECORRUPT;
+    const uint8_t *cuts = r->p;
+    REP_TRY(rep__rd_array(r, &n));
+    if (n > REP_MAX_CUTOFFS)
+        return REP_ECORRUPT;
+    e->ncuts = n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t actor, inc, seq;
+        uint8_t hash[REP_HASH_BYTES];
+        REP_TRY(rep__rd_array(r, &four));
+        if (four != 4)
+            return REP_ECORRUPT;
+        REP_TRY(rep__rd_uint(r, &actor));
+        REP_TRY(rep__rd_uint(r, &inc));
+        REP_TRY(rep__rd_uint(r, &seq));
+        REP_TRY(rep__rd_fixed(r, hash, sizeof hash));
+        if (actor == 0 || inc > UINT32_MAX || rep__actor_derive(e->device, (uint32_t)inc) != actor)
+            return REP_ECORRUPT; /* not an actor of the device removed */
+    }
+    e->cuts = (rep__bytes_t){cuts, (size_t)(r->p - cuts)};
+    const uint8_t *boxes = r->p;
+    REP_TRY(rep__rd_array(r, &n));
+    e->nboxes = n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t pk[REP_SIGN_PK_BYTES], box[REP_KEY_BOX_BYTES];
+        REP_TRY(rep__rd_array(r, &two));
+        if (two != 2)
+            return REP_ECORRUPT;
+        REP_TRY(rep__rd_fixed(r, pk, sizeof pk));
+        REP_TRY(rep__rd_fixed(r, box, sizeof box));
+    }
+    e->boxes = (rep__bytes_t){boxes, (size_t)(r->p - boxes)};
+    return 0;
+}
+
+int
+rep__entry_cutoff(const rep__entry_t *e, size_t i, rep__cutoff_t *out)
+{
+    rep__rd_t r;
+    uint32_t n, four;
+    uint64_t inc;
+    rep__rd_init(&r, e->cuts.p, e->cuts.n);
+    REP_TRY(rep__rd_array(&r, &n));
+    for (size_t k = 0; k <= i && k < n; k++) {
+        REP_TRY(rep__rd_array(&r, &four));
+        REP_TRY(rep__rd_uint(&r, &out->actor));
+        REP_TRY(rep__rd_uint(&r, &inc));
+        REP_TRY(rep__rd_uint(&r, &out->seq));
+        REP_TRY(rep__rd_fixed(&r, out->hash, sizeof out->hash));
+        out->inc = (uint32_t)inc;
+    }
+    return i < n ? 0 : REP_ENOTFOUND;
+}
+
+int
+rep__entry_box(const rep__entry_t *e, size_t i, uint8_t pk[REP_SIGN_PK_BYTES],
+               uint8_t box[REP_KEY_BOX_BYTES])
+{
+    rep__rd_t r;
+    uint32_t n, two;
+    rep__rd_init(&r, e->boxes.p, e->boxes.n);
+    REP_TRY(rep__rd_array(&r, &n));
+    for (size_t k = 0; k <= i && k < n; k++) {
+        REP_TRY(rep__rd_array(&r, &two));
+        REP_TRY(rep__rd_fixed(&r, pk, REP_SIGN_PK_BYTES));
+        REP_TRY(rep__rd_fixed(&r, box, REP_KEY_BOX_BYTES));
+    }
+    return i < n ? 0 : REP_ENOTFOUND;
 }
 
 int
@@ -30,15 +115,15 @@ rep__entry_decode(const uint8_t *p, size_t n, rep__entry_t *e)
     REP_TRY(rep__rd_uint(&r, &version));
     if (version != REP_ENTRY_VERSION)
         return version > REP_ENTRY_VERSION ? REP_EVERSION : REP_ECORRUPT;
-    if (count != 12)
+    if (count != 13)
         return REP_ECORRUPT;
     REP_TRY(rep__rd_fixed(&r, e->office, sizeof e->office));
     REP_TRY(rep__rd_uint(&r, &e->seq));
     REP_TRY(rep__rd_fixed(&r, e->prev, sizeof e->prev));
     REP_TRY(rep__rd_uint(&r, &type));
     REP_TRY(rep__rd_uint(&r, &epoch));
-    if (type != REP_ENTRY_ADD)
-        return type > REP_ENTRY_ADD && type < 256 ? REP_EVERSION : REP_ECORRUPT;
+    if (type != REP_ENTRY_ADD && type != REP_ENTRY_REMOVE)
+        return type > REP_ENTRY_REMOVE && type < 256 ? REP_EVERSION : REP_ECORRUPT;
     if (e->seq == 0 || epoch == 0 || epoch > UINT32_MAX)
         return REP_ECORRUPT;
     e->type = (uint8_t)type;
@@ -50,6 +135,10 @@ rep__entry_decode(const uint8_t *p, size_t n, rep__entry_t *e)
     if (rep__name_check(e->name, e->namen, REP_MAX_DEVICE_NAME, false) != 0 ||
         !role_valid(e->role, e->rolen))
         return REP_ECORRUPT;
+    if (e->type == REP_ENTRY_ADD)
+        REP_TRY(rep__rd_nil(&r));
+    else
+        REP_TRY(rd_removal(&r, e));
     REP_TRY(rep__rd_fixed(&r, e->signer, sizeof e->signer));
     e->signed_len = n - rep__rd_left(&r);
     REP_TRY(rep__rd_fixed(&r, e->sig, sizeof e->sig));
@@ -60,12 +149,14 @@ rep__entry_decode(const uint8_t *p, size_t n, rep__entry_t *e)
 void
 rep__trust_clear(rep__trust_t *tr)
 {
+    for (size_t i = 0; i < tr->ndevs; i++)
+        free(tr->devs[i].cuts);
     free(tr->devs);
     if (tr->keys)
         rep__wipe(tr->keys, tr->nkeys * sizeof *tr->keys);
     free(tr->keys);
     free(tr->authors);
-    memset(tr, 0, sizeof *tr);
+    rep__wipe(tr, sizeof *tr);
 }
 
 const rep__dev_t *
@@ -77,10 +168,45 @@ rep__trust_member(const rep__trust_t *tr, const uint8_t pk[REP_SIGN_PK_BYTES])
     return NULL;
 }
 
+/* Fold a checked REMOVE into tr: the device's cutoffs. */
+static int
+fold_remove(rep__trust_t *tr, const rep__entry_t *e)
+{
+    rep__dev_t *d = (rep__dev_t *)rep__trust_member(tr, e->device);
+    if (!d || d->removed)
+        return REP_ECORRUPT;
+    /* the listed cutoffs, then the device's first incarnations that are not listed, at 0:
+     * nothing of them stays (what a dependency on them is capped at) */
+    if (!(d->cuts = calloc(e->ncuts + REP_CUT_INCS, sizeof *d->cuts)))
+        return -ENOMEM;
+    for (size_t i = 0; i < e->ncuts; i++)
+        REP_TRY(rep__entry_cutoff(e, i, &d->cuts[i]));
+    d->ncuts = e->ncuts;
+    for (uint32_t inc = 0; inc < REP_CUT_INCS; inc++) {
+        uint64_t actor = rep__actor_derive(d->pk, inc);
+        bool listed = false;
+        for (size_t i = 0; i < e->ncuts; i++)
+            listed |= d->cuts[i].actor == actor;
+        if (!listed)
+            d->cuts[d->ncuts++] = (rep__cutoff_t){.actor = actor, .inc = inc};
+    }
+    d->removed = true;
+    tr->any_removed = true;
+    tr->removals++;
+    return 0;
+}
+
 /* Fold a checked entry into tr. */
 static int
 fold(rep__trust_t *tr, const rep__entry_t *e, const uint8_t *p, size_t n)
 {
+    if (e->type == REP_ENTRY_REMOVE) {
+        REP_TRY(fold_remove(tr, e));
+        tr->count = e->seq;
+        tr->epoch = e->epoch;
+        rep__hash(tr->head, p, n);
+        return 0;
+    }
     if (rep__trust_member(tr, e->device))
         return REP_ECORRUPT; /* added twice: rep__trust_accept refuses it */
     rep__dev_t *d = realloc(tr->devs, (tr->ndevs + 1) * sizeof *d);
@@ -116,11 +242,33 @@ take_key(rep__trust_t *tr, uint32_t epoch, const uint8_t key[REP_KEY_BYTES])
     return 0;
 }
 
+/* This device's keys, when t's replica has them (meta "sign_pk", "sign_sk"). */
+static int
+load_self(rep__txn_t *t, rep__trust_t *tr)
+{
+    rep__slice_t pk, sk;
+    int rc = rep__txn_get(t, REP_DB_META, "sign_pk", 7, &pk);
+    if (rc == 0)
+        rc = rep__txn_get(t, REP_DB_META, "sign_sk", 7, &sk);
+    if (rc == REP_ENOTFOUND)
+        return 0;
+    REP_TRY(rc);
+    if (pk.n != REP_SIGN_PK_BYTES || sk.n != REP_SIGN_SK_BYTES)
+        return REP_ECORRUPT;
+    memcpy(tr->self_pk, pk.p, pk.n);
+    REP_TRY(rep__sign_to_curve(NULL, sk.p, NULL, tr->self_csk));
+    tr->has_self = true;
+    return 0;
+}
+
 int
 rep__trust_load(rep__txn_t *t, const uint8_t office[REP_OFFICE_ID_BYTES], rep__trust_t *tr)
 {
     memset(tr, 0, sizeof *tr);
     memcpy(tr->office, office, sizeof tr->office);
+    int lrc = load_self(t, tr);
+    if (lrc < 0)
+        return lrc;
     rep__cur_t *c;
     REP_TRY(rep__cur_open(t, REP_DB_MEMBERS, &c));
     rep__slice_t k, v;
@@ -148,13 +296,58 @@ rep__trust_load(rep__txn_t *t, const uint8_t office[REP_OFFICE_ID_BYTES], rep__t
         }
         rep__cur_close(&c);
     }
-    if (rc == REP_ENOTFOUND)
+    if (rc == REP_ENOTFOUND) {
+        tr->removals = 0; /* counts those taken from now on */
         return 0;
+    }
     rep__trust_clear(tr);
     return rc;
 }
 
 /* ---- Growing the log ---- */
+
+static bool
+is_admin(const rep__trust_t *tr, const uint8_t pk[REP_SIGN_PK_BYTES])
+{
+    const rep__dev_t *d = rep__trust_member(tr, pk);
+    return d && !d->removed && strcmp(d->role, "admin") == 0;
+}
+
+/* The members a REMOVE of device leaves. */
+static size_t
+remaining(const rep__trust_t *tr, const uint8_t device[REP_SIGN_PK_BYTES])
+{
+    size_t n = 0;
+    for (size_t i = 0; i < tr->ndevs; i++)
+        n += !tr->devs[i].removed && memcmp(tr->devs[i].pk, device, REP_SIGN_PK_BYTES) != 0;
+    return n;
+}
+
+/* A REMOVE: by an admin other than the device, of a member, to the next epoch, with a box
+ * for each remaining member exactly. */
+static int
+check_remove(const rep__trust_t *tr, const rep__entry_t *e)
+{
+    const rep__dev_t *d = rep__trust_member(tr, e->device);
+    if (!d || d->removed || e->epoch != tr->epoch + 1 ||
+        memcmp(e->signer, e->device, REP_SIGN_PK_BYTES) == 0)
+        return REP_ECORRUPT;
+    if (!is_admin(tr, e->signer))
+        return REP_EAUTH;
+    if (e->nboxes != remaining(tr, e->device))
+        return REP_ECORRUPT;
+    for (size_t i = 0; i < e->nboxes; i++) {
+        uint8_t pk[REP_SIGN_PK_BYTES], box[REP_KEY_BOX_BYTES], other[REP_SIGN_PK_BYTES];
+        REP_TRY(rep__entry_box(e, i, pk, box));
+        const rep__dev_t *m = rep__trust_member(tr, pk);
+        if (!m || m->removed || m == d)
+            return REP_ECORRUPT;
+        for (size_t j = 0; j < i; j++) /* each once */
+            if (rep__entry_box(e, j, other, box) == 0 && memcmp(other, pk, sizeof pk) == 0)
+                return REP_ECORRUPT;
+    }
+    return 0;
+}
 
 /* Check e (decoded from [p, p+n)) as the next entry of tr. */
 static int
@@ -166,6 +359,8 @@ check_next(const rep__trust_t *tr, const rep__entry_t *e)
         return REP_ECORRUPT;
     if (memcmp(e->prev, tr->head, sizeof e->prev) != 0)
         return REP_EFORK;
+    if (e->type == REP_ENTRY_REMOVE)
+        return check_remove(tr, e);
     if (rep__trust_member(tr, e->device))
         return REP_ECORRUPT;
     if (e->seq == 1) /* the genesis: the founding admin adds itself */
@@ -173,8 +368,7 @@ check_next(const rep__trust_t *tr, const rep__entry_t *e)
                        e->rolen == 5 && memcmp(e->role, "admin", 5) == 0
                    ? 0
                    : REP_EAUTH;
-    const rep__dev_t *s = rep__trust_member(tr, e->signer);
-    return s && strcmp(s->role, "admin") == 0 ? 0 : REP_EAUTH;
+    return is_admin(tr, e->signer) ? 0 : REP_EAUTH;
 }
 
 static int
@@ -185,6 +379,27 @@ store_entry(rep__trust_t *tr, rep__txn_t *t, const rep__entry_t *e, const uint8_
     if (t)
         REP_TRY(rep__txn_put(t, REP_DB_MEMBERS, k, sizeof k, p, n));
     return fold(tr, e, p, n);
+}
+
+/* The new epoch's key, if the REMOVE boxed one to this device. */
+static int
+take_boxed_key(rep__trust_t *tr, rep__txn_t *t, const rep__entry_t *e)
+{
+    if (!tr->has_self)
+        return 0;
+    for (size_t i = 0; i < e->nboxes; i++) {
+        uint8_t pk[REP_SIGN_PK_BYTES], box[REP_KEY_BOX_BYTES], key[REP_KEY_BYTES];
+        REP_TRY(rep__entry_box(e, i, pk, box));
+        if (memcmp(pk, tr->self_pk, sizeof pk) != 0)
+            continue;
+        const rep__dev_t *signer = rep__trust_member(tr, e->signer);
+        int rc = rep__unbox_key(key, box, signer->curve, tr->self_csk);
+        if (rc == 0)
+            rc = rep__trust_put_key(tr, t, e->epoch, key);
+        rep__wipe(key, sizeof key);
+        return rc; /* REP_EAUTH: a box this device cannot open is a bad entry */
+    }
+    return 0;
 }
 
 int
@@ -210,6 +425,8 @@ rep__trust_accept(rep__trust_t *tr, rep__txn_t *t, const uint8_t *p, size_t n)
     REP_TRY(check_next(tr, &e));
     REP_TRY(rep__verify(e.sig, p, e.signed_len, e.signer));
     REP_TRY(store_entry(tr, t, &e, p, n));
+    if (e.type == REP_ENTRY_REMOVE && t)
+        REP_TRY(take_boxed_key(tr, t, &e));
     return 1;
 }
 
@@ -224,11 +441,44 @@ rep__trust_accept_all(rep__trust_t *tr, rep__txn_t *t, const rep__bytes_t *e, si
     return 0;
 }
 
+/* Start the next entry: everything up to and including name. */
 static void
-pack_bin(msgpack_packer *pk, const void *p, size_t n)
+entry_head(const rep__trust_t *tr, rep__buf_t *b, msgpack_packer *pk, int type, uint32_t epoch,
+           const uint8_t device[REP_SIGN_PK_BYTES], const uint8_t curve[32], const char *name)
 {
-    msgpack_pack_bin(pk, n);
-    msgpack_pack_bin_body(pk, p, n);
+    rep__buf_init(b);
+    rep__packer_init(pk, b);
+    msgpack_pack_array(pk, 13);
+    msgpack_pack_uint8(pk, REP_ENTRY_VERSION);
+    pack_bin(pk, tr->office, sizeof tr->office);
+    msgpack_pack_uint64(pk, tr->count + 1);
+    pack_bin(pk, tr->head, sizeof tr->head);
+    msgpack_pack_uint8(pk, (uint8_t)type);
+    msgpack_pack_uint32(pk, epoch);
+    pack_bin(pk, device, REP_SIGN_PK_BYTES);
+    pack_bin(pk, curve, 32);
+    size_t namen = strlen(name);
+    msgpack_pack_str(pk, namen);
+    msgpack_pack_str_body(pk, name, namen);
+}
+
+/* Finish an entry (signer, signature) and take it as any entry that arrives. */
+static int
+sign_and_take(rep__trust_t *tr, rep__txn_t *t, rep__buf_t *b, const uint8_t pk[REP_SIGN_PK_BYTES],
+              const uint8_t sk[REP_SIGN_SK_BYTES])
+{
+    msgpack_packer pk_;
+    rep__packer_init(&pk_, b);
+    pack_bin(&pk_, pk, REP_SIGN_PK_BYTES);
+    uint8_t sig[REP_SIG_BYTES];
+    if (b->err == 0)
+        rep__sign(sig, b->p, b->len, sk);
+    pack_bin(&pk_, sig, sizeof sig);
+    int rc = b->err;
+    if (rc == 0)
+        rc = rep__trust_accept(tr, t, b->p, b->len);
+    rep__buf_free(b);
+    return rc < 0 ? rc : 0;
 }
 
 int
@@ -241,41 +491,98 @@ rep__trust_add(rep__trust_t *tr, rep__txn_t *t, const uint8_t pk[REP_SIGN_PK_BYT
         return -EINVAL;
     if (rep__trust_member(tr, device))
         return REP_EEXIST;
-    for (size_t i = 0; i < tr->ndevs; i++) /* staff tell devices apart by name */
-        if (strcmp(tr->devs[i].name, name) == 0)
+    for (size_t i = 0; i < tr->ndevs; i++) /* staff tell members apart by name */
+        if (!tr->devs[i].removed && strcmp(tr->devs[i].name, name) == 0)
             return REP_EEXIST;
-    const rep__dev_t *s = rep__trust_member(tr, pk);
-    if (tr->count > 0 ? !s || strcmp(s->role, "admin") != 0 : memcmp(pk, device, REP_SIGN_PK_BYTES) != 0)
+    if (tr->count > 0 ? !is_admin(tr, pk) : memcmp(pk, device, REP_SIGN_PK_BYTES) != 0)
         return -EPERM;
     uint8_t curve[32];
     REP_TRY(rep__sign_to_curve(device, NULL, curve, NULL));
     rep__buf_t b;
-    rep__buf_init(&b);
     msgpack_packer pk_;
-    rep__packer_init(&pk_, &b);
-    msgpack_pack_array(&pk_, 12);
-    msgpack_pack_uint8(&pk_, REP_ENTRY_VERSION);
-    pack_bin(&pk_, tr->office, sizeof tr->office);
-    msgpack_pack_uint64(&pk_, tr->count + 1);
-    pack_bin(&pk_, tr->head, sizeof tr->head);
-    msgpack_pack_uint8(&pk_, REP_ENTRY_ADD);
-    msgpack_pack_uint32(&pk_, tr->epoch ? tr->epoch : 1);
-    pack_bin(&pk_, device, REP_SIGN_PK_BYTES);
-    pack_bin(&pk_, curve, sizeof curve);
-    msgpack_pack_str(&pk_, namen);
-    msgpack_pack_str_body(&pk_, name, namen);
+    entry_head(tr, &b, &pk_, REP_ENTRY_ADD, tr->epoch ? tr->epoch : 1, device, curve, name);
     msgpack_pack_str(&pk_, rolen);
     msgpack_pack_str_body(&pk_, role, rolen);
-    pack_bin(&pk_, pk, REP_SIGN_PK_BYTES);
-    uint8_t sig[REP_SIG_BYTES];
-    if (b.err == 0)
-        rep__sign(sig, b.p, b.len, sk);
-    pack_bin(&pk_, sig, sizeof sig);
-    int rc = b.err;
-    if (rc == 0) /* through the same path as an entry that arrives */
-        rc = rep__trust_accept(tr, t, b.p, b.len);
-    rep__buf_free(&b);
-    return rc < 0 ? rc : 0;
+    msgpack_pack_nil(&pk_);
+    return sign_and_take(tr, t, &b, pk, sk);
+}
+
+int
+rep__trust_remove(rep__trust_t *tr, rep__txn_t *t, const uint8_t pk[REP_SIGN_PK_BYTES],
+                  const uint8_t sk[REP_SIGN_SK_BYTES], const uint8_t device[REP_SIGN_PK_BYTES],
+                  const rep__cutoff_t *cuts, size_t ncuts)
+{
+    const rep__dev_t *d = rep__trust_member(tr, device);
+    if (!is_admin(tr, pk))
+        return -EPERM;
+    if (!d || d->removed)
+        return REP_ENOTFOUND;
+    if (memcmp(pk, device, REP_SIGN_PK_BYTES) == 0 || ncuts > REP_MAX_CUTOFFS)
+        return -EINVAL;
+    uint8_t key[REP_KEY_BYTES], csk[32];
+    rep__random(key, sizeof key);
+    REP_TRY(rep__sign_to_curve(NULL, sk, NULL, csk));
+    rep__buf_t b;
+    msgpack_packer pk_;
+    entry_head(tr, &b, &pk_, REP_ENTRY_REMOVE, tr->epoch + 1, device, d->curve, d->name);
+    size_t rolen = strlen(d->role);
+    msgpack_pack_str(&pk_, rolen);
+    msgpack_pack_str_body(&pk_, d->role, rolen);
+    msgpack_pack_array(&pk_, 2);
+    msgpack_pack_array(&pk_, ncuts);
+    for (size_t i = 0; i < ncuts; i++) {
+        msgpack_pack_array(&pk_, 4);
+        msgpack_pack_uint64(&pk_, cuts[i].actor);
+        msgpack_pack_uint32(&pk_, cuts[i].inc);
+        msgpack_pack_uint64(&pk_, cuts[i].seq);
+        pack_bin(&pk_, cuts[i].hash, REP_HASH_BYTES);
+    }
+    msgpack_pack_array(&pk_, remaining(tr, device));
+    for (size_t i = 0; i < tr->ndevs; i++) {
+        const rep__dev_t *m = &tr->devs[i];
+        if (m->removed || m == d)
+            continue;
+        uint8_t box[REP_KEY_BOX_BYTES];
+        rep__box_key(box, key, m->curve, csk);
+        msgpack_pack_array(&pk_, 2);
+        pack_bin(&pk_, m->pk, REP_SIGN_PK_BYTES);
+        pack_bin(&pk_, box, sizeof box);
+    }
+    uint32_t epoch = tr->epoch + 1;
+    int rc = sign_and_take(tr, t, &b, pk, sk);
+    if (rc == 0) /* boxed to this device too when it is in the log; stored either way */
+        rc = rep__trust_put_key(tr, t, epoch, key);
+    rep__wipe(key, sizeof key);
+    rep__wipe(csk, sizeof csk);
+    return rc;
+}
+
+int
+rep__trust_cut(const rep__dev_t *author, uint64_t actor, uint64_t seq,
+               const uint8_t hash[REP_HASH_BYTES])
+{
+    if (!author || !author->removed)
+        return 0;
+    for (size_t i = 0; i < author->ncuts; i++)
+        if (author->cuts[i].actor == actor)
+            return seq > author->cuts[i].seq ||
+                   (seq == author->cuts[i].seq &&
+                    memcmp(hash, author->cuts[i].hash, REP_HASH_BYTES) != 0);
+    return 1; /* an actor of it the admin had nothing of */
+}
+
+uint64_t
+rep__trust_cap(const rep__trust_t *tr, uint64_t actor, uint64_t seq)
+{
+    if (!tr->any_removed)
+        return seq;
+    for (size_t d = 0; d < tr->ndevs; d++) {
+        const rep__dev_t *dev = &tr->devs[d];
+        for (size_t i = 0; dev->removed && i < dev->ncuts; i++)
+            if (dev->cuts[i].actor == actor)
+                return seq < dev->cuts[i].seq ? seq : dev->cuts[i].seq;
+    }
+    return seq;
 }
 
 int

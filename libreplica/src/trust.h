@@ -3,9 +3,16 @@
  * Membership (DESIGN.md "Security") is a hash-chained log signed by the office's admins, not
  * a CRDT: it has one order, and an entry is valid only after the one before it. An entry is
  *   [1, office(bin 16), seq, prev(bin 32), type, epoch, device(bin 32), curve(bin 32),
- *    name, role, signer(bin 32), sig(bin 64)]
- * type 1 (ADD) enrolls device (its Ed25519 key, which names it) with curve (its X25519 key,
- * what ZeroMQ's CURVE sees), a name and a role: "admin" or "member". Entry 1 is the genesis:
+ *    name, role, extra, signer(bin 32), sig(bin 64)]
+ * type 1 (ADD, extra nil) enrolls device (its Ed25519 key, which names it) with curve (its
+ * X25519 key, what ZeroMQ's CURVE sees), a name and a role: "admin" or "member".
+ * type 2 (REMOVE) revokes device (curve, name, role repeat what it was), with extra
+ *   [[[actor, inc, seq, hash(bin 32)]...], [[member(bin 32), box(bin 72)]...]]
+ * the cutoffs: for each actor of the device (derived with inc), the last change of it the
+ * admin accepts (seq and hash; seq 0 for none), and the office key of the new epoch (the
+ * entry's epoch, one more than before) boxed to each remaining member (crypto_box, from the
+ * signing admin's X25519 key to the member's: nonce(24) ‖ sealed key(48)), every one of them,
+ * so the removed device can read nothing sealed from then on. Entry 1 is the genesis:
  * the founding admin adds itself (signer == device). Every later entry is signed by a device
  * that the entries before it made an admin. prev is the hash of the entry before (zeros for
  * entry 1); sig is Ed25519 over every byte before it; epoch is the office-key epoch in force
@@ -33,6 +40,10 @@
 
 #define REP_ENTRY_VERSION 1
 #define REP_ENTRY_ADD 1
+#define REP_ENTRY_REMOVE 2
+#define REP_MAX_CUTOFFS 64       /* actors (incarnations) of one device a REMOVE may cut */
+#define REP_CUT_INCS 16          /* a removed device's incarnations cut at 0 when not listed */
+#define REP_KEY_BOX_BYTES (REP_NONCE_BYTES + REP_KEY_BYTES + REP_MAC_BYTES)
 #define REP_MAX_DEVICE_NAME 64
 #define REP_MAX_ROLE 16
 #define REP_SUBKEY_CHANGE 1
@@ -48,17 +59,33 @@ typedef struct rep__entry {
     uint8_t device[REP_SIGN_PK_BYTES], curve[32], signer[REP_SIGN_PK_BYTES], sig[REP_SIG_BYTES];
     const char *name, *role;
     uint32_t namen, rolen;
+    rep__bytes_t cuts, boxes;   /* a REMOVE's cutoffs and boxes, as msgpack arrays */
+    size_t ncuts, nboxes;
     size_t signed_len;          /* the bytes the signature covers: [0, signed_len) */
 } rep__entry_t;
 
-/* Decode an entry (bounds, names, role, type) without checking its signature. REP_ECORRUPT,
- * REP_EVERSION. */
+/* Where a revoked device's history is cut: changes of actor after seq are refused. */
+typedef struct rep__cutoff {
+    uint64_t actor, seq;
+    uint32_t inc;
+    uint8_t hash[REP_HASH_BYTES]; /* of change seq (zeros when seq is 0) */
+} rep__cutoff_t;
+
+/* Decode an entry (bounds, names, role, type, a REMOVE's cutoffs and boxes) without checking
+ * its signature. REP_ECORRUPT, REP_EVERSION. */
 int rep__entry_decode(const uint8_t *p, size_t n, rep__entry_t *e);
+/* A REMOVE's cutoff i, box i (REP_ENOTFOUND past the last). */
+int rep__entry_cutoff(const rep__entry_t *e, size_t i, rep__cutoff_t *out);
+int rep__entry_box(const rep__entry_t *e, size_t i, uint8_t pk[REP_SIGN_PK_BYTES],
+                   uint8_t box[REP_KEY_BOX_BYTES]);
 
 /* A member as the log leaves it. */
 typedef struct rep__dev {
     uint8_t pk[REP_SIGN_PK_BYTES], curve[32];
     char name[REP_MAX_DEVICE_NAME + 1], role[REP_MAX_ROLE + 1];
+    bool removed;               /* revoked: its changes after the cutoffs are refused */
+    rep__cutoff_t *cuts;        /* the REMOVE's, then its first incarnations not listed, at 0 */
+    size_t ncuts;
 } rep__dev_t;
 
 /* What a replica trusts, read from one transaction. */
@@ -80,6 +107,10 @@ typedef struct rep__trust {
         size_t dev;
     } *authors;
     size_t nauthors, authors_cap;
+    bool has_self;                  /* this device's keys, to open the boxes sent to it */
+    uint8_t self_pk[REP_SIGN_PK_BYTES], self_csk[32];
+    uint64_t removals;              /* REMOVE entries taken since loading */
+    bool any_removed;               /* some device of the log was removed */
 } rep__trust_t;
 
 /* Read the log and the keys of t (office: the replica's). An empty log is fine (a replica of
@@ -113,9 +144,26 @@ int rep__trust_pack_entries(rep__txn_t *t, uint64_t after, uint64_t count, rep__
 /* Append to b a msgpack array of [epoch, key(bin 32)] for every key (secret!). */
 int rep__trust_pack_keys(rep__txn_t *t, rep__buf_t *b);
 
-/* The member with this Ed25519 key, or NULL. */
+/* Sign and store a REMOVE of device (a member, not the admin pk itself) with cutoffs (each
+ * actor of it the admin has, at what it has), and rotate the office key: a fresh key for
+ * epoch tr->epoch + 1, boxed to every remaining member, stored here too. -EPERM when pk is
+ * not an admin; REP_ENOTFOUND when device is not a member (or was removed); -EINVAL for the
+ * admin itself. */
+int rep__trust_remove(rep__trust_t *tr, rep__txn_t *t, const uint8_t pk[REP_SIGN_PK_BYTES],
+                      const uint8_t sk[REP_SIGN_SK_BYTES], const uint8_t device[REP_SIGN_PK_BYTES],
+                      const rep__cutoff_t *cuts, size_t ncuts);
+
+/* For a change of actor (by author, whoever it is): 1 when it is past a cutoff of a revoked
+ * device (to be refused: after seq, or at seq with another hash), else 0. */
+int rep__trust_cut(const rep__dev_t *author, uint64_t actor, uint64_t seq,
+                   const uint8_t hash[REP_HASH_BYTES]);
+/* A dependency on (actor, seq), capped at the cutoff when actor belongs to a revoked device. */
+uint64_t rep__trust_cap(const rep__trust_t *tr, uint64_t actor, uint64_t seq);
+
+/* The device with this Ed25519 key (removed or not), or NULL. */
 const rep__dev_t *rep__trust_member(const rep__trust_t *tr, const uint8_t pk[REP_SIGN_PK_BYTES]);
-/* The member that wrote as (actor, incarnation inc), or NULL when no member derives it. */
+/* The device that wrote as (actor, incarnation inc), removed or not, or NULL when no device
+ * of the log derives it. */
 const rep__dev_t *rep__trust_author(rep__trust_t *tr, uint64_t actor, uint32_t inc);
 /* The subkey (REP_SUBKEY_*) of an epoch's key, or NULL when this replica lacks that key. */
 const uint8_t *rep__trust_key(const rep__trust_t *tr, uint32_t epoch, int subkey);

@@ -506,6 +506,19 @@ main(int argc, char **argv)
 
     seed_sync(a, b);
 
+    /* last (it rotates the office key): the laptop revoked, a REMOVE entry with its cutoffs and
+     * key boxes, alone and after the log; and a batch that brings it to the fuzzer's replica */
+    TRY(rep_replica_revoke(a, "laptop", NULL, NULL));
+    write_some(a, 40, 2);
+    TRY(rep_replica_export(a, NULL, 0, 0, &p, &n, &more));
+    TRY(rep__batch_decode(p, n, &bt));
+    seed_entries("log-with-remove", &bt, 0, bt.nentries);
+    seed_entries("remove", &bt, bt.nentries - 1, bt.nentries);
+    rep__batch_clear(&bt);
+    put_mode("import", "remove-batch", FUZZ_RAW, -1, p, n);
+    check_import(p, n);
+    rep_free(p);
+
     rep_free(peer);
     rep_free(fprov);
     rep_free(lprov);
