@@ -978,7 +978,8 @@ enum {
     OPT_TTL = 1u << 15,
     OPT_FILE = 1u << 16,
     OPT_ROLE = 1u << 17,
-    OPT_CODE = 1u << 18
+    OPT_CODE = 1u << 18,
+    OPT_CHECK = 1u << 19
 };
 
 /* Options every command takes. */
@@ -1002,6 +1003,7 @@ static const option_def_t option_defs[] = {
     {"listen", '\0', OPT_LISTEN, 1},  {"peer", '\0', OPT_PEER, 1},
     {"ttl", '\0', OPT_TTL, 1},        {"file", '\0', OPT_FILE, 1},
     {"role", '\0', OPT_ROLE, 1},      {"code", '\0', OPT_CODE, 1},
+    {"check", '\0', OPT_CHECK, 0},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -1436,6 +1438,18 @@ begin_txn(const cli_t *c, rep_replica_t *r, rep_txn_t **t)
     return CLI_OK;
 }
 
+/* A commit of a write to @p key failed with @p rc ("not saved" / "not deleted": @p what). */
+static int
+commit_failed(const char *key, const char *what, int rc)
+{
+    if (rc == REP_EKEY)
+        return fail(CLI_FAIL, "%.120s: %s: this device lacks the office's current key: it was "
+                              "revoked from the office (see `replica devices` on another "
+                              "workstation), and can no longer write",
+                    key, what);
+    return fail(arg_code(rc), "%.120s: %s: %.120s", key, what, rep_strerror(rc));
+}
+
 static int
 cmd_put(cli_t *c)
 {
@@ -1485,7 +1499,7 @@ cmd_put(cli_t *c)
         }
     }
     if (rc < 0) {
-        ret = fail(arg_code(rc), "%.120s: not saved: %.120s", key, rep_strerror(rc));
+        ret = commit_failed(key, "not saved", rc);
         goto out_txn;
     }
     printf("saved %s (%zu field%s)\n", key, n, n == 1 ? "" : "s");
@@ -1571,7 +1585,7 @@ commit_write(rep_replica_t *r, rep_txn_t *t, const char *key, const char *field,
     if (rc == REP_EKIND)
         return report_kind(r, key, field, kind);
     if (rc < 0)
-        return fail(arg_code(rc), "%.120s: not saved: %.120s", key, rep_strerror(rc));
+        return commit_failed(key, "not saved", rc);
     return CLI_OK;
 }
 
@@ -2185,7 +2199,8 @@ cmd_del(cli_t *c)
         goto out_txn;
     }
     if (rc < 0) {
-        ret = fail(CLI_FAIL, "%.120s: not deleted: %.120s", key, rep_strerror(rc));
+        ret = rc == REP_EKEY ? commit_failed(key, "not deleted", rc)
+                             : fail(CLI_FAIL, "%.120s: not deleted: %.120s", key, rep_strerror(rc));
         goto out_txn;
     }
     if (field != NULL)
@@ -2677,6 +2692,8 @@ json_status(const rep_info_t *in, const rep_vv_entry_t *missing, size_t nmissing
     bad |= jset(o, "pending", json_u64(in->pending));
     bad |= jset(o, "records", json_u64(in->records));
     bad |= jset(o, "conflicts", json_u64(in->conflicts));
+    bad |= jset(o, "members", json_u64(in->members));
+    bad |= jset(o, "refused", json_u64(in->refused));
     bad |= jset(o, "vv", json_actor_map(in->vv, in->nvv));
     bad |= jset(o, "skewed", json_actor_map(in->skewed, in->nskewed));
     bad |= jset(o, "forked", json_actor_map(in->forked, in->nforked));
@@ -2727,6 +2744,11 @@ print_status(const char *dir, const rep_info_t *in, const rep_vv_entry_t *missin
     printf("pending      %" PRIu64 "\n", in->pending);
     printf("records      %" PRIu64 "\n", in->records);
     printf("conflicts    %" PRIu64 "\n", in->conflicts);
+    printf("members      %" PRIu64 " entr%s in the membership log (enrollments, revocations)\n",
+           in->members, in->members == 1 ? "y" : "ies");
+    printf("refused      %" PRIu64 " import(s) refused whole: forged, altered, damaged, of "
+           "another office or sealed with a key this replica lacks\n",
+           in->refused);
     for (size_t i = 0; i < in->nvv; i++)
         printf("%-12s %016" PRIx64 "  %" PRIu64 "\n", i == 0 ? "vv" : "", in->vv[i].actor,
                in->vv[i].seq);
@@ -2814,6 +2836,17 @@ print_import_stats(const char *file, int snapshot, const rep_import_stats_t *st)
         printf("imported %s: %" PRIu64 " changes: %" PRIu64 " applied, %" PRIu64
                " duplicates, %" PRIu64 " pending, %" PRIu64 " forks\n",
                file, st->changes, st->applied, st->duplicates, st->pending, st->forks);
+    if (st->members > 0)
+        printf("  %" PRIu64 " new membership entr%s: devices enrolled or revoked (see `replica "
+               "devices`)\n",
+               st->members, st->members == 1 ? "y" : "ies");
+    if (st->revoked > 0)
+        printf("  %" PRIu64 " change(s) of a revoked device refused: written after its "
+               "revocation; not applied\n",
+               st->revoked);
+    if (st->rebuilt > 0)
+        printf("  this replica rebuilt its state without a revoked device's late changes (what "
+               "it had by a snapshot comes again with the next sync)\n");
 }
 
 /* The import of @p file (a snapshot or not) failed with @p rc: one line, exit status 1. */
@@ -3150,6 +3183,57 @@ out:
     return ret;
 }
 
+/*
+ * import --check: verify a bundle as import would (framing, office, membership entries,
+ * signatures, seals) and apply nothing. A refusal is reported as import's, but "it would be
+ * refused"; a bundle that passes prints one line "FILE: OK: ...".
+ */
+static int
+check_bundle(const cli_t *c, rep_replica_t *r, const char *file, const uint8_t *buf, size_t len,
+             int snapshot)
+{
+    rep_import_stats_t st;
+    int rc = rep_replica_verify(r, buf, len, &st);
+
+    if (rc == REP_EAUTH)
+        return fail(CLI_FAIL, "%.120s: check failed: not signed by a member of this office, or "
+                              "altered; import would refuse it", file);
+    if (rc == REP_EKEY)
+        return fail(CLI_FAIL, "%.120s: check failed: sealed with an office key this replica does "
+                              "not hold (is it enrolled in this office, or was it revoked?); "
+                              "import would refuse it", file);
+    if (rc == REP_EOFFICE)
+        return fail(CLI_FAIL, "%.120s: check failed: it belongs to another office; import would "
+                              "refuse it", file);
+    if (rc < 0)
+        return fail(CLI_FAIL, "%.120s: check failed: %.120s; import would refuse it", file,
+                    rep_strerror(rc));
+    if (c->json) {
+        json_t *o = json_object();
+        int bad = 0;
+
+        bad |= jset(o, "file", json_string(file));
+        bad |= jset(o, "ok", json_true());
+        bad |= jset(o, "snapshot", json_boolean(snapshot));
+        bad |= jset(o, "changes", json_u64(st.changes));
+        bad |= jset(o, "entries", json_u64(st.entries));
+        bad |= jset(o, "members", json_u64(st.members));
+        if (bad) {
+            json_decref(o);
+            o = NULL;
+        }
+        return json_emit(o);
+    }
+    if (snapshot)
+        printf("%s: OK: a snapshot of %" PRIu64 " entries", file, st.entries);
+    else
+        printf("%s: OK: %" PRIu64 " change(s)", file, st.changes);
+    printf(", %" PRIu64 " new membership entr%s; signed and sealed by members of this office; "
+           "nothing was imported\n",
+           st.members, st.members == 1 ? "y" : "ies");
+    return CLI_OK;
+}
+
 static int
 cmd_import(cli_t *c)
 {
@@ -3167,6 +3251,10 @@ cmd_import(cli_t *c)
     snapshot = is_snapshot(buf, len);
     if ((ret = open_replica(c, &r)) != CLI_OK)
         goto out;
+    if (c->seen & OPT_CHECK) {
+        ret = check_bundle(c, r, file, buf, len, snapshot);
+        goto out_close;
+    }
     rc = rep_replica_import(r, buf, len, &st);
     if (rc < 0) {
         ret = import_failed(file, snapshot, rc);
@@ -3185,6 +3273,9 @@ cmd_import(cli_t *c)
         bad |= jset(o, "skewed", json_u64(st.skewed));
         bad |= jset(o, "snapshot", json_boolean(snapshot));
         bad |= jset(o, "entries", json_u64(st.entries));
+        bad |= jset(o, "members", json_u64(st.members));
+        bad |= jset(o, "revoked", json_u64(st.revoked));
+        bad |= jset(o, "rebuilt", json_boolean(st.rebuilt != 0));
         if (bad) {
             json_decref(o);
             o = NULL;
@@ -3288,7 +3379,7 @@ print_node_status(const char *dir)
     printf("node         %s%s  (device %.16s)\n", *ns->listen ? "listening on " : "not listening",
            ns->listen, ns->device_id);
     if (ns->refused_connections || ns->bad_frames)
-        printf("refused      %" PRIu64 " connection(s) of devices not enrolled, %" PRIu64
+        printf("node refused %" PRIu64 " connection(s) of devices not enrolled, %" PRIu64
                " malformed message(s)\n",
                ns->refused_connections, ns->bad_frames);
     for (size_t i = 0; i < ns->npeers; i++) {
@@ -3367,6 +3458,149 @@ cmd_devices(cli_t *c)
         printf("(no device is enrolled)\n");
     ret = CLI_OK;
 out:
+    rep_devices_free(&d);
+    rep_replica_close(&r);
+    return ret;
+}
+
+/* ---- revoke --------------------------------------------------------------------------------- */
+
+/* Is @p s a prefix of a device id: 8 to 64 lowercase hex digits? */
+static int
+id_prefix(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n >= 8 && n < REP_DEVICE_ID_SIZE && strspn(s, hexdigits) == n;
+}
+
+/*
+ * The enrolled device @p arg names: by name, by id, or by a unique prefix of its id (at least
+ * 8 hex digits, as `devices` shows 16). Sets *match (NULL when none) and returns CLI_OK, or
+ * reports an ambiguous prefix.
+ */
+static int
+find_device(const rep_devices_t *d, const char *arg, const rep_device_t **match)
+{
+    size_t nprefix = 0;
+    const rep_device_t *prefix = NULL;
+
+    *match = NULL;
+    for (size_t i = 0; i < d->n; i++) {
+        if (strcmp(or_empty(d->items[i].name), arg) == 0 || strcmp(d->items[i].id, arg) == 0) {
+            *match = &d->items[i];
+            return CLI_OK;
+        }
+    }
+    if (!id_prefix(arg))
+        return CLI_OK;
+    for (size_t i = 0; i < d->n; i++) {
+        if (strncmp(d->items[i].id, arg, strlen(arg)) == 0) {
+            prefix = &d->items[i];
+            nprefix++;
+        }
+    }
+    if (nprefix > 1)
+        return fail(CLI_USAGE, "'%.64s' is the start of %zu devices' ids: give more of it (see "
+                               "`replica devices --json`); nothing was revoked", arg, nprefix);
+    *match = prefix;
+    return CLI_OK;
+}
+
+/*
+ * revoke DEVICE: remove a device from the office (a lost or stolen workstation). This replica
+ * (an admin's) signs the membership entry with the device's cutoff and rotates the office key;
+ * a node serving the directory is poked by the library and passes it on.
+ */
+static int
+cmd_revoke(cli_t *c)
+{
+    const char *arg = c->pos[1];
+    rep_replica_t *r = NULL;
+    rep_devices_t *d = NULL;
+    rep_node_status_t *ns = NULL;
+    const rep_device_t *m = NULL;
+    char id[REP_DEVICE_ID_SIZE], *name = NULL;
+    uint64_t kept = 0;
+    size_t remaining = 0;
+    int ret, rc, node;
+
+    if (arg[0] == '\0')
+        return fail(CLI_USAGE, "revoke: give a device's name or id (see `replica devices`)");
+    if ((ret = open_replica(c, &r)) != CLI_OK)
+        return ret;
+    rc = rep_replica_devices(r, &d);
+    if (rc < 0) {
+        ret = fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
+        goto out;
+    }
+    if ((ret = find_device(d, arg, &m)) != CLI_OK)
+        goto out;
+    if (m != NULL && m->self) {
+        ret = fail(CLI_FAIL, "'%.64s' is this device: a device cannot revoke itself (revoke it "
+                             "on another admin's workstation); nothing was revoked", arg);
+        goto out;
+    }
+    name = strdup(m != NULL ? or_empty(m->name) : arg);
+    if (name == NULL) {
+        ret = fail(CLI_FAIL, "out of memory");
+        goto out;
+    }
+    remaining = d->n > 0 ? d->n - 1 : 0;
+    rc = rep_replica_revoke(r, m != NULL ? m->id : arg, id, &kept);
+    if (rc == -EPERM) {
+        ret = fail(CLI_FAIL, "%.120s: only an admin can revoke devices, and this one is not an "
+                             "admin; nothing was revoked", c->dir);
+        goto out;
+    }
+    if (rc == REP_ENOTFOUND) {
+        ret = fail(CLI_FAIL, "no device of this office is named '%.64s' or has that id (see "
+                             "`replica devices`); nothing was revoked", arg);
+        goto out;
+    }
+    if (rc == -EINVAL && m == NULL) {
+        ret = fail(CLI_USAGE, "revoke %.64s: %.120s", arg, rep_strerror(rc));
+        goto out;
+    }
+    if (rc < 0) {
+        ret = fail(CLI_FAIL, "%.120s: %.120s; nothing was revoked", c->dir, rep_strerror(rc));
+        goto out;
+    }
+    node = rep_node_status_at(c->dir, &ns) == 0;
+    rep_node_status_free(&ns);
+    if (c->json) {
+        json_t *o = json_object();
+        int bad = 0;
+
+        bad |= jset(o, "id", json_string(id));
+        bad |= jset(o, "name", json_str(name));
+        bad |= jset(o, "kept", json_u64(kept));
+        bad |= jset(o, "node", json_boolean(node));
+        if (bad) {
+            json_decref(o);
+            o = NULL;
+        }
+        ret = json_emit(o);
+        goto out;
+    }
+    printf("revoked ");
+    put_safe(name);
+    printf("  (device %s)\n", id);
+    printf("  kept        %" PRIu64 " change(s) of it: those this replica had (the cutoff); any "
+           "later one is refused everywhere\n",
+           kept);
+    printf("  office key  rotated to a new epoch, sealed to the %zu remaining device(s): it can "
+           "read nothing written from now on\n",
+           remaining);
+    if (node)
+        printf("  the others  learn of it with the next sync: the node serving this directory "
+               "passes it on now\n");
+    else
+        printf("  the others  learn of it with the next sync: start `replica serve` here, or "
+               "carry a bundle (`replica export`)\n");
+    ret = CLI_OK;
+out:
+    free(name);
     rep_devices_free(&d);
     rep_replica_close(&r);
     return ret;
@@ -3726,6 +3960,10 @@ static const char usage_text[] =
     "                                          print the one-time code that opens it\n"
     "  join TOKEN [--device NAME]              make a replica here, enrolled in the token's\n"
     "                                          office through its inviting node\n"
+    "  revoke DEVICE [--json]                  (admin) remove a lost or stolen workstation\n"
+    "                                          (its name, or id: `devices`) from the office:\n"
+    "                                          its later changes are refused, the office key\n"
+    "                                          rotates; the others learn of it with the next sync\n"
     "  serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]...\n"
     "                                          run a node: sync with the office's other nodes\n"
     "                                          until SIGINT or SIGTERM (events on stderr)\n"
@@ -3736,6 +3974,7 @@ static const char usage_text[] =
     "  export --state -o FILE                  write a snapshot of the whole state\n"
     "  import FILE [--json]                    apply a bundle (changes or a snapshot) made\n"
     "                                          by an enrolled replica of this office\n"
+    "  import --check FILE [--json]            verify a bundle as import would; apply nothing\n"
     "  vv -o FILE                              write what this replica has (for --since-file)\n"
     "  help                                    show this text\n"
     "\n"
@@ -3783,11 +4022,12 @@ static const command_t commands[] = {
     {"invite", cmd_invite, OPT_TTL | OPT_FILE | OPT_DEVICE | OPT_ROLE, 0, 0,
      "invite [--ttl 15m] | invite --file FILE --device NAME [--role member|admin]"},
     {"join", cmd_join, OPT_DEVICE, 1, 1, "join TOKEN [--device NAME]"},
+    {"revoke", cmd_revoke, OPT_JSON, 1, 1, "revoke DEVICE [--json]"},
     {"serve", cmd_serve, OPT_LISTEN | OPT_PEER, 0, 0,
      "serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]..."},
     {"export", cmd_export, OPT_SINCE | OPT_OUTPUT | OPT_CHANGES | OPT_STATE, 0, 0,
      "export [--since-file VVFILE] [--changes] -o FILE | export --state -o FILE"},
-    {"import", cmd_import, OPT_JSON, 1, 1, "import FILE [--json]"},
+    {"import", cmd_import, OPT_JSON | OPT_CHECK, 1, 1, "import FILE [--check] [--json]"},
     {"vv", cmd_vv, OPT_OUTPUT, 0, 0, "vv -o FILE"},
     {"help", cmd_help, 0, 0, -1, "help"},
 };

@@ -167,7 +167,13 @@ START_TEST(test_rotation_locks_the_device_out)
     ck_assert_msg(rc == REP_EKEY || rc == REP_EAUTH, "import = %d (%s)", rc, rep_strerror(rc));
     ck_assert(!has(o.r[2], "p/1", "phone", "555-0101"));
     rep_free(b);
-    /* a remaining member reads it */
+    /* a remaining member reads it: checked first (the revocation in the same batch brings the
+     * key), then imported */
+    b = batch_for(o.r[0], o.r[1], &n);
+    CK_OK(rep_replica_verify(o.r[1], b, n, &st));
+    ck_assert_uint_eq(st.members, 1);
+    ck_assert(!has(o.r[1], "p/1", "phone", "555-0101")); /* checking applied nothing */
+    rep_free(b);
     CK_OK(sync_to(o.r[0], o.r[1], &st));
     ck_assert(has(o.r[1], "p/1", "phone", "555-0101"));
     /* and writes under the new key too, which the admin reads */

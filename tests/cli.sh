@@ -807,6 +807,143 @@ refused "import takes no --changes" 2 --dir "$Q" import "$T/q.bundle" --changes
 refused "init takes no --state" 2 --dir "$T/q6" init --state
 check "no bundle was written by a usage error" [ ! -e "$T/x.bundle" ]
 
+# ---- revocation: a lost or stolen workstation --------------------------------------------------
+# Office V: admin ws-va; members ws-vb, ws-vc (revoked by name), ws-vd (revoked by id).
+
+V=$T/v
+ok "init an office for revocation" --dir "$V" init --office Revocation --device ws-va
+for n in b c d; do
+    invite_file "V enrolls ws-v$n" "$V" "$T/v$n.prov" "ws-v$n"
+    ok "ws-v$n joins from the file" --dir "$T/v$n" init --from "$T/v$n.prov" --code "$code"
+done
+ok "V writes a record" --dir "$V" put notes/1 text=hello
+for n in b c d; do
+    check "V and ws-v$n exchange (each learns every member)" exchange "$V" "$T/v$n"
+done
+ok "ws-vc writes a change before its revocation" --dir "$T/vc" put notes/c1 by=vc
+check "...which V and ws-vb get" eval 'exchange "$V" "$T/vc" && exchange "$V" "$T/vb"'
+run --dir "$V" status --json
+members_v=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["members"])' <"$T/out" 2>/dev/null)
+check "status --json counts the membership log's entries" json 'd["members"] == 4 and d["refused"] == 0'
+run --dir "$T/vd" devices --json
+id_vd=$(python3 -c 'import json,sys; print([x["id"] for x in json.load(sys.stdin)["devices"] if x["name"] == "ws-vd"][0])' <"$T/out" 2>/dev/null)
+id_va=$(python3 -c 'import json,sys; print([x["id"] for x in json.load(sys.stdin)["devices"] if x["name"] == "ws-va"][0])' <"$T/out" 2>/dev/null)
+
+refused "a member cannot revoke devices" 1 --dir "$T/vb" revoke ws-vc
+check "...saying only an admin can" has_err "only an admin can revoke devices"
+run --dir "$T/vb" devices
+check "...and ws-vc is still enrolled" has "ws-vc"
+refused "revoke of an unknown device" 1 --dir "$V" revoke ws-nobody
+check "...says there is no such device" has_err "no device of this office is named 'ws-nobody'"
+refused "an admin cannot revoke itself (by name)" 1 --dir "$V" revoke ws-va
+check "...saying so" has_err "cannot revoke itself"
+refused "...nor by id" 1 --dir "$V" revoke "$id_va"
+refused "revoke without a device is a usage error" 2 --dir "$V" revoke
+refused "revoke of two devices at once is a usage error" 2 --dir "$V" revoke ws-vc ws-vd
+run --dir "$V" devices --json
+check "nothing was revoked by the refusals" json 'len(d["devices"]) == 4'
+
+ok "V revokes ws-vc by name" --dir "$V" revoke ws-vc
+check "...printing its id" eval 'has "revoked ws-vc" && has "(device " && has "kept"'
+check "...the change of it kept (the cutoff)" has "kept        1 change(s) of it"
+check "...that the office key rotated to a new epoch" has "rotated to a new epoch"
+check "...and that the others learn of it with the next sync" has "with the next sync"
+run --dir "$V" devices --json
+check "devices no longer lists it" json 'sorted(x["name"] for x in d["devices"]) == ["ws-va", "ws-vb", "ws-vd"]'
+refused "revoking it again: no such device" 1 --dir "$V" revoke ws-vc
+run --dir "$V" revoke "$id_vd" --json
+check "V revokes ws-vd by id (--json: id, name, kept)" \
+    json "d['id'] == '$id_vd' and d['name'] == 'ws-vd' and d['kept'] == 0 and d['node'] is False"
+run --dir "$V" devices
+check "devices lists neither" eval '[ "$rc" -eq 0 ] && ! has "ws-vc" && ! has "ws-vd" && has "ws-vb"'
+run --dir "$V" status --json
+check "status --json: two more membership entries" json "d['members'] == $members_v + 2"
+run --dir "$V" status
+check "status shows the membership log and the refused imports" \
+    eval 'has "members      6 entries in the membership log" && has "refused      0 import(s)"'
+
+# The stolen workstation does not know; what it writes now is refused.
+ok "ws-vc (revoked, not knowing it) writes a change" --dir "$T/vc" put notes/c2 by=stolen
+ok "ws-vb writes its vv" --dir "$T/vb" vv -o "$T/vb.vv"
+ok "...and ws-vc exports it for ws-vb" --dir "$T/vc" export --since-file "$T/vb.vv" -o "$T/vc-late.bundle"
+ok "ws-vb takes it before it learns of the revocation" --dir "$T/vb" import "$T/vc-late.bundle"
+same "...and shows it" "stolen" --dir "$T/vb" get notes/c2 by
+ok "V writes its vv" --dir "$V" vv -o "$T/v.vv"
+ok "ws-vc exports its late change for V" --dir "$T/vc" export --since-file "$T/v.vv" -o "$T/vc2.bundle"
+before=$(digest_of "$V")
+run --dir "$V" import "$T/vc2.bundle" --json
+check "V refuses it as a revoked device's (counted, not applied)" \
+    json 'd["changes"] == 1 and d["revoked"] == 1 and d["applied"] == 0 and d["duplicates"] == 0'
+check "...and is unchanged" digest_is "$V" "$before"
+refused "...V does not have the change" 1 --dir "$V" get notes/c2 by
+run --dir "$V" import "$T/vc2.bundle"
+check "import says so for people" has "1 change(s) of a revoked device refused"
+same "the change ws-vc made before its revocation stays" "vc" --dir "$V" get notes/c1 by
+
+# What the office writes from now on is sealed with a key the revoked device lacks.
+ok "V writes after the revocation" --dir "$V" put notes/2 text=after
+ok "ws-vc writes its vv" --dir "$T/vc" vv -o "$T/vc.vv"
+ok "V exports what ws-vc lacks" --dir "$V" export --since-file "$T/vc.vv" -o "$T/v2vc.bundle"
+refused "the revoked device cannot import it" 1 --dir "$T/vc" import "$T/v2vc.bundle"
+check "...sealed with an office key it does not hold" has_err "office key this replica does not hold"
+refused "...nor check it" 1 --dir "$T/vc" import --check "$T/v2vc.bundle"
+refused "...and does not have the change" 1 --dir "$T/vc" get notes/2 text
+
+# The revocation reaches ws-vb, which had taken the late change: it rebuilds without it.
+ok "V exports what ws-vb lacks (the revocations, the new key, the change)" \
+    --dir "$V" export --since-file "$T/vb.vv" -o "$T/v2vb.bundle"
+run --dir "$T/vb" import "$T/v2vb.bundle" --json
+check "ws-vb takes the revocations and rebuilds its state" \
+    json 'd["members"] == 2 and d["rebuilt"] is True'
+refused "...without the revoked device's late change" 1 --dir "$T/vb" get notes/c2 by
+same "...keeping its change from before" "vc" --dir "$T/vb" get notes/c1 by
+same "...and reads what V wrote after (the new key)" "after" --dir "$T/vb" get notes/2 text
+run --dir "$T/vb" devices --json
+check "ws-vb's device list no longer has them" json 'sorted(x["name"] for x in d["devices"]) == ["ws-va", "ws-vb"]'
+check "V and ws-vb converge" same_digest "$V" "$T/vb"
+run --dir "$T/vb" import "$T/vc-late.bundle" --json
+check "ws-vb now refuses the late change as revoked" json 'd["revoked"] == 1 and d["applied"] == 0'
+
+# import --check: verify without applying.
+ok "V writes another change" --dir "$V" put notes/3 text=checked
+ok "ws-vb writes its vv" --dir "$T/vb" vv -o "$T/vb2.vv"
+ok "V exports it for ws-vb" --dir "$V" export --since-file "$T/vb2.vv" -o "$T/v2vb2.bundle"
+before=$(digest_of "$T/vb")
+run --dir "$T/vb" import --check "$T/v2vb2.bundle"
+check "import --check of a good bundle says OK, with its count" \
+    eval '[ "$rc" -eq 0 ] && has "v2vb2.bundle: OK: 1 change(s)" && has "nothing was imported"'
+check "...and applies nothing" digest_is "$T/vb" "$before"
+run --dir "$T/vb" import --check "$T/v2vb2.bundle" --json
+check "import --check --json" json 'd["ok"] is True and d["changes"] == 1 and d["snapshot"] is False and d["members"] == 0'
+ok "V exports a snapshot" --dir "$V" export --state -o "$T/v.snap"
+run --dir "$T/vb" import --check "$T/v.snap"
+check "import --check of a snapshot" eval '[ "$rc" -eq 0 ] && has "OK: a snapshot of"'
+run --dir "$T/vb" status --json
+refused_vb=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["refused"])' <"$T/out" 2>/dev/null)
+alter_change "$T/v2vb2.bundle" "$T/v-altered.bundle"
+refused "import --check of a tampered bundle fails" 1 --dir "$T/vb" import --check "$T/v-altered.bundle"
+check "...saying the check failed: altered" eval 'has_err "check failed" && has_err "altered"'
+corrupt "$T/v2vb2.bundle" "$T/v-bad.bundle"
+refused "import --check of a damaged bundle fails" 1 --dir "$T/vb" import --check "$T/v-bad.bundle"
+run --dir "$T/vb" status --json
+check "a failed check is not counted as a refused import" json "d['refused'] == $refused_vb"
+refused "importing the tampered bundle is refused" 1 --dir "$T/vb" import "$T/v-altered.bundle"
+run --dir "$T/vb" status --json
+check "status --json: refused went up by one" json "d['refused'] == $refused_vb + 1"
+run --dir "$T/vb" status
+check "status shows it for people" has "refused      $((refused_vb + 1)) import(s)"
+check "the tampered import changed nothing" digest_is "$T/vb" "$before"
+refused "import --check takes no --changes" 2 --dir "$T/vb" import --check "$T/v2vb2.bundle" --changes
+refused "--check goes with import only" 2 --dir "$T/vb" export --check -o "$T/x.bundle"
+invite_file "V enrolls ws-ve" "$V" "$T/ve.prov" ws-ve
+run --dir "$V" devices
+prefix_ve=$(printf '%s\n' "$out" | awk '$3 == "ws-ve" { print $1 }')
+run --dir "$V" revoke "$prefix_ve" --json
+check "revoke by the 16 hex digits \`devices\` shows" \
+    json "d['name'] == 'ws-ve' and d['id'].startswith('$prefix_ve') and len(d['id']) == 64"
+refused "revoke by a start of an id shorter than 8 digits: no such device" 1 --dir "$V" revoke "$(printf %s "$id_va" | cut -c1-4)"
+
+
 # ---- bad arguments --------------------------------------------------------------------------------
 
 refused "no command" 2 --dir "$A"

@@ -13,6 +13,9 @@
 #   (g) enrollment by invitation: a token from an admin's node enrolls one workstation, once;
 #       mistyped, used, expired and forged tokens are refused and leave nothing behind; C, an
 #       admin enrolled by file, invites too; a file made while A's node serves reaches B at once
+#   (h) revocation: A revokes C (its node off) while A's and B's run; B's device list loses C
+#       within 10 s; C's node, restarted, is refused: its new write reaches neither A nor B; a
+#       write on A still reaches B
 # Ports are picked free at run time; every wait is bounded. Prints ok / not ok lines and
 # "N passed, M failed"; exit 77 (skip) without python3.
 #
@@ -295,6 +298,74 @@ r --dir "$T/E" put joined/e by=ws-e >/dev/null
 r --dir "$T/B" put joined/b by=ws-b >/dev/null
 check "(g) the joined workstation's node syncs with the office" converge 10 A B C E
 check "node E stops with exit 0 on SIGTERM" stop E TERM
+
+# ---- (h) revocation: A revokes C while the nodes run --------------------------------------------
+gone() {   # gone NAME DEVICE SECONDS: NAME's device list lacks DEVICE within SECONDS
+    local deadline=$(($(now_ms) + $3 * 1000))
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        r --dir "$T/$1" devices >"$T/gone.out" 2>/dev/null && ! grep -q "$2" "$T/gone.out" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# appears NAME KEY SECONDS: NAME has record KEY (field v) within SECONDS
+appears() {
+    local deadline=$(($(now_ms) + $3 * 1000))
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        r --dir "$T/$1" get "$2" v >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# without_peer SECONDS DEVICE NAME...: no NAME's node has DEVICE as a connected peer
+without_peer() {
+    local deadline=$(($(now_ms) + $1 * 1000)) dev=$2 n all
+    shift 2
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        all=1
+        for n in "$@"; do
+            r --dir "$T/$n" status --json 2>/dev/null | python3 -c '
+import json, sys
+n = json.load(sys.stdin)["node"]
+sys.exit(n is None or any(p["connected"] and p["device_name"] == sys.argv[1] for p in n["peers"]))' "$dev" ||
+                { all=0; break; }
+        done
+        [ $all -eq 1 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check "(h) before: A, B and C are connected" wait_connected 10 2 A B C
+r --dir "$T/C" put revoke/before v=1 >/dev/null
+check "(h) a write on C before its revocation reaches A and B" \
+    eval 'appears A revoke/before 5 && appears B revoke/before 5'
+# C's node is off while it is revoked (a laptop stolen while shut): it cannot have learned of it
+stop C TERM
+check "(h) A revokes C while A's node serves" eval 'r --dir "$T/A" revoke ws-c >"$T/revoke.out" 2>&1'
+check "(h) ...saying the node passes it on now" grep -q "passes it on now" "$T/revoke.out"
+check "(h) A's device list no longer has C" gone A ws-c 1
+t0=$(now_ms)
+check "(h) B's device list loses C within 10 s" gone B ws-c 10
+echo "# B learned of the revocation $(( $(now_ms) - t0 )) ms after the revoke returned"
+check "(h) C, not knowing, still writes locally" eval 'r --dir "$T/C" put revoke/after v=stolen >/dev/null'
+# a node rereads its device list within VV_CHECK_MS (1 s) of taking a revocation from a peer
+sleep 1.5
+refusals=$(cat "$T/A.log" "$T/B.log" | grep -c "refused a connection")
+c_refused=$(grep -c "refused this device" "$T/C.log")
+start C
+sleep 3
+check "(h) C's node is refused: its write reaches neither A nor B (3 s)" \
+    eval '! r --dir "$T/A" get revoke/after v >/dev/null 2>&1 && ! r --dir "$T/B" get revoke/after v >/dev/null 2>&1'
+check "(h) ...A's and B's nodes refuse its connections" \
+    eval '[ "$(cat "$T/A.log" "$T/B.log" | grep -c "refused a connection")" -gt "$refusals" ]'
+check "(h) ...C's node says so" eval '[ "$(grep -c "refused this device" "$T/C.log")" -gt "$c_refused" ]'
+check "(h) ...and neither A's nor B's node has C as a connected peer" without_peer 2 ws-c A B
+check "(h) C's write from before its revocation stays" \
+    eval 'r --dir "$T/A" get revoke/before v >/dev/null && r --dir "$T/B" get revoke/before v >/dev/null'
+r --dir "$T/A" put revoke/a v=1 >/dev/null
+check "(h) a write on A still reaches B within 5 s" appears B revoke/a 5
+check "(h) ...but not C" eval '! r --dir "$T/C" get revoke/a v >/dev/null 2>&1'
+check "(h) A and B converge" converge 5 A B
 
 for n in A B C; do
     check "node $n stops with exit 0 on SIGTERM" stop $n TERM

@@ -610,9 +610,8 @@ typedef struct rep_import_stats {
     uint64_t revoked;     /**< refused: written by a revoked device after its cutoff (a counted
                                no-op, like a duplicate; the rest of the batch applies) */
     uint64_t rebuilt;     /**< 1 when a revocation it brought made this replica rebuild its
-                               state from its log, without the revoked device's late changes */
-    uint64_t unpurged;    /**< actors of a revoked device whose late changes this replica had
-                               applied and cannot take back (it caught up by state) */
+                               state from its log, without the revoked device's late changes
+                               (what it had caught up by state comes again from the office) */
 } rep_import_stats_t;
 
 /**
@@ -785,7 +784,8 @@ rep_provision_info(const uint8_t *prov, size_t n, uint8_t office_id[REP_OFFICE_I
  * (crypto_box) to every remaining member. Everywhere the entry arrives, the device is refused
  * by ZAP, its changes past the cutoff are refused even when relayed by others or imported from
  * a file (counted in rep_import_stats_t.revoked), a replica that had applied some rebuilds its
- * state from its log without them, and nothing new is sealed with a key the device has.
+ * state from its log without them (and catches up again on what it had only as state), and
+ * nothing new is sealed with a key the device has.
  *
  * @param[in]  device  the device's name or id (rep_device_t.id)
  * @param[out] id      if not NULL, the revoked device's id

@@ -605,8 +605,11 @@ device_cuts(rep__applier_t *a, const rep__dev_t *d, rep__cutoff_t **out, size_t 
 }
 
 /* Apply the whole log again on an empty state, once changes were dropped from it: the log
- * moves into pending, state, hist and vv are emptied, and rep__apply_pending puts every change
- * back in causal order. */
+ * moves into pending, state, hist, vv and base are emptied, and rep__apply_pending puts every
+ * change back in causal order. What came by state (a snapshot) is forgotten with the rest: it
+ * may hold the revoked device's late changes, which a merged state cannot tell apart, so it
+ * comes again from the office (the vv says it is lacking now), as changes or a snapshot made
+ * under the revocation. Changes here whose dependencies only the state held wait in pending. */
 static int
 rebuild_state(rep__applier_t *a)
 {
@@ -622,7 +625,7 @@ rebuild_state(rep__applier_t *a)
     if (rc != REP_ENOTFOUND)
         return rc;
     rep__cur_close(&a->state); /* emptied under it: opened again after */
-    static const int dbs[] = {REP_DB_LOG, REP_DB_STATE, REP_DB_HIST, REP_DB_VV};
+    static const int dbs[] = {REP_DB_LOG, REP_DB_STATE, REP_DB_HIST, REP_DB_VV, REP_DB_BASE};
     for (size_t i = 0; i < REP_ARRAY_LEN(dbs); i++)
         REP_TRY(rep__txn_empty(a->t, dbs[i]));
     REP_TRY(rep__cur_open(a->t, REP_DB_STATE, &a->state));
@@ -635,8 +638,6 @@ rebuild_state(rep__applier_t *a)
 int
 rep__apply_revocations(rep__applier_t *a)
 {
-    uint64_t based;
-    REP_TRY(rep__txn_count(a->t, REP_DB_BASE, &based));
     bool rebuild = false;
     for (size_t i = 0; i < a->trust.ndevs; i++) {
         const rep__dev_t *d = &a->trust.devs[i];
@@ -655,10 +656,6 @@ rep__apply_revocations(rep__applier_t *a)
             if (have < cuts[j].seq ||
                 (have == cuts[j].seq && (have == 0 || !memcmp(head, cuts[j].hash, sizeof head))))
                 continue; /* nothing of it past the cutoff here */
-            if (based) { /* caught up by state: the log cannot rebuild it (README) */
-                a->stats.unpurged++;
-                continue;
-            }
             rebuild = true;
             rc = drop_after(a, REP_DB_LOG, &cuts[j]);
         }

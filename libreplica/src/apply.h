@@ -58,9 +58,8 @@ int rep__apply_change(rep__applier_t *a, const rep__change_t *c);
 int rep__apply_pending(rep__applier_t *a);
 
 /* After revocations were taken (a->trust.removals): drop a revoked device's changes past its
- * cutoffs from pending and the log, and when the log had some, rebuild the state from the log
- * (a->stats.rebuilt). A replica that caught up by state cannot: those are counted in
- * a->stats.unpurged and stay. */
+ * cutoffs from pending and the log, and when this replica had some, rebuild the state from the
+ * log (a->stats.rebuilt), forgetting what came by state. */
 int rep__apply_revocations(rep__applier_t *a);
 
 /* Refuse a change of actor as a fork: count it and note it (rep_info_t.forked). */

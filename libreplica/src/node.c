@@ -84,6 +84,7 @@ typedef struct node_state {
     uint8_t *vv;                  /* the vv bytes last seen */
     size_t nvv;
     uint64_t next_vv_check, last_reload;
+    uint64_t members_taken;        /* rep__sync_members_taken when the list was last read */
     uint64_t refused_connections, bad_frames;
     refusal_t refusals[16];
     unsigned nrefusal;
@@ -506,6 +507,12 @@ to_engine(node_state_t *n, size_t i, const zmq_msg_t *m, uint64_t now)
         return 0;
     REP_TRY(rep__sync_received(n->sync, dev_peer(i), zmq_msg_data((zmq_msg_t *)m),
                                zmq_msg_size((zmq_msg_t *)m), now));
+    uint64_t members = rep__sync_members_taken(n->sync);
+    if (members != n->members_taken) { /* enrolled or revoked: whom ZAP admits, at once */
+        n->members_taken = members;
+        REP_TRY(members_reload(n, now));
+        d = &n->devs[i]; /* the list may have grown */
+    }
     rep__sync_peer_info_t info;
     if (rep__sync_peer(n->sync, dev_peer(i), &info) == 0 && info.bad > d->bad_logged) {
         char label[128];

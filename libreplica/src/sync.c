@@ -57,6 +57,7 @@ struct rep__sync {
     size_t npeers;
     outmsg_t *out;               /* queued messages: [out_head, nout) */
     size_t out_head, nout, out_cap;
+    uint64_t members;            /* membership entries imports took */
 };
 
 void
@@ -491,6 +492,7 @@ on_data(rep__sync_t *s, peer_t *p, uint64_t id, const uint8_t *payload, size_t n
         rc = 0;
     }
     REP_TRY(rc);
+    s->members += st.members;
     bool grew = st.applied > 0 || st.entries > 0 || st.members > 0;
     if (grew)
         REP_TRY(read_ours(s));
@@ -725,4 +727,10 @@ rep__sync_peer(rep__sync_t *s, uint32_t peer, rep__sync_peer_info_t *out)
         return REP_ENOTFOUND;
     *out = p->info;
     return 0;
+}
+
+uint64_t
+rep__sync_members_taken(const rep__sync_t *s)
+{
+    return s->members;
 }

@@ -106,5 +106,8 @@ int rep__sync_take(rep__sync_t *s, uint32_t *peer, uint8_t **msg, size_t *len);
 
 /* What the engine knows of peer: 0, or REP_ENOTFOUND for an id never seen. */
 int rep__sync_peer(rep__sync_t *s, uint32_t peer, rep__sync_peer_info_t *out);
+/* How many membership entries the engine's imports have taken so far: when it grows, who may
+ * connect has changed (a device enrolled or revoked). */
+uint64_t rep__sync_members_taken(const rep__sync_t *s);
 
 #endif /* REP_SYNC_H */

@@ -381,7 +381,7 @@ store_entry(rep__trust_t *tr, rep__txn_t *t, const rep__entry_t *e, const uint8_
     return fold(tr, e, p, n);
 }
 
-/* The new epoch's key, if the REMOVE boxed one to this device. */
+/* The new epoch's key, if the REMOVE boxed one to this device (stored with t). */
 static int
 take_boxed_key(rep__trust_t *tr, rep__txn_t *t, const rep__entry_t *e)
 {
@@ -394,8 +394,8 @@ take_boxed_key(rep__trust_t *tr, rep__txn_t *t, const rep__entry_t *e)
             continue;
         const rep__dev_t *signer = rep__trust_member(tr, e->signer);
         int rc = rep__unbox_key(key, box, signer->curve, tr->self_csk);
-        if (rc == 0)
-            rc = rep__trust_put_key(tr, t, e->epoch, key);
+        if (rc == 0) /* without a transaction (checking only): in memory */
+            rc = t ? rep__trust_put_key(tr, t, e->epoch, key) : take_key(tr, e->epoch, key);
         rep__wipe(key, sizeof key);
         return rc; /* REP_EAUTH: a box this device cannot open is a bad entry */
     }
@@ -425,7 +425,7 @@ rep__trust_accept(rep__trust_t *tr, rep__txn_t *t, const uint8_t *p, size_t n)
     REP_TRY(check_next(tr, &e));
     REP_TRY(rep__verify(e.sig, p, e.signed_len, e.signer));
     REP_TRY(store_entry(tr, t, &e, p, n));
-    if (e.type == REP_ENTRY_REMOVE && t)
+    if (e.type == REP_ENTRY_REMOVE)
         REP_TRY(take_boxed_key(tr, t, &e));
     return 1;
 }
