@@ -69,6 +69,24 @@
  * the DATA bytes sent are reported against one copy of each change to each peer. Then the same
  * final checks as the direct mode.
  *
+ * Revocation (about 20% of seeds, from a hash of the seed like the mode; --revoke P forces a
+ * share): at a step between 20% and 75% of the run, node 0 (the admin that enrolled the others)
+ * revokes another node k (in engine mode one without which the others' links stay connected),
+ * after checking that k may not revoke node 0 (-EPERM). The cutoff is node 0's vv of k then; the
+ * REMOVE entry and the new epoch's key travel with batches and snapshots. From then on the
+ * simulation predicts every import from the bytes (a batch's entries and each change's actor,
+ * seq and epoch; a snapshot's sender having taken the revocation or not, and its vv): the changes
+ * refused as revoked (rep_import_stats_t.revoked), REP_EKEY where the new epoch's key is lacking
+ * (always at k), REP_ESTATE for a snapshot holding k past the cutoff where the revocation is
+ * known, and whether the REMOVE is taken; an engine may count bad only a DATA so predicted (or
+ * truncated). A replica that takes it holding k's changes past the cutoff rebuilds (rebuilt):
+ * the simulation computes what it then holds (its log's changes applied causally from nothing,
+ * dependencies on k capped at the cutoff), its log holds exactly that and its history is whole
+ * again (partial once a later snapshot brings changes). A node that took it refuses k's
+ * connections (ZAP); k, once it took it itself, cannot commit (REP_EKEY) and leaves the run.
+ * The final checks exclude k: every other replica holds every change but k's past the cutoff,
+ * took the REMOVE, and agrees with the oracle.
+ *
  * The oracle records every committed change: its writer, seq, hlc, user, causal context (the
  * writer's version vector just before the commit) and its writes. From those alone it derives
  * the state of any set of changes (DESIGN.md "Merge rules"): a register holds the writes to it
@@ -102,7 +120,9 @@
 #include "change.h"
 #include "codec.h"
 #include "replica.h"
+#include "snapshot.h"
 #include "sync.h"
+#include "trust.h"
 #include "testutil.h"
 
 #define SIM_MAX_NODES   7
@@ -118,6 +138,7 @@ static bool g_verbose;
 static int g_replicas_max = SIM_MAX_NODES;
 static unsigned g_steps; /* 0: chosen per seed */
 static int g_mode;       /* 0: chosen per seed; 1: direct; 2: engine */
+static int g_revoke_pct = -1; /* % of seeds that revoke a node (-1: 20) */
 static char g_replay[96]; /* the options a replay needs besides the seed */
 static volatile sig_atomic_t g_crash_seed_valid;
 static uint64_t g_crash_seed;
@@ -348,6 +369,7 @@ typedef struct msg {
     bool esnap;     /* M_ENGINE: a DATA whose payload is a snapshot */
     bool epart;     /* M_ENGINE: a DATA that is one of several parts of its payload ... */
     bool elast;     /* ... the last one */
+    bool vknows;    /* a snapshot: its sender had taken the revocation when it was made */
     bool more;      /* a batch the sender cut short: the receiver asks again */
     bool copy;      /* bytes is a malloc'd copy (free()), not the library's (rep_free()) */
     uint8_t *bytes;
@@ -394,12 +416,17 @@ typedef struct node {
     uint8_t *old_snap; /* a snapshot of ours some time ago (library bytes) */
     size_t old_snapn;
     uint64_t old_snap_view[SIM_MAX_NODES];
+    bool old_snap_knows; /* ... made once it had taken the revocation */
     /* What our log holds (changes that came as changes, not as state): inlog[k][q - 1] for
      * change q of node k. based: a snapshot brought us changes (history is partial). */
     uint8_t *inlog[SIM_MAX_NODES];
     size_t inlogcap[SIM_MAX_NODES];
     bool based;
     int group;       /* side of a partition */
+    /* revocation: it took the REMOVE entry (knows); the revoked node, once it took it, is out
+     * of the run (dead); a node that took it refuses the revoked one's connections (zap) */
+    bool knows, dead, zap;
+    bool rebuilt;    /* it rebuilt (its own later changes may then wait: rev_predict) */
     och_t *chs;      /* oracle: our committed changes, chs[k].seq == k + 1 */
     size_t nchs, capchs;
     /* engine mode */
@@ -412,6 +439,7 @@ typedef struct node {
                                                             and got from it (while connected) */
     bool part_snap[SIM_MAX_NODES]; /* the payload its engine sends peer k in parts: a snapshot? */
     uint64_t part_view[SIM_MAX_NODES][SIM_MAX_NODES]; /* ... holding what (our vv then) */
+    bool part_knows[SIM_MAX_NODES];                   /* ... made knowing the revocation */
 } node_t;
 
 typedef struct sim_stats {
@@ -432,6 +460,9 @@ typedef struct sim_stats {
     uint64_t eseeds, emsgs[REP_SYNC_HAVE + 1], edata_bytes, esnaps, esnap_bytes, eneeded,
         ecorrupt, ebad, einject, ebundles, erestarts, eticks, econverge_ms, eratio_max, ehalf,
         eparts;
+    /* revocation: seeds that revoked, rebuilds, changes refused as revoked (direct imports),
+     * whole imports refused because of it (REP_EKEY, REP_ESTATE; engines' bad DATA too) */
+    uint64_t rev_seeds, rev_rebuilds, rev_cut, rev_refused, rev_ebad;
 } sim_stats_t;
 
 typedef struct sim {
@@ -454,6 +485,13 @@ typedef struct sim {
     bool mesh;                              /* full mesh, else a partial topology */
     bool linked[SIM_MAX_NODES][SIM_MAX_NODES]; /* the topology: engines of i and j peer */
     uint64_t inject_id;                     /* ids of injected DATAs (no engine's) */
+    /* revocation: node 0 revokes node rev_k at step rev_step (0: never); rev_cut is node 0's
+     * vv of it then, rev_mseq the REMOVE entry's seq, rev_epoch the new office-key epoch */
+    tu_rng_t rev_rng;
+    int rev_k, rev_step, rev_pct;
+    bool rev_done;
+    uint64_t rev_cut, rev_mseq;
+    uint32_t rev_epoch;
     bool failed;
     char why[1024];
     sim_stats_t st;
@@ -533,6 +571,8 @@ set_clocks(sim_t *s)
 
 /* The version vector of node i as per-node seqs, from rep_replica_info (kept in *infop if not
  * NULL, else freed). */
+static bool rev_out(const sim_t *s, int i);
+
 static bool
 node_view(sim_t *s, int i, uint64_t view[SIM_MAX_NODES], rep_info_t **infop)
 {
@@ -556,9 +596,13 @@ node_view(sim_t *s, int i, uint64_t view[SIM_MAX_NODES], rep_info_t **infop)
             view[nd] = info->vv[k].seq;
         }
     }
-    if (ok && view[i] != info->seq) {
-        sim_fail(s, "%s: info.seq %" PRIu64 " but its vv entry says %" PRIu64, s->node[i].name,
-                 info->seq, view[i]);
+    if (ok && !rev_out(s, i) &&
+        (info->seq != s->node[i].nchs || view[i] > info->seq ||
+         (view[i] < info->seq && info->pending < info->seq - view[i]))) {
+        /* its own chain: what it made; its vv holds all of it, but after a rebuild, when its
+         * later changes wait in pending for state to come again */
+        sim_fail(s, "%s: info.seq %" PRIu64 ", its vv entry %" PRIu64 ", it made %zu",
+                 s->node[i].name, info->seq, view[i], s->node[i].nchs);
         ok = false;
     }
     if (infop && ok)
@@ -611,6 +655,210 @@ log_lacks(const sim_t *s, int i, const uint64_t have[SIM_MAX_NODES],
                 return true;
     return false;
 }
+
+/* ---- Revocation ------------------------------------------------------------------------------ */
+static bool node_vv(sim_t *s, int i, uint64_t view[SIM_MAX_NODES], bool *pending);
+/* Node i is the revoked one, after the revocation: out of convergence and the oracle's checks. */
+static bool
+rev_out(const sim_t *s, int i)
+{
+    return s->rev_done && i == s->rev_k;
+}
+
+/* Node i is the revoked one and took its own revocation: the simulation leaves it alone. */
+static bool
+rev_dead(const sim_t *s, int i)
+{
+    return rev_out(s, i) && s->node[i].dead;
+}
+
+/* The changes of node k every other replica must end with. */
+static uint64_t
+expect_seq(const sim_t *s, int k)
+{
+    return rev_out(s, k) ? s->rev_cut : s->node[k].nchs;
+}
+
+/* Does a node that took the revocation refuse the connection of a and b (ZAP)? */
+static bool
+rev_zapped(const sim_t *s, int a, int b)
+{
+    if (!s->rev_done || (a != s->rev_k && b != s->rev_k))
+        return false;
+    return s->node[a].zap || s->node[b].zap || s->node[s->rev_k].dead;
+}
+
+/* The length of node i's membership log (its vv's actor 0). */
+static bool
+node_members(sim_t *s, int i, uint64_t *m)
+{
+    uint8_t *b = NULL, office[REP_OFFICE_ID_BYTES];
+    size_t bn = 0, ne = 0;
+    rep_vv_entry_t *e = NULL;
+    *m = 0;
+    if (!SIM_OK(s, rep_replica_vv(s->node[i].r, &b, &bn)))
+        return false;
+    int rc = rep__vv_decode(b, bn, office, &e, &ne);
+    rep_free(b);
+    if (!SIM_OK(s, rc))
+        return false;
+    for (size_t k = 0; k < ne; k++)
+        if (e[k].actor == 0)
+            *m = e[k].seq;
+    free(e);
+    return true;
+}
+
+/* What an import at node to must do, as far as the revocation goes: its return code (REP_EKEY
+ * for what is sealed with the new epoch's key when to will not have it; REP_ESTATE for a
+ * snapshot holding the revoked node's changes past the cutoff where the revocation is known),
+ * the changes it refuses as revoked, and whether it takes the REMOVE entry. */
+typedef struct rpred {
+    int rc;
+    uint64_t revoked;
+    bool learns;
+} rpred_t;
+
+static bool
+entries_remove(const sim_t *s, const rep__bytes_t *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        rep__entry_t en;
+        if (rep__entry_decode(e[i].p, e[i].n, &en) == 0 && en.seq == s->rev_mseq)
+            return true;
+    }
+    return false;
+}
+
+/* Node i took the revocation while it held changes of the revoked node past the cutoff: it
+ * rebuilds its state from its log without them, forgetting what came by state. R is what it
+ * then holds: its log's changes applied in causal order from nothing (dependencies on the
+ * revoked node capped at the cutoff); its log holds exactly those (the rest wait in pending),
+ * and its history is whole again. */
+static uint64_t
+rev_R(const sim_t *s, int i, uint64_t R[SIM_MAX_NODES])
+{
+    const node_t *nd = &s->node[i];
+    memset(R, 0, SIM_MAX_NODES * sizeof *R);
+    for (bool progress = true; progress;) {
+        progress = false;
+        for (int x = 0; x < s->n; x++)
+            for (;;) {
+                uint64_t q = R[x] + 1;
+                if (!in_log(nd, x, q) || (x == s->rev_k && q > s->rev_cut))
+                    break;
+                const och_t *c = &s->node[x].chs[q - 1];
+                bool ready = true;
+                for (int y = 0; y < s->n && ready; y++) {
+                    uint64_t d = c->ctx[y];
+                    if (y == s->rev_k && d > s->rev_cut)
+                        d = s->rev_cut;
+                    ready = y == x || R[y] >= d;
+                }
+                if (!ready)
+                    break;
+                R[x] = q;
+                progress = true;
+            }
+    }
+    uint64_t logged = 0, held = 0; /* the log's changes that wait in pending now */
+    for (int x = 0; x < s->n; x++) {
+        for (uint64_t q = 1; q <= nd->inlogcap[x]; q++)
+            logged += in_log(nd, x, q) && !(x == s->rev_k && q > s->rev_cut);
+        held += R[x];
+    }
+    return logged - held;
+}
+
+static uint64_t
+rev_rebuild(sim_t *s, int i, uint64_t R[SIM_MAX_NODES])
+{
+    node_t *nd = &s->node[i];
+    uint64_t waiting = rev_R(s, i, R);
+    for (int x = 0; x < SIM_MAX_NODES; x++)
+        if (nd->inlog[x])
+            memset(nd->inlog[x], 0, nd->inlogcap[x]);
+    for (int x = 0; x < s->n; x++)
+        mark_log(s, i, x, 0, R[x]);
+    nd->based = false;
+    nd->rebuilt = true;
+    s->st.rev_rebuilds++;
+    char buf[160] = "";
+    for (int x = 0; x < s->n; x++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " %" PRIu64, R[x]);
+    sim_trace(s, "%s rebuilds its state from its log: holds%s", nd->name, buf);
+    return waiting;
+}
+
+/* Which replicas a rebuild left with their own changes pending (rev_predict), for a
+ * failure's message. */
+static const char *
+rev_bug_note(sim_t *s, char *buf, size_t n)
+{
+    buf[0] = 0;
+    for (int i = 0; i < s->n; i++) {
+        uint64_t v[SIM_MAX_NODES];
+        if (!s->node[i].rebuilt || rev_out(s, i) || !node_vv(s, i, v, NULL) ||
+            v[i] >= s->node[i].nchs)
+            continue;
+        snprintf(buf + strlen(buf), n - strlen(buf), "%s %s holds %" PRIu64 " of its own %zu",
+                 buf[0] ? "," : " (after a rebuild", s->node[i].name, v[i],
+                 s->node[i].nchs);
+    }
+    if (buf[0])
+        snprintf(buf + strlen(buf), n - strlen(buf), ")");
+    return buf;
+}
+
+/* A batch (bytes), or a snapshot (snap) made by a sender that had taken the revocation (sknows)
+ * holding view: a snapshot carries its sender's whole membership log and is sealed with its
+ * epoch's key.
+ *
+ * A rebuild (apply.c rebuild_state) forgets what came by state, and the replica's own changes
+ * made after such state depend on it: they wait in pending and its vv of its own actor drops
+ * below what it made, until the office sends that state again. Its own chain goes on (the
+ * library keeps it apart from the vv: rep_info_t.seq, new commits wait behind the others), and
+ * a snapshot holding its own later changes merges as any other.
+ */
+static void
+rev_predict(const sim_t *s, int to, const uint8_t *p, size_t n, bool snap, bool sknows,
+            const uint64_t *view, rpred_t *pr)
+{
+    memset(pr, 0, sizeof *pr);
+    if (!s->rev_done)
+        return;
+    bool knows = s->node[to].knows;
+    if (snap) {
+        bool after = knows || sknows;
+        if (sknows && !(after && to != s->rev_k))
+            pr->rc = REP_EKEY;
+        else if (after && view[s->rev_k] > s->rev_cut)
+            pr->rc = REP_ESTATE;
+        pr->learns = pr->rc == 0 && !knows && sknows;
+        return;
+    }
+    rep__batch_t b;
+    if (rep__batch_decode(p, n, &b) != 0)
+        return; /* (not the simulation's to judge here) */
+    bool learns = !knows && entries_remove(s, b.entries, b.nentries), after = knows || learns;
+    bool key = after && to != s->rev_k;
+    uint64_t kactor = s->node[s->rev_k].actor;
+    for (size_t i = 0; i < b.n; i++) {
+        rep__change_t c;
+        if (rep__change_decode(b.changes[i].p, b.changes[i].n, &c) != 0)
+            continue;
+        if (after && c.actor == kactor && c.seq > s->rev_cut)
+            pr->revoked++;
+        else if (c.epoch == s->rev_epoch && !key)
+            pr->rc = REP_EKEY;
+        rep__change_clear(&c);
+    }
+    rep__batch_clear(&b);
+    pr->learns = pr->rc == 0 && learns;
+    if (pr->rc)
+        pr->revoked = 0;
+}
+
 
 /* ---- Expected state of a set of changes (a view) ------------------------------------------- */
 typedef struct sib {
@@ -950,7 +1198,7 @@ static void net_push(sim_t *s, int from, int to);
 static bool check_node(sim_t *s, int i);
 static void eng_committed(sim_t *s, int i, const uint8_t *vv, size_t vvn);
 static void eng_bundle(sim_t *s, int from, int to, uint8_t *bytes, size_t len, bool copy,
-                       const uint64_t *view);
+                       const uint64_t *view, bool vknows);
 static void eng_inject(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn,
                        const uint64_t *want);
 static void eng_deliver(sim_t *s, int from, int to, const msg_t *m, size_t len);
@@ -1086,6 +1334,8 @@ do_txn(sim_t *s, int i, const op_t *raw, size_t n, int bad, const char *user)
             goto out;
     }
     memcpy(c->ctx, view, sizeof c->ctx);
+    c->ctx[i] = seq - 1; /* its own earlier changes: a writer's own chain is in its context (its
+                          * vv may lag behind it after a rebuild: they wait in pending) */
     snprintf(c->user, sizeof c->user, "%s", user ? user : "");
     if (!fold_ops(kept, nkept, c)) {
         sim_fail(s, "out of memory");
@@ -1317,6 +1567,8 @@ static void
 random_txn_at(sim_t *s, int i)
 {
     tu_rng_t *g = &s->rng;
+    if (rev_dead(s, i))
+        return; /* (it can write nothing now: rev_took checked) */
     op_t raw[SIM_MAX_RAW];
     size_t n = 0;
     int bad = -1;
@@ -1359,7 +1611,9 @@ random_txn_at(sim_t *s, int i)
         int pushes = (int)tu_rng_range(g, 1, 2);
         for (int p = 0; p < pushes && !s->failed; p++) {
             int to = (int)tu_rng_below(g, (uint64_t)s->n - 1);
-            net_push(s, i, to >= i ? to + 1 : to);
+            to = to >= i ? to + 1 : to;
+            if (!rev_dead(s, to))
+                net_push(s, i, to);
         }
     }
 }
@@ -1418,9 +1672,10 @@ net_queue(sim_t *s, int from, int to, msg_t m)
  * view is the sender's vv as the message was made. */
 static void
 net_send(sim_t *s, int from, int to, uint8_t type, uint8_t *bytes, size_t len, bool more,
-         bool copy, const uint64_t *view)
+         bool copy, const uint64_t *view, bool vknows)
 {
-    msg_t m = {.type = type, .more = more, .copy = copy, .bytes = bytes, .len = len};
+    msg_t m = {.type = type, .more = more, .copy = copy, .bytes = bytes, .len = len,
+               .vknows = vknows};
     if (view)
         memcpy(m.view, view, sizeof m.view);
     net_queue(s, from, to, m);
@@ -1521,13 +1776,16 @@ net_answer(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn, const uint
         s->st.snap_sent++;
         s->st.snap_asked++;
     }
-    net_send(s, from, to, snap ? M_SNAP : M_BATCH, b, bn, more, false, have);
+    net_send(s, from, to, snap ? M_SNAP : M_BATCH, b, bn, more, false, have,
+             s->node[from].knows);
 }
 
 static void
 net_push(sim_t *s, int from, int to)
 {
     node_t *nd = &s->node[from];
+    if (rev_dead(s, from) || rev_dead(s, to))
+        return;
     net_answer(s, from, to, nd->peer_vv[to], nd->peer_vvn[to], nd->peer_view[to],
                pick_max_bytes(s), false);
 }
@@ -1538,12 +1796,14 @@ net_hello(sim_t *s, int from, int to)
     uint8_t *vv = NULL;
     size_t vvn = 0;
     uint64_t view[SIM_MAX_NODES];
+    if (rev_dead(s, from) || rev_dead(s, to))
+        return;
     if (!SIM_OK(s, rep_replica_vv(s->node[from].r, &vv, &vvn)) || !node_view(s, from, view, NULL)) {
         rep_free(vv);
         return;
     }
     sim_trace(s, "%s -> %s HELLO", s->node[from].name, s->node[to].name);
-    net_send(s, from, to, M_HELLO, vv, vvn, false, false, view);
+    net_send(s, from, to, M_HELLO, vv, vvn, false, false, view, false);
 }
 
 /* Node from sends its whole state to a peer, unasked (the model's merge_state); old: the
@@ -1555,6 +1815,9 @@ net_snapshot(sim_t *s, int from, int to, bool old)
     uint8_t *b = NULL;
     size_t bn = 0;
     uint64_t view[SIM_MAX_NODES];
+    bool knows = old ? nd->old_snap_knows : nd->knows;
+    if (rev_dead(s, from) || rev_dead(s, to))
+        return;
     if (old) {
         if (!nd->old_snap)
             return;
@@ -1578,9 +1841,9 @@ net_snapshot(sim_t *s, int from, int to, bool old)
               old ? " (an old one)" : "");
     s->st.snap_sent++;
     if (s->engine)
-        eng_bundle(s, from, to, b, bn, old, view);
+        eng_bundle(s, from, to, b, bn, old, view, knows);
     else
-        net_send(s, from, to, M_SNAP, b, bn, false, old, view);
+        net_send(s, from, to, M_SNAP, b, bn, false, old, view, knows);
 }
 
 /* Node i keeps a snapshot of its state now, to send (stale) later. */
@@ -1603,6 +1866,7 @@ keep_old_snapshot(sim_t *s, int i)
     rep_free(nd->old_snap);
     nd->old_snap = b;
     nd->old_snapn = bn;
+    nd->old_snap_knows = nd->knows;
 }
 
 static bool
@@ -1631,6 +1895,8 @@ net_pull(sim_t *s, int i)
     size_t nmiss = 0;
     rep_info_t *info = NULL;
     uint64_t view[SIM_MAX_NODES];
+    if (rev_dead(s, i))
+        return;
     if (!SIM_OK(s, rep_replica_missing(s->node[i].r, &miss, &nmiss)) || !node_view(s, i, view, &info))
         goto out;
     if ((info->pending > 0) != (nmiss > 0)) {
@@ -1665,6 +1931,40 @@ out:
     rep_free(miss);
 }
 
+/* Node i took the REMOVE entry. Another node refuses the revoked one's connections from then on
+ * (ZAP); the revoked node itself can write nothing more (its commits fail with REP_EKEY: it has
+ * no key of the current epoch) and leaves the run. */
+static void
+rev_took(sim_t *s, int i)
+{
+    node_t *nd = &s->node[i];
+    int k = s->rev_k;
+    nd->knows = true;
+    sim_trace(s, "%s takes the revocation of %s", nd->name, s->node[k].name);
+    if (i != k) {
+        nd->zap = true;
+        if (s->engine && nd->econn[k])
+            eng_disconnect(s, i, k);
+        return;
+    }
+    nd->dead = true;
+    for (int j = 0; j < s->n && s->engine; j++)
+        if (j != k && nd->econn[j])
+            eng_disconnect(s, k, j);
+    rep_txn_t *t = NULL;
+    uint64_t seq = 0;
+    if (!SIM_OK(s, rep_txn_begin(nd->r, NULL, &t)))
+        return;
+    int rc = rep_txn_set_int(t, k_recs[0].key, k_fnames[F_R0], 1);
+    if (rc == 0)
+        rc = rep_txn_commit(t, &seq);
+    rep_txn_free(&t);
+    if (rc != REP_EKEY)
+        sim_fail(s, "%s, revoked, took its revocation, yet a commit there gives %d (%s), seq %" PRIu64
+                    "; want REP_EKEY",
+                 nd->name, rc, rep_strerror(rc), seq);
+}
+
 /*
  * Node to imports bytes from node from: a batch, or a snapshot (snap_view: its sender's vv then).
  * Checks what the import says against what the vv did, and follows what to's log now holds.
@@ -1672,23 +1972,113 @@ out:
  */
 static bool
 node_import(sim_t *s, int to, int from, const uint8_t *bytes, size_t len,
-            const uint64_t *snap_view, rep_import_stats_t *st, uint64_t *grew,
+            const uint64_t *snap_view, bool sknows, rep_import_stats_t *st, uint64_t *grew,
             uint64_t *was_pending)
 {
     node_t *nd = &s->node[to];
     rep_info_t *info = NULL;
-    uint64_t before[SIM_MAX_NODES], after[SIM_MAX_NODES], pending;
+    uint64_t before[SIM_MAX_NODES], after[SIM_MAX_NODES], R[SIM_MAX_NODES], pending, m0 = 0,
+        m1 = 0;
+    const uint64_t *base = before;
+    rpred_t pr;
     *grew = 0;
+    memset(st, 0, sizeof *st);
     if (!node_view(s, to, before, &info))
         return false;
     *was_pending = info->pending;
     rep_info_free(&info);
-    if (!SIM_OK(s, rep_replica_import(nd->r, bytes, len, st)) || !node_view(s, to, after, &info))
+    rev_predict(s, to, bytes, len, snap_view != NULL, sknows, snap_view, &pr);
+    if (s->rev_done && !node_members(s, to, &m0))
+        return false;
+    int rc = rep_replica_import(nd->r, bytes, len, st);
+    if (rc != pr.rc) {
+        sim_fail(s, "%s: import of a %s from %s gives %d (%s); want %d (%s)%s", nd->name,
+                 snap_view ? "snapshot" : "batch", s->node[from].name, rc, rep_strerror(rc),
+                 pr.rc, pr.rc ? rep_strerror(pr.rc) : "0",
+                 s->rev_done ? " (after the revocation)" : "");
+        return false;
+    }
+    if (rc != 0) { /* refused whole, as the revocation says it must be */
+        s->st.rev_refused++;
+        sim_trace(s, "%s: import of a %s from %s refused: %s (the revocation)", nd->name,
+                  snap_view ? "snapshot" : "batch", s->node[from].name, rep_strerror(rc));
+        memset(st, 0, sizeof *st);
+        if (!node_view(s, to, after, NULL) || !node_members(s, to, &m1))
+            return false;
+        if (pr.learns && m1 == s->rev_mseq) { /* (REP_EFORK: it took the REMOVE, rebuilt) */
+            rev_took(s, to);
+            if (before[s->rev_k] > s->rev_cut) {
+                rev_rebuild(s, to, R);
+                base = R;
+            }
+        } else if (m1 != m0) {
+            sim_fail(s, "%s: a refused import took membership entries", nd->name);
+        }
+        if (memcmp(after, base, sizeof after) != 0)
+            sim_fail(s, "%s: a refused import changed its vv (or a rebuild did not leave what "
+                        "its log holds)",
+                     nd->name);
+        return !s->failed;
+    }
+    if (!node_view(s, to, after, &info))
         return false;
     pending = info->pending;
     rep_info_free(&info);
-    for (int k = 0; k < s->n; k++)
-        *grew += after[k] - before[k];
+    if (st->revoked != pr.revoked || (!s->rev_done && st->rebuilt)) {
+        sim_fail(s, "%s: import from %s says %" PRIu64 " changes revoked, rebuilt %" PRIu64
+                    "; want %" PRIu64 " revoked%s",
+                 nd->name, s->node[from].name, st->revoked, st->rebuilt, pr.revoked,
+                 s->rev_done ? "" : ", no rebuild (no revocation)");
+        return false;
+    }
+    s->st.rev_cut += st->revoked;
+    if (s->rev_done) {
+        if (!node_members(s, to, &m1))
+            return false;
+        bool took = m0 < s->rev_mseq && m1 >= s->rev_mseq;
+        if (took != pr.learns || m1 > s->rev_mseq) {
+            sim_fail(s, "%s: import from %s took its membership log from %" PRIu64 " to %" PRIu64
+                        " entries; the REMOVE is entry %" PRIu64 " and %s",
+                     nd->name, s->node[from].name, m0, m1, s->rev_mseq,
+                     pr.learns ? "it carried it" : "it did not carry it (or it had it)");
+            return false;
+        }
+        if (took) {
+            rev_took(s, to);
+            if (to == s->rev_k || s->failed)
+                return !s->failed; /* out of the run */
+            bool rebuild = before[s->rev_k] > s->rev_cut;
+            if ((st->rebuilt != 0) != rebuild) {
+                sim_fail(s, "%s: took the revocation of %s holding %" PRIu64 " of its changes "
+                            "(cutoff %" PRIu64 "), and rebuilt %" PRIu64,
+                         nd->name, s->node[s->rev_k].name, before[s->rev_k], s->rev_cut,
+                         st->rebuilt);
+                return false;
+            }
+            if (rebuild) {
+                *was_pending += rev_rebuild(s, to, R); /* (its log's changes wait now) */
+                base = R;
+            }
+        } else if (st->rebuilt) {
+            sim_fail(s, "%s: import from %s rebuilt, but brought no revocation", nd->name,
+                     s->node[from].name);
+            return false;
+        }
+        if (to != s->rev_k && nd->knows && after[s->rev_k] > s->rev_cut) {
+            sim_fail(s, "%s: took the revocation of %s (cutoff %" PRIu64 "), yet holds %" PRIu64
+                        " of its changes",
+                     nd->name, s->node[s->rev_k].name, s->rev_cut, after[s->rev_k]);
+            return false;
+        }
+    }
+    for (int k = 0; k < s->n; k++) {
+        if (after[k] < base[k]) {
+            sim_fail(s, "%s: import from %s took its vv of %s down from %" PRIu64 " to %" PRIu64,
+                     nd->name, s->node[from].name, s->node[k].name, base[k], after[k]);
+            return false;
+        }
+        *grew += after[k] - base[k];
+    }
     if (st->forks != 0) {
         sim_fail(s, "%s: import from %s reports %" PRIu64 " forks; no replica forked", nd->name,
                  s->node[from].name, st->forks);
@@ -1707,7 +2097,7 @@ node_import(sim_t *s, int to, int from, const uint8_t *bytes, size_t len,
             return false;
         }
         for (int k = 0; k < s->n; k++)
-            if (!mark_log(s, to, k, before[k], after[k]))
+            if (!mark_log(s, to, k, base[k], after[k]))
                 return false;
         return true;
     }
@@ -1715,17 +2105,17 @@ node_import(sim_t *s, int to, int from, const uint8_t *bytes, size_t len,
      * makes deliverable are applied (as changes); those it covers are dropped */
     uint64_t released = 0, state = 0, held = 0;
     for (int k = 0; k < s->n; k++) {
-        uint64_t top = before[k] > snap_view[k] ? before[k] : snap_view[k];
+        uint64_t top = base[k] > snap_view[k] ? base[k] : snap_view[k];
         if (after[k] < top) {
             sim_fail(s, "%s: after merging a snapshot from %s that has %s up to %" PRIu64
                         ", its vv has %" PRIu64 " (had %" PRIu64 ")",
                      nd->name, s->node[from].name, s->node[k].name, snap_view[k], after[k],
-                     before[k]);
+                     base[k]);
             return false;
         }
         released += after[k] - top;
-        state += top - before[k];
-        held += before[k] > snap_view[k];
+        state += top - base[k];
+        held += base[k] > snap_view[k];
     }
     uint64_t sent = 0;
     for (int k = 0; k < s->n; k++)
@@ -1740,7 +2130,7 @@ node_import(sim_t *s, int to, int from, const uint8_t *bytes, size_t len,
         return false;
     }
     for (int k = 0; k < s->n; k++) {
-        uint64_t top = before[k] > snap_view[k] ? before[k] : snap_view[k];
+        uint64_t top = base[k] > snap_view[k] ? base[k] : snap_view[k];
         if (!mark_log(s, to, k, top, after[k]))
             return false;
     }
@@ -1892,11 +2282,14 @@ eng_collect(sim_t *s, int i)
                         return;
                     }
                     memcpy(m.view, view, sizeof m.view);
+                    m.vknows = nd->knows;
                 }
                 nd->part_snap[j] = m.esnap;
+                nd->part_knows[j] = m.vknows;
                 memcpy(nd->part_view[j], m.view, sizeof m.view);
             } else { /* the next part of the payload begun before */
                 m.esnap = nd->part_snap[j];
+                m.vknows = nd->part_knows[j];
                 memcpy(m.view, nd->part_view[j], sizeof m.view);
             }
             s->st.esnap_bytes += m.esnap ? n : 0;
@@ -1987,6 +2380,8 @@ static void
 eng_connect(sim_t *s, int a, int b)
 {
     int ends[2] = {a, b};
+    if (rev_zapped(s, a, b))
+        return; /* refused by ZAP */
     for (int e = 0; e < 2 && !s->failed; e++) {
         node_t *nd = &s->node[ends[e]];
         int other = ends[1 - e];
@@ -2000,6 +2395,8 @@ eng_connect(sim_t *s, int a, int b)
 static void
 eng_disconnect(sim_t *s, int a, int b)
 {
+    if (!s->node[a].econn[b] && !s->node[b].econn[a])
+        return; /* (refused by ZAP already) */
     s->node[a].econn[b] = s->node[b].econn[a] = false;
     rep__sync_disconnected(s->node[a].sync, ENG_PEER(b));
     rep__sync_disconnected(s->node[b].sync, ENG_PEER(a));
@@ -2028,7 +2425,7 @@ eng_follow(sim_t *s, int to, int from, const msg_t *m, bool cut, const uint64_t 
     node_t *nd = &s->node[to];
     uint64_t grew = 0;
     for (int k = 0; k < s->n; k++) {
-        if (after[k] < before[k]) {
+        if (after[k] < before[k]) { /* (before: after a rebuild, what it held then) */
             sim_fail(s, "%s: a DATA from %s took its vv of %s from %" PRIu64 " down to %" PRIu64,
                      nd->name, s->node[from].name, s->node[k].name, before[k], after[k]);
             return;
@@ -2090,6 +2487,15 @@ eng_follow(sim_t *s, int to, int from, const msg_t *m, bool cut, const uint64_t 
     }
 }
 
+/* What node i's engine counted bad of peer k's messages. */
+static uint64_t
+eng_peer_bad(sim_t *s, int i, int k)
+{
+    rep__sync_peer_info_t info;
+    return s->node[i].sync && rep__sync_peer(s->node[i].sync, ENG_PEER(k), &info) == 0 ? info.bad
+                                                                                         : 0;
+}
+
 /* Hand message m (its first len bytes: fewer when the simulation truncated it) from from to
  * node to's engine. */
 static void
@@ -2107,13 +2513,77 @@ eng_deliver(sim_t *s, int from, int to, const msg_t *m, size_t len)
         nd->erecv[from] += len;
     if (data && !node_vv(s, to, before, &pb))
         return;
+    /* what the revocation says of it: a whole batch, or a snapshot's last part */
+    rpred_t pr = {0, 0, false};
+    uint64_t m0 = 0, m1 = 0, bad0 = eng_peer_bad(s, to, from);
+    if (data && s->rev_done) {
+        uint64_t type, id, off, total;
+        const uint8_t *pl;
+        uint32_t npl;
+        if (!node_members(s, to, &m0))
+            return;
+        if (cut)
+            ;
+        else if (m->esnap)
+            rev_predict(s, to, NULL, 0, true, m->vknows, m->view, &pr);
+        else if (eng_parse(m->bytes, m->len, &type, &id, &pl, &npl, &off, &total))
+            rev_predict(s, to, pl, npl, false, false, NULL, &pr);
+    }
     if (!SIM_OK(s, rep__sync_received(nd->sync, ENG_PEER(from), m->bytes, len, s->now)))
         return;
     nd->dirty = true;
+    uint64_t bad = eng_peer_bad(s, to, from) - bad0;
+    if (bad && !cut) {
+        if (!pr.rc) {
+            sim_fail(s, "%s's engine counted a %s from %s bad (%" PRIu64 "); nothing explains it",
+                     nd->name, msg_name(m), s->node[from].name, bad);
+            return;
+        }
+        s->st.rev_refused += bad;
+        s->st.rev_ebad += bad;
+        sim_trace(s, "%s's engine refused a %s from %s: %s (the revocation)", nd->name,
+                  msg_name(m), s->node[from].name, rep_strerror(pr.rc));
+    }
     if (data) {
+        uint64_t R[SIM_MAX_NODES];
+        const uint64_t *base = before;
         if (!node_vv(s, to, after, &pa))
             return;
-        eng_follow(s, to, from, m, cut, before, after, pb, pa);
+        if (s->rev_done) {
+            if (!node_members(s, to, &m1))
+                return;
+            bool took = m0 < s->rev_mseq && m1 >= s->rev_mseq;
+            if ((took && (!pr.learns || cut)) || m1 > s->rev_mseq) {
+                sim_fail(s, "%s: a %s from %s took its membership log from %" PRIu64 " to %" PRIu64
+                            " entries; the REMOVE is entry %" PRIu64 ", and it %s",
+                         nd->name, msg_name(m), s->node[from].name, m0, m1, s->rev_mseq,
+                         cut ? "was truncated" : "did not carry it");
+                return;
+            }
+            if (took) {
+                rev_took(s, to);
+                if (to == s->rev_k || s->failed)
+                    return; /* out of the run */
+                if (before[s->rev_k] > s->rev_cut) {
+                    rev_rebuild(s, to, R);
+                    base = R;
+                }
+            }
+            if (to != s->rev_k && nd->knows && after[s->rev_k] > s->rev_cut) {
+                sim_fail(s, "%s: took the revocation of %s (cutoff %" PRIu64 "), yet holds %" PRIu64
+                            " of its changes",
+                         nd->name, s->node[s->rev_k].name, s->rev_cut, after[s->rev_k]);
+                return;
+            }
+        }
+        if (bad && !cut) { /* refused whole */
+            if (memcmp(base, after, sizeof after) != 0)
+                sim_fail(s, "%s: a refused DATA changed its vv (or a rebuild did not leave what "
+                            "its log holds)",
+                         nd->name);
+        } else {
+            eng_follow(s, to, from, m, cut, base, after, pb, pa);
+        }
     }
     if (!s->failed)
         eng_collect(s, to);
@@ -2141,7 +2611,9 @@ eng_inject(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn, const uint
         s->st.ebundles++;
         sim_trace(s, "%s -> %s a bundle of %zu bytes (%s) on a USB stick", s->node[from].name,
                   s->node[to].name, bn, snap ? "a snapshot" : "changes");
-        if (node_import(s, to, from, b, bn, snap ? have : NULL, &st, &grew, &was_pending)) {
+        if (node_import(s, to, from, b, bn, snap ? have : NULL, s->node[from].knows, &st, &grew,
+                        &was_pending) &&
+            !rev_dead(s, to)) {
             s->st.pending += st.pending > 0;
             eng_changed(s, to);
         }
@@ -2166,7 +2638,8 @@ eng_inject(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn, const uint
         sim_fail(s, "out of memory");
         return;
     }
-    msg_t m = {.type = M_ENGINE, .etype = REP_SYNC_DATA, .esnap = snap, .copy = true};
+    msg_t m = {.type = M_ENGINE, .etype = REP_SYNC_DATA, .esnap = snap, .copy = true,
+               .vknows = s->node[from].knows};
     m.bytes = rep__buf_take(&buf, &m.len);
     rep__buf_free(&buf);
     memcpy(m.view, have, sizeof m.view);
@@ -2186,13 +2659,14 @@ eng_inject(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn, const uint
  * stick: imported there, then its engine is told. */
 static void
 eng_bundle(sim_t *s, int from, int to, uint8_t *bytes, size_t len, bool copy,
-           const uint64_t *view)
+           const uint64_t *view, bool vknows)
 {
     msg_t m = {.type = M_SNAP, .copy = copy, .bytes = bytes, .len = len};
     rep_import_stats_t st;
     uint64_t grew, was_pending;
     s->st.ebundles++;
-    if (node_import(s, to, from, bytes, len, view, &st, &grew, &was_pending)) {
+    if (node_import(s, to, from, bytes, len, view, vknows, &st, &grew, &was_pending) &&
+        !rev_dead(s, to)) {
         sim_trace(s, "%s <- %s SNAPSHOT on a USB stick: %" PRIu64 " entries, vv grew by %" PRIu64
                      ", %" PRIu64 " released from pending, %" PRIu64 " pending",
                   s->node[to].name, s->node[from].name, st.entries, grew, st.applied, st.pending);
@@ -2324,20 +2798,23 @@ eng_converged(sim_t *s, bool *all, char *why, size_t whyn)
     for (int i = 0; i < s->n; i++) {
         uint64_t v[SIM_MAX_NODES];
         rep_info_t *info = NULL;
+        if (rev_out(s, i))
+            continue;
         if (!node_view(s, i, v, &info))
             return false;
-        bool has = info->pending == 0;
+        bool has = info->pending == 0 && (!s->rev_done || s->node[i].knows);
         for (int k = 0; k < s->n; k++)
-            has &= v[k] == s->node[k].nchs;
+            has &= v[k] == expect_seq(s, k);
         if (!has) {
             size_t off = strlen(why);
             snprintf(why + off, whyn - off, " %s has", s->node[i].name);
             for (int k = 0; k < s->n; k++) {
                 off = strlen(why);
-                snprintf(why + off, whyn - off, " %" PRIu64 "/%zu", v[k], s->node[k].nchs);
+                snprintf(why + off, whyn - off, " %" PRIu64 "/%" PRIu64, v[k], expect_seq(s, k));
             }
             off = strlen(why);
-            snprintf(why + off, whyn - off, " (%" PRIu64 " pending);", info->pending);
+            snprintf(why + off, whyn - off, " (%" PRIu64 " pending%s);", info->pending,
+                     s->rev_done && !s->node[i].knows ? ", revocation not taken" : "");
         }
         *all &= has;
         rep_info_free(&info);
@@ -2355,8 +2832,9 @@ eng_flush(sim_t *s)
         while (!s->failed && net_step(s, false)) {
             any = true;
             if (++k > ENG_STORM) {
-                sim_fail(s, "engines: still sending after %d deliveries at one instant (a storm)",
-                         ENG_STORM);
+                char note[256];
+                sim_fail(s, "engines: still sending after %d deliveries at one instant (a storm)%s",
+                         ENG_STORM, rev_bug_note(s, note, sizeof note));
                 return false;
             }
         }
@@ -2402,8 +2880,9 @@ eng_final(sim_t *s)
                 quiet_to = quiet_from + 2 * o->anti_entropy_ms;
                 sim_trace(s, "engines converged after %" PRIu64 " ms", s->now - start);
             } else if (s->now - start > ENG_CONVERGE_MS) {
-                sim_fail(s, "engines did not converge within %" PRIu64 " virtual s of healing:%s",
-                         ENG_CONVERGE_MS / 1000, why);
+                char note[256];
+                sim_fail(s, "engines did not converge within %" PRIu64 " virtual s of healing:%s%s",
+                         ENG_CONVERGE_MS / 1000, why, rev_bug_note(s, note, sizeof note));
                 return;
             }
         }
@@ -2437,7 +2916,7 @@ eng_final(sim_t *s)
     for (int i = 0; i < s->n; i++)
         for (int k = 0; k < s->n; k++) {
             rep__sync_peer_info_t info;
-            if (!s->linked[i][k])
+            if (!s->linked[i][k] || rev_out(s, i) || rev_out(s, k))
                 continue;
             if (!SIM_OK(s, rep__sync_peer(s->node[i].sync, ENG_PEER(k), &info)))
                 return;
@@ -2455,9 +2934,10 @@ eng_final(sim_t *s)
         }
     for (int i = 0; i < s->n; i++)
         s->st.ebad += eng_bad(s, i);
-    if (s->st.ebad != s->st.ecorrupt) {
-        sim_fail(s, "engines counted %" PRIu64 " messages bad; the simulation truncated %" PRIu64,
-                 s->st.ebad, s->st.ecorrupt);
+    if (s->st.ebad != s->st.ecorrupt + s->st.rev_ebad) {
+        sim_fail(s, "engines counted %" PRIu64 " messages bad; the simulation truncated %" PRIu64
+                    " and the revocation explains %" PRIu64,
+                 s->st.ebad, s->st.ecorrupt, s->st.rev_ebad);
         return;
     }
     if (s->st.eneeded && s->st.edata_bytes > ENG_RATIO_SANE * s->st.eneeded)
@@ -2480,7 +2960,9 @@ net_deliver(sim_t *s, int from, int to, size_t idx, bool dup, bool cut)
     }
     s->st.delivered++;
     node_t *nd = &s->node[to];
-    if (m.type == M_ENGINE) {
+    if (rev_dead(s, to)) { /* the revoked node left the run */
+        sim_trace(s, "%s -> %s %s dropped (revoked)", s->node[from].name, nd->name, msg_name(&m));
+    } else if (m.type == M_ENGINE) {
         eng_deliver(s, from, to, &m, cut ? (size_t)tu_rng_below(&s->rng, m.len) : m.len);
     } else if (m.type == M_HELLO) {
         if (copy_bytes(s, &nd->peer_vv[from], &nd->peer_vvn[from], m.bytes, m.len)) {
@@ -2491,8 +2973,9 @@ net_deliver(sim_t *s, int from, int to, size_t idx, bool dup, bool cut)
         rep_import_stats_t st;
         uint64_t grew, was_pending;
         bool snap = m.type == M_SNAP;
-        if (!node_import(s, to, from, m.bytes, m.len, snap ? m.view : NULL, &st, &grew,
-                         &was_pending))
+        if (!node_import(s, to, from, m.bytes, m.len, snap ? m.view : NULL, m.vknows, &st, &grew,
+                         &was_pending) ||
+            rev_dead(s, to))
             goto out;
         if (snap)
             sim_trace(s, "%s <- %s SNAPSHOT%s: %" PRIu64 " entries, vv grew by %" PRIu64
@@ -2502,9 +2985,11 @@ net_deliver(sim_t *s, int from, int to, size_t idx, bool dup, bool cut)
                       st.applied, was_pending, st.pending);
         else
             sim_trace(s, "%s <- %s BATCH%s: %" PRIu64 " changes, %" PRIu64 " applied, %" PRIu64
-                         " duplicates, %" PRIu64 " pending, %" PRIu64 " skewed",
+                         " duplicates, %" PRIu64 " pending, %" PRIu64 " skewed, %" PRIu64
+                         " revoked%s",
                       nd->name, s->node[from].name, dup ? " (duplicated)" : "", st.changes,
-                      st.applied, st.duplicates, st.pending, st.skewed);
+                      st.applied, st.duplicates, st.pending, st.skewed, st.revoked,
+                      st.rebuilt ? ", rebuilt" : "");
         if (st.pending > 0)
             s->st.pending++;
         if (snap && grew > st.applied && tu_rng_chance(&s->rng, 10))
@@ -2613,12 +3098,14 @@ net_out_of_order(sim_t *s)
     tu_rng_t *g = &s->rng;
     uint64_t v[SIM_MAX_NODES][SIM_MAX_NODES];
     for (int k = 0; k < s->n; k++)
-        if (!node_view(s, k, v[k], NULL))
+        if (rev_dead(s, k))
+            memset(v[k], 0, sizeof v[k]);
+        else if (!node_view(s, k, v[k], NULL))
             return;
     int to = (int)tu_rng_below(g, (uint64_t)s->n);
     int third = pick_ahead(s, v, to, to);
     int from = pick_ahead(s, v, -1, third);
-    if (from == to)
+    if (from == to || rev_dead(s, to) || rev_dead(s, third) || rev_dead(s, from))
         return;
     uint8_t *vv = NULL;
     size_t vvn = 0;
@@ -3283,6 +3770,12 @@ check_node(sim_t *s, int i)
     s->st.checks++;
     if (!node_view(s, i, v, &info) || !oview_make(s, v, &ov))
         goto out;
+    if (s->rev_done && i != s->rev_k && nd->knows && v[s->rev_k] > s->rev_cut) {
+        sim_fail(s, "%s: took the revocation of %s (cutoff %" PRIu64 "), yet holds %" PRIu64
+                    " of its changes",
+                 nd->name, s->node[s->rev_k].name, s->rev_cut, v[s->rev_k]);
+        goto out;
+    }
     uint64_t wall = tu_clock_ms(&nd->clock), hlc_ms = info->hlc >> 16;
     if (hlc_ms > wall + s->drift + 1) {
         sim_fail(s, "%s: its clock (hlc) is %" PRIu64 " ms ahead of its own wall clock; max drift "
@@ -3326,11 +3819,13 @@ mid_check(sim_t *s)
     uint64_t v[SIM_MAX_NODES][SIM_MAX_NODES];
     uint8_t d[SIM_MAX_NODES][REP_DIGEST_BYTES];
     for (int i = 0; i < s->n; i++)
-        if (!node_view(s, i, v[i], NULL) || !SIM_OK(s, rep_replica_digest(s->node[i].r, d[i])))
+        if (!rev_dead(s, i) &&
+            (!node_view(s, i, v[i], NULL) || !SIM_OK(s, rep_replica_digest(s->node[i].r, d[i]))))
             return;
     for (int i = 0; i < s->n; i++)
         for (int j = i + 1; j < s->n; j++)
-            if (memcmp(v[i], v[j], sizeof v[i]) == 0 && memcmp(d[i], d[j], sizeof d[i]) != 0) {
+            if (!rev_dead(s, i) && !rev_dead(s, j) && memcmp(v[i], v[j], sizeof v[i]) == 0 &&
+                memcmp(d[i], d[j], sizeof d[i]) != 0) {
                 /* the oracle may say which of them is wrong, and where */
                 if (check_node(s, i) && check_node(s, j))
                     sim_fail(s, "%s and %s hold the same changes but their digests differ",
@@ -3338,6 +3833,8 @@ mid_check(sim_t *s)
                 return;
             }
     int i = (int)tu_rng_below(&s->rng, (uint64_t)s->n);
+    if (rev_dead(s, i))
+        return;
     sim_trace(s, "check %s against the oracle", s->node[i].name);
     check_node(s, i);
 }
@@ -3407,8 +3904,8 @@ final_sync(sim_t *s)
         moved = 0;
         for (int to = 0; to < s->n && !s->failed; to++)
             for (int from = 0; from < s->n && !s->failed; from++) {
-                if (from == to)
-                    continue;
+                if (from == to || rev_out(s, from) || rev_out(s, to))
+                    continue; /* (the revoked node is out: it cannot read the office now) */
                 uint8_t *vv = NULL, *b = NULL;
                 size_t vvn = 0, bn = 0;
                 bool more = false, snap = false;
@@ -3417,8 +3914,9 @@ final_sync(sim_t *s)
                 if (SIM_OK(s, rep_replica_vv(s->node[to].r, &vv, &vvn)) &&
                     node_view(s, to, want, NULL) &&
                     answer_bytes(s, from, vv, vvn, want, 0, false, &b, &bn, &more, &snap, have) &&
-                    node_import(s, to, from, b, bn, snap ? have : NULL, &st, &grew, &was_pending))
-                    moved += grew;
+                    node_import(s, to, from, b, bn, snap ? have : NULL, s->node[from].knows, &st,
+                                &grew, &was_pending))
+                    moved += grew + st.rebuilt; /* (a rebuild moves: it lowers the vv) */
                 s->st.snap_sent += snap && b;
                 s->st.snap_asked += snap && b;
                 rep_free(vv);
@@ -3439,6 +3937,8 @@ check_skew(sim_t *s)
     uint64_t dur = s->now - s->t0;
     for (int j = 0; j < s->n && !s->failed; j++) {
         rep_info_t *info = NULL;
+        if (rev_out(s, j))
+            continue;
         if (!SIM_OK(s, rep_replica_info(s->node[j].r, &info)))
             return;
         for (size_t e = 0; e < info->nskewed && !s->failed; e++) {
@@ -3485,6 +3985,8 @@ check_same_order(sim_t *s)
             continue;
         for (int i = 1; i < s->n && !s->failed; i++) {
             rep_record_t *rec = NULL;
+            if (rev_out(s, i))
+                continue;
             if (!SIM_OK(s, rep_replica_get_record(s->node[i].r, k_recs[r].key, &rec)))
                 break;
             bool same = rec->nfields == first->nfields;
@@ -3508,20 +4010,29 @@ final_checks(sim_t *s)
 {
     uint8_t d0[REP_DIGEST_BYTES], d[REP_DIGEST_BYTES];
     for (int i = 0; i < s->n && !s->failed; i++) {
-        uint64_t v[SIM_MAX_NODES];
+        uint64_t v[SIM_MAX_NODES], m = 0;
         rep_info_t *info = NULL;
+        if (rev_out(s, i))
+            continue; /* (node 0 never is) */
         if (!node_view(s, i, v, &info))
             return;
         bool all = info->pending == 0;
         for (int k = 0; k < s->n; k++)
-            all &= v[k] == s->node[k].nchs;
+            all &= v[k] == expect_seq(s, k);
+        if (s->rev_done && (!node_members(s, i, &m) || m != s->rev_mseq || !s->node[i].knows)) {
+            rep_info_free(&info);
+            sim_fail(s, "%s has %" PRIu64 " membership entries; the REMOVE is entry %" PRIu64,
+                     s->node[i].name, m, s->rev_mseq);
+            return;
+        }
         if (!all) {
             char have[256] = "";
             for (int k = 0; k < s->n; k++)
-                snprintf(have + strlen(have), sizeof have - strlen(have), " %s:%" PRIu64 "/%zu",
-                         s->node[k].name, v[k], s->node[k].nchs);
-            sim_fail(s, "%s did not converge: has%s; %" PRIu64 " pending", s->node[i].name, have,
-                     info->pending);
+                snprintf(have + strlen(have), sizeof have - strlen(have),
+                         " %s:%" PRIu64 "/%" PRIu64, s->node[k].name, v[k], expect_seq(s, k));
+            char note[256];
+            sim_fail(s, "%s did not converge: has%s; %" PRIu64 " pending%s", s->node[i].name, have,
+                     info->pending, rev_bug_note(s, note, sizeof note));
         }
         rep_info_free(&info);
         if (s->failed || !SIM_OK(s, rep_replica_digest(s->node[i].r, i ? d : d0)))
@@ -3534,7 +4045,8 @@ final_checks(sim_t *s)
         }
     }
     for (int i = 0; i < s->n && !s->failed; i++)
-        check_node(s, i);
+        if (!rev_out(s, i))
+            check_node(s, i);
     if (s->failed)
         return;
     check_same_order(s);
@@ -3544,6 +4056,8 @@ final_checks(sim_t *s)
     /* a kind the clashing name does not have is refused (the random part may have started
      * more kinds on it where no other was known yet) */
     int i = (int)tu_rng_below(&s->rng, (uint64_t)s->n), cand[NKIND], nc = 0;
+    if (rev_out(s, i))
+        i = (i + 1) % s->n;
     for (int k = 1; k < NKIND && !s->failed; k++) {
         bool refused;
         if (clash_refused(s, i, k, &refused) && refused)
@@ -3626,13 +4140,111 @@ sim_open(sim_t *s)
     return true;
 }
 
+/* Would the office's engines still reach each other without node k (partial topology)? */
+static bool
+connected_without(const sim_t *s, int k)
+{
+    bool seen[SIM_MAX_NODES] = {false};
+    int stack[SIM_MAX_NODES], n = 0, reached = 1;
+    int start = k == 0 ? 1 : 0;
+    seen[start] = true;
+    stack[n++] = start;
+    while (n > 0) {
+        int a = stack[--n];
+        for (int b = 0; b < s->n; b++)
+            if (b != k && !seen[b] && s->linked[a][b]) {
+                seen[b] = true;
+                stack[n++] = b;
+                reached++;
+            }
+    }
+    return reached == s->n - 1;
+}
+
+/*
+ * Node 0 (the admin) revokes another node: its changes past what node 0 has of it now (the
+ * cutoff) are refused everywhere the REMOVE entry arrives, and the office key rotates to a
+ * new epoch boxed to the others. The revoked node is chosen so that the others' engines still
+ * reach each other (the node is gone: links through it are refused by ZAP).
+ */
+static void
+sim_revoke(sim_t *s)
+{
+    int cand[SIM_MAX_NODES], nc = 0;
+    for (int k = 1; k < s->n; k++)
+        if (!s->engine || connected_without(s, k))
+            cand[nc++] = k;
+    if (nc == 0) {
+        sim_fail(s, "simulation: no node to revoke keeps the topology connected");
+        return;
+    }
+    int k = cand[tu_rng_below(&s->rev_rng, (uint64_t)nc)];
+    node_t *z = &s->node[0];
+    uint64_t v[SIM_MAX_NODES], m0 = 0, m1 = 0, kept = 0;
+    char id[REP_DEVICE_ID_SIZE];
+    uint8_t *b = NULL;
+    size_t bn = 0;
+    if (!node_view(s, 0, v, NULL) || !node_members(s, 0, &m0))
+        return;
+    int rc = rep_replica_revoke(s->node[k].r, z->name, id, &kept);
+    if (rc != -EPERM) {
+        sim_fail(s, "%s (a member) revoking %s gives %d (%s); want -EPERM", s->node[k].name,
+                 z->name, rc, rep_strerror(rc));
+        return;
+    }
+    if (!SIM_OK(s, rep_replica_revoke(z->r, s->node[k].name, id, &kept)) ||
+        !node_members(s, 0, &m1))
+        return;
+    s->rev_k = k;
+    s->rev_cut = v[k];
+    s->rev_mseq = m1;
+    s->rev_done = true;
+    s->st.rev_seeds = 1;
+    if (kept != v[k] || m1 != m0 + 1) {
+        sim_fail(s, "%s revoked %s: kept %" PRIu64 " (its vv has %" PRIu64 "), membership log %" PRIu64
+                    " -> %" PRIu64 " entries",
+                 z->name, s->node[k].name, kept, v[k], m0, m1);
+        return;
+    }
+    /* what waited in its pending for k's late changes applies now (dependencies on them are
+     * capped at the cutoff): into its log */
+    uint64_t after[SIM_MAX_NODES];
+    if (!node_view(s, 0, after, NULL))
+        return;
+    for (int x = 0; x < s->n; x++)
+        if (after[x] > v[x] && !mark_log(s, 0, x, v[x], after[x]))
+            return;
+    /* the new epoch: what node 0 seals with now */
+    rep__snapshot_t snap;
+    if (!SIM_OK(s, rep_replica_snapshot(z->r, &b, &bn)))
+        return;
+    rc = rep__snapshot_decode(b, bn, &snap);
+    if (rc == 0) {
+        s->rev_epoch = snap.epoch;
+        rep__snapshot_clear(&snap);
+    }
+    rep_free(b);
+    if (!SIM_OK(s, rc))
+        return;
+    sim_trace(s, "%s revokes %s: cutoff %" PRIu64 " of its %zu changes, REMOVE is membership "
+                 "entry %" PRIu64 ", new epoch %u",
+              z->name, s->node[k].name, s->rev_cut, s->node[k].nchs, s->rev_mseq, s->rev_epoch);
+    rev_took(s, 0);
+    if (s->engine && !s->failed)
+        eng_changed(s, 0); /* its node tells the office */
+}
+
 static void
 sim_steps(sim_t *s)
 {
     tu_rng_t *g = &s->rng;
     /* (engine mode: a few less, for the bursts) */
     int steps = g_steps ? (int)g_steps : (int)tu_rng_range(g, 150, s->engine ? 580 : 650);
+    if (s->rev_pct)
+        s->rev_step = steps * s->rev_pct / 100 > 0 ? steps * s->rev_pct / 100 : 1;
     for (s->step = 1; s->step <= steps && !s->failed; s->step++) {
+        if (s->step == s->rev_step)
+            sim_revoke(s);
         s->now += tu_rng_below(g, 400);
         if (tu_rng_chance(g, 3))
             s->now += tu_rng_range(g, 60000, 900000); /* a quiet spell */
@@ -3687,7 +4299,10 @@ sim_steps(sim_t *s)
             else
                 net_anti_entropy(s);
         } else if (x < 79) {
-            node_reopen(s, a);
+            if (!rev_dead(s, a))
+                node_reopen(s, a);
+        } else if (rev_dead(s, a)) {
+            ; /* (it left the run) */
         } else if (x < 82) {
             uint8_t *vv = NULL;
             size_t vvn = 0;
@@ -3743,8 +4358,15 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
     s->snap_pct = x < 25 ? 0 : x < 60 ? 1 : 4;
     snprintf(s->base, sizeof s->base, "%s/s%" PRIu64, root, seed);
     s->engine = seed_engine(seed);
-    sim_trace(s, "%d replicas, max drift %" PRIu64 " ms, %u%% of steps send a snapshot; %s mode",
-              s->n, s->drift, s->snap_pct, s->engine ? "engine" : "direct");
+    /* revocation: from a hash of the seed, like the mode (the seed's stream is untouched) */
+    s->rev_k = -1;
+    tu_rng_seed(&s->rev_rng, seed ^ 0x7e7e0c0c7e7e0c0cull);
+    if (g_revoke_pct >= 0 ? (int)tu_rng_below(&s->rev_rng, 100) < g_revoke_pct
+                          : tu_rng_below(&s->rev_rng, 100) < 20)
+        s->rev_pct = (int)tu_rng_range(&s->rev_rng, 20, 75);
+    sim_trace(s, "%d replicas, max drift %" PRIu64 " ms, %u%% of steps send a snapshot; %s mode%s",
+              s->n, s->drift, s->snap_pct, s->engine ? "engine" : "direct",
+              s->rev_pct ? "; a revocation" : "");
 
     if (sim_open(s)) {
         if (s->engine)
@@ -3786,6 +4408,10 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
     total->snap_stale += s->st.snap_stale;
     total->estate += s->st.estate;
     total->seeds_snapped += s->st.snap_merged >= 3;
+    total->rev_seeds += s->st.rev_seeds;
+    total->rev_rebuilds += s->st.rev_rebuilds;
+    total->rev_cut += s->st.rev_cut;
+    total->rev_refused += s->st.rev_refused;
     if (s->engine) {
         total->eseeds++;
         for (int k = 0; k <= REP_SYNC_HAVE; k++)
@@ -3833,7 +4459,8 @@ on_crash(int sig)
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: sim [--seeds N] [--from S] [--replicas-max K] [--steps N] [--mode M] [-v]\n"
+    fprintf(f, "usage: sim [--seeds N] [--from S] [--replicas-max K] [--steps N] [--mode M]\n"
+               "           [--revoke P] [-v]\n"
                "  --seeds N         run N seeds (default $SIM_SEEDS, else 1000)\n"
                "  --from S          first seed (default $REPLICA_TEST_SEED, else 0)\n"
                "  --replicas-max K  3..%d replicas per seed (default %d)\n"
@@ -3842,6 +4469,7 @@ usage(FILE *f)
                "  --mode M          engine or direct (default: chosen by the seed, engine in\n"
                "                    about 60%%: the real sync engine; direct: the simulation's\n"
                "                    own exchange calls)\n"
+               "  --revoke P        P%% of seeds revoke a node mid-run (default 20)\n"
                "  -v                print every step\n",
             SIM_MAX_NODES, SIM_MAX_NODES);
 }
@@ -3887,6 +4515,9 @@ main(int argc, char **argv)
         } else if (strcmp(a, "--steps") == 0 && parse_u64(val, &v) && v > 0 && v < 1000000) {
             g_steps = (unsigned)v;
             i++;
+        } else if (strcmp(a, "--revoke") == 0 && parse_u64(val, &v) && v <= 100) {
+            g_revoke_pct = (int)v;
+            i++;
         } else if (strcmp(a, "--mode") == 0 && val &&
                    (strcmp(val, "engine") == 0 || strcmp(val, "direct") == 0)) {
             g_mode = strcmp(val, "engine") == 0 ? 2 : 1;
@@ -3905,6 +4536,9 @@ main(int argc, char **argv)
     if (g_steps)
         snprintf(g_replay + strlen(g_replay), sizeof g_replay - strlen(g_replay), " --steps %u",
                  g_steps);
+    if (g_revoke_pct >= 0)
+        snprintf(g_replay + strlen(g_replay), sizeof g_replay - strlen(g_replay), " --revoke %d",
+                 g_revoke_pct);
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* before sodium_init: device keys and nonces come from the seed, so a seed replays */
     if (randombytes_set_implementation(&sim_rb) != 0 || sodium_init() < 0) {
@@ -3968,6 +4602,11 @@ main(int argc, char **argv)
                (double)total.snap_pending / (double)seeds,
                (double)total.snap_stale / (double)seeds, (double)total.estate / (double)seeds,
                100.0 * (double)total.seeds_snapped / (double)seeds);
+    if (seeds > 0)
+        printf("sim: revocations in %" PRIu64 " seeds: %" PRIu64 " rebuilds, %" PRIu64
+               " changes refused as revoked (direct imports), %" PRIu64
+               " imports refused whole for it (REP_EKEY, REP_ESTATE)\n",
+               total.rev_seeds, total.rev_rebuilds, total.rev_cut, total.rev_refused);
     if (total.eseeds > 0) {
         double es = (double)total.eseeds;
         printf("sim: engine mode in %" PRIu64 " of %" PRIu64 " seeds; per seed %.0f HELLO, %.0f "

@@ -41,6 +41,30 @@ rep__meta_put_u64(rep__txn_t *t, const char *key, uint64_t v)
 }
 
 int
+rep__own_get(rep__txn_t *t, uint64_t *seq, uint8_t head[REP_HASH_BYTES])
+{
+    uint8_t v[8 + REP_HASH_BYTES];
+    int rc = rep__meta_get_fixed(t, REP_META_OWN, v, sizeof v);
+    if (rc == REP_ENOTFOUND)
+        memset(v, 0, sizeof v);
+    else if (rc < 0)
+        return rc;
+    *seq = rep__get_be64(v);
+    if (head)
+        memcpy(head, v + 8, REP_HASH_BYTES);
+    return 0;
+}
+
+int
+rep__own_put(rep__txn_t *t, uint64_t seq, const uint8_t head[REP_HASH_BYTES])
+{
+    uint8_t v[8 + REP_HASH_BYTES];
+    rep__put_be64(v, seq);
+    memcpy(v + 8, head, REP_HASH_BYTES);
+    return rep__txn_put(t, REP_DB_META, REP_META_OWN, strlen(REP_META_OWN), v, sizeof v);
+}
+
+int
 rep__vv_get(rep__txn_t *t, uint64_t actor, uint64_t *seq, uint8_t head[REP_HASH_BYTES])
 {
     uint8_t k[8];
@@ -109,7 +133,10 @@ rep__applier_begin(rep__applier_t *a, rep__txn_t *t, uint64_t wall_ms, uint64_t 
     REP_TRY(rep__meta_get_fixed(t, REP_META_OFFICE, a->office, sizeof a->office));
     REP_TRY(rep__trust_load(t, a->office, &a->trust));
     REP_TRY(rep__cur_open(t, REP_DB_STATE, &a->state));
-    int rc = rep__meta_get_u64(t, REP_META_HLC, &a->hlc);
+    int rc = rep__meta_get_u64(t, REP_META_SEEN, &a->seen);
+    if (rc < 0 && rc != REP_ENOTFOUND)
+        return rc;
+    rc = rep__meta_get_u64(t, REP_META_HLC, &a->hlc);
     return rc == REP_ENOTFOUND ? 0 : rc;
 }
 
@@ -127,6 +154,8 @@ rep__applier_end(rep__applier_t *a, int rc)
 {
     if (rc >= 0)
         rc = rep__meta_put_u64(a->t, REP_META_HLC, a->hlc);
+    if (rc >= 0)
+        rc = rep__meta_put_u64(a->t, REP_META_SEEN, a->seen > a->hlc ? a->seen : a->hlc);
     rep__cur_close(&a->state);
     rep__trust_clear(&a->trust);
     rep__sibs_free(&a->sibs);
@@ -437,6 +466,8 @@ rep__apply_change(rep__applier_t *a, const rep__change_t *c)
     bool skewed = false;
     if (!a->local)
         a->hlc = rep__hlc_observe(a->hlc, c->hlc, a->wall_ms, a->max_drift_ms, &skewed);
+    if (c->hlc > a->seen)
+        a->seen = c->hlc;
     if (skewed) {
         a->stats.skewed++;
         REP_TRY(note_max(a, REP_DB_SKEW, c->actor, REP_HLC_MS(c->hlc) - a->wall_ms));
@@ -461,7 +492,10 @@ next_pending(rep__applier_t *a, uint8_t **bytes, size_t *len)
         if ((rc = rep__vv_get(a->t, rep__get_be64(k.p), &have, NULL)) < 0)
             break;
         uint64_t seq = rep__get_be64(k.p + 8);
-        if (seq <= have) { /* arrived meanwhile by another path */
+        /* arrived meanwhile by another path; or a revoked device's change past its cutoff
+         * that waited here since before an admin revoked it here (rep_replica_revoke leaves
+         * pending as it is): it never applies */
+        if (seq <= have || rep__trust_cap(&a->trust, rep__get_be64(k.p), seq) < seq) {
             if ((rc = rep__cur_del(cur)) < 0)
                 break;
             continue;

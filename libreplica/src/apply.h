@@ -29,6 +29,8 @@
 #define REP_META_HLC         "hlc"         /* u64 BE: last clock value used or adopted */
 #define REP_META_FILE_ID     "file_id"     /* dev(8) ino(8) nonce(16) of the data file */
 #define REP_META_REFUSED     "refused"     /* u64 BE: imports refused whole (rep_info_t) */
+#define REP_META_OWN         "own"         /* seq(8) ‖ hash(32) of this actor's last change */
+#define REP_META_SEEN        "seen"        /* u64 BE: the highest clock of a change held */
 #define REP_STORE_FORMAT     2   /* 1: changes unsealed, no membership log */
 
 typedef struct rep__applier {
@@ -37,6 +39,8 @@ typedef struct rep__applier {
     rep__trust_t trust;         /* the membership and keys, as of rep__applier_begin */
     uint64_t wall_ms, max_drift_ms;
     uint64_t hlc;               /* last clock value, written back by rep__applier_end() */
+    uint64_t seen;              /* the highest clock of any change held, adopted or not (a
+                                   snapshot passes it on: its receiver saw those changes) */
     bool local;                 /* applying this replica's own new change: no clock to adopt */
     rep_import_stats_t stats;
     rep__cur_t *state;          /* on REP_DB_STATE: each field is read and written through it */
@@ -66,6 +70,12 @@ int rep__apply_revocations(rep__applier_t *a);
 int rep__apply_fork(rep__applier_t *a, uint64_t actor, uint64_t seq);
 /* Up to which seq this replica has an actor's changes only as state (0: none). */
 int rep__base_get(rep__txn_t *t, uint64_t actor, uint64_t *seq);
+
+/* This replica's own chain: the seq and hash of its actor's last change (0 and zeros before
+ * the first). Kept apart from the vv, which a rebuild after a revocation may lower while own
+ * changes wait in pending for state that has to come again: seqs are never reused. */
+int rep__own_get(rep__txn_t *t, uint64_t *seq, uint8_t head[REP_HASH_BYTES]);
+int rep__own_put(rep__txn_t *t, uint64_t seq, const uint8_t head[REP_HASH_BYTES]);
 
 /* The version-vector entry of an actor: *seq 0 and a zero head when unknown. */
 int rep__vv_get(rep__txn_t *t, uint64_t actor, uint64_t *seq, uint8_t head[REP_HASH_BYTES]);

@@ -299,6 +299,16 @@ revoke_fn(rep__txn_t *t, void *arg)
     rep__wipe(sk, sizeof sk);
     free(cuts);
     rep__trust_clear(&tr);
+    if (rc == 0) { /* its late changes that wait here in pending go, as anywhere else, and
+                    * what waited for them applies (dependencies on them are capped now) */
+        rep__applier_t a;
+        rc = rep__applier_begin(&a, t, rep__wall_ms(rc_->r), rc_->r->max_drift_ms);
+        if (rc == 0)
+            rc = rep__apply_revocations(&a);
+        if (rc == 0)
+            rc = rep__apply_pending(&a);
+        rc = rep__applier_end(&a, rc);
+    }
     return rc;
 }
 

@@ -809,7 +809,7 @@ info_fn(rep__txn_t *t, void *arg)
     info_ctx_t *ic = arg;
     rep_info_t *o = ic->out;
     conflicts_ctx_t cc = {.k = NULL};
-    REP_TRY(rep__vv_get(t, ic->r->actor, &o->seq, NULL));
+    REP_TRY(rep__own_get(t, &o->seq, NULL));
     REP_TRY(rep__meta_get_u64(t, REP_META_HLC, &o->hlc));
     REP_TRY(rep__txn_count(t, REP_DB_LOG, &o->changes));
     REP_TRY(rep__txn_count(t, REP_DB_PENDING, &o->pending));

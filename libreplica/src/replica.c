@@ -293,6 +293,8 @@ identity_fn(rep__txn_t *t, void *arg)
         rep__put_be32(u32, inc);
         REP_TRY(meta_put(t, REP_META_INCARNATION, u32, 4));
         REP_TRY(rep__meta_put_u64(t, REP_META_ACTOR, rep__actor_derive(pk, inc)));
+        static const uint8_t none[REP_HASH_BYTES];
+        REP_TRY(rep__own_put(t, 0, none)); /* the new actor's chain starts */
     }
     rep__random(ic->now + 16, REP_IDENTITY_NONCE);
     REP_TRY(identity_write_nonce(ic->dir, ic->now + 16));

@@ -91,9 +91,13 @@ rep__snapshot_write(rep__txn_t *t, const uint8_t office[REP_OFFICE_ID_BYTES],
     rep__buf_init(&b);
     msgpack_packer pk;
     /* the sealed body: [clock, vv with heads, entries] */
-    uint64_t hlc = 0;
+    uint64_t hlc = 0, seen = 0; /* the clock it sends: the highest of its own and all it holds */
     if (rc == 0 && (rc = rep__meta_get_u64(t, REP_META_HLC, &hlc)) == REP_ENOTFOUND)
         rc = 0;
+    if (rc == 0 && (rc = rep__meta_get_u64(t, REP_META_SEEN, &seen)) == REP_ENOTFOUND)
+        rc = 0;
+    if (seen > hlc)
+        hlc = seen;
     rep__packer_init(&pk, &body);
     msgpack_pack_array(&pk, 3);
     msgpack_pack_uint64(&pk, hlc);
@@ -283,9 +287,13 @@ check_chains(rep__applier_t *a, const rep__snapshot_t *s, const rep__vv_t *ours,
         uint64_t actor = s->vv[i].actor, theirs = s->vv[i].seq, mine = rep__vv_seq(ours, actor);
         uint8_t hash[REP_HASH_BYTES];
         bool known = false;
+        if (actor == self) /* our own chain, which may be ahead of our vv (apply.h, rep__own_get) */
+            REP_TRY(rep__own_get(a->t, &mine, NULL));
         if (mine == theirs) {
-            uint64_t seq;
-            REP_TRY(rep__vv_get(a->t, actor, &seq, hash));
+            if (actor == self)
+                REP_TRY(rep__own_get(a->t, &mine, hash));
+            else
+                REP_TRY(rep__vv_get(a->t, actor, &mine, hash));
             known = true;
         } else if (mine > theirs) {
             uint8_t k[16];
@@ -293,6 +301,8 @@ check_chains(rep__applier_t *a, const rep__snapshot_t *s, const rep__vv_t *ours,
             rep__put_be64(k, actor);
             rep__put_be64(k + 8, theirs);
             int rc = rep__txn_get(a->t, REP_DB_LOG, k, sizeof k, &bytes);
+            if (rc == REP_ENOTFOUND && actor == self) /* waiting since a rebuild */
+                rc = rep__txn_get(a->t, REP_DB_PENDING, k, sizeof k, &bytes);
             if (rc < 0 && rc != REP_ENOTFOUND)
                 return rc;
             if ((known = rc == 0))
@@ -459,6 +469,8 @@ rep__snapshot_merge(rep__applier_t *a, const rep__snapshot_t *s, uint64_t self)
     REP_TRY(rc);
     bool skewed;
     a->hlc = rep__hlc_observe(a->hlc, s->max_hlc, a->wall_ms, a->max_drift_ms, &skewed);
+    if (s->max_hlc > a->seen)
+        a->seen = s->max_hlc;
     a->stats.entries += s->n;
     return rep__apply_pending(a);
 }

@@ -462,7 +462,7 @@ commit_fn(rep__txn_t *st, void *arg)
     int rc = rep__applier_begin(&a, st, now, r->max_drift_ms);
     if (rc < 0)
         goto out;
-    if ((rc = rep__vv_get(st, r->actor, &c.seq, c.prev)) < 0 || (rc = rep__vv_all(st, &vv, &nvv)) < 0)
+    if ((rc = rep__own_get(st, &c.seq, c.prev)) < 0 || (rc = rep__vv_all(st, &vv, &nvv)) < 0)
         goto out;
     /* deps: the version vector without our own actor (implied by seq) */
     size_t w = 0;
@@ -502,8 +502,12 @@ commit_fn(rep__txn_t *st, void *arg)
     rep__hash(c.hash, buf.p, buf.len);
     if ((rc = rep__apply_change(&a, &c)) < 0)
         goto out;
-    if (a.stats.applied != 1)
+    /* applied; or, after a rebuild (a revocation) left our earlier changes waiting for state
+     * that comes again, waiting behind them, applied with them */
+    if (a.stats.applied != 1 && a.stats.forks + a.stats.duplicates != 0)
         rc = REP_ECORRUPT; /* our own chain does not continue: the store is damaged */
+    else
+        rc = rep__own_put(st, c.seq, c.hash);
     cc->seq = c.seq;
 out:
     rc = rep__applier_end(&a, rc);
