@@ -354,18 +354,29 @@ authenticate(rep__trust_t *tr, const uint8_t office[REP_OFFICE_ID_BYTES], rep__c
     return rc;
 }
 
+/* Start an import: the membership entries the bytes carry first (whoever sent them: they are
+ * checked by their signatures), then what a revocation among them undoes here. Call
+ * rep__applier_end() whatever it returns. */
+static int
+begin_import(rep__applier_t *a, rep__txn_t *t, rep_replica_t *r, const rep__bytes_t *entries,
+             size_t n)
+{
+    int rc = rep__applier_begin(a, t, rep__wall_ms(r), r->max_drift_ms);
+    uint64_t members = a->trust.count;
+    if (rc == 0)
+        rc = rep__trust_accept_all(&a->trust, t, entries, n);
+    a->stats.members = a->trust.count - members;
+    if (rc == 0 && a->trust.removals)
+        rc = rep__apply_revocations(a);
+    return rc;
+}
+
 static int
 import_fn(rep__txn_t *t, void *arg)
 {
     import_ctx_t *ic = arg;
     rep__applier_t a;
-    int rc = rep__applier_begin(&a, t, rep__wall_ms(ic->r), ic->r->max_drift_ms);
-    uint64_t members = a.trust.count;
-    if (rc == 0)
-        rc = rep__trust_accept_all(&a.trust, t, ic->b->entries, ic->b->nentries);
-    a.stats.members = a.trust.count - members;
-    if (rc == 0 && a.trust.removals)
-        rc = rep__apply_revocations(&a);
+    int rc = begin_import(&a, t, ic->r, ic->b->entries, ic->b->nentries);
     if (rc == 0)
         rc = authenticate(&a.trust, a.office, ic->changes, ic->n);
     for (size_t i = 0; i < ic->n && rc == 0; i++) {
@@ -410,13 +421,7 @@ snap_import_fn(rep__txn_t *t, void *arg)
 {
     snap_import_ctx_t *sc = arg;
     rep__applier_t a;
-    int rc = rep__applier_begin(&a, t, rep__wall_ms(sc->r), sc->r->max_drift_ms);
-    uint64_t members = a.trust.count;
-    if (rc == 0)
-        rc = rep__trust_accept_all(&a.trust, t, sc->s->members, sc->s->nmembers);
-    a.stats.members = a.trust.count - members;
-    if (rc == 0 && a.trust.removals)
-        rc = rep__apply_revocations(&a);
+    int rc = begin_import(&a, t, sc->r, sc->s->members, sc->s->nmembers);
     if (rc == 0)
         rc = snap_open(&a.trust, a.office, sc->s);
     for (size_t i = 0; i < sc->s->nvv && rc == 0; i++) /* made before a revocation it knows */
