@@ -492,10 +492,7 @@ next_pending(rep__applier_t *a, uint8_t **bytes, size_t *len)
         if ((rc = rep__vv_get(a->t, rep__get_be64(k.p), &have, NULL)) < 0)
             break;
         uint64_t seq = rep__get_be64(k.p + 8);
-        /* arrived meanwhile by another path; or a revoked device's change past its cutoff
-         * that waited here since before an admin revoked it here (rep_replica_revoke leaves
-         * pending as it is): it never applies */
-        if (seq <= have || rep__trust_cap(&a->trust, rep__get_be64(k.p), seq) < seq) {
+        if (seq <= have) { /* arrived meanwhile by another path */
             if ((rc = rep__cur_del(cur)) < 0)
                 break;
             continue;
@@ -600,10 +597,8 @@ actor_of(rep__applier_t *a, const rep__dev_t *d, uint64_t actor, uint64_t seq)
     }
     if (rc < 0 && rc != REP_ENOTFOUND)
         return rc;
-    for (uint32_t inc = 0; inc < 64; inc++)
-        if (rep__actor_derive(d->pk, inc) == actor)
-            return 1;
-    return 0;
+    uint32_t inc;
+    return rep__trust_inc_of(d->pk, actor, &inc);
 }
 
 /* The cutoffs of a revoked device, plus a cutoff at 0 for each other actor of it in the vv. */

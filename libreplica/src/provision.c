@@ -255,17 +255,14 @@ cutoffs_of(rep__txn_t *t, const rep__dev_t *d, rep__cutoff_t **out, size_t *n, u
     *kept = 0;
     int rc = nvv && !*out ? -ENOMEM : 0;
     for (size_t i = 0; i < nvv && rc == 0; i++) {
-        for (uint32_t inc = 0; inc < REP_MAX_CUTOFFS; inc++) {
-            if (rep__actor_derive(d->pk, inc) != vv[i].actor)
-                continue;
-            rep__cutoff_t *c = &(*out)[(*n)++];
-            c->actor = vv[i].actor;
-            c->inc = inc;
-            c->seq = vv[i].seq;
-            rc = rep__vv_get(t, vv[i].actor, &c->seq, c->hash);
-            *kept += c->seq;
-            break;
-        }
+        uint32_t inc;
+        if (!rep__trust_inc_of(d->pk, vv[i].actor, &inc))
+            continue;
+        rep__cutoff_t *c = &(*out)[(*n)++];
+        c->actor = vv[i].actor;
+        c->inc = inc;
+        rc = rep__vv_get(t, vv[i].actor, &c->seq, c->hash);
+        *kept += c->seq;
     }
     free(vv);
     if (rc < 0) {

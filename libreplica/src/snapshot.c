@@ -288,11 +288,9 @@ check_chains(rep__applier_t *a, const rep__snapshot_t *s, const rep__vv_t *ours,
         uint8_t hash[REP_HASH_BYTES];
         bool known = false;
         if (actor == self) /* our own chain, which may be ahead of our vv (apply.h, rep__own_get) */
-            REP_TRY(rep__own_get(a->t, &mine, NULL));
+            REP_TRY(rep__own_get(a->t, &mine, hash));
         if (mine == theirs) {
-            if (actor == self)
-                REP_TRY(rep__own_get(a->t, &mine, hash));
-            else
+            if (actor != self)
                 REP_TRY(rep__vv_get(a->t, actor, &mine, hash));
             known = true;
         } else if (mine > theirs) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "apply.h"
 #include "change.h"
 #include "crdt.h"
 
@@ -242,14 +243,14 @@ take_key(rep__trust_t *tr, uint32_t epoch, const uint8_t key[REP_KEY_BYTES])
     return 0;
 }
 
-/* This device's keys, when t's replica has them (meta "sign_pk", "sign_sk"). */
+/* This device's keys, when t's replica has them. */
 static int
 load_self(rep__txn_t *t, rep__trust_t *tr)
 {
     rep__slice_t pk, sk;
-    int rc = rep__txn_get(t, REP_DB_META, "sign_pk", 7, &pk);
+    int rc = rep__txn_get(t, REP_DB_META, REP_META_SIGN_PK, strlen(REP_META_SIGN_PK), &pk);
     if (rc == 0)
-        rc = rep__txn_get(t, REP_DB_META, "sign_sk", 7, &sk);
+        rc = rep__txn_get(t, REP_DB_META, REP_META_SIGN_SK, strlen(REP_META_SIGN_SK), &sk);
     if (rc == REP_ENOTFOUND)
         return 0;
     REP_TRY(rc);
@@ -654,6 +655,17 @@ rep__trust_author(rep__trust_t *tr, uint64_t actor, uint32_t inc)
         return &tr->devs[d];
     }
     return NULL;
+}
+
+int
+rep__trust_inc_of(const uint8_t pk[REP_SIGN_PK_BYTES], uint64_t actor, uint32_t *inc)
+{
+    for (uint32_t i = 0; i < REP_MAX_CUTOFFS; i++)
+        if (rep__actor_derive(pk, i) == actor) {
+            *inc = i;
+            return 1;
+        }
+    return 0;
 }
 
 const uint8_t *

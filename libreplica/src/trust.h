@@ -165,6 +165,9 @@ const rep__dev_t *rep__trust_member(const rep__trust_t *tr, const uint8_t pk[REP
 /* The device that wrote as (actor, incarnation inc), removed or not, or NULL when no device
  * of the log derives it. */
 const rep__dev_t *rep__trust_author(rep__trust_t *tr, uint64_t actor, uint32_t inc);
+/* The incarnation (below REP_MAX_CUTOFFS) with which the device with key pk derives actor: 1
+ * with it in *inc, or 0 when none does. */
+int rep__trust_inc_of(const uint8_t pk[REP_SIGN_PK_BYTES], uint64_t actor, uint32_t *inc);
 /* The subkey (REP_SUBKEY_*) of an epoch's key, or NULL when this replica lacks that key. */
 const uint8_t *rep__trust_key(const rep__trust_t *tr, uint32_t epoch, int subkey);
 
