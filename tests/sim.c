@@ -143,31 +143,6 @@ static char g_replay[96]; /* the options a replay needs besides the seed */
 static volatile sig_atomic_t g_crash_seed_valid;
 static uint64_t g_crash_seed;
 
-/* ---- Deterministic random bytes for libsodium --------------------------------------------- */
-static tu_rng_t g_sodium_rng;
-
-static const char *
-sim_rb_name(void)
-{
-    return "sim-splitmix64";
-}
-
-static uint32_t
-sim_rb_random(void)
-{
-    return (uint32_t)(tu_rng_next(&g_sodium_rng) >> 32);
-}
-
-static void
-sim_rb_buf(void *const buf, const size_t size)
-{
-    tu_rng_bytes(&g_sodium_rng, buf, size);
-}
-
-static randombytes_implementation sim_rb = {
-    sim_rb_name, sim_rb_random, NULL, NULL, sim_rb_buf, NULL,
-};
-
 /* ---- Values ------------------------------------------------------------------------------- */
 typedef struct sval {
     rep_type_t type;
@@ -4345,7 +4320,7 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
     }
     s->seed = seed;
     tu_rng_seed(&s->rng, seed);
-    tu_rng_seed(&g_sodium_rng, seed ^ 0x5eed5eed5eed5eedull);
+    tu_sodium_reseed(seed ^ 0x5eed5eed5eed5eedull);
     tu_rng_t *g = &s->rng;
     s->n = (int)tu_rng_range(g, SIM_MIN_NODES, (uint64_t)g_replicas_max);
     s->t0 = s->now = TU_CLOCK_EPOCH_MS + tu_rng_below(g, 400 * SIM_DAY_MS);
@@ -4541,7 +4516,7 @@ main(int argc, char **argv)
                  g_revoke_pct);
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* before sodium_init: device keys and nonces come from the seed, so a seed replays */
-    if (randombytes_set_implementation(&sim_rb) != 0 || sodium_init() < 0) {
+    if (tu_sodium_deterministic(0) != 0) {
         fprintf(stderr, "sim: cannot set up libsodium\n");
         return 2;
     }

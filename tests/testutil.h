@@ -25,6 +25,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "replica.h"
 
 #define TU_UNUSED __attribute__((unused))
@@ -252,6 +254,53 @@ tu_seed(uint64_t dflt)
     if (s == NULL || s[0] == '\0')
         return dflt;
     return strtoull(s, NULL, 0);
+}
+
+/* ---- Deterministic randomness for libsodium -------------------------------------------------- */
+
+/* The stream libsodium draws from once tu_sodium_deterministic() is called. */
+static tu_rng_t tu__sodium_rng;
+
+static inline const char *
+tu__rb_name(void)
+{
+    return "tu-splitmix64";
+}
+
+static inline uint32_t
+tu__rb_random(void)
+{
+    return (uint32_t)(tu_rng_next(&tu__sodium_rng) >> 32);
+}
+
+static inline void
+tu__rb_buf(void *const buf, const size_t size)
+{
+    tu_rng_bytes(&tu__sodium_rng, buf, size);
+}
+
+/**
+ * Make libsodium's random bytes a splitmix64 stream seeded with @p seed, so device keys (hence
+ * actor ids), nonces and one-time codes repeat from run to run and a failure replays. Call it
+ * before anything uses libsodium (it calls sodium_init); reseed with tu_sodium_reseed().
+ * Tests only: such keys are no secret.
+ * @return 0, or -1 when libsodium cannot be set up.
+ */
+static inline int
+tu_sodium_deterministic(uint64_t seed)
+{
+    static randombytes_implementation impl = {
+        tu__rb_name, tu__rb_random, NULL, NULL, tu__rb_buf, NULL,
+    };
+    tu_rng_seed(&tu__sodium_rng, seed);
+    return randombytes_set_implementation(&impl) == 0 && sodium_init() >= 0 ? 0 : -1;
+}
+
+/** Start tu_sodium_deterministic()'s stream again from @p seed. */
+static inline void
+tu_sodium_reseed(uint64_t seed)
+{
+    tu_rng_seed(&tu__sodium_rng, seed);
 }
 
 /* ---- Fake clock ----------------------------------------------------------------------------- */
