@@ -80,7 +80,10 @@ extern "C" {
                                        written by a device that is not (or no longer) a member */
 #define REP_EKEY         (-32015) /**< this replica lacks the office key these bytes are sealed
                                        with (it is not enrolled, or not for that epoch) */
-#define REP_ERROR_LAST   (-32015)
+#define REP_EROLE        (-32016) /**< a provisioning or invitation is for a relay and the
+                                       caller did not ask for one (REP_OPEN_RELAY), or the
+                                       other way round; or a relay was asked to write */
+#define REP_ERROR_LAST   (-32016)
 
 /* ---- Limits --------------------------------------------------------------------------------- */
 #define REP_MAX_COLLECTION 64
@@ -151,6 +154,11 @@ typedef struct rep_replica rep_replica_t;
 #define REP_OPEN_CREATE  0x1u /**< create the replica (and the directory) if it does not exist */
 #define REP_OPEN_NOSYNC  0x2u /**< commits are not flushed to disk: tests and benchmarks only */
 #define REP_OPEN_EXCL    0x4u /**< with REP_OPEN_CREATE: fail with REP_EEXIST if it is a replica */
+#define REP_OPEN_RELAY   0x8u /**< with a provisioning: this device is to be a relay (a cloud
+                                   node enrolled with role "relay", that holds no office key and
+                                   stores and forwards sealed changes it cannot read). Without
+                                   it a relay's provisioning is refused, and with it any other
+                                   (REP_EROLE), so neither is made by mistake */
 
 /**
  * Options for rep_replica_open(). Zero-initialize, then set what you need; a NULL pointer
@@ -288,7 +296,9 @@ rep_txn_del_record(rep_txn_t *t, const char *key);
  * A full map is grown and the commit retried; it never fails for that.
  * @param[out] seq  if not NULL, the sequence number of the change (0 when empty)
  * @return 0; REP_EDONE if already finished; REP_EKIND when a write names a field that has
- *         another kind (nothing is written); -errno on system failure (nothing is written).
+ *         another kind (nothing is written); REP_EROLE on a relay, which cannot write;
+ *         REP_EKEY when this device was revoked (it lacks the current office key); -errno
+ *         on system failure (nothing is written).
  */
 REP_EXPORT REP_WUR int
 rep_txn_commit(rep_txn_t *t, uint64_t *seq);
@@ -518,6 +528,9 @@ typedef struct rep_info {
                                   another office, or sealed with a key this replica lacks
                                   (REP_EAUTH, REP_ECORRUPT, REP_EOFFICE, REP_EKEY, REP_EVERSION):
                                   hostile or damaged input seen, nothing of it applied */
+    int relay;               /**< 1 for a relay: a member without office keys, whose log holds
+                                  the office's changes sealed (it cannot read them, has no
+                                  state, and cannot write); 0 for a workstation */
 } rep_info_t;
 
 /** Describe a replica. @param[out] out caller owns; rep_info_free(). */
@@ -690,7 +703,8 @@ rep_free(void *p);
 typedef struct rep_device {
     char id[REP_DEVICE_ID_SIZE]; /**< hex of the device's Ed25519 public key (its identity) */
     const char *name;            /**< the workstation's name, as the admin enrolled it */
-    const char *role;            /**< "admin" or "member" */
+    const char *role;            /**< "admin", "member" or "relay" (a cloud node without the
+                                      office key: REP_OPEN_RELAY) */
     uint8_t curve_pk[32];        /**< its CURVE (X25519) public key, derived from the identity */
     size_t nendpoints;
     const char **endpoints;      /**< where its node listens, "tcp://IP:PORT", in byte order */

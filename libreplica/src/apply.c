@@ -132,6 +132,7 @@ rep__applier_begin(rep__applier_t *a, rep__txn_t *t, uint64_t wall_ms, uint64_t 
     rep__buf_init(&a->buf);
     REP_TRY(rep__meta_get_fixed(t, REP_META_OFFICE, a->office, sizeof a->office));
     REP_TRY(rep__trust_load(t, a->office, &a->trust));
+    a->relay = rep__trust_relay(&a->trust);
     REP_TRY(rep__cur_open(t, REP_DB_STATE, &a->state));
     int rc = rep__meta_get_u64(t, REP_META_SEEN, &a->seen);
     if (rc < 0 && rc != REP_ENOTFOUND)
@@ -141,10 +142,12 @@ rep__applier_begin(rep__applier_t *a, rep__txn_t *t, uint64_t wall_ms, uint64_t 
 }
 
 /* Open c's sealed body with the office key of its epoch (REP_EKEY when this replica lacks
- * it). */
+ * it; a relay never opens one). */
 static int
 applier_open(rep__applier_t *a, rep__change_t *c)
 {
+    if (a->relay)
+        return 0;
     const uint8_t *key = rep__trust_key(&a->trust, c->epoch, REP_SUBKEY_CHANGE);
     return key ? rep__change_open(c, a->office, key) : REP_EKEY;
 }
@@ -457,7 +460,8 @@ rep__apply_change(rep__applier_t *a, const rep__change_t *c)
         return fork_seen(a, c); /* its chain does not continue the one we have */
     }
 
-    REP_TRY(apply_ops(a, c));
+    if (!a->relay)
+        REP_TRY(apply_ops(a, c));
     REP_TRY(rep__txn_put(a->t, REP_DB_LOG, k, sizeof k, c->bytes, c->len));
     uint8_t vv[8 + REP_HASH_BYTES];
     rep__put_be64(vv, c->seq);

@@ -42,6 +42,8 @@ typedef struct rep__applier {
     uint64_t seen;              /* the highest clock of any change held, adopted or not (a
                                    snapshot passes it on: its receiver saw those changes) */
     bool local;                 /* applying this replica's own new change: no clock to adopt */
+    bool relay;                 /* this replica is a relay (no office key): changes are checked,
+                                   stored and passed on, never opened or applied to state */
     rep_import_stats_t stats;
     rep__cur_t *state;          /* on REP_DB_STATE: each field is read and written through it */
     rep__sibs_t sibs;           /* scratch */

@@ -61,6 +61,8 @@ typedef struct export_ctx {
     rep__batch_writer_t w;
     rep__buf_t entries;  /* membership entries they lack, packed */
     rep__trust_t trust;  /* read by export_fn: a revoked device's cutoffs cap dependencies */
+    bool partial;        /* for a relay: pass over an actor whose changes the log lacks (they
+                            came by state), rather than refuse the whole answer */
     int more;
 } export_ctx_t;
 
@@ -83,7 +85,8 @@ export_fn(rep__txn_t *t, void *arg)
     REP_TRY(rep__trust_pack_entries(t, rep__vv_seq(&theirs, 0), ec->trust.count, &ec->entries));
     REP_TRY(rep__vv_all(t, &ours, &n));
     int rc = 0;
-    if (n && !(sent = calloc(n, sizeof *sent)))
+    bool *gap = NULL;
+    if (n && (!(sent = calloc(n, sizeof *sent)) || !(gap = calloc(n, sizeof *gap))))
         rc = -ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
         sent[i].actor = ours[i].actor;
@@ -93,14 +96,19 @@ export_fn(rep__txn_t *t, void *arg)
     while (rc == 0 && progress && !full) {
         progress = false;
         for (size_t i = 0; i < n && rc == 0 && !full; i++) {
-            while (sent[i].seq < ours[i].seq) {
+            while (!gap[i] && sent[i].seq < ours[i].seq) {
                 uint8_t k[16];
                 rep__put_be64(k, ours[i].actor);
                 rep__put_be64(k + 8, sent[i].seq + 1);
                 rep__slice_t bytes;
                 rep__change_t c;
-                if ((rc = rep__txn_get(t, REP_DB_LOG, k, sizeof k, &bytes)) < 0 ||
-                    (rc = rep__change_decode(bytes.p, bytes.n, &c)) < 0)
+                if ((rc = rep__txn_get(t, REP_DB_LOG, k, sizeof k, &bytes)) == REP_ENOTFOUND &&
+                    ec->partial) {
+                    gap[i] = true; /* and what depends on it waits */
+                    rc = 0;
+                    break;
+                }
+                if (rc < 0 || (rc = rep__change_decode(bytes.p, bytes.n, &c)) < 0)
                     break;
                 bool ready = true;
                 rep__vv_t sv = {sent, n};
@@ -126,6 +134,7 @@ export_fn(rep__txn_t *t, void *arg)
         rc = REP_ESTATE; /* the vv has it, the log not: it came by state (base) */
     free(ours);
     free(sent);
+    free(gap);
     return rc;
 }
 
@@ -198,7 +207,7 @@ prefer_state(rep__txn_t *t, const rep__vv_t *theirs, bool *lacks, uint64_t *need
 
 /* What an answer may be: changes (rep_replica_export), state (rep_replica_snapshot), or
  * whichever serves the other side better (rep_replica_catchup). */
-typedef enum answer { ANSWER_CHANGES, ANSWER_STATE, ANSWER_BEST } answer_t;
+typedef enum answer { ANSWER_CHANGES, ANSWER_STATE, ANSWER_BEST, ANSWER_RELAY } answer_t;
 
 typedef struct catchup_ctx {
     export_ctx_t ec;
@@ -215,7 +224,11 @@ catchup_fn(rep__txn_t *t, void *arg)
     rep__vv_t theirs = {cc->ec.theirs, cc->ec.ntheirs};
     bool lacks = cc->kind == ANSWER_STATE;
     uint64_t need = 0, state = 0;
-    if (cc->kind == ANSWER_BEST)
+    REP_TRY(rep__trust_load(t, r->office, &cc->ec.trust));
+    bool relay = rep__trust_relay(&cc->ec.trust);
+    if (relay && cc->kind == ANSWER_STATE)
+        return REP_EROLE; /* it has no state, nor the key to seal one */
+    if (cc->kind == ANSWER_BEST && !relay)
         REP_TRY(prefer_state(t, &theirs, &lacks, &need, &state));
     /* changes of more than an eighth of the state's pages may well be bigger than its
      * snapshot: make it, and see */
@@ -246,7 +259,8 @@ answer(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes, answ
     memset(&cc, 0, sizeof cc);
     cc.ec.r = r;
     cc.ec.max_bytes = max_bytes;
-    cc.kind = kind;
+    cc.ec.partial = kind == ANSWER_RELAY;
+    cc.kind = kind == ANSWER_RELAY ? ANSWER_CHANGES : kind;
     rep__buf_init(&cc.ec.entries);
     rep_vv_entry_t *theirs;
     REP_TRY(their_vv(r, vv, vvlen, &theirs, &cc.ec.ntheirs));
@@ -275,6 +289,13 @@ rep_replica_export(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max
                    uint8_t **out, size_t *len, int *more)
 {
     return answer(r, vv, vvlen, max_bytes, ANSWER_CHANGES, out, len, more);
+}
+
+int
+rep__export_for_relay(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
+                      uint8_t **out, size_t *len)
+{
+    return answer(r, vv, vvlen, max_bytes, ANSWER_RELAY, out, len, NULL);
 }
 
 int
@@ -325,6 +346,7 @@ static int
 authenticate(rep__trust_t *tr, const uint8_t office[REP_OFFICE_ID_BYTES], rep__change_t *cs,
              size_t n)
 {
+    bool relay = rep__trust_relay(tr);
     rep__change_t **order = n ? malloc(n * sizeof *order) : NULL;
     if (n && !order)
         return -ENOMEM;
@@ -336,7 +358,7 @@ authenticate(rep__trust_t *tr, const uint8_t office[REP_OFFICE_ID_BYTES], rep__c
     for (size_t i = 0; i < n && rc == 0; i++) {
         rep__change_t *c = order[i], *next = i ? order[i - 1] : NULL;
         const rep__dev_t *author = rep__trust_author(tr, c->actor, c->inc);
-        if (!author) {
+        if (!author || rep__dev_is_relay(author)) { /* a relay has no key to seal with */
             rc = REP_EAUTH;
             break;
         }
@@ -347,7 +369,7 @@ authenticate(rep__trust_t *tr, const uint8_t office[REP_OFFICE_ID_BYTES], rep__c
         if (!vouched)
             rc = rep__change_verify(c, office, author->pk);
         const uint8_t *key = rep__trust_key(tr, c->epoch, REP_SUBKEY_CHANGE);
-        if (rc == 0)
+        if (rc == 0 && !relay) /* a relay stores them sealed, as they came */
             rc = key ? rep__change_open(c, office, key) : REP_EKEY;
     }
     free(order);
@@ -407,7 +429,7 @@ static int
 snap_open(rep__trust_t *tr, const uint8_t office[REP_OFFICE_ID_BYTES], rep__snapshot_t *s)
 {
     const rep__dev_t *sender = rep__trust_author(tr, s->sender, s->inc);
-    if (!sender)
+    if (!sender || rep__dev_is_relay(sender))
         return REP_EAUTH;
     REP_TRY(rep__sealed_verify(&s->env, office, sender->pk));
     if (s->owned)

@@ -38,6 +38,11 @@ void rep__value_release(rep_value_t *v);
  * engine, which knows what it imported. */
 int rep__replica_import(rep_replica_t *r, const uint8_t *batch, size_t len,
                         rep_import_stats_t *stats);
+/* rep_replica_export() for a relay, which cannot take a snapshot: the changes it lacks that
+ * this replica's log holds, passing over those it holds only as state (and what depends on
+ * them), instead of refusing with REP_ESTATE. */
+int rep__export_for_relay(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
+                          uint8_t **out, size_t *len);
 /* "collection/record" of a state key, malloc'd. */
 char *rep__record_key_str(const rep__skey_t *k);
 

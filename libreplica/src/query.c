@@ -819,6 +819,10 @@ info_fn(rep__txn_t *t, void *arg)
     REP_TRY(rep__vv_all(t, &o->vv, &o->nvv));
     REP_TRY(actors_noted(t, REP_DB_SKEW, &o->skewed, &o->nskewed));
     REP_TRY(rep__txn_count(t, REP_DB_MEMBERS, &o->members));
+    rep__trust_t tr;
+    REP_TRY(rep__trust_load(t, ic->r->office, &tr));
+    o->relay = rep__trust_relay(&tr);
+    rep__trust_clear(&tr);
     int rc = rep__meta_get_u64(t, REP_META_REFUSED, &o->refused);
     if (rc < 0 && rc != REP_ENOTFOUND)
         return rc;

@@ -141,6 +141,9 @@ init_fn(rep__txn_t *t, void *arg)
         memcpy(sk, p->sk, sizeof sk);
         memcpy(tr.office, office, sizeof office);
         rc = rep__provision_apply(p, &tr, t, &device_name);
+        bool want_relay = o->flags & REP_OPEN_RELAY;
+        if (rc == 0 && rep__dev_is_relay(rep__trust_member(&tr, pk)) != want_relay)
+            rc = REP_EROLE;
         office_name = NULL;
         if (rc == 0)
             rc = meta_put(t, REP_META_OFFICE_NAME, p->office_name, p->office_namen);
@@ -436,6 +439,7 @@ rep_strerror(int rc)
     case REP_EREFUSED: return "the office's node refused the invitation";
     case REP_EAUTH: return "signature or seal did not verify (forged, tampered, or not a member)";
     case REP_EKEY: return "this replica lacks the office key needed (not enrolled for that epoch)";
+    case REP_EROLE: return "the device's role is not the one asked for (a relay or a workstation)";
     }
     if (rc < 0 && rc > REP_ERROR_BASE)
         return strerror(-rc);

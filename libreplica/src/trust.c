@@ -23,7 +23,8 @@ pack_bin(msgpack_packer *pk, const void *p, size_t n)
 static bool
 role_valid(const char *s, size_t n)
 {
-    return (n == 5 && memcmp(s, "admin", 5) == 0) || (n == 6 && memcmp(s, "member", 6) == 0);
+    return (n == 5 && memcmp(s, "admin", 5) == 0) || (n == 6 && memcmp(s, "member", 6) == 0) ||
+           (n == 5 && memcmp(s, "relay", 5) == 0);
 }
 
 /* A REMOVE's [[[actor, inc, seq, hash]...], [[device, box]...]]: checked, and kept as views
@@ -314,13 +315,33 @@ is_admin(const rep__trust_t *tr, const uint8_t pk[REP_SIGN_PK_BYTES])
     return d && !d->removed && strcmp(d->role, "admin") == 0;
 }
 
-/* The members a REMOVE of device leaves. */
+bool
+rep__dev_is_relay(const rep__dev_t *d)
+{
+    return d && strcmp(d->role, "relay") == 0;
+}
+
+bool
+rep__trust_relay(const rep__trust_t *tr)
+{
+    return tr->has_self && rep__dev_is_relay(rep__trust_member(tr, tr->self_pk));
+}
+
+/* Does m get the office key of a new epoch when device is removed? Every remaining member
+ * but a relay, which never holds an office key. */
+static bool
+keyed(const rep__dev_t *m, const uint8_t device[REP_SIGN_PK_BYTES])
+{
+    return !m->removed && !rep__dev_is_relay(m) && memcmp(m->pk, device, REP_SIGN_PK_BYTES) != 0;
+}
+
+/* The members a REMOVE of device boxes the new key to. */
 static size_t
 remaining(const rep__trust_t *tr, const uint8_t device[REP_SIGN_PK_BYTES])
 {
     size_t n = 0;
     for (size_t i = 0; i < tr->ndevs; i++)
-        n += !tr->devs[i].removed && memcmp(tr->devs[i].pk, device, REP_SIGN_PK_BYTES) != 0;
+        n += keyed(&tr->devs[i], device);
     return n;
 }
 
@@ -341,7 +362,7 @@ check_remove(const rep__trust_t *tr, const rep__entry_t *e)
         uint8_t pk[REP_SIGN_PK_BYTES], box[REP_KEY_BOX_BYTES], other[REP_SIGN_PK_BYTES];
         REP_TRY(rep__entry_box(e, i, pk, box));
         const rep__dev_t *m = rep__trust_member(tr, pk);
-        if (!m || m->removed || m == d)
+        if (!m || !keyed(m, e->device))
             return REP_ECORRUPT;
         for (size_t j = 0; j < i; j++) /* each once */
             if (rep__entry_box(e, j, other, box) == 0 && memcmp(other, pk, sizeof pk) == 0)
@@ -541,7 +562,7 @@ rep__trust_remove(rep__trust_t *tr, rep__txn_t *t, const uint8_t pk[REP_SIGN_PK_
     msgpack_pack_array(&pk_, remaining(tr, device));
     for (size_t i = 0; i < tr->ndevs; i++) {
         const rep__dev_t *m = &tr->devs[i];
-        if (m->removed || m == d)
+        if (!keyed(m, device))
             continue;
         uint8_t box[REP_KEY_BOX_BYTES];
         rep__box_key(box, key, m->curve, csk);
@@ -720,11 +741,21 @@ rep__provision_write(rep__txn_t *t, const uint8_t office[REP_OFFICE_ID_BYTES],
     uint64_t count;
     rep__buf_init(&b);
     provision_head(&b, office, office_name, strlen(office_name), pk, sk);
-    int rc = rep__txn_count(t, REP_DB_MEMBERS, &count);
+    rep__trust_t tr;
+    int rc = rep__trust_load(t, office, &tr);
+    bool relay = rc == 0 && rep__dev_is_relay(rep__trust_member(&tr, pk));
+    rep__trust_clear(&tr);
+    if (rc == 0)
+        rc = rep__txn_count(t, REP_DB_MEMBERS, &count);
     if (rc == 0)
         rc = rep__trust_pack_entries(t, 0, count, &b);
-    if (rc == 0)
+    if (rc == 0 && relay) {
+        msgpack_packer mp;
+        rep__packer_init(&mp, &b);
+        msgpack_pack_array(&mp, 0); /* a relay carries changes blind */
+    } else if (rc == 0) {
         rc = rep__trust_pack_keys(t, &b);
+    }
     return provision_end(&b, rc, out, len);
 }
 
@@ -764,7 +795,7 @@ provision_keys(rep__rd_t *r, rep__provision_t *p)
     uint32_t n;
     REP_TRY(rep__rd_array(r, &n));
     if (n == 0)
-        return REP_ECORRUPT; /* a member has at least the key it was enrolled under */
+        return 0; /* a relay (rep__provision_apply checks the role) */
     if (!(p->keys = calloc(n, sizeof *p->keys)))
         return -ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
@@ -825,10 +856,12 @@ rep__provision_apply(const rep__provision_t *p, rep__trust_t *tr, rep__txn_t *t,
     const rep__dev_t *me = rep__trust_member(tr, p->pk);
     if (!me)
         return REP_EAUTH;
+    *name = me->name;
+    if (rep__dev_is_relay(me)) /* keys in a relay's provisioning: not one an admin made */
+        return p->nkeys ? REP_ECORRUPT : 0;
     for (size_t i = 0; i < p->nkeys; i++)
         REP_TRY(rep__trust_put_key(tr, t, p->keys[i].epoch, p->keys[i].key));
     if (!rep__trust_key(tr, tr->epoch, REP_SUBKEY_CHANGE))
-        return REP_EKEY;
-    *name = me->name;
+        return REP_EKEY; /* (a member has at least the key it was enrolled under) */
     return 0;
 }

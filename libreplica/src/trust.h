@@ -5,13 +5,17 @@
  *   [1, office(bin 16), seq, prev(bin 32), type, epoch, device(bin 32), curve(bin 32),
  *    name, role, extra, signer(bin 32), sig(bin 64)]
  * type 1 (ADD, extra nil) enrolls device (its Ed25519 key, which names it) with curve (its
- * X25519 key, what ZeroMQ's CURVE sees), a name and a role: "admin" or "member".
+ * X25519 key, what ZeroMQ's CURVE sees), a name and a role: "admin", "member" or "relay".
+ * A relay (a cloud node that stores and forwards sealed changes, DESIGN.md "Merging with the
+ * cloud") is a member that never holds an office key: it is not given any when enrolled, a
+ * REMOVE boxes none to it, and its changes and snapshots are refused, as it cannot seal.
  * type 2 (REMOVE) revokes device (curve, name, role repeat what it was), with extra
  *   [[[actor, inc, seq, hash(bin 32)]...], [[member(bin 32), box(bin 72)]...]]
  * the cutoffs: for each actor of the device (derived with inc), the last change of it the
  * admin accepts (seq and hash; seq 0 for none), and the office key of the new epoch (the
  * entry's epoch, one more than before) boxed to each remaining member (crypto_box, from the
- * signing admin's X25519 key to the member's: nonce(24) ‖ sealed key(48)), every one of them,
+ * signing admin's X25519 key to the member's: nonce(24) ‖ sealed key(48)), every one of them
+ * but relays,
  * so the removed device can read nothing sealed from then on. Entry 1 is the genesis:
  * the founding admin adds itself (signer == device). Every later entry is signed by a device
  * that the entries before it made an admin. prev is the hash of the entry before (zeros for
@@ -160,6 +164,11 @@ int rep__trust_cut(const rep__dev_t *author, uint64_t actor, uint64_t seq,
 /* A dependency on (actor, seq), capped at the cutoff when actor belongs to a revoked device. */
 uint64_t rep__trust_cap(const rep__trust_t *tr, uint64_t actor, uint64_t seq);
 
+/* Is d (NULL: no) a relay? */
+bool rep__dev_is_relay(const rep__dev_t *d);
+/* Is this replica's own device a relay of the log (a replica without office keys)? */
+bool rep__trust_relay(const rep__trust_t *tr);
+
 /* The device with this Ed25519 key (removed or not), or NULL. */
 const rep__dev_t *rep__trust_member(const rep__trust_t *tr, const uint8_t pk[REP_SIGN_PK_BYTES]);
 /* The device that wrote as (actor, incarnation inc), removed or not, or NULL when no device
@@ -176,7 +185,8 @@ const uint8_t *rep__trust_key(const rep__trust_t *tr, uint32_t epoch, int subkey
  * own secret key), framed as change.h describes with magic "RPLP":
  *   [office(bin 16), office name, device pk(bin 32), device sk(bin 64) or nil,
  *    [entry(bin)...], [[epoch, key(bin 32)]...]]
- * The entries are the whole membership log, which enrolls the device. */
+ * The entries are the whole membership log, which enrolls the device. A relay's has no key;
+ * every other device's has at least the current epoch's. */
 typedef struct rep__provision {
     uint8_t office[REP_OFFICE_ID_BYTES];
     const char *office_name;    /* not NUL-terminated */
@@ -193,7 +203,7 @@ typedef struct rep__provision {
 } rep__provision_t;
 
 /* The provisioning of device pk (sk: its secret key, or NULL) as t's replica knows the office:
- * its whole log and every key. *out malloc'd. */
+ * its whole log and every key (none when the log makes pk a relay). *out malloc'd. */
 int rep__provision_write(rep__txn_t *t, const uint8_t office[REP_OFFICE_ID_BYTES],
                          const char *office_name, const uint8_t pk[REP_SIGN_PK_BYTES],
                          const uint8_t sk[REP_SIGN_SK_BYTES], uint8_t **out, size_t *len);

@@ -489,7 +489,7 @@ commit_fn(rep__txn_t *st, void *arg)
     const uint8_t *key = rep__trust_key(&a.trust, c.epoch, REP_SUBKEY_CHANGE);
     uint8_t sk[REP_SIGN_SK_BYTES];
     if (!key) {
-        rc = REP_EKEY;
+        rc = a.relay ? REP_EROLE : REP_EKEY; /* a relay writes nothing of its own */
         goto out;
     }
     if ((rc = rep__meta_get_fixed(st, REP_META_SIGN_SK, sk, sizeof sk)) == 0)
