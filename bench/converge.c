@@ -716,7 +716,7 @@ run_once(const cfg_t *c, const lastw_t *lw, res_t *res)
         goto out;
     for (int i = 1; i < NODES; i++) {
         char *token = NULL, *why = NULL;
-        int rc = rep_node_invite_at(nodes[0].dir, 60000, &token, &why);
+        int rc = rep_node_invite_at(nodes[0].dir, 60000, NULL, &token, &why);
         if (rc < 0) {
             fprintf(stderr, "bench/converge: rep_node_invite_at: %s%s%s\n", rep_strerror(rc),
                     why ? ": " : "", why ? why : "");

@@ -979,7 +979,8 @@ enum {
     OPT_FILE = 1u << 16,
     OPT_ROLE = 1u << 17,
     OPT_CODE = 1u << 18,
-    OPT_CHECK = 1u << 19
+    OPT_CHECK = 1u << 19,
+    OPT_RELAY = 1u << 20
 };
 
 /* Options every command takes. */
@@ -1003,7 +1004,7 @@ static const option_def_t option_defs[] = {
     {"listen", '\0', OPT_LISTEN, 1},  {"peer", '\0', OPT_PEER, 1},
     {"ttl", '\0', OPT_TTL, 1},        {"file", '\0', OPT_FILE, 1},
     {"role", '\0', OPT_ROLE, 1},      {"code", '\0', OPT_CODE, 1},
-    {"check", '\0', OPT_CHECK, 0},
+    {"check", '\0', OPT_CHECK, 0},    {"relay", '\0', OPT_RELAY, 0},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -3024,6 +3025,16 @@ cmd_init(cli_t *c)
         (ret = open_provision_file(c, &prov, &provn, &data, &datan)) != CLI_OK)
         return ret;
     opts.flags = REP_OPEN_CREATE | REP_OPEN_EXCL; /* never touch an existing replica */
+    if ((c->seen & OPT_RELAY) && (prov == NULL || c->listen != NULL)) {
+        free_secret(prov, provn);
+        free_secret(data, datan);
+        return fail(CLI_USAGE, prov == NULL ? "init --relay goes with --from FILE (an admin's "
+                                              "`invite --file F --device NAME --relay`)"
+                                            : "init --relay: a relay lists no endpoint; give "
+                                              "--listen to `serve --relay`");
+    }
+    if (c->seen & OPT_RELAY)
+        opts.flags |= REP_OPEN_RELAY;
     if (prov != NULL) {
         opts.provision = prov;
         opts.provision_len = provn;
@@ -3046,6 +3057,14 @@ cmd_init(cli_t *c)
     if (rc == -ENOENT) {
         ret = fail(CLI_FAIL, "%.120s: %.120s (its parent directory must exist)", c->dir,
                    rep_strerror(rc));
+        goto out;
+    }
+    if (rc == REP_EROLE) {
+        ret = fail(CLI_USAGE, (c->seen & OPT_RELAY)
+                                  ? "%.120s enrolls a workstation, not a relay: drop --relay"
+                                  : "%.120s enrolls a relay (a node without the office key): "
+                                    "add --relay on the relay host",
+                   c->from);
         goto out;
     }
     if (rc < 0) {
@@ -3659,7 +3678,7 @@ write_all_sync(int fd, const uint8_t *p, size_t n)
 static int
 cmd_invite_file(cli_t *c)
 {
-    const char *role = c->role ? c->role : "member";
+    const char *role = c->seen & OPT_RELAY ? "relay" : c->role ? c->role : "member";
     rep_replica_t *r = NULL;
     rep_devices_t *devs = NULL;
     uint8_t *prov = NULL, *snap = NULL, *sealed = NULL;
@@ -3675,8 +3694,10 @@ cmd_invite_file(cli_t *c)
     if (c->device == NULL || c->device[0] == '\0')
         return fail(CLI_USAGE, "invite --file %.120s needs --device NAME: the new workstation's "
                                "name", c->file);
-    if (strcmp(role, "member") != 0 && strcmp(role, "admin") != 0)
-        return fail(CLI_USAGE, "--role %.40s: a role is member or admin", role);
+    if ((c->seen & OPT_RELAY) && c->role != NULL)
+        return fail(CLI_USAGE, "invite: --relay and --role exclude each other");
+    if (strcmp(role, "member") != 0 && strcmp(role, "admin") != 0 && strcmp(role, "relay") != 0)
+        return fail(CLI_USAGE, "--role %.40s: a role is member or admin (or use --relay)", role);
     if ((ret = open_replica(c, &r)) != CLI_OK)
         return ret;
     /* names label devices in every list and log line: one device per name */
@@ -3715,7 +3736,8 @@ cmd_invite_file(cli_t *c)
                        rep_strerror(rc));
         goto out_unlink;
     }
-    rc = rep_replica_snapshot(r, &snap, &snapn);
+    rc = strcmp(role, "relay") == 0 ? 0 /* no state: it could not read it */
+                                    : rep_replica_snapshot(r, &snap, &snapn);
     if (rc == 0)
         rc = rep_provision_seal(prov, provn, snap, snapn, code, &sealed, &sealedn);
     if (rc < 0) {
@@ -3737,12 +3759,14 @@ cmd_invite_file(cli_t *c)
         goto out_unlink;
     }
     fprintf(stderr,
-            "wrote %s: it enrolls the workstation '%s' as %s in this office.\n"
+            "wrote %s: it enrolls the %s '%s' as %s in this office.\n"
             "Carry the file to it, and give the one-time code below separately (by phone or in\n"
-            "person, never with the file). On the new workstation run:\n"
-            "  replica --dir DIR init --from FILE --code CODE\n"
+            "person, never with the file). On the new %s run:\n"
+            "  replica --dir DIR init --from FILE --code CODE%s\n"
             "then delete the file.\n",
-            c->file, c->device, role);
+            c->file, strcmp(role, "relay") == 0 ? "relay" : "workstation", c->device, role,
+            strcmp(role, "relay") == 0 ? "relay host" : "workstation",
+            strcmp(role, "relay") == 0 ? " --relay" : "");
     printf("%s\n", code);
     ret = CLI_OK;
     goto out;
@@ -3773,7 +3797,8 @@ cmd_invite(cli_t *c)
         return fail(CLI_USAGE, "--ttl %.40s: give a duration up to 7d, like 90s, 15m, 2h or 1d",
                     c->ttl);
     char *token = NULL, *why = NULL;
-    int rc = rep_node_invite_at(c->dir, ttl, &token, &why);
+    int relay = (c->seen & OPT_RELAY) != 0;
+    int rc = rep_node_invite_at(c->dir, ttl, relay ? "relay" : "member", &token, &why);
     if (rc == -ECONNREFUSED)
         return fail(CLI_FAIL, "%.120s: no node is running here: start `replica serve --listen "
                               "tcp://IP:PORT` on this directory first (it answers the new "
@@ -3790,9 +3815,18 @@ cmd_invite(cli_t *c)
     }
     if (rc < 0)
         return fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
-    fprintf(stderr, "an invitation for one workstation, valid %.40s; on the new workstation run:\n"
-                    "  replica --dir DIR join TOKEN --device NAME\n",
-            c->ttl ? c->ttl : "15m");
+    if (relay)
+        fprintf(stderr, "an invitation for one relay (a cloud node that stores and forwards the\n"
+                        "office's sealed changes without the office key), valid %.40s; on the\n"
+                        "relay host run:\n"
+                        "  replica --dir DIR join TOKEN --relay --device NAME\n"
+                        "  replica --dir DIR serve --relay --listen tcp://0.0.0.0:PORT\n",
+                c->ttl ? c->ttl : "15m");
+    else
+        fprintf(stderr, "an invitation for one workstation, valid %.40s; on the new workstation "
+                        "run:\n"
+                        "  replica --dir DIR join TOKEN --device NAME\n",
+                c->ttl ? c->ttl : "15m");
     printf("%s\n", token);
     rep_free(token);
     return CLI_OK;
@@ -3807,9 +3841,17 @@ cmd_join(cli_t *c)
     char *why = NULL;
     memset(&opts, 0, sizeof opts);
     opts.device_name = c->device;
+    if (c->seen & OPT_RELAY)
+        opts.flags |= REP_OPEN_RELAY;
     int rc = rep_replica_join(c->dir, c->pos[1], &opts, 0, &r, &why);
     switch (rc) {
     case 0: break;
+    case REP_EROLE:
+        return fail(CLI_USAGE, (c->seen & OPT_RELAY)
+                                   ? "this invitation enrolls a workstation, not a relay: drop "
+                                     "--relay, or ask for `replica invite --relay`"
+                                   : "this invitation enrolls a relay (a node without the office "
+                                     "key): join with --relay on the relay host");
     case REP_ECORRUPT:
         return fail(CLI_USAGE, "this is not an invitation token (mistyped or cut short?)");
     case REP_EVERSION:
@@ -3877,8 +3919,22 @@ cmd_serve(cli_t *c)
         return fail(CLI_USAGE, "serve: give --listen tcp://IP:PORT, --peer tcp://IP:PORT, or both");
     if ((ret = open_replica(c, &r)) != CLI_OK)
         return ret;
-    /* this device's record lists where it listens, so the office's nodes can dial it */
-    rc = c->listen ? rep_replica_announce(r, &c->listen, 1, &written) : 0;
+    rep_info_t *in = NULL;
+    rc = rep_replica_info(r, &in);
+    int relay = rc == 0 && in->relay;
+    rep_info_free(&in);
+    if (rc == 0 && relay != ((c->seen & OPT_RELAY) != 0)) {
+        ret = fail(CLI_USAGE, relay ? "serve: %.120s is a relay (no office key): serve it with "
+                                      "--relay"
+                                    : "serve --relay: %.120s is a workstation's replica, not a "
+                                      "relay's (drop --relay)",
+                   c->dir);
+        goto out;
+    }
+    /* this device's record lists where it listens, so the office's nodes can dial it; a relay
+     * writes nothing: the office dials it as --peer NAME=tcp://HOST:PORT */
+    if (rc == 0 && !relay && c->listen)
+        rc = rep_replica_announce(r, &c->listen, 1, &written);
     if (rc == -EPERM) {
         ret = fail(CLI_FAIL, "serve: %.120s: this device is not a member of the office", c->dir);
         goto out;
@@ -3890,6 +3946,10 @@ cmd_serve(cli_t *c)
     }
     if (written)
         note("serve: %s now lists %s in the office's device list", c->dir, c->listen);
+    if (relay)
+        note("serve: a relay: it stores and forwards the office's sealed changes and cannot "
+             "read them; workstations reach it with --peer NAME=%s", c->listen ? c->listen
+                                                                        : "tcp://HOST:PORT");
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
@@ -3931,7 +3991,7 @@ static const char usage_text[] =
     "  init [--office NAME] [--device NAME] [--listen tcp://IP:PORT]\n"
     "                                          create a replica of a new office, this device\n"
     "                                          its admin (listening there with `serve`)\n"
-    "  init --from FILE --code CODE [--device NAME] [--listen tcp://IP:PORT]\n"
+    "  init --from FILE --code CODE [--device NAME] [--listen tcp://IP:PORT] [--relay]\n"
     "                                          create the replica of a workstation an admin\n"
     "                                          enrolled with `invite --file` (CODE: the\n"
     "                                          one-time code that came with FILE)\n"
@@ -3952,21 +4012,26 @@ static const char usage_text[] =
     "  digest [--json]                         hash of the shared state: equal when in sync\n"
     "  status [--json]                         what this replica is and holds, and its node\n"
     "  devices [--json]                        the office's enrolled devices\n"
-    "  invite [--ttl 15m]                      (admin, node serving) print a one-time token\n"
-    "                                          that enrolls one new workstation\n"
-    "  invite --file FILE --device NAME [--role member|admin]\n"
+    "  invite [--ttl 15m] [--relay]            (admin, node serving) print a one-time token\n"
+    "                                          that enrolls one new workstation (--relay: a\n"
+    "                                          relay, a cloud node without the office key)\n"
+    "  invite --file FILE --device NAME [--role member|admin | --relay]\n"
     "                                          (admin) enroll workstation NAME: write FILE\n"
     "                                          (its keys and the office's data, sealed) and\n"
     "                                          print the one-time code that opens it\n"
-    "  join TOKEN [--device NAME]              make a replica here, enrolled in the token's\n"
-    "                                          office through its inviting node\n"
+    "  join TOKEN [--device NAME] [--relay]    make a replica here, enrolled in the token's\n"
+    "                                          office through its inviting node (--relay: as\n"
+    "                                          the relay the token enrolls)\n"
     "  revoke DEVICE [--json]                  (admin) remove a lost or stolen workstation\n"
     "                                          (its name, or id: `devices`) from the office:\n"
     "                                          its later changes are refused, the office key\n"
     "                                          rotates; the others learn of it with the next sync\n"
-    "  serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]...\n"
+    "  serve [--listen tcp://IP:PORT] [--peer [DEVICE=]tcp://IP:PORT]... [--relay]\n"
     "                                          run a node: sync with the office's other nodes\n"
-    "                                          until SIGINT or SIGTERM (events on stderr)\n"
+    "                                          until SIGINT or SIGTERM (events on stderr);\n"
+    "                                          DEVICE= names a relay (it lists no endpoint);\n"
+    "                                          --relay serves a relay's replica: it stores and\n"
+    "                                          forwards sealed changes it cannot read\n"
     "  export [--since-file VVFILE] [--changes] -o FILE\n"
     "                                          write a bundle of what VVFILE's replica (else an\n"
     "                                          empty one) lacks: its changes, or a snapshot of\n"
@@ -4003,9 +4068,9 @@ cmd_help(cli_t *c)
 }
 
 static const command_t commands[] = {
-    {"init", cmd_init, OPT_OFFICE | OPT_DEVICE | OPT_FROM | OPT_CODE | OPT_LISTEN, 0, 0,
+    {"init", cmd_init, OPT_OFFICE | OPT_DEVICE | OPT_FROM | OPT_CODE | OPT_LISTEN | OPT_RELAY, 0, 0,
      "init [--office NAME] [--device NAME] [--listen tcp://IP:PORT] | init --from FILE "
-     "--code CODE [--device NAME] [--listen tcp://IP:PORT]"},
+     "--code CODE [--device NAME] [--listen tcp://IP:PORT] [--relay]"},
     {"put", cmd_put, OPT_USER, 2, -1, "put COLL/REC FIELD=VALUE... [--user NAME]"},
     {"incr", cmd_incr, OPT_USER, 2, 3, "incr COLL/REC FIELD [N] [--user NAME]"},
     {"add", cmd_add, OPT_USER, 2, -1, "add COLL/REC FIELD[:TYPE] VALUE... [--user NAME]"},
@@ -4019,12 +4084,13 @@ static const command_t commands[] = {
     {"digest", cmd_digest, OPT_JSON, 0, 0, "digest [--json]"},
     {"status", cmd_status, OPT_JSON, 0, 0, "status [--json]"},
     {"devices", cmd_devices, OPT_JSON, 0, 0, "devices [--json]"},
-    {"invite", cmd_invite, OPT_TTL | OPT_FILE | OPT_DEVICE | OPT_ROLE, 0, 0,
-     "invite [--ttl 15m] | invite --file FILE --device NAME [--role member|admin]"},
-    {"join", cmd_join, OPT_DEVICE, 1, 1, "join TOKEN [--device NAME]"},
+    {"invite", cmd_invite, OPT_TTL | OPT_FILE | OPT_DEVICE | OPT_ROLE | OPT_RELAY, 0, 0,
+     "invite [--ttl 15m] [--relay] | invite --file FILE --device NAME [--role member|admin | "
+     "--relay]"},
+    {"join", cmd_join, OPT_DEVICE | OPT_RELAY, 1, 1, "join TOKEN [--device NAME] [--relay]"},
     {"revoke", cmd_revoke, OPT_JSON, 1, 1, "revoke DEVICE [--json]"},
-    {"serve", cmd_serve, OPT_LISTEN | OPT_PEER, 0, 0,
-     "serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]..."},
+    {"serve", cmd_serve, OPT_LISTEN | OPT_PEER | OPT_RELAY, 0, 0,
+     "serve [--listen tcp://IP:PORT] [--peer [DEVICE=]tcp://IP:PORT]... [--relay]"},
     {"export", cmd_export, OPT_SINCE | OPT_OUTPUT | OPT_CHANGES | OPT_STATE, 0, 0,
      "export [--since-file VVFILE] [--changes] -o FILE | export --state -o FILE"},
     {"import", cmd_import, OPT_JSON | OPT_CHECK, 1, 1, "import FILE [--check] [--json]"},

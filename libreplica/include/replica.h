@@ -860,7 +860,10 @@ typedef struct rep_node rep_node_t;
 /** Options for rep_node_start(). Zero-initialize, then set what you need. */
 typedef struct rep_node_opts {
     const char *listen;          /**< "tcp://IP:PORT" to bind, or NULL to only dial */
-    const char *const *peers;    /**< endpoints to dial, "tcp://HOST:PORT" */
+    const char *const *peers;    /**< endpoints to dial, "tcp://HOST:PORT" (the device whose
+                                      record lists it), or "DEVICE=tcp://HOST:PORT" with a
+                                      device's name or id: how an office reaches its relay,
+                                      which lists no endpoint (it cannot write) */
     size_t npeers;
     unsigned flags;              /**< REP_NODE_* */
     /** Called from the node's thread with one line (no newline) per event: a peer up or
@@ -940,6 +943,9 @@ rep_node_status_at(const char *dir, rep_node_status_t **out);
  * device. Hand it over as you would a door key, and keep the TTL short.
  *
  * @param[in]  ttl_ms  how long the invitation is valid (at most 7 days)
+ * @param[in]  role    "member" (NULL too): a workstation, given the office keys and state;
+ *                     "relay": a cloud node, given the membership log and no key, that joins
+ *                     with REP_OPEN_RELAY and then stores and forwards sealed changes
  * @param[out] token   the token (caller owns; rep_free())
  * @param[out] error   if not NULL, on -EIO: the node's reason (caller owns; rep_free())
  * @return 0; -ECONNREFUSED when no node runs on @p dir; -EIO when the node refused (not an
@@ -948,7 +954,8 @@ rep_node_status_at(const char *dir, rep_node_status_t **out);
  *         -ETIMEDOUT; -EINVAL.
  */
 REP_EXPORT REP_WUR int
-rep_node_invite_at(const char *dir, uint64_t ttl_ms, char **token, char **error);
+rep_node_invite_at(const char *dir, uint64_t ttl_ms, const char *role, char **token,
+                   char **error);
 
 /**
  * Make a new replica in @p dir and enroll it in the office an invitation token names: dial the
@@ -959,14 +966,16 @@ rep_node_invite_at(const char *dir, uint64_t ttl_ms, char **token, char **error)
  *
  * @param[in]  dir         a directory without a replica (it is created if missing)
  * @param[in]  token       the token rep_node_invite_at() gave (surrounding spaces allowed)
- * @param[in]  opts        NULL, or options for the new replica (device_name, clock; flags,
- *                         office_id and office_name are ignored: the token decides)
+ * @param[in]  opts        NULL, or options for the new replica (device_name, clock; and
+ *                         REP_OPEN_RELAY in flags to join as a relay, which the token must
+ *                         be for; other flags and office_name are ignored: the token decides)
  * @param[in]  timeout_ms  how long to wait for the node (0: 15 s)
  * @param[out] out         the open replica (rep_replica_close())
  * @param[out] reason      if not NULL, on REP_EREFUSED the node's reason when it gave one
  *                         (caller owns; rep_free())
  * @return 0; REP_ECORRUPT for a malformed or mistyped token; REP_EVERSION for a newer token;
- *         REP_EEXPIRED; REP_EREFUSED; REP_EEXIST when @p dir holds a replica; -ETIMEDOUT when
+ *         REP_EROLE when the token enrolls a relay and REP_OPEN_RELAY is not given, or the
+ *         other way round (the invitation is not used); REP_EEXPIRED; REP_EREFUSED; REP_EEXIST when @p dir holds a replica; -ETIMEDOUT when
  *         no node answered; -EPROTO when the node's key is not the token's; -errno.
  */
 REP_EXPORT REP_WUR int

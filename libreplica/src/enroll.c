@@ -18,6 +18,7 @@ typedef struct slot {
     uint8_t pk[32];         /* the invitation's one-time CURVE key */
     uint64_t expires_ms;
     bool used;
+    bool relay;             /* it enrolls a relay */
 } slot_t;
 
 struct rep__enroll {
@@ -81,7 +82,7 @@ wildcard(const char *ep)
 }
 
 static int
-make_invite(rep__enroll_t *e, uint64_t ttl_ms, char **token)
+make_invite(rep__enroll_t *e, uint64_t ttl_ms, bool relay, char **token)
 {
     uint64_t now = rep__wall_ms(e->r);
     if (!e->listen || wildcard(e->listen))
@@ -108,6 +109,7 @@ make_invite(rep__enroll_t *e, uint64_t ttl_ms, char **token)
     memcpy(inv.office, e->r->office, sizeof inv.office);
     inv.office_name = e->r->office_name;
     inv.expires_ms = now + ttl_ms;
+    inv.relay = relay;
     inv.endpoints = &e->listen;
     inv.nendpoints = 1;
     REP_TRY(rep__device_keys(e->r, NULL, inv.server_pk, NULL));
@@ -118,6 +120,7 @@ make_invite(rep__enroll_t *e, uint64_t ttl_ms, char **token)
     s->id = e->last_id + 1;
     s->expires_ms = inv.expires_ms;
     s->used = false;
+    s->relay = relay;
     int rc = rep__invite_encode(&inv, token);
     rep__wipe(inv.secret, sizeof inv.secret);
     if (rc == 0) {
@@ -135,17 +138,18 @@ on_control(void *ctx, rep_node_t *n, const char *verb, const uint8_t *const *arg
     rep__enroll_t *e = ctx;
     if (strcmp(verb, "invite") != 0)
         return -EOPNOTSUPP;
-    char num[24];
+    char num[24]; /* "TTL" or "TTL relay" */
     if (nargs != 1 || argn[0] == 0 || argn[0] >= sizeof num)
         return -EINVAL;
     memcpy(num, args[0], argn[0]);
     num[argn[0]] = 0;
     char *end;
     unsigned long long ttl = strtoull(num, &end, 10);
-    if (*end || ttl == 0 || ttl > 7ull * 24 * 3600 * 1000)
+    bool relay = strcmp(end, " relay") == 0;
+    if ((*end && !relay) || ttl == 0 || ttl > 7ull * 24 * 3600 * 1000)
         return -EINVAL;
     char *token;
-    REP_TRY(make_invite(e, ttl, &token));
+    REP_TRY(make_invite(e, ttl, relay, &token));
     rep__buf_add(reply, token, strlen(token));
     free(token);
     return reply->err;
@@ -186,10 +190,11 @@ welcome(rep__enroll_t *e, size_t i, const uint8_t *msg, size_t len, uint8_t **pr
     } else {
         e->v[i].used = true; /* used up, whatever happens next */
         *why = NULL;
-        rc = rep__member_admit(e->r, sign_pk, NULL, device, "member", prov, provn);
+        rc = rep__member_admit(e->r, sign_pk, NULL, device, e->v[i].relay ? "relay" : "member",
+                               prov, provn);
         if (rc == REP_EEXIST)
             *why = "the device is a member already";
-        else if (rc == 0)
+        else if (rc == 0 && !e->v[i].relay) /* a relay gets changes once it syncs */
             rc = rep_replica_snapshot(e->r, snap, snapn);
     }
     free(device);

@@ -37,7 +37,7 @@ rep__invite_encode(const rep__invite_t *in, char **token)
     rep__buf_init(&b);
     msgpack_packer pk;
     rep__packer_init(&pk, &b);
-    msgpack_pack_array(&pk, 7);
+    msgpack_pack_array(&pk, 8);
     msgpack_pack_uint8(&pk, INVITE_VERSION);
     pack_bin(&pk, in->office, sizeof in->office);
     size_t namen = strlen(in->office_name);
@@ -52,6 +52,10 @@ rep__invite_encode(const rep__invite_t *in, char **token)
         msgpack_pack_str(&pk, n);
         msgpack_pack_str_body(&pk, in->endpoints[i], n);
     }
+    if (in->relay)
+        msgpack_pack_true(&pk);
+    else
+        msgpack_pack_false(&pk);
     uint8_t sum[REP_HASH_BYTES];
     if (b.err == 0) {
         rep__hash(sum, b.p, b.len);
@@ -83,7 +87,7 @@ decode(const uint8_t *p, size_t n, rep__invite_t *out)
     REP_TRY(rep__rd_uint(&r, &version));
     if (version != INVITE_VERSION)
         return version > INVITE_VERSION ? REP_EVERSION : REP_ECORRUPT;
-    if (items != 7)
+    if (items != 8)
         return REP_ECORRUPT;
     REP_TRY(rep__rd_fixed(&r, out->office, sizeof out->office));
     const char *name;
@@ -111,6 +115,7 @@ decode(const uint8_t *p, size_t n, rep__invite_t *out)
         out->endpoints[i][len] = 0;
         out->nendpoints++;
     }
+    REP_TRY(rep__rd_bool(&r, &out->relay));
     return rep__rd_left(&r) ? REP_ECORRUPT : 0;
 }
 

@@ -3,17 +3,19 @@
  * An admin's node issues a token; the new workstation's `replica join TOKEN` uses it once.
  * The token carries what the new device needs to reach the office and nothing more:
  *   [1, office(bin 16), office name, server curve pk(bin 32), secret(bin 32),
- *    expires (ms since epoch), [endpoint...]]
+ *    expires (ms since epoch), [endpoint...], relay(bool)]
  * as msgpack, followed by the first 4 bytes of its BLAKE2b-256 (to catch a mistyped token),
  * in URL-safe base64 on one line. The secret seeds a one-time CURVE key pair
  * (rep__invite_keypair): the node's ZAP handler admits that key, for the join exchange only,
  * while the invitation is neither used nor expired. A forged token's key is simply unknown
  * to the node. The secret is a bearer credential: whoever holds the token before it is used
- * or expires can enroll a device — keep its TTL short.
+ * or expires can enroll a device — keep its TTL short. relay: the device it enrolls is a relay
+ * (trust.h), given no office key; the joining side checks that it asked for one.
  */
 #ifndef REP_INVITE_H
 #define REP_INVITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +33,7 @@ typedef struct rep__invite {
     uint64_t expires_ms;
     char **endpoints;                      /* where the inviting node listens */
     size_t nendpoints;
+    bool relay;                            /* enrolls a relay (role "relay", no key) */
 } rep__invite_t;
 
 /* The token of in (malloc'd string). -ENOMEM, -EINVAL (a bad office name, too many or too

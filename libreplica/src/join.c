@@ -249,7 +249,9 @@ rep_replica_join(const char *dir, const char *token, const rep_open_opts_t *opts
     rep__invite_t inv;
     REP_TRY(rep__invite_decode(token, &inv));
     int rc = 0;
-    if (now_ms(opts) >= inv.expires_ms)
+    if (inv.relay != (opts && (opts->flags & REP_OPEN_RELAY)))
+        rc = REP_EROLE; /* checked before the invitation is used up */
+    else if (now_ms(opts) >= inv.expires_ms)
         rc = REP_EEXPIRED;
     struct stat st;
     if (rc == 0 && stat(dir, &st) == 0) { /* an existing replica stays as it is */
@@ -278,8 +280,8 @@ rep_replica_join(const char *dir, const char *token, const rep_open_opts_t *opts
     o.provision = prov;
     o.provision_len = provn;
     rep_replica_t *r = NULL;
-    if (rc == 0 && (rc = rep_replica_open(&r, dir, &o)) == 0 &&
-        (rc = rep_replica_import(r, snap, snapn, NULL)) < 0) {
+    if (rc == 0 && (rc = rep_replica_open(&r, dir, &o)) == 0 && snapn &&
+        (rc = rep_replica_import(r, snap, snapn, NULL)) < 0) { /* a relay gets no state */
         rep_replica_close(&r);
         unmake(dir, made_dir);
     } else if (rc < 0 && rc != REP_EEXIST) {

@@ -21,6 +21,7 @@
 #include "keys.h"
 #include "members.h"
 #include "sync.h"
+#include "trust.h"
 
 #ifndef ZMQ_ZAP_ENFORCE_DOMAIN
 #define ZMQ_ZAP_ENFORCE_DOMAIN 93 /* a draft option in libzmq 4.3 headers; the library has it */
@@ -41,6 +42,7 @@ typedef struct dev {
     char *name;
     uint8_t curve_pk[REP_CURVE_BYTES];
     bool enrolled;                /* in the device list as last read */
+    bool relay;                   /* its role: sent changes only */
     bool up;                      /* the engine was told it is connected */
     uint8_t rid[256];             /* ROUTER route: the connection its last message came on */
     size_t nrid;
@@ -50,6 +52,8 @@ typedef struct dev {
 
 typedef struct dial {
     char *endpoint;
+    char *device;                 /* a peer given as DEVICE=ENDPOINT: the device's name or id
+                                     (a relay lists no endpoint of its own); else NULL */
     void *sock, *mon;             /* DEALER and its monitor's PAIR; NULL while unresolved */
     int dev;                      /* index in devs, -1 while unresolved */
     bool up;                      /* handshake succeeded, not disconnected since */
@@ -270,7 +274,9 @@ dev_update(node_state_t *n, size_t i, uint64_t now)
     if (alive && !d->up) {
         d->up = true;
         nlog(n, "peer %s up via %s", dev_label(d, label, sizeof label), via);
-        return rep__sync_connected(n->sync, dev_peer(i), now);
+        int rc = rep__sync_connected(n->sync, dev_peer(i), now);
+        rep__sync_relay(n->sync, dev_peer(i), d->relay);
+        return rc;
     }
     if (!alive && d->up) {
         d->up = false;
@@ -334,9 +340,35 @@ is_own_endpoint(const node_state_t *n, const char *ep)
     return false;
 }
 
-static int
-dial_add(node_state_t *n, const char *ep)
+/* A peer "DEVICE=ENDPOINT": the length of DEVICE (a name or an id: no '=' nor spaces, at most
+ * REP_MAX_DEVICE_NAME bytes); 0 for a plain endpoint. */
+static size_t
+peer_device_len(const char *spec)
 {
+    const char *eq = strchr(spec, '=');
+    const char *tcp = strstr(spec, "tcp://");
+    return eq && (!tcp || eq < tcp) ? (size_t)(eq - spec) : 0;
+}
+
+int
+rep__peer_check(const char *spec)
+{
+    size_t dn = spec ? peer_device_len(spec) : 0;
+    if (spec && dn == 0 && spec[0] == '=')
+        return -EINVAL;
+    if (dn > REP_MAX_DEVICE_NAME)
+        return -EINVAL;
+    for (size_t i = 0; i < dn; i++)
+        if ((unsigned char)spec[i] <= ' ' || (unsigned char)spec[i] == 0x7f)
+            return -EINVAL;
+    return rep__endpoint_check(spec ? spec + (dn ? dn + 1 : 0) : NULL);
+}
+
+static int
+dial_add(node_state_t *n, const char *spec)
+{
+    size_t dn = peer_device_len(spec);
+    const char *ep = dn ? spec + dn + 1 : spec;
     for (size_t k = 0; k < n->ndials; k++)
         if (strcmp(n->dials[k].endpoint, ep) == 0)
             return 0;
@@ -347,8 +379,10 @@ dial_add(node_state_t *n, const char *ep)
     dial_t *dl = &n->dials[n->ndials];
     memset(dl, 0, sizeof *dl);
     dl->dev = -1;
-    if (!(dl->endpoint = strdup(ep)))
+    if (!(dl->endpoint = strdup(ep)) || (dn && !(dl->device = rep__strndup(spec, dn)))) {
+        free(dl->endpoint);
         return -ENOMEM;
+    }
     n->ndials++;
     return 0;
 }
@@ -396,6 +430,7 @@ members_reload(node_state_t *n, uint64_t now)
         }
         device_t *d = &n->devs[i];
         d->enrolled = true;
+        d->relay = strcmp(m[j].role, "relay") == 0;
         free(d->name);
         d->name = m[j].name;
         m[j].name = NULL;
@@ -414,7 +449,11 @@ members_reload(node_state_t *n, uint64_t now)
     for (size_t k = 0; k < n->ndials && rc == 0; k++) {
         dial_t *dl = &n->dials[k];
         int want = -1;
-        for (size_t j = 0; j < nm && want < 0; j++)
+        for (size_t i = 0; dl->device && i < n->ndevs && want < 0; i++) /* named: by name or id */
+            if (n->devs[i].enrolled && (strcmp(dl->device, n->devs[i].id) == 0 ||
+                                        (n->devs[i].name && strcmp(dl->device, n->devs[i].name) == 0)))
+                want = (int)i;
+        for (size_t j = 0; !dl->device && j < nm && want < 0; j++)
             for (size_t e = 0; e < m[j].nendpoints && want < 0; e++)
                 if (strcmp(m[j].endpoints[e], dl->endpoint) == 0)
                     want = dev_find(n, m[j].id);
@@ -996,6 +1035,7 @@ teardown(node_state_t *n)
     for (size_t k = 0; k < n->ndials; k++) {
         dial_close(&n->dials[k]);
         free(n->dials[k].endpoint);
+        free(n->dials[k].device);
     }
     free(n->dials);
     n->dials = NULL;
@@ -1185,7 +1225,7 @@ rep__node_start(rep_replica_t *r, const rep_node_opts_t *opts, const rep__node_h
         (opts->listen && rep__endpoint_check(opts->listen) < 0))
         return -EINVAL;
     for (size_t i = 0; i < opts->npeers; i++)
-        REP_TRY(rep__endpoint_check(opts->peers[i]));
+        REP_TRY(rep__peer_check(opts->peers[i]));
     if (opts->max_msg && (opts->max_msg < MIN_MAX_MSG || opts->max_msg > ((size_t)1 << 30)))
         return -EINVAL;
 
@@ -1394,18 +1434,20 @@ rep_node_status_at(const char *dir, rep_node_status_t **out)
 }
 
 int
-rep_node_invite_at(const char *dir, uint64_t ttl_ms, char **token, char **error)
+rep_node_invite_at(const char *dir, uint64_t ttl_ms, const char *role, char **token,
+                   char **error)
 {
     if (error)
         *error = NULL;
     if (!token)
         return -EINVAL;
     *token = NULL;
-    if (!dir || ttl_ms == 0)
+    bool relay = role && strcmp(role, "relay") == 0;
+    if (!dir || ttl_ms == 0 || (role && !relay && strcmp(role, "member") != 0))
         return -EINVAL;
     char arg[24], *body;
     size_t n;
-    snprintf(arg, sizeof arg, "%llu", (unsigned long long)ttl_ms);
+    snprintf(arg, sizeof arg, "%llu%s", (unsigned long long)ttl_ms, relay ? " relay" : "");
     int rc = control_call(dir, "invite", arg, &body, &n);
     if (rc == 0)
         *token = body;

@@ -3,7 +3,9 @@
  * rep_node_start() (replica.h) starts a thread that owns every socket of the node:
  *   ROUTER   bound to the listen endpoint, CURVE server with this device's key pair
  *   DEALER   one per peer endpoint, CURVE client; the server key is that of the enrolled
- *            device whose record lists the endpoint (an unresolved endpoint waits)
+ *            device whose record lists the endpoint, or, for a peer given as
+ *            DEVICE=ENDPOINT, of the device of that name or id (a relay, which writes no
+ *            record); an unresolved endpoint waits
  *   ZAP      REP on inproc://zeromq.zap.01: admits the CURVE keys of enrolled devices, with
  *            the device id (hex of its Ed25519 key) as ZMQ User-Id; asks hooks.admit about
  *            any other key
@@ -65,6 +67,8 @@ int rep__node_start(rep_replica_t *r, const rep_node_opts_t *opts, const rep__no
                     rep_node_t **out);
 
 /* From hooks.message only (the node's thread): send msg to that connection. */
+/* A peer of rep_node_opts_t: "tcp://HOST:PORT" or "DEVICE=tcp://HOST:PORT". -EINVAL. */
+int rep__peer_check(const char *spec);
 int rep__node_reply(rep_node_t *n, const rep__node_conn_t *c, const uint8_t *msg, size_t len);
 
 /* Tell the node serving r's directory, if any, that r committed. Best effort: never blocks,

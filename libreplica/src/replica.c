@@ -439,7 +439,8 @@ rep_strerror(int rc)
     case REP_EREFUSED: return "the office's node refused the invitation";
     case REP_EAUTH: return "signature or seal did not verify (forged, tampered, or not a member)";
     case REP_EKEY: return "this replica lacks the office key needed (not enrolled for that epoch)";
-    case REP_EROLE: return "the device's role is not the one asked for (a relay or a workstation)";
+    case REP_EROLE: return "not for this device's role (a relay cannot write or hold state; "
+                           "a relay's enrollment and a workstation's are not interchangeable)";
     }
     if (rc < 0 && rc > REP_ERROR_BASE)
         return strerror(-rc);

@@ -17,6 +17,7 @@
 typedef struct peer {
     uint32_t id;
     bool connected;
+    bool relay;                  /* a relay: it can take changes only, never a snapshot */
     bool has_known;              /* a HELLO told us what it has */
     rep_vv_entry_t *known;       /* what it is known to have, sorted by actor */
     size_t nknown;
@@ -324,8 +325,11 @@ send_data(rep__sync_t *s, peer_t *p, bool only_own, uint64_t now)
     int rc = rep__vv_encode(s->r->office, vv, nvv, &vvb, &vvn);
     free(raised);
     /* our own changes go as changes (several peers send theirs to one newcomer at once: a
-     * snapshot from each would repeat the same state); the rest, whichever is smaller */
-    if (rc == 0 && only_own)
+     * snapshot from each would repeat the same state); the rest, whichever is smaller; to a
+     * relay, changes only, the ones our log holds */
+    if (rc == 0 && p->relay)
+        rc = rep__export_for_relay(s->r, vvb, vvn, max, &payload, &n);
+    else if (rc == 0 && only_own)
         rc = rep_replica_export(s->r, vvb, vvn, max, &payload, &n, NULL);
     if (rc == REP_ESTATE || (rc == 0 && !only_own))
         rc = rep_replica_catchup(s->r, vvb, vvn, max, &payload, &n, NULL);
@@ -634,6 +638,14 @@ rep__sync_connected(rep__sync_t *s, uint32_t peer, uint64_t now_ms)
     p->has_known = false; /* until its HELLO says */
     p->lacking = p->asked = p->stalled = false;
     return send_hello(s, p, now_ms, false);
+}
+
+void
+rep__sync_relay(rep__sync_t *s, uint32_t peer, bool relay)
+{
+    peer_t *p = find_peer(s, peer);
+    if (p)
+        p->relay = relay;
 }
 
 void

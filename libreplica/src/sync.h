@@ -45,6 +45,7 @@
 #ifndef REP_SYNC_H
 #define REP_SYNC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,9 @@ void rep__sync_free(rep__sync_t **sp);
 /* A peer (any id the caller chooses, below 2^32) connected: a HELLO is queued for it. A peer
  * id seen for the first time is added. */
 int rep__sync_connected(rep__sync_t *s, uint32_t peer, uint64_t now_ms);
+/* peer (connected, or seen before) is a relay, or not: it is sent changes only, those this
+ * replica's log holds (a relay cannot take a snapshot). */
+void rep__sync_relay(rep__sync_t *s, uint32_t peer, bool relay);
 /* The connection to peer is gone: nothing is sent to it until it connects again. */
 void rep__sync_disconnected(rep__sync_t *s, uint32_t peer);
 
