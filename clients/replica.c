@@ -980,7 +980,8 @@ enum {
     OPT_ROLE = 1u << 17,
     OPT_CODE = 1u << 18,
     OPT_CHECK = 1u << 19,
-    OPT_RELAY = 1u << 20
+    OPT_RELAY = 1u << 20,
+    OPT_PEERS_ONLY = 1u << 21
 };
 
 /* Options every command takes. */
@@ -1005,6 +1006,7 @@ static const option_def_t option_defs[] = {
     {"ttl", '\0', OPT_TTL, 1},        {"file", '\0', OPT_FILE, 1},
     {"role", '\0', OPT_ROLE, 1},      {"code", '\0', OPT_CODE, 1},
     {"check", '\0', OPT_CHECK, 0},    {"relay", '\0', OPT_RELAY, 0},
+    {"peers-only", '\0', OPT_PEERS_ONLY, 0},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -2684,6 +2686,7 @@ json_status(const rep_info_t *in, const rep_vv_entry_t *missing, size_t nmissing
     bad |= jset(o, "office_id", json_string(office));
     bad |= jset(o, "office_name", json_str(in->office_name));
     bad |= jset(o, "device_name", json_str(in->device_name));
+    bad |= jset(o, "role", json_string(in->relay ? "relay" : "workstation"));
     bad |= jset(o, "actor", json_hex64(in->actor));
     bad |= jset(o, "incarnation", json_integer(in->incarnation));
     bad |= jset(o, "seq", json_u64(in->seq));
@@ -2738,6 +2741,9 @@ print_status(const char *dir, const rep_info_t *in, const rep_vv_entry_t *missin
     printf(")\ndevice       ");
     put_safe(or_empty(in->device_name));
     putchar('\n');
+    if (in->relay)
+        printf("role         relay: stores and forwards the office's sealed changes, cannot read "
+               "them, holds no state\n");
     printf("actor        %016" PRIx64 "  (incarnation %" PRIu32 ")\n", in->actor, in->incarnation);
     printf("seq          %" PRIu64 "\n", in->seq);
     printf("clock        %s\n", when);
@@ -3877,7 +3883,12 @@ cmd_join(cli_t *c)
         return fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
     }
     rc = rep_replica_info(r, &in);
-    if (rc == 0)
+    if (rc == 0 && in->relay)
+        printf("joined office %s as the relay %s (no office key: it cannot read what it "
+               "carries); start it with replica --dir %s serve --relay --listen "
+               "tcp://0.0.0.0:PORT\n",
+               in->office_name, in->device_name, c->dir);
+    else if (rc == 0)
         printf("joined office %s as %s (%" PRIu64 " records); start it with "
                "replica --dir %s serve --listen tcp://IP:PORT\n",
                in->office_name, in->device_name, in->records, c->dir);
@@ -3917,6 +3928,8 @@ cmd_serve(cli_t *c)
 
     if (c->listen == NULL && c->npeers == 0)
         return fail(CLI_USAGE, "serve: give --listen tcp://IP:PORT, --peer tcp://IP:PORT, or both");
+    if ((c->seen & OPT_PEERS_ONLY) && c->npeers == 0)
+        return fail(CLI_USAGE, "serve --peers-only: give the --peer endpoints to dial");
     if ((ret = open_replica(c, &r)) != CLI_OK)
         return ret;
     rep_info_t *in = NULL;
@@ -3958,6 +3971,8 @@ cmd_serve(cli_t *c)
     opts.listen = c->listen;
     opts.peers = c->peers;
     opts.npeers = (size_t)c->npeers;
+    if (c->seen & OPT_PEERS_ONLY)
+        opts.flags |= REP_NODE_NO_AUTODIAL;
     opts.log = serve_log;
     rc = rep_node_start(r, &opts, &node);
     if (rc == REP_EBUSY) {
@@ -4031,7 +4046,8 @@ static const char usage_text[] =
     "                                          until SIGINT or SIGTERM (events on stderr);\n"
     "                                          DEVICE= names a relay (it lists no endpoint);\n"
     "                                          --relay serves a relay's replica: it stores and\n"
-    "                                          forwards sealed changes it cannot read\n"
+    "                                          forwards sealed changes it cannot read;\n"
+    "                                          --peers-only: dial no endpoint but the --peer ones\n"
     "  export [--since-file VVFILE] [--changes] -o FILE\n"
     "                                          write a bundle of what VVFILE's replica (else an\n"
     "                                          empty one) lacks: its changes, or a snapshot of\n"
@@ -4089,8 +4105,8 @@ static const command_t commands[] = {
      "--relay]"},
     {"join", cmd_join, OPT_DEVICE | OPT_RELAY, 1, 1, "join TOKEN [--device NAME] [--relay]"},
     {"revoke", cmd_revoke, OPT_JSON, 1, 1, "revoke DEVICE [--json]"},
-    {"serve", cmd_serve, OPT_LISTEN | OPT_PEER | OPT_RELAY, 0, 0,
-     "serve [--listen tcp://IP:PORT] [--peer [DEVICE=]tcp://IP:PORT]... [--relay]"},
+    {"serve", cmd_serve, OPT_LISTEN | OPT_PEER | OPT_RELAY | OPT_PEERS_ONLY, 0, 0,
+     "serve [--listen tcp://IP:PORT] [--peer [DEVICE=]tcp://IP:PORT]... [--relay] [--peers-only]"},
     {"export", cmd_export, OPT_SINCE | OPT_OUTPUT | OPT_CHANGES | OPT_STATE, 0, 0,
      "export [--since-file VVFILE] [--changes] -o FILE | export --state -o FILE"},
     {"import", cmd_import, OPT_JSON | OPT_CHECK, 1, 1, "import FILE [--check] [--json]"},

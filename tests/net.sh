@@ -24,88 +24,10 @@ set -u
 
 REPLICA=${REPLICA:-clients/replica}
 NETPOKE=${NETPOKE:-${top_builddir:-.}/tests/netpoke}
-command -v python3 >/dev/null 2>&1 || { echo "python3 not found: skipped"; exit 77; }
+. "$(dirname "${BASH_SOURCE[0]}")/netlib.sh"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/net.XXXXXX")
-passed=0
-failed=0
-declare -A PID PORT
-
-cleanup() {
-    for n in "${!PID[@]}"; do
-        [ -n "${PID[$n]}" ] && kill -9 "${PID[$n]}" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-notok() {
-    failed=$((failed + 1))
-    echo "not ok - $1"
-    for f in "$T"/*.log; do [ -s "$f" ] && { echo "# --- $f"; tail -n 15 "$f" | sed 's/^/# /'; }; done
-}
-check() { local what=$1; shift; if "$@"; then ok "$what"; else notok "$what"; fi; }
-
-r() { $REPLICA "$@"; }
-now_ms() { date +%s%3N; }
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# start NAME: serve NAME's directory in the background, logging to NAME.log
-start() {
-    # not through r(): a backgrounded function is a subshell, whose pid is not the node's
-    $REPLICA --dir "$T/$1" serve --listen "tcp://127.0.0.1:${PORT[$1]}" 2>>"$T/$1.log" &
-    PID[$1]=$!
-}
-stop() {   # stop NAME [SIGNAL]
-    kill "-${2:-TERM}" "${PID[$1]}" 2>/dev/null
-    wait "${PID[$1]}" 2>/dev/null
-    local rc=$?
-    PID[$1]=
-    return $rc
-}
-
-# connected NAME: how many peers NAME's node has connected (-1: no node answers)
-connected() {
-    r --dir "$T/$1" status --json 2>/dev/null | python3 -c '
-import json, sys
-try:
-    n = json.load(sys.stdin)["node"]
-    print(-1 if n is None else sum(p["connected"] for p in n["peers"]))
-except Exception:
-    print(-1)'
-}
-# wait_connected SECONDS N NAME...: every NAME has N connected peers
-wait_connected() {
-    local secs=$1 want=$2 deadline
-    shift 2
-    deadline=$(($(now_ms) + secs * 1000))
-    while [ "$(now_ms)" -lt "$deadline" ]; do
-        local all=1
-        for n in "$@"; do [ "$(connected "$n")" -ge "$want" ] || { all=0; break; }; done
-        [ $all -eq 1 ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-digests() { for n in "$@"; do r --dir "$T/$n" digest; done; }
-# converge SECONDS NAME...: all digests equal within SECONDS
-converge() {
-    local secs=$1 deadline
-    shift
-    deadline=$(($(now_ms) + secs * 1000))
-    while [ "$(now_ms)" -lt "$deadline" ]; do
-        [ "$(digests "$@" | sort -u | wc -l)" -eq 1 ] && return 0
-        sleep 0.1
-    done
-    digests "$@" | sed 's/^/# digest /'
-    return 1
-}
-count() { r --dir "$T/$1" ls "$2" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["records"]))'; }
+# start NAME: serve NAME's directory, listening on its port
+start() { start_node "$1" --listen "tcp://127.0.0.1:${PORT[$1]}"; }
 
 # ---- enrollment by files: A founds the office, B and C join from provisioning files ----------
 for n in A B C D; do PORT[$n]=$(free_port); done
@@ -308,15 +230,6 @@ gone() {   # gone NAME DEVICE SECONDS: NAME's device list lacks DEVICE within SE
     done
     return 1
 }
-# appears NAME KEY SECONDS: NAME has record KEY (field v) within SECONDS
-appears() {
-    local deadline=$(($(now_ms) + $3 * 1000))
-    while [ "$(now_ms)" -lt "$deadline" ]; do
-        r --dir "$T/$1" get "$2" v >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # without_peer SECONDS DEVICE NAME...: no NAME's node has DEVICE as a connected peer
 without_peer() {
     local deadline=$(($(now_ms) + $1 * 1000)) dev=$2 n all
@@ -338,7 +251,7 @@ sys.exit(n is None or any(p["connected"] and p["device_name"] == sys.argv[1] for
 check "(h) before: A, B and C are connected" wait_connected 10 2 A B C
 r --dir "$T/C" put revoke/before v=1 >/dev/null
 check "(h) a write on C before its revocation reaches A and B" \
-    eval 'appears A revoke/before 5 && appears B revoke/before 5'
+    eval 'appears A revoke/before v 5 && appears B revoke/before v 5'
 # C's node is off while it is revoked (a laptop stolen while shut): it cannot have learned of it
 stop C TERM
 check "(h) A revokes C while A's node serves" eval 'r --dir "$T/A" revoke ws-c >"$T/revoke.out" 2>&1'
@@ -363,7 +276,7 @@ check "(h) ...and neither A's nor B's node has C as a connected peer" without_pe
 check "(h) C's write from before its revocation stays" \
     eval 'r --dir "$T/A" get revoke/before v >/dev/null && r --dir "$T/B" get revoke/before v >/dev/null'
 r --dir "$T/A" put revoke/a v=1 >/dev/null
-check "(h) a write on A still reaches B within 5 s" appears B revoke/a 5
+check "(h) a write on A still reaches B within 5 s" appears B revoke/a v 5
 check "(h) ...but not C" eval '! r --dir "$T/C" get revoke/a v >/dev/null 2>&1'
 check "(h) A and B converge" converge 5 A B
 
@@ -372,5 +285,4 @@ for n in A B C; do
 done
 check "no socket file is left behind" eval '! ls "$T"/A/node.* >/dev/null 2>&1'
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -34,6 +34,7 @@
 #define VV_CHECK_MS 1000              /* the safety net: look at the vv this often */
 #define RELOAD_MIN_MS 500             /* device list reloads at most this often */
 #define REFUSED_LOG_MS 10000          /* one log line per refused key this often */
+#define RETRY_REFUSED_MS 2000         /* a dial whose handshake was refused is retried after */
 #define STATUS_VERSION 1
 
 /* ---- The node's state (the thread's own) ---- */
@@ -58,6 +59,10 @@ typedef struct dial {
     int dev;                      /* index in devs, -1 while unresolved */
     bool up;                      /* handshake succeeded, not disconnected since */
     bool told_unresolved, told_refused;
+    uint64_t refused_at;          /* its handshake was refused then (monotonic ms): ZeroMQ does
+                                     not redial after that, so it is closed and redialled
+                                     RETRY_REFUSED_MS later (the peer may learn of this device
+                                     meanwhile); 0 otherwise */
 } dial_t;
 
 typedef struct refusal {
@@ -496,6 +501,11 @@ vv_check(node_state_t *n, uint64_t now, bool force_reload)
     n->nvv = nvv;
     if (!same)
         REP_TRY(rep__sync_changed(n->sync, now));
+    for (size_t k = 0; k < n->ndials && !force_reload; k++)
+        if (n->dials[k].refused_at && now - n->dials[k].refused_at >= RETRY_REFUSED_MS) {
+            n->dials[k].refused_at = 0;
+            force_reload = true; /* resolves the dial again, and opens it */
+        }
     if (!same || force_reload)
         return members_reload(n, now);
     return 0;
@@ -636,11 +646,18 @@ on_monitor(node_state_t *n, size_t k, uint64_t now)
         dl->told_refused = false;
     } else if (ev == ZMQ_EVENT_DISCONNECTED) {
         dl->up = false;
-    } else if (!dl->told_refused) {
-        dl->told_refused = true;
-        nlog(n, "%s refused this device (%s): it is not enrolled there yet, or the key that "
-                "endpoint's device has here is not the one it uses",
-             dl->endpoint, ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "authentication" : "handshake");
+    } else {
+        if (!dl->told_refused) {
+            dl->told_refused = true;
+            nlog(n, "%s refused this device (%s): it is not enrolled there yet, or the key "
+                    "that endpoint's device has here is not the one it uses: retrying",
+                 dl->endpoint,
+                 ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "authentication" : "handshake");
+        }
+        int was = dl->dev;
+        dial_close(dl); /* vv_check opens it again */
+        dl->refused_at = now ? now : 1;
+        return dev_update(n, (size_t)was, now);
     }
     return dev_update(n, (size_t)dl->dev, now);
 }

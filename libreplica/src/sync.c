@@ -327,12 +327,14 @@ send_data(rep__sync_t *s, peer_t *p, bool only_own, uint64_t now)
     /* our own changes go as changes (several peers send theirs to one newcomer at once: a
      * snapshot from each would repeat the same state); the rest, whichever is smaller; to a
      * relay, changes only, the ones our log holds */
-    if (rc == 0 && p->relay)
+    if (rc == 0 && p->relay) {
         rc = rep__export_for_relay(s->r, vvb, vvn, max, &payload, &n);
-    else if (rc == 0 && only_own)
-        rc = rep_replica_export(s->r, vvb, vvn, max, &payload, &n, NULL);
-    if (rc == REP_ESTATE || (rc == 0 && !only_own))
-        rc = rep_replica_catchup(s->r, vvb, vvn, max, &payload, &n, NULL);
+    } else {
+        if (rc == 0 && only_own)
+            rc = rep_replica_export(s->r, vvb, vvn, max, &payload, &n, NULL);
+        if (rc == REP_ESTATE || (rc == 0 && !only_own))
+            rc = rep_replica_catchup(s->r, vvb, vvn, max, &payload, &n, NULL);
+    }
     free(vvb);
     REP_TRY(rc);
     p->asked = false;
