@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkutil.h"
 #include "replica.h"
@@ -160,6 +161,9 @@ START_TEST(test_relay_enroll)
     /* a relay's provisioning opened as a workstation, and the other way round */
     CK_RC(relay_create(&r, dir, "cloud", a, 0), REP_EROLE);
     ck_assert_ptr_null(r);
+    char made[TU_PATH_MAX];
+    CK_OK(tu_path(made, dir, "cloud"));
+    ck_assert_int_ne(access(made, F_OK), 0); /* nothing left behind */
     uint8_t *prov = NULL;
     size_t provn = 0;
     char path[TU_PATH_MAX];

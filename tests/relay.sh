@@ -48,6 +48,17 @@ check "(a) A's device list has the relay, with role relay" \
 import json, sys
 d = {x[\"name\"]: x[\"role\"] for x in json.load(sys.stdin)[\"devices\"]}
 assert d.get(\"cloud\") == \"relay\", d"'
+code=$(r --dir "$T/A" invite --file "$T/r2.prov" --device cloud2 --relay 2>/dev/null | tail -n 1)
+check "(a) a relay's provisioning file opened without --relay is refused (exit 2), leaving nothing" \
+    eval 'r --dir "$T/R2" init --from "$T/r2.prov" --code "$code" 2>"$T/i.err"; [ $? -eq 2 ] &&
+          grep -q "add --relay" "$T/i.err" && [ ! -e "$T/R2" ]'
+check "(a) init --relay --listen is refused: a relay lists no endpoint" \
+    eval 'r --dir "$T/R2" init --from "$T/r2.prov" --code "$code" --relay --listen tcp://127.0.0.1:1 \
+          2>"$T/i.err"; [ $? -eq 2 ] && grep -q "lists no endpoint" "$T/i.err"'
+check "(a) ...and with --relay it makes a relay" \
+    eval 'r --dir "$T/R2" init --from "$T/r2.prov" --code "$code" --relay 2>/dev/null | grep -q "role    relay"'
+check "(a) --relay with --role is a usage error" \
+    eval 'r --dir "$T/A" invite --file "$T/x.prov" --device x --relay --role admin 2>/dev/null; [ $? -eq 2 ]'
 code=$(r --dir "$T/A" invite --file "$T/b.prov" --device site-b 2>/dev/null | tail -n 1)
 check "(a) site B is enrolled by file" \
     eval 'r --dir "$T/B" init --from "$T/b.prov" --code "$code" >/dev/null 2>&1'

@@ -186,7 +186,9 @@ typedef struct rep_open_opts {
  * With REP_OPEN_CREATE, a missing or empty directory becomes a new replica (its parent must
  * exist): a device key pair is generated and the actor id is derived from it and incarnation 0
  * (DESIGN.md). An existing replica is opened as it is, unless REP_OPEN_EXCL is also given.
- * Without REP_OPEN_CREATE, a directory that does not hold a replica is an error.
+ * Without REP_OPEN_CREATE, a directory that does not hold a replica is an error. When making
+ * a new replica fails, nothing the call made is left behind (the files, and the directory if
+ * it made it), so it can simply be run again.
  *
  * @param[out] out   the open replica, or NULL on failure; close with rep_replica_close()
  * @param[in]  dir   the replica directory
@@ -194,8 +196,11 @@ typedef struct rep_open_opts {
  * @return 0; REP_ENOTREPLICA when @p dir holds something that is not a replica (or does not
  *         exist and REP_OPEN_CREATE is not given); REP_EVERSION for a newer format;
  *         REP_EBUSY if this process already has @p dir open; REP_ECORRUPT for damaged metadata;
- *         REP_EEXIST with REP_OPEN_EXCL when @p dir is a replica already; -EINVAL for a
- *         malformed name or an out-of-range option; -errno for system failures.
+ *         REP_EEXIST with REP_OPEN_EXCL when @p dir is a replica already; with a
+ *         provisioning: REP_EAUTH when its membership log does not enroll the device, REP_EKEY
+ *         when it lacks the device's key or the office key, REP_EROLE for a relay's without
+ *         REP_OPEN_RELAY (or the other way round); -EINVAL for a malformed name or an
+ *         out-of-range option; -errno for system failures.
  */
 REP_EXPORT REP_WUR int
 rep_replica_open(rep_replica_t **out, const char *dir, const rep_open_opts_t *opts);

@@ -323,6 +323,20 @@ check_name_opt(const char *s)
     return s ? rep__name_check(s, strlen(s), REP_MAX_USER, false) : 0;
 }
 
+/* Remove what a failed rep_replica_open(CREATE) made in dir: the LMDB files (and dir). */
+static void
+unmake(const char *dir, bool made_dir)
+{
+    static const char *const files[] = {"data.mdb", "lock.mdb", IDENTITY_FILE};
+    char path[4096];
+    for (size_t i = 0; i < REP_ARRAY_LEN(files); i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    if (made_dir)
+        rmdir(dir);
+}
+
 int
 rep_replica_open(rep_replica_t **out, const char *dir, const rep_open_opts_t *opts)
 {
@@ -363,13 +377,21 @@ rep_replica_open(rep_replica_t **out, const char *dir, const rep_open_opts_t *op
     }
     if (!r->max_drift_ms)
         r->max_drift_ms = REP_DEFAULT_MAX_DRIFT_MS;
+    struct stat st;
+    char data[4096];
+    snprintf(data, sizeof data, "%s/data.mdb", dir);
+    bool had_dir = stat(dir, &st) == 0, had_data = stat(data, &st) == 0;
     int rc = rep__store_open(&r->st, dir, create, opts && (opts->flags & REP_OPEN_NOSYNC));
     if (rc < 0)
         goto fail;
     if (create) {
         init_ctx_t ic = {opts, provisioned ? &prov : NULL};
-        if ((rc = rep__store_write(r->st, init_fn, &ic)) < 0)
+        if ((rc = rep__store_write(r->st, init_fn, &ic)) < 0) {
+            rep__store_close(&r->st); /* a replica that never was: leave nothing behind */
+            if (!had_data)
+                unmake(dir, !had_dir);
             goto fail;
+        }
     }
     if ((rc = rep__store_read(r->st, load_fn, r)) < 0 || (rc = identity_check(r, dir)) < 0)
         goto fail;
