@@ -8,8 +8,9 @@
 #   (a) a member's token is refused by `join --relay`, and a relay's token without --relay,
 #       leaving nothing behind and the token unused
 #   (b) writes on both sides converge through the relay; A and B never connect to each other
-#   (c) the relay holds the changes but no state: its directory and log hold none of the
-#       plaintext written; it cannot write, and `serve` without --relay is refused on it
+#   (c) the relay holds the changes but no state: its directory, its log and its traffic
+#       (captured with tcpdump when root) hold none of the plaintext written; it cannot write,
+#       and `serve` without --relay is refused on it
 #   (d) store and forward: B offline while A writes; A offline when B comes back: B gets A's
 #       writes from the relay alone
 #   (e) the relay killed -9 and restarted loses nothing
@@ -70,6 +71,16 @@ check "(c) serve without --relay is refused on the relay's directory" \
           grep -q "serve it with --relay" "$T/s.err"'
 check "(c) serve --relay is refused on a workstation's directory" \
     eval '! r --dir "$T/B" serve --relay --peer "$RELAY" 2>"$T/s.err" && grep -q "not a relay" "$T/s.err"'
+# the relay's traffic, captured on the loopback (tcpdump, as root; ./run-tests installs it)
+CAP=
+if command -v tcpdump >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    tcpdump -i lo -U -s 0 -w "$T/relay.pcap" "tcp port ${PORT[R]}" 2>"$T/tcpdump.err" &
+    CAP=$!
+    deadline=$(($(now_ms) + 5000))
+    until grep -q "listening on" "$T/tcpdump.err" 2>/dev/null || [ "$(now_ms)" -ge "$deadline" ]; do
+        sleep 0.05
+    done
+fi
 start_node R --relay --listen "tcp://127.0.0.1:${PORT[R]}"
 start_node A --peers-only --peer "$RELAY"
 start_node B --peers-only --peer "$RELAY"
@@ -88,6 +99,17 @@ check "(b) A's and B's only peer is the relay: they never connected to each othe
     eval '[ "$(connected_names A)" = cloud ] && [ "$(connected_names B)" = cloud ]'
 
 # ---- (c) the relay cannot read ---------------------------------------------------------------
+if [ -n "$CAP" ]; then
+    sleep 0.3
+    kill -INT "$CAP" 2>/dev/null
+    wait "$CAP" 2>/dev/null
+    check "(c) the relay's traffic was captured (tcpdump on lo: $(stat -c %s "$T/relay.pcap") bytes)" \
+        eval '[ "$(stat -c %s "$T/relay.pcap")" -gt 4096 ]'
+    check "(c) ...and holds none of the plaintext written" \
+        eval '! grep -qa -e Alpha-Secret -e Beta-Secret -e "Refill request" -e patients "$T/relay.pcap"'
+else
+    echo "ok - (c) the relay's traffic holds no plaintext # SKIP no tcpdump, or not root"
+fi
 changes() { r --dir "$T/$1" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["changes"])'; }
 check "(c) the relay holds every change (as A does) and no state" eval '
     [ "$(changes R)" -eq "$(changes A)" ] && r --dir "$T/R" status --json | python3 -c "
