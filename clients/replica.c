@@ -3245,6 +3245,39 @@ check_bundle(const cli_t *c, rep_replica_t *r, const char *file, const uint8_t *
     return CLI_OK;
 }
 
+/* Bundles from this size on get progress lines on stderr (without --json). */
+#define IMPORT_PROGRESS_BYTES (1u << 20)
+
+/* One progress line of a large import: "replica: import: ...". */
+static void progress(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+static void
+progress(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vline("import: ", fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+}
+
+static double
+seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * import: read the bundle, then one library call verifies all of it (checksum, office,
+ * membership entries, every signature and seal) and applies it in one transaction; a bundle
+ * of IMPORT_PROGRESS_BYTES or more says so on stderr as it goes (reading, verifying and
+ * applying, done with counts), except with --json, where stderr carries only warnings and
+ * the error. A failure is still the last line on stderr.
+ */
 static int
 cmd_import(cli_t *c)
 {
@@ -3253,15 +3286,26 @@ cmd_import(cli_t *c)
     rep_import_stats_t st;
     uint8_t *buf = NULL;
     size_t len = 0;
-    int ret, rc, snapshot;
+    struct stat sb;
+    struct timespec t0;
+    int ret, rc, snapshot, loud;
 
     memset(&st, 0, sizeof st);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    loud = !c->json && stat(file, &sb) == 0 && S_ISREG(sb.st_mode) &&
+           sb.st_size >= (off_t)IMPORT_PROGRESS_BYTES;
+    if (loud)
+        progress("reading %.120s (%.1f MiB)", file, (double)sb.st_size / (1 << 20));
     rc = read_file(file, &buf, &len);
     if (rc < 0)
         return fail(CLI_FAIL, "%.120s: %.120s", file, strerror(-rc));
     snapshot = is_snapshot(buf, len);
     if ((ret = open_replica(c, &r)) != CLI_OK)
         goto out;
+    if (loud)
+        progress("%s %.120s: every signature and seal%s", (c->seen & OPT_CHECK) ? "checking"
+                 : "verifying and applying", file, (c->seen & OPT_CHECK) ? ""
+                 : ", then one transaction (nothing is applied unless all of it verifies)");
     if (c->seen & OPT_CHECK) {
         ret = check_bundle(c, r, file, buf, len, snapshot);
         goto out_close;
@@ -3271,6 +3315,14 @@ cmd_import(cli_t *c)
         ret = import_failed(file, snapshot, rc);
         goto out_close;
     }
+    if (loud && snapshot)
+        progress("done in %.1f s: a snapshot of %" PRIu64 " entries merged, %" PRIu64
+                 " new membership entries", seconds_since(&t0), st.entries, st.members);
+    else if (loud)
+        progress("done in %.1f s: %" PRIu64 " changes: %" PRIu64 " applied, %" PRIu64
+                 " duplicates, %" PRIu64 " pending; %" PRIu64 " new membership entries",
+                 seconds_since(&t0), st.changes, st.applied, st.duplicates, st.pending,
+                 st.members);
     if (c->json) {
         json_t *o = json_object();
         int bad = 0;
