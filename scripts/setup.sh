@@ -14,6 +14,7 @@ REP_JOBS=${REP_JOBS:-2}
 REP_PACKAGES=(build-essential autoconf automake libtool pkg-config
               liblmdb-dev libsodium-dev libzmq3-dev libmsgpack-dev libzstd-dev libjansson-dev check
               python3
+              libmicrohttpd-dev curl  # tests/connector.sh: the HTTP endpoint, the example connector
               clang libclang-rt-14-dev) # clang's libFuzzer (libclang_rt.fuzzer): the fuzz pass
 
 rep_say() { printf '\n==> %s\n' "$*"; }
