@@ -3271,10 +3271,42 @@ seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* What a large import reports as it goes (rep_replica_import_progress). */
+typedef struct import_progress {
+    const char *file;
+    int snapshot;
+    struct timespec t0, last;
+} import_progress_t;
+
+static void
+on_import_progress(void *ctx, rep_import_phase_t phase, uint64_t done, uint64_t total)
+{
+    import_progress_t *ip = ctx;
+
+    if (phase == REP_IMPORT_VERIFYING && done == 0) {
+        if (ip->snapshot)
+            progress("verifying the snapshot's signature and seal");
+        else
+            progress("verifying %" PRIu64 " changes: every signature and seal", total);
+    } else if (phase == REP_IMPORT_APPLYING && done == 0) {
+        if (ip->snapshot)
+            progress("verified in %.1f s; merging %" PRIu64 " entries in one transaction",
+                     seconds_since(&ip->t0), total);
+        else
+            progress("verified in %.1f s; applying %" PRIu64 " changes in one transaction",
+                     seconds_since(&ip->t0), total);
+    } else if (phase == REP_IMPORT_APPLYING && done < total && seconds_since(&ip->last) >= 1) {
+        progress("applied %" PRIu64 " of %" PRIu64 " changes", done, total);
+    } else {
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ip->last);
+}
+
 /*
  * import: read the bundle, then one library call verifies all of it (checksum, office,
  * membership entries, every signature and seal) and applies it in one transaction; a bundle
- * of IMPORT_PROGRESS_BYTES or more says so on stderr as it goes (reading, verifying and
+ * of IMPORT_PROGRESS_BYTES or more says so on stderr as it goes (reading, verifying,
  * applying, done with counts), except with --json, where stderr carries only warnings and
  * the error. A failure is still the last line on stderr.
  */
@@ -3302,15 +3334,14 @@ cmd_import(cli_t *c)
     snapshot = is_snapshot(buf, len);
     if ((ret = open_replica(c, &r)) != CLI_OK)
         goto out;
-    if (loud)
-        progress("%s %.120s: every signature and seal%s", (c->seen & OPT_CHECK) ? "checking"
-                 : "verifying and applying", file, (c->seen & OPT_CHECK) ? ""
-                 : ", then one transaction (nothing is applied unless all of it verifies)");
     if (c->seen & OPT_CHECK) {
+        if (loud)
+            progress("checking %.120s: every signature and seal", file);
         ret = check_bundle(c, r, file, buf, len, snapshot);
         goto out_close;
     }
-    rc = rep_replica_import(r, buf, len, &st);
+    import_progress_t ip = {file, snapshot, t0, t0};
+    rc = rep_replica_import_progress(r, buf, len, loud ? on_import_progress : NULL, &ip, &st);
     if (rc < 0) {
         ret = import_failed(file, snapshot, rc);
         goto out_close;

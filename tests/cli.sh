@@ -1035,7 +1035,9 @@ run --dir "$M" import "$T/big.bundle"
 check "the large bundle is imported" [ "$rc" -eq 0 ]
 check "...printing its counts on stdout" has "16 changes: 16 applied, 0 duplicates"
 check "...with progress on stderr: reading, with its size" has_err "replica: import: reading $T/big.bundle ("
-check "...verifying and applying" has_err "replica: import: verifying and applying $T/big.bundle"
+check "...verifying, with the count" has_err "replica: import: verifying 16 changes: every signature and seal"
+check "...applying" has_err "applying 16 changes in one transaction"
+check_sh "...in that order" '[ "$(sed -n "s/^replica: import: \([a-z]*\).*/\1/p" "$T/err" | tr "\n" " ")" = "reading verifying verified done " ]'
 check "...done, with counts" has_err "replica: import: done in "
 check "...16 applied" has_err "16 changes: 16 applied"
 check "M and L are in sync" same_digest "$L" "$M"

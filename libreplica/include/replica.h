@@ -719,6 +719,32 @@ typedef struct rep_import_stats {
 REP_EXPORT REP_WUR int
 rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats);
 
+/** What rep_replica_import_progress() is doing when it reports. */
+typedef enum rep_import_phase {
+    REP_IMPORT_VERIFYING = 1, /**< checking every signature and seal: done of total changes
+                                   (a snapshot: 0 of 1, then 1 of 1) */
+    REP_IMPORT_APPLYING = 2   /**< applying, in the one transaction: done of total changes
+                                   (a snapshot: 0 of its entries, then all of them) */
+} rep_import_phase_t;
+
+/** A progress report: called from the importing thread, inside the import's transaction, so
+    it must not call the library on the same replica; keep it short (print a line). */
+typedef void (*rep_import_progress_fn)(void *ctx, rep_import_phase_t phase, uint64_t done,
+                                       uint64_t total);
+
+/**
+ * rep_replica_import() with progress reports, for a large bundle: @p fn is called when each
+ * phase starts (done 0), every 4096 changes applied, and when each phase ends (done ==
+ * total). Should the transaction have to start again (the map grew), the phases are reported
+ * again from 0. Nothing is applied unless every change verifies, as with rep_replica_import().
+ * @param[in] fn   the reporter, or NULL for none (then this is rep_replica_import())
+ * @param[in] ctx  passed to fn
+ * @return as rep_replica_import().
+ */
+REP_EXPORT REP_WUR int
+rep_replica_import_progress(rep_replica_t *r, const uint8_t *batch, size_t len,
+                            rep_import_progress_fn fn, void *ctx, rep_import_stats_t *stats);
+
 /**
  * Check a batch or snapshot as rep_replica_import() would before applying it, and apply
  * nothing: its framing, the membership entries it carries, each change's author and signature
