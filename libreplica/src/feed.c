@@ -120,10 +120,12 @@ cursor_decode(const char *s, const uint8_t office[REP_OFFICE_ID_BYTES], rep_vv_e
         i += 8;
         unsigned shift = 0;
         bool end = false;
-        while (i < len && !end && rc == 0) {
+        while (i < len && !end) {
             uint8_t x = b[i++];
-            if (shift == 63 ? (x & 0x7e) != 0 : shift > 63)
+            if (shift > 63 || (shift == 63 && (x & 0x7e) != 0)) {
                 rc = -EINVAL; /* more than 64 bits */
+                break;
+            }
             seq |= (uint64_t)(x & 0x7f) << shift;
             shift += 7;
             end = (x & 0x80) == 0;
@@ -243,11 +245,14 @@ pick(feed_ctx_t *fc)
     queue_t *best = NULL, *any = NULL;
     for (size_t i = 0; i < fc->nq; i++) {
         queue_t *q = &fc->q[i];
-        if (!q->has_head)
-            continue;
-        if (!any || before(&q->head, &any->head))
+        if (q->has_head && (!any || before(&q->head, &any->head)))
             any = q;
-        if ((!best || before(&q->head, &best->head)) && ready(fc, q))
+    }
+    if (!any || ready(fc, any)) /* the usual case: clocks follow causality */
+        return any;
+    for (size_t i = 0; i < fc->nq; i++) {
+        queue_t *q = &fc->q[i];
+        if (q->has_head && (!best || before(&q->head, &best->head)) && ready(fc, q))
             best = q;
     }
     return best ? best : any;
