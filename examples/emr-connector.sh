@@ -70,10 +70,10 @@ while [ "$round" -lt "$max_rounds" ]; do
     fi
     # saved only now: what the endpoint took is never asked for again, what it did not is
     if [ "$next" != "$since" ]; then
-        printf '%s\n' "$next" >"$state.tmp" && mv "$state.tmp" "$state" || {
+        if ! { printf '%s\n' "$next" >"$state.tmp" && mv "$state.tmp" "$state"; }; then
             say "$state: cannot save the cursor (the next run sends these again)"
             exit 1
-        }
+        fi
     fi
     case $last in *'"more":true'*) ;; *) break ;; esac
 done
