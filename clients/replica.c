@@ -981,7 +981,9 @@ enum {
     OPT_CODE = 1u << 18,
     OPT_CHECK = 1u << 19,
     OPT_RELAY = 1u << 20,
-    OPT_PEERS_ONLY = 1u << 21
+    OPT_PEERS_ONLY = 1u << 21,
+    OPT_CURSOR = 1u << 22,
+    OPT_LIMIT = 1u << 23
 };
 
 /* Options every command takes. */
@@ -1007,6 +1009,7 @@ static const option_def_t option_defs[] = {
     {"role", '\0', OPT_ROLE, 1},      {"code", '\0', OPT_CODE, 1},
     {"check", '\0', OPT_CHECK, 0},    {"relay", '\0', OPT_RELAY, 0},
     {"peers-only", '\0', OPT_PEERS_ONLY, 0},
+    {"since", '\0', OPT_CURSOR, 1},    {"limit", '\0', OPT_LIMIT, 1},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -1026,6 +1029,8 @@ typedef struct cli {
     const char *file;
     const char *role;
     const char *code;
+    const char *cursor; /* changes --since */
+    const char *limit;  /* changes --limit */
     const char **peers; /* every --peer, in order */
     int npeers;
     int json;
@@ -1111,6 +1116,12 @@ cli_store(cli_t *c, unsigned bit, const char *val)
         break;
     case OPT_PEER:
         c->peers[c->npeers++] = val;
+        break;
+    case OPT_CURSOR:
+        c->cursor = val;
+        break;
+    case OPT_LIMIT:
+        c->limit = val;
         break;
     default:
         break;
@@ -3259,6 +3270,71 @@ check_bundle(const cli_t *c, rep_replica_t *r, const char *file, const uint8_t *
     return CLI_OK;
 }
 
+/* Bundles from this size on get progress lines on stderr (without --json). */
+#define IMPORT_PROGRESS_BYTES (1u << 20)
+
+/* One progress line of a large import: "replica: import: ...". */
+static void progress(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+static void
+progress(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vline("import: ", fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+}
+
+static double
+seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* What a large import reports as it goes (rep_replica_import_progress). */
+typedef struct import_progress {
+    const char *file;
+    int snapshot;
+    struct timespec t0, last;
+} import_progress_t;
+
+static void
+on_import_progress(void *ctx, rep_import_phase_t phase, uint64_t done, uint64_t total)
+{
+    import_progress_t *ip = ctx;
+
+    if (phase == REP_IMPORT_VERIFYING && done == 0) {
+        if (ip->snapshot)
+            progress("verifying the snapshot's signature and seal");
+        else
+            progress("verifying %" PRIu64 " changes: every signature and seal", total);
+    } else if (phase == REP_IMPORT_APPLYING && done == 0) {
+        if (ip->snapshot)
+            progress("verified in %.1f s; merging %" PRIu64 " entries in one transaction",
+                     seconds_since(&ip->t0), total);
+        else
+            progress("verified in %.1f s; applying %" PRIu64 " changes in one transaction",
+                     seconds_since(&ip->t0), total);
+    } else if (phase == REP_IMPORT_APPLYING && done < total && seconds_since(&ip->last) >= 1) {
+        progress("applied %" PRIu64 " of %" PRIu64 " changes", done, total);
+    } else {
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ip->last);
+}
+
+/*
+ * import: read the bundle, then one library call verifies all of it (checksum, office,
+ * membership entries, every signature and seal) and applies it in one transaction; a bundle
+ * of IMPORT_PROGRESS_BYTES or more says so on stderr as it goes (reading, verifying,
+ * applying, done with counts), except with --json, where stderr carries only warnings and
+ * the error. A failure is still the last line on stderr.
+ */
 static int
 cmd_import(cli_t *c)
 {
@@ -3267,9 +3343,16 @@ cmd_import(cli_t *c)
     rep_import_stats_t st;
     uint8_t *buf = NULL;
     size_t len = 0;
-    int ret, rc, snapshot;
+    struct stat sb;
+    struct timespec t0;
+    int ret, rc, snapshot, loud;
 
     memset(&st, 0, sizeof st);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    loud = !c->json && stat(file, &sb) == 0 && S_ISREG(sb.st_mode) &&
+           sb.st_size >= (off_t)IMPORT_PROGRESS_BYTES;
+    if (loud)
+        progress("reading %.120s (%.1f MiB)", file, (double)sb.st_size / (1 << 20));
     rc = read_file(file, &buf, &len);
     if (rc < 0)
         return fail(CLI_FAIL, "%.120s: %.120s", file, strerror(-rc));
@@ -3277,14 +3360,25 @@ cmd_import(cli_t *c)
     if ((ret = open_replica(c, &r)) != CLI_OK)
         goto out;
     if (c->seen & OPT_CHECK) {
+        if (loud)
+            progress("checking %.120s: every signature and seal", file);
         ret = check_bundle(c, r, file, buf, len, snapshot);
         goto out_close;
     }
-    rc = rep_replica_import(r, buf, len, &st);
+    import_progress_t ip = {file, snapshot, t0, t0};
+    rc = rep_replica_import_progress(r, buf, len, loud ? on_import_progress : NULL, &ip, &st);
     if (rc < 0) {
         ret = import_failed(file, snapshot, rc);
         goto out_close;
     }
+    if (loud && snapshot)
+        progress("done in %.1f s: a snapshot of %" PRIu64 " entries merged, %" PRIu64
+                 " new membership entries", seconds_since(&t0), st.entries, st.members);
+    else if (loud)
+        progress("done in %.1f s: %" PRIu64 " changes: %" PRIu64 " applied, %" PRIu64
+                 " duplicates, %" PRIu64 " pending; %" PRIu64 " new membership entries",
+                 seconds_since(&t0), st.changes, st.applied, st.duplicates, st.pending,
+                 st.members);
     if (c->json) {
         json_t *o = json_object();
         int bad = 0;
@@ -3345,6 +3439,190 @@ cmd_vv(cli_t *c)
     ret = CLI_OK;
 out:
     rep_free(vv);
+    rep_replica_close(&r);
+    return ret;
+}
+
+/* ---- changes: the change feed ---------------------------------------------------------------- */
+
+/* Changes a page of the feed asks the library for: memory stays bounded whatever the feed. */
+#define FEED_PAGE 256
+
+/* One JSON line per (change, record): the change's who and when, the record, its ops. */
+static int
+emit_feed_json(const rep_feed_change_t *ch)
+{
+    for (size_t i = 0; i < ch->nrecords; i++) {
+        const rep_feed_record_t *rec = &ch->records[i];
+        const char *slash = strchr(rec->key, '/');
+        json_t *o = json_object(), *ops = json_array();
+        char *coll = slash ? strndup(rec->key, (size_t)(slash - rec->key)) : NULL;
+        int bad = coll == NULL, rc;
+
+        for (size_t j = 0; j < rec->nops; j++) {
+            const rep_op_t *op = &rec->ops[j];
+            json_t *jo = json_object();
+
+            bad |= jset(jo, "op", json_string(op_name(op->type)));
+            bad |= jset(jo, "field", json_str(op->field));
+            bad |= jset(jo, "kind", json_string(kind_name(op->kind)));
+            if (op_has_value(op->type))
+                bad |= jset(jo, "value", json_value(&op->value));
+            bad |= jpush(ops, jo);
+        }
+        bad |= jset(o, "key", json_string(rec->key));
+        bad |= jset(o, "collection", json_string(coll ? coll : ""));
+        bad |= jset(o, "record", json_string(slash ? slash + 1 : ""));
+        bad |= jset(o, "actor", json_hex64(ch->actor));
+        bad |= jset(o, "seq", json_u64(ch->seq));
+        bad |= jset(o, "hlc", json_u64(ch->hlc));
+        bad |= jset(o, "time", json_time(ch->hlc));
+        bad |= jset(o, "user", json_str(ch->user));
+        bad |= jset(o, "device", json_string(ch->device_id));
+        bad |= jset(o, "device_name", json_str(ch->device_name));
+        bad |= jset(o, "ops", ops);
+        free(coll);
+        if (bad) {
+            json_decref(o);
+            return fail(CLI_FAIL, "out of memory building the JSON output");
+        }
+        rc = json_dumpf(o, stdout, JSON_COMPACT);
+        json_decref(o);
+        if (rc != 0 || putchar('\n') == EOF)
+            return fail(CLI_FAIL, "writing the JSON output failed");
+    }
+    return CLI_OK;
+}
+
+/*
+ *   2026-11-26T01:26:11.735Z  nurse (actor 1bb24da7c0ffee00)  #2  bob
+ *     patients/8812
+ *       set phone = 555-0199
+ */
+static int
+print_feed_change(const rep_feed_change_t *ch)
+{
+    char when[48];
+
+    format_time(ch->hlc, when, sizeof when);
+    printf("%s  ", when);
+    put_safe(ch->device_name[0] ? ch->device_name : "(unknown device)");
+    printf(" (actor %016" PRIx64 ")  #%" PRIu64 "  ", ch->actor, ch->seq);
+    put_safe(user_name(ch->user));
+    putchar('\n');
+    for (size_t i = 0; i < ch->nrecords; i++) {
+        const rep_feed_record_t *rec = &ch->records[i];
+
+        fputs("  ", stdout);
+        put_safe(rec->key);
+        putchar('\n');
+        for (size_t j = 0; j < rec->nops; j++) {
+            const rep_op_t *op = &rec->ops[j];
+
+            if (op->type == REP_OP_SET && or_empty(op->field)[0] == '\0' && rec->nops > 1)
+                continue; /* every field write also marks the record present */
+            fputs("  ", stdout);
+            if (print_op(op) < 0)
+                return fail(CLI_FAIL, "out of memory");
+        }
+    }
+    return CLI_OK;
+}
+
+static int
+feed_failed(const cli_t *c, int rc)
+{
+    if (rc == -EINVAL)
+        return fail(CLI_USAGE, "--since %.60s: not a cursor of `replica changes` (cut short or "
+                               "mistyped? give the whole cursor a previous run printed, or "
+                               "none to start from the beginning)", c->cursor);
+    if (rc == REP_EOFFICE)
+        return fail(CLI_FAIL, "--since: this cursor is of another office's replica (is --dir "
+                              "the right replica?)");
+    if (rc == REP_EVERSION)
+        return fail(CLI_FAIL, "--since: this cursor is of a newer version of replica: update it");
+    return fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc));
+}
+
+/*
+ * changes: the change feed after --since, in pages of FEED_PAGE, each printed as it comes,
+ * then the cursor that follows them all: a JSON line {"cursor", "changes", "more", "partial"}
+ * with --json, else "cursor CURSOR". Up to --limit changes (0 or none: all).
+ */
+static int
+cmd_changes(cli_t *c)
+{
+    rep_replica_t *r = NULL;
+    rep_feed_t *f = NULL;
+    char *cursor = NULL, *end;
+    unsigned long long limit = 0;
+    uint64_t given = 0;
+    int ret, rc, more = 0, partial = 0;
+
+    if (c->limit != NULL) {
+        errno = 0;
+        limit = strtoull(c->limit, &end, 10);
+        if (c->limit[0] < '0' || c->limit[0] > '9' || *end != '\0' || errno != 0 ||
+            limit > SIZE_MAX)
+            return fail(CLI_USAGE, "--limit %.60s: give a number of changes (0: all)", c->limit);
+    }
+    if ((ret = open_replica(c, &r)) != CLI_OK)
+        return ret;
+    if (c->cursor != NULL && (cursor = strdup(c->cursor)) == NULL) {
+        ret = fail(CLI_FAIL, "out of memory");
+        goto out;
+    }
+    ret = CLI_OK;
+    for (;;) { /* each page hands out at least one change, or ends the loop */
+        size_t page = FEED_PAGE;
+
+        if (limit && limit - given < page)
+            page = (size_t)(limit - given);
+        rc = rep_replica_changes(r, cursor, page, 0, &f);
+        if (rc < 0) {
+            ret = feed_failed(c, rc);
+            goto out;
+        }
+        for (size_t i = 0; i < f->n && ret == CLI_OK; i++)
+            ret = c->json ? emit_feed_json(&f->changes[i]) : print_feed_change(&f->changes[i]);
+        if (ret != CLI_OK)
+            goto out;
+        given += f->n;
+        partial |= f->partial;
+        more = f->more;
+        free(cursor);
+        if ((cursor = strdup(f->cursor)) == NULL) {
+            ret = fail(CLI_FAIL, "out of memory");
+            goto out;
+        }
+        rep_feed_free(&f);
+        if (!more || (limit && given >= limit))
+            break;
+    }
+    if (partial)
+        note("some changes after the cursor are held by this replica only as state (it caught "
+             "up from a snapshot): their effect is in the records, not in the feed");
+    if (c->json) {
+        json_t *o = json_object();
+        int bad = 0;
+
+        bad |= jset(o, "cursor", json_string(cursor));
+        bad |= jset(o, "changes", json_u64(given));
+        bad |= jset(o, "more", json_boolean(more));
+        bad |= jset(o, "partial", json_boolean(partial));
+        if (bad || json_dumpf(o, stdout, JSON_COMPACT) != 0)
+            ret = fail(CLI_FAIL, "writing the JSON output failed");
+        else
+            putchar('\n');
+        json_decref(o);
+    } else {
+        if (given == 0)
+            printf("no changes after this cursor\n");
+        printf("cursor %s\n", cursor);
+    }
+out:
+    rep_feed_free(&f);
+    free(cursor);
     rep_replica_close(&r);
     return ret;
 }
@@ -4057,6 +4335,10 @@ static const char usage_text[] =
     "                                          by an enrolled replica of this office\n"
     "  import --check FILE [--json]            verify a bundle as import would; apply nothing\n"
     "  vv -o FILE                              write what this replica has (for --since-file)\n"
+    "  changes [--since CURSOR] [--limit N] [--json]\n"
+    "                                          the change feed: changes after CURSOR (else\n"
+    "                                          all), oldest first, then the next cursor; --json:\n"
+    "                                          one JSON line per record a change touched\n"
     "  help                                    show this text\n"
     "\n"
     "values for put:\n"
@@ -4111,6 +4393,8 @@ static const command_t commands[] = {
      "export [--since-file VVFILE] [--changes] -o FILE | export --state -o FILE"},
     {"import", cmd_import, OPT_JSON | OPT_CHECK, 1, 1, "import FILE [--check] [--json]"},
     {"vv", cmd_vv, OPT_OUTPUT, 0, 0, "vv -o FILE"},
+    {"changes", cmd_changes, OPT_CURSOR | OPT_LIMIT | OPT_JSON, 0, 0,
+     "changes [--since CURSOR] [--limit N] [--json]"},
     {"help", cmd_help, 0, 0, -1, "help"},
 };
 

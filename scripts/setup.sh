@@ -15,6 +15,7 @@ REP_PACKAGES=(build-essential autoconf automake libtool pkg-config
               liblmdb-dev libsodium-dev libzmq3-dev libmsgpack-dev libzstd-dev libjansson-dev check
               python3
               tcpdump   # tests/relay.sh: the relay's traffic holds no plaintext
+              libmicrohttpd-dev curl  # tests/connector.sh: the HTTP endpoint, the example connector
               clang libclang-rt-14-dev) # clang's libFuzzer (libclang_rt.fuzzer): the fuzz pass
 
 rep_say() { printf '\n==> %s\n' "$*"; }

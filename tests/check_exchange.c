@@ -1228,6 +1228,76 @@ START_TEST(test_early_change_waits_for_deps)
 }
 END_TEST
 
+/* rep_replica_import_progress: the phases in order, with counts; nothing for a refused batch. */
+typedef struct progress_log {
+    int n;
+    struct {
+        rep_import_phase_t phase;
+        uint64_t done, total;
+    } ev[16];
+} progress_log_t;
+
+static void
+log_progress(void *ctx, rep_import_phase_t phase, uint64_t done, uint64_t total)
+{
+    progress_log_t *l = ctx;
+    ck_assert_int_lt(l->n, 16);
+    l->ev[l->n].phase = phase;
+    l->ev[l->n].done = done;
+    l->ev[l->n].total = total;
+    l->n++;
+}
+
+START_TEST(test_import_progress)
+{
+    office_t o;
+    uint8_t *b = NULL, *snap = NULL;
+    size_t bn = 0, snapn = 0;
+    rep_import_stats_t s;
+    progress_log_t l = {0};
+
+    office_open(&o, 3, tu_seed(13));
+    for (int k = 0; k < 4100; k++)
+        local_write(&o, 0);
+    CK_OK(rep_replica_export(o.r[0], NULL, 0, 0, &b, &bn, NULL));
+
+    uint8_t *bad = malloc(bn);
+    ck_assert_ptr_nonnull(bad);
+    memcpy(bad, b, bn);
+    bad[bn / 2] ^= 0x10;
+    CK_RC(rep_replica_import_progress(o.r[1], bad, bn, log_progress, &l, &s), REP_ECORRUPT);
+    ck_assert_int_eq(l.n, 0);
+    free(bad);
+
+    CK_OK(rep_replica_import_progress(o.r[1], b, bn, log_progress, &l, &s));
+    ck_assert_uint_eq(s.applied, 4100);
+    ck_assert_int_eq(l.n, 5);
+    const rep_import_phase_t V = REP_IMPORT_VERIFYING, A = REP_IMPORT_APPLYING;
+    const struct { rep_import_phase_t phase; uint64_t done; } want[5] = {
+        {V, 0}, {V, 4100}, {A, 0}, {A, 4096}, {A, 4100}};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(l.ev[i].phase, want[i].phase);
+        ck_assert_uint_eq(l.ev[i].done, want[i].done);
+        ck_assert_uint_eq(l.ev[i].total, 4100);
+    }
+    assert_same_state(&o, 1);
+
+    CK_OK(rep_replica_snapshot(o.r[0], &snap, &snapn));
+    l.n = 0;
+    CK_OK(rep_replica_import_progress(o.r[2], snap, snapn, log_progress, &l, &s));
+    ck_assert_int_eq(l.n, 4);
+    ck_assert(l.ev[0].phase == V && l.ev[0].done == 0 && l.ev[0].total == 1);
+    ck_assert(l.ev[1].phase == V && l.ev[1].done == 1);
+    ck_assert(l.ev[2].phase == A && l.ev[2].done == 0 && l.ev[2].total == s.entries);
+    ck_assert(l.ev[3].phase == A && l.ev[3].done == s.entries && s.entries > 0);
+    CK_OK(rep_replica_import_progress(o.r[2], b, bn, NULL, NULL, &s)); /* no reporter */
+    ck_assert_uint_eq(s.duplicates, 4100);
+    rep_free(snap);
+    rep_free(b);
+    office_close(&o);
+}
+END_TEST
+
 static Suite *
 exchange_suite(void)
 {
@@ -1245,6 +1315,7 @@ exchange_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_bounded_batches);
     tcase_add_test(tc, test_duplicate_import_is_noop);
+    tcase_add_test(tc, test_import_progress);
     tcase_add_test(tc, test_early_change_waits_for_deps);
     suite_add_tcase(s, tc);
 

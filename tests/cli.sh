@@ -167,11 +167,13 @@ open(sys.argv[2], "wb").write(b)
 ' "$1" "$2"
 }
 
-# alter_change SRC DST: DST is the batch SRC (uncompressed, README.md "Formats") with a byte in
-# the middle of its first change's sealed body flipped, and the frame's checksum recomputed,
-# so only the change's seal and signature can tell. DST is empty if SRC is not such a batch.
+# alter_change SRC DST [INDEX]: DST is the batch SRC (uncompressed, README.md "Formats") with a
+# byte in the middle of the sealed body of its change INDEX (default 0, the first; -1 the last)
+# flipped, and the frame's checksum recomputed, so only the change's seal and signature can
+# tell. DST is empty if SRC is not such a batch.
 alter_change() {
     : >"$2"
+    ALTER_INDEX=${3:-0} \
     python3 -c '
 import hashlib, struct, sys
 b = bytearray(open(sys.argv[1], "rb").read())
@@ -197,7 +199,8 @@ def arr(p, n):
     return p, out
 if b[:4] != b"RPLB" or b[5] & 1: sys.exit(1)
 _, body = item(6)
-_, change = item(body[3][0][0])                    # [..., nonce, sealed, sig]
+import os
+_, change = item(body[3][int(os.environ["ALTER_INDEX"])][0])  # [..., nonce, sealed, sig]
 s, e = change[9]
 b[(s + e) // 2] ^= 0x01
 b[-32:] = hashlib.blake2b(bytes(b[:-32]), digest_size=32).digest()
@@ -986,6 +989,124 @@ check "the other files are left alone" [ "$(cat "$T/plain/notes.txt")" = "not a 
 refused "--dir at a missing directory" 1 --dir "$T/missing" status
 check "no directory was created for it" [ ! -e "$T/missing" ]
 refused "--dir at a regular file" 1 --dir "$T/plain/notes.txt" status
+
+# ---- large bundles: progress, refused whole, imported once --------------------------------------
+# L and M: a fresh office (M enrolled by file). L writes about 1.5 MiB that does not compress.
+
+L=$T/l
+M=$T/m
+ok "init an office for large bundles" --dir "$L" init --office "Large" --device ws-l
+invite_file "L enrolls ws-m by file" "$L" "$T/m.prov" ws-m
+ok "...who joins" --dir "$M" init --from "$T/m.prov" --code "$code"
+i=0
+while [ $i -lt 16 ]; do
+    big=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(90000)).decode())')
+    $limit $bin --dir "$L" put "scans/s$i" "image=$big" --user tech >/dev/null 2>&1 || break
+    i=$((i + 1))
+done
+check_sh "L wrote 16 large records" '[ $i -eq 16 ]'
+ok "M writes its vv" --dir "$M" vv -o "$T/m.vv"
+ok "L exports what M lacks: changes" --dir "$L" export --changes --since-file "$T/m.vv" -o "$T/big.bundle"
+check_sh "the bundle is over 1 MiB" '[ "$(wc -c <"$T/big.bundle")" -gt 1048576 ]'
+before=$(digest_of "$M")
+
+alter_change "$T/big.bundle" "$T/big-altered.bundle" -1
+check_sh "a copy with its last change altered, checksum recomputed" '[ -s "$T/big-altered.bundle" ]'
+run --dir "$M" import "$T/big-altered.bundle"
+check_sh "...is refused (exit 1, nothing on stdout)" '[ "$rc" -eq 1 ] && [ -z "$out" ]'
+check_sh "...with the error as the last line of stderr" \
+    '[ "$(tail -n 1 "$T/err" | cut -c1-9)" = "replica: " ] && tail -n 1 "$T/err" | grep -q "not signed by a member of this office, or altered"'
+check "...whole: the digest is unchanged" digest_is "$M" "$before"
+refused "...none of its good changes was applied" 1 --dir "$M" get scans/s0 image
+size=$(wc -c <"$T/big.bundle")
+head -c $((size - 1)) "$T/big.bundle" >"$T/big-short.bundle"
+run --dir "$M" import "$T/big-short.bundle" --json
+check_sh "a large bundle one byte short is refused" '[ "$rc" -eq 1 ] && [ -z "$out" ]'
+check "...with one line on stderr under --json (no progress)" [ "$(wc -l <"$T/err")" -eq 1 ]
+check "...and the digest is unchanged" digest_is "$M" "$before"
+head -c 4096 "$T/big.bundle" >"$T/big-head.bundle"
+refused "its first 4 KiB alone are refused" 1 --dir "$M" import "$T/big-head.bundle"
+check "...and the digest is unchanged" digest_is "$M" "$before"
+ok "another office's export" --dir "$C" export -o "$T/c2.bundle"
+refused "a foreign bundle is refused" 1 --dir "$M" import "$T/c2.bundle"
+check "...and the digest is unchanged" digest_is "$M" "$before"
+
+run --dir "$M" import "$T/big.bundle"
+check "the large bundle is imported" [ "$rc" -eq 0 ]
+check "...printing its counts on stdout" has "16 changes: 16 applied, 0 duplicates"
+check "...with progress on stderr: reading, with its size" has_err "replica: import: reading $T/big.bundle ("
+check "...verifying, with the count" has_err "replica: import: verifying 16 changes: every signature and seal"
+check "...applying" has_err "applying 16 changes in one transaction"
+check_sh "...in that order" '[ "$(sed -n "s/^replica: import: \([a-z]*\).*/\1/p" "$T/err" | tr "\n" " ")" = "reading verifying verified done " ]'
+check "...done, with counts" has_err "replica: import: done in "
+check "...16 applied" has_err "16 changes: 16 applied"
+check "M and L are in sync" same_digest "$L" "$M"
+after=$(digest_of "$M")
+run --dir "$M" import "$T/big.bundle" --json
+check "importing it again applies nothing" json 'd["applied"] == 0 and d["duplicates"] == 16 and d["changes"] == 16'
+check "...and says nothing on stderr with --json" [ ! -s "$T/err" ]
+check "...and the digest is unchanged" digest_is "$M" "$after"
+run --dir "$M" import --check "$T/big.bundle"
+check "import --check of a large bundle shows progress too" has_err "replica: import: checking"
+refused "a small bundle (of another office) is refused with one line, no progress" 1 \
+    --dir "$M" import "$T/a2b.bundle"
+
+# ---- the change feed: changes --since CURSOR ---------------------------------------------------
+F=$T/f
+ok "init an office for the feed (its device record is its first change)" \
+    --dir "$F" init --office Feed --device ws-f --listen tcp://127.0.0.1:7499
+ok "a write" --dir "$F" put patients/1 name=Ada phone=555-0100 --user maria
+ok "a counter" --dir "$F" incr patients/1 visits 2 --user joe
+ok "a record delete" --dir "$F" put appts/0900 patient=1 --user maria
+ok "...deleted" --dir "$F" del appts/0900 --user maria
+run --dir "$F" changes --json
+check "changes --json: one JSON line per change and record, then the cursor" python3 -c '
+import json, sys
+ls = [json.loads(l) for l in open(sys.argv[1])]
+*chs, last = ls
+assert [c["key"] for c in chs] == ["patients/1", "patients/1", "appts/0900", "appts/0900"], chs
+assert [c["seq"] for c in chs] == [2, 3, 4, 5] and all(c["device_name"] == "ws-f" for c in chs)
+assert [c["user"] for c in chs] == ["maria", "joe", "maria", "maria"]
+assert all(len(c["device"]) == 64 and len(c["actor"]) == 16 and c["time"].endswith("Z") for c in chs)
+assert chs[0]["collection"] == "patients" and chs[0]["record"] == "1"
+assert {"op": "set", "field": "name", "kind": "register", "value": "Ada"} in chs[0]["ops"]
+assert {"op": "incr", "field": "visits", "kind": "counter", "value": 2} in chs[1]["ops"]
+assert {"op": "del", "field": "", "kind": "register"} in chs[3]["ops"]
+assert set(last) == {"cursor", "changes", "more", "partial"} and last["changes"] == 4
+assert last["more"] is False and last["partial"] is False and len(last["cursor"]) > 8
+' "$T/out"
+cur=$(tail -n 1 "$T/out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["cursor"])' 2>/dev/null)
+run --dir "$F" changes --since "$cur" --json
+check "after the cursor: nothing, and the same cursor" json 'd == {"cursor": "'"$cur"'", "changes": 0, "more": False, "partial": False}'
+ok "another write" --dir "$F" put patients/2 name=Eve --user joe
+run --dir "$F" changes --since "$cur" --json
+check "after the cursor: exactly the new change" python3 -c '
+import json, sys
+ls = [json.loads(l) for l in open(sys.argv[1])]
+assert len(ls) == 2 and ls[0]["key"] == "patients/2" and ls[0]["seq"] == 6 and ls[1]["changes"] == 1
+' "$T/out"
+pages=0 keys="" cur1=""
+while [ $pages -lt 20 ]; do
+    $limit $bin --dir "$F" changes ${cur1:+--since "$cur1"} --limit 1 --json >"$T/page" 2>/dev/null || break
+    pages=$((pages + 1))
+    keys="$keys$(python3 -c 'import json, sys; print(",".join(json.loads(l)["key"] for l in open(sys.argv[1]).readlines()[:-1]))' "$T/page")|"
+    cur1=$(tail -n 1 "$T/page" | python3 -c 'import json, sys; print(json.load(sys.stdin)["cursor"])')
+    tail -n 1 "$T/page" | grep -q '"more":true' || break
+done
+check_sh "--limit 1 pages through every change once, in order" \
+    '[ "$keys" = "patients/1|patients/1|appts/0900|appts/0900|patients/2|" ] && [ $pages -eq 5 ]'
+run --dir "$F" changes
+check "changes for people: the change, its record and ops" has "set name = Ada"
+check "...and the cursor on the last line" [ "$(tail -n 1 "$T/out" | cut -d" " -f1)" = "cursor" ]
+check "...without the device record (collections starting with _ are the library's)" \
+    sh -c '! grep -q _devices "$1"' sh "$T/out"
+refused "a cursor cut short is a usage error" 2 --dir "$F" changes --since "${cur%?}"
+check "...that says so" has_err "not a cursor"
+refused "a mistyped cursor is a usage error" 2 --dir "$F" changes --since "x$cur"
+refused "another office's cursor is refused" 1 --dir "$L" changes --since "$cur"
+check "...saying so" has_err "another office"
+refused "a bad --limit is a usage error" 2 --dir "$F" changes --limit ten
+refused "changes takes no argument" 2 --dir "$F" changes "$cur"
 
 echo "$npass passed, $nfail failed"
 [ "$nfail" -eq 0 ]

@@ -120,6 +120,8 @@ check "(c) the relay's directory and log hold none of the plaintext written" \
     eval '! grep -rqa -e Alpha-Secret -e Beta-Secret -e "Refill request" -e 555-01 -e patients \
           "$T/R" "$T/R.log"'
 check "(c) ...while a site's file does (the check can see plaintext)" grep -qa Alpha-Secret "$T/B/data.mdb"
+check "(c) the relay has no change feed: it cannot read" \
+    eval '! r --dir "$T/R" changes --json >/dev/null 2>"$T/w.err" && grep -q "relay cannot" "$T/w.err"'
 check "(c) the relay cannot write" \
     eval '! r --dir "$T/R" put notes/x v=1 2>"$T/w.err" && grep -q "relay cannot write" "$T/w.err"'
 

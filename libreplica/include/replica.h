@@ -96,6 +96,8 @@ extern "C" {
 /** Size of an office id, a digest. */
 #define REP_OFFICE_ID_BYTES 16
 #define REP_DIGEST_BYTES    32
+/** Size of a device id: the hex of its Ed25519 public key, with the terminating NUL. */
+#define REP_DEVICE_ID_SIZE  65
 
 /* ---- Values ----------------------------------------------------------------------------------- */
 typedef enum rep_type {
@@ -490,6 +492,80 @@ rep_replica_history(rep_replica_t *r, const char *key, rep_history_t **out);
 REP_EXPORT void
 rep_history_free(rep_history_t **hp);
 
+/* ---- The change feed: the changes after a cursor, for a connector ------------------------- */
+
+/** One record a change touched, with the change's operations on it. */
+typedef struct rep_feed_record {
+    const char *key;     /**< "collection/record" */
+    size_t nops;
+    rep_op_t *ops;       /**< in the change's order; as in rep_change_info_t (field "" is the
+                              record's existence: REP_OP_SET on it, value REP_NULL, means the
+                              record was written, REP_OP_DEL that it was deleted) */
+} rep_feed_record_t;
+
+/** One change of the feed. */
+typedef struct rep_feed_change {
+    uint64_t actor, seq, hlc;    /**< which device incarnation, its change number, its clock */
+    const char *user;            /**< who made it ("" if unknown) */
+    char device_id[REP_DEVICE_ID_SIZE]; /**< the writing device (rep_device_t.id) */
+    const char *device_name;     /**< its name, as enrolled */
+    size_t nrecords;
+    rep_feed_record_t *records;  /**< in the order the change first touches them */
+} rep_feed_change_t;
+
+/** What rep_replica_changes() found. */
+typedef struct rep_feed {
+    size_t n;
+    rep_feed_change_t *changes;  /**< causal order: a change comes after every change it had
+                                      seen; concurrent ones in (hlc, actor, seq) order */
+    char *cursor;                /**< the cursor after them: pass it as `since` next time */
+    int more;                    /**< 1 when the limit stopped the call with changes left */
+    int partial;                 /**< 1 when changes after `since` were skipped because this
+                                      replica holds them only as state (it caught up from a
+                                      snapshot): their effect is in the records, not in the feed */
+} rep_feed_t;
+
+/** Flags for rep_replica_changes(). */
+#define REP_FEED_INTERNAL 0x1u   /**< also records of collections starting with '_' (the
+                                      library's own, like "_devices"; skipped by default) */
+
+/**
+ * The change feed: the changes this replica holds that come after @p since, for a connector
+ * that pushes the office's edits somewhere else (a cloud EMR) and resumes where it stopped.
+ *
+ * The cursor is an opaque printable string (URL-safe base64, no spaces) of what has been
+ * handed out: per device incarnation (actor), the highest change number. "The changes after
+ * it" are those of the log it does not cover, so a change that reaches this replica late
+ * (from a workstation that was offline) still comes, whatever its clock. Changes come in
+ * causal order; with a limit, the changes given are, per actor, the first ones not given yet,
+ * so the returned cursor is exact: the next call gives each change once, none skipped. A
+ * cursor names its office (REP_EOFFICE for another's) and is valid on any replica of it.
+ *
+ * Not in the feed: changes held here only as state (this replica caught up from a snapshot:
+ * they are skipped and @c partial is set); pending changes, until their dependencies arrive;
+ * membership (enrollments and revocations are not changes); records of collections starting
+ * with '_' unless REP_FEED_INTERNAL; changes of a revoked device after its cutoff (refused
+ * everywhere). A late change of a revoked device that was handed out before the revocation
+ * arrived is dropped by the rebuild it causes, and the feed does not announce that.
+ *
+ * @param[in]  since  a cursor from an earlier call, or NULL, "" or "0" for the beginning
+ * @param[in]  limit  at most this many changes (those that touch only skipped records do not
+ *                    count), or 0 for all
+ * @param[in]  flags  REP_FEED_* or 0
+ * @param[out] out    the changes and the next cursor (caller owns; rep_feed_free())
+ * @return 0; -EINVAL for a malformed cursor (mistyped, cut short) or argument; REP_EOFFICE for
+ *         a cursor of another office; REP_EVERSION for a newer cursor; REP_EROLE on a relay
+ *         (it cannot read the changes it carries); -ENOMEM; another negative code on
+ *         failure. Safe from any thread; reads one consistent snapshot.
+ */
+REP_EXPORT REP_WUR int
+rep_replica_changes(rep_replica_t *r, const char *since, size_t limit, unsigned flags,
+                    rep_feed_t **out);
+
+/** Free a feed and set *@p fp to NULL. Accepts NULL. */
+REP_EXPORT void
+rep_feed_free(rep_feed_t **fp);
+
 /**
  * Hash of the replicated state (every field's siblings with dots, clocks, users and values, in
  * key order; not the local change log or bookkeeping). Two replicas have equal digests iff they
@@ -662,6 +738,32 @@ typedef struct rep_import_stats {
 REP_EXPORT REP_WUR int
 rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats);
 
+/** What rep_replica_import_progress() is doing when it reports. */
+typedef enum rep_import_phase {
+    REP_IMPORT_VERIFYING = 1, /**< checking every signature and seal: done of total changes
+                                   (a snapshot: 0 of 1, then 1 of 1) */
+    REP_IMPORT_APPLYING = 2   /**< applying, in the one transaction: done of total changes
+                                   (a snapshot: 0 of its entries, then all of them) */
+} rep_import_phase_t;
+
+/** A progress report: called from the importing thread, inside the import's transaction, so
+    it must not call the library on the same replica; keep it short (print a line). */
+typedef void (*rep_import_progress_fn)(void *ctx, rep_import_phase_t phase, uint64_t done,
+                                       uint64_t total);
+
+/**
+ * rep_replica_import() with progress reports, for a large bundle: @p fn is called when each
+ * phase starts (done 0), every 4096 changes applied, and when each phase ends (done ==
+ * total). Should the transaction have to start again (the map grew), the phases are reported
+ * again from 0. Nothing is applied unless every change verifies, as with rep_replica_import().
+ * @param[in] fn   the reporter, or NULL for none (then this is rep_replica_import())
+ * @param[in] ctx  passed to fn
+ * @return as rep_replica_import().
+ */
+REP_EXPORT REP_WUR int
+rep_replica_import_progress(rep_replica_t *r, const uint8_t *batch, size_t len,
+                            rep_import_progress_fn fn, void *ctx, rep_import_stats_t *stats);
+
 /**
  * Check a batch or snapshot as rep_replica_import() would before applying it, and apply
  * nothing: its framing, the membership entries it carries, each change's author and signature
@@ -694,9 +796,6 @@ REP_EXPORT void
 rep_free(void *p);
 
 /* ---- Devices: the office's enrolled workstations ------------------------------------------- */
-
-/** Size of a device id: the hex of its Ed25519 public key, with the terminating NUL. */
-#define REP_DEVICE_ID_SIZE 65
 
 /**
  * An enrolled device. Membership is the office's membership log (DESIGN.md "Security"): entries

@@ -311,12 +311,28 @@ rep_replica_catchup(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t ma
     return answer(r, vv, vvlen, max_bytes, ANSWER_BEST, out, len, more);
 }
 
+/* Progress reports of an import (rep_replica_import_progress): fn may be NULL. */
+typedef struct progress {
+    rep_import_progress_fn fn;
+    void *ctx;
+} progress_t;
+
+static void
+report(const progress_t *p, rep_import_phase_t phase, uint64_t done, uint64_t total)
+{
+    if (p && p->fn)
+        p->fn(p->ctx, phase, done, total);
+}
+
+#define REPORT_EVERY 4096 /* changes applied between two reports */
+
 typedef struct import_ctx {
     rep_replica_t *r;
     const rep__batch_t *b;
     rep__change_t *changes;
     size_t n;
     rep_import_stats_t stats;
+    const progress_t *progress;
 } import_ctx_t;
 
 static int
@@ -400,13 +416,21 @@ import_fn(rep__txn_t *t, void *arg)
     rep__applier_t a;
     int rc = begin_import(&a, t, ic->r, ic->b->entries, ic->b->nentries);
     if (rc == 0)
+        report(ic->progress, REP_IMPORT_VERIFYING, 0, ic->n);
+    if (rc == 0)
         rc = authenticate(&a.trust, a.office, ic->changes, ic->n);
+    if (rc == 0)
+        report(ic->progress, REP_IMPORT_VERIFYING, ic->n, ic->n);
     for (size_t i = 0; i < ic->n && rc == 0; i++) {
+        if (i % REPORT_EVERY == 0)
+            report(ic->progress, REP_IMPORT_APPLYING, i, ic->n);
         if (ic->changes[i].cut)
             a.stats.revoked++;
         else
             rc = rep__apply_change(&a, &ic->changes[i]);
     }
+    if (rc == 0)
+        report(ic->progress, REP_IMPORT_APPLYING, ic->n, ic->n);
     if (rc == 0)
         rc = rep__apply_pending(&a);
     if (rc == 0)
@@ -422,6 +446,7 @@ typedef struct snap_import_ctx {
     rep_replica_t *r;
     rep__snapshot_t *s;
     rep_import_stats_t stats;
+    const progress_t *progress;
 } snap_import_ctx_t;
 
 /* The sender must be a member, its signature good, and the body open with the epoch's key. */
@@ -445,12 +470,20 @@ snap_import_fn(rep__txn_t *t, void *arg)
     rep__applier_t a;
     int rc = begin_import(&a, t, sc->r, sc->s->members, sc->s->nmembers);
     if (rc == 0)
+        report(sc->progress, REP_IMPORT_VERIFYING, 0, 1);
+    if (rc == 0)
         rc = snap_open(&a.trust, a.office, sc->s);
+    if (rc == 0)
+        report(sc->progress, REP_IMPORT_VERIFYING, 1, 1);
     for (size_t i = 0; i < sc->s->nvv && rc == 0; i++) /* made before a revocation it knows */
         if (rep__trust_cap(&a.trust, sc->s->vv[i].actor, sc->s->vv[i].seq) < sc->s->vv[i].seq)
             rc = REP_ESTATE;
-    if (rc == 0)
+    if (rc == 0) {
+        report(sc->progress, REP_IMPORT_APPLYING, 0, sc->s->n);
         rc = rep__snapshot_merge(&a, sc->s, sc->r->actor);
+    }
+    if (rc == 0)
+        report(sc->progress, REP_IMPORT_APPLYING, sc->s->n, sc->s->n);
     if (rc == 0)
         rc = rep__txn_count(t, REP_DB_PENDING, &a.stats.pending);
     sc->stats = a.stats;
@@ -458,11 +491,12 @@ snap_import_fn(rep__txn_t *t, void *arg)
 }
 
 static int
-import_snapshot(rep_replica_t *r, const uint8_t *p, size_t len, rep_import_stats_t *stats)
+import_snapshot(rep_replica_t *r, const uint8_t *p, size_t len, rep_import_stats_t *stats,
+                const progress_t *progress)
 {
     rep__snapshot_t s;
     REP_TRY(rep__snapshot_decode(p, len, &s));
-    snap_import_ctx_t sc = {r, &s, {0}};
+    snap_import_ctx_t sc = {r, &s, {0}, progress};
     /* the sealed body is opened in the transaction, once the membership it brings is taken */
     int rc = memcmp(s.office, r->office, sizeof s.office) != 0 ? REP_EOFFICE
                                                                : rep__store_write(r->st, snap_import_fn, &sc);
@@ -473,15 +507,16 @@ import_snapshot(rep_replica_t *r, const uint8_t *p, size_t len, rep_import_stats
 }
 
 static int
-import_any(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
+import_any(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats,
+           const progress_t *progress)
 {
     if (stats)
         memset(stats, 0, sizeof *stats);
     if (rep__snapshot_is(batch, len))
-        return import_snapshot(r, batch, len, stats);
+        return import_snapshot(r, batch, len, stats, progress);
     rep__batch_t b;
     REP_TRY(rep__batch_decode(batch, len, &b));
-    import_ctx_t ic = {r, &b, NULL, 0, {0}};
+    import_ctx_t ic = {r, &b, NULL, 0, {0}, progress};
     int rc = 0;
     if (memcmp(b.office, r->office, sizeof b.office) != 0)
         rc = REP_EOFFICE;
@@ -601,22 +636,37 @@ count_refused(rep_replica_t *r, int rc)
     return rc;
 }
 
-int
-rep__replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
+static int
+import_counted(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats,
+               const progress_t *progress)
 {
     if (!r) {
         if (stats)
             memset(stats, 0, sizeof *stats);
         return -EINVAL;
     }
-    return count_refused(r, import_any(r, batch, len, stats));
+    return count_refused(r, import_any(r, batch, len, stats, progress));
+}
+
+int
+rep__replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
+{
+    return import_counted(r, batch, len, stats, NULL);
 }
 
 int
 rep_replica_import(rep_replica_t *r, const uint8_t *batch, size_t len, rep_import_stats_t *stats)
 {
+    return rep_replica_import_progress(r, batch, len, NULL, NULL, stats);
+}
+
+int
+rep_replica_import_progress(rep_replica_t *r, const uint8_t *batch, size_t len,
+                            rep_import_progress_fn fn, void *ctx, rep_import_stats_t *stats)
+{
     rep_import_stats_t st;
-    int rc = rep__replica_import(r, batch, len, &st);
+    progress_t p = {fn, ctx};
+    int rc = import_counted(r, batch, len, &st, &p);
     if (rc == 0 && (st.applied || st.entries || st.members))
         rep__node_poke(r); /* a node serving this directory passes it on at once */
     if (stats)

@@ -519,6 +519,17 @@ main(int argc, char **argv)
     check_import(p, n);
     rep_free(p);
 
+    /* feed: the limit byte, then cursors of this office (whole feed, one change, the start) */
+    for (size_t limit = 0; limit < 2; limit++) {
+        rep_feed_t *f;
+        TRY(rep_replica_changes(a, NULL, limit, 0, &f));
+        char name[32];
+        snprintf(name, sizeof name, "cursor-%zu", limit);
+        put_mode("feed", name, (int)(limit ? 3 : 0), -1, f->cursor, strlen(f->cursor));
+        rep_feed_free(&f);
+    }
+    put_mode("feed", "start", 1, -1, "0", 1);
+
     rep_free(peer);
     rep_free(fprov);
     rep_free(lprov);
