@@ -2262,6 +2262,32 @@ op_has_value(rep_op_type_t type)
            type == REP_OP_REMOVE || type == REP_OP_APPEND;
 }
 
+/* The ops of a change on one record, as history --json and changes --json show them; NULL
+ * when out of memory. */
+static json_t *
+json_ops(const rep_op_t *v, size_t n)
+{
+    json_t *ops = json_array();
+    int bad = ops == NULL;
+
+    for (size_t j = 0; j < n && !bad; j++) {
+        const rep_op_t *op = &v[j];
+        json_t *jo = json_object();
+
+        bad |= jset(jo, "op", json_string(op_name(op->type)));
+        bad |= jset(jo, "field", json_str(op->field));
+        bad |= jset(jo, "kind", json_string(kind_name(op->kind)));
+        if (op_has_value(op->type))
+            bad |= jset(jo, "value", json_value(&op->value));
+        bad |= jpush(ops, jo);
+    }
+    if (bad) {
+        json_decref(ops);
+        return NULL;
+    }
+    return ops;
+}
+
 static json_t *
 json_history(const char *key, const rep_history_t *h)
 {
@@ -2272,19 +2298,7 @@ json_history(const char *key, const rep_history_t *h)
     for (size_t i = 0; i < h->n; i++) {
         const rep_change_info_t *ch = &h->changes[i];
         json_t *jc = json_object();
-        json_t *ops = json_array();
-
-        for (size_t j = 0; j < ch->nops; j++) {
-            const rep_op_t *op = &ch->ops[j];
-            json_t *jo = json_object();
-
-            bad |= jset(jo, "op", json_string(op_name(op->type)));
-            bad |= jset(jo, "field", json_str(op->field));
-            bad |= jset(jo, "kind", json_string(kind_name(op->kind)));
-            if (op_has_value(op->type))
-                bad |= jset(jo, "value", json_value(&op->value));
-            bad |= jpush(ops, jo);
-        }
+        json_t *ops = json_ops(ch->ops, ch->nops);
         bad |= jset(jc, "actor", json_hex64(ch->actor));
         bad |= jset(jc, "seq", json_u64(ch->seq));
         bad |= jset(jc, "hlc", json_u64(ch->hlc));
@@ -3455,21 +3469,9 @@ emit_feed_json(const rep_feed_change_t *ch)
     for (size_t i = 0; i < ch->nrecords; i++) {
         const rep_feed_record_t *rec = &ch->records[i];
         const char *slash = strchr(rec->key, '/');
-        json_t *o = json_object(), *ops = json_array();
+        json_t *o = json_object(), *ops = json_ops(rec->ops, rec->nops);
         char *coll = slash ? strndup(rec->key, (size_t)(slash - rec->key)) : NULL;
         int bad = coll == NULL, rc;
-
-        for (size_t j = 0; j < rec->nops; j++) {
-            const rep_op_t *op = &rec->ops[j];
-            json_t *jo = json_object();
-
-            bad |= jset(jo, "op", json_string(op_name(op->type)));
-            bad |= jset(jo, "field", json_str(op->field));
-            bad |= jset(jo, "kind", json_string(kind_name(op->kind)));
-            if (op_has_value(op->type))
-                bad |= jset(jo, "value", json_value(&op->value));
-            bad |= jpush(ops, jo);
-        }
         bad |= jset(o, "key", json_string(rec->key));
         bad |= jset(o, "collection", json_string(coll ? coll : ""));
         bad |= jset(o, "record", json_string(slash ? slash + 1 : ""));
