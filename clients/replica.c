@@ -979,7 +979,9 @@ enum {
     OPT_FILE = 1u << 16,
     OPT_ROLE = 1u << 17,
     OPT_CODE = 1u << 18,
-    OPT_CHECK = 1u << 19
+    OPT_CHECK = 1u << 19,
+    OPT_NO_DISCOVERY = 1u << 20,
+    OPT_BEACON_PORT = 1u << 21
 };
 
 /* Options every command takes. */
@@ -1004,6 +1006,7 @@ static const option_def_t option_defs[] = {
     {"ttl", '\0', OPT_TTL, 1},        {"file", '\0', OPT_FILE, 1},
     {"role", '\0', OPT_ROLE, 1},      {"code", '\0', OPT_CODE, 1},
     {"check", '\0', OPT_CHECK, 0},
+    {"no-discovery", '\0', OPT_NO_DISCOVERY, 0}, {"beacon-port", '\0', OPT_BEACON_PORT, 1},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -1025,6 +1028,7 @@ typedef struct cli {
     const char *code;
     const char **peers; /* every --peer, in order */
     int npeers;
+    const char *beacon_port;
     int json;
     unsigned seen; /* OPT_* bits given */
     int npos;
@@ -1108,6 +1112,9 @@ cli_store(cli_t *c, unsigned bit, const char *val)
         break;
     case OPT_PEER:
         c->peers[c->npeers++] = val;
+        break;
+    case OPT_BEACON_PORT:
+        c->beacon_port = val;
         break;
     default:
         break;
@@ -3349,9 +3356,29 @@ json_node_status(const rep_node_status_t *ns)
         bad |= jset(e, "sent_bytes", json_u64(p->sent_bytes));
         bad |= jset(e, "received_bytes", json_u64(p->received_bytes));
         bad |= jset(e, "refused", json_u64(p->refused));
+        bad |= jset(e, "discovered", json_boolean(p->discovered));
         bad |= jpush(peers, e);
     }
     bad |= jset(o, "peers", peers);
+    if (!bad) {
+        const rep_discovery_status_t *d = &ns->discovery;
+        json_t *disc = json_object(), *ign = json_object();
+
+        bad |= jset(disc, "on", json_boolean(d->on));
+        bad |= jset(disc, "port", json_u64(d->port));
+        bad |= jset(disc, "sent", json_u64(d->sent));
+        bad |= jset(disc, "taken", json_u64(d->taken));
+        bad |= jset(ign, "other_office", json_u64(d->other_office));
+        bad |= jset(ign, "malformed", json_u64(d->malformed));
+        bad |= jset(ign, "forged", json_u64(d->forged));
+        bad |= jset(ign, "no_key", json_u64(d->no_key));
+        bad |= jset(ign, "strangers", json_u64(d->strangers));
+        bad |= jset(ign, "misaddressed", json_u64(d->misaddressed));
+        bad |= jset(ign, "stale", json_u64(d->stale));
+        bad |= jset(ign, "replayed", json_u64(d->replayed));
+        bad |= jset(disc, "ignored", ign);
+        bad |= jset(o, "discovery", disc);
+    }
     if (bad) {
         json_decref(o);
         return NULL;
@@ -3394,14 +3421,32 @@ print_node_status(const char *dir)
         }
         printf("%-12s ", i == 0 ? "peers" : "");
         put_safe(*p->device_name ? p->device_name : "?");
-        printf(" (%.16s)  %s  %s  last seen %s  behind %" PRIu64 "  sent %" PRIu64
+        printf(" (%.16s)  %s%s  %s  last seen %s  behind %" PRIu64 "  sent %" PRIu64
                " B  received %" PRIu64 " B  refused %" PRIu64 "\n",
                *p->device_id ? p->device_id : "unresolved", *p->endpoint ? p->endpoint : "inbound",
-               p->connected ? "connected" : "not connected", seen, p->behind, p->sent_bytes,
-               p->received_bytes, p->refused);
+               p->discovered ? " (discovered)" : "", p->connected ? "connected" : "not connected",
+               seen, p->behind, p->sent_bytes, p->received_bytes, p->refused);
     }
     if (ns->npeers == 0)
         printf("peers        (none)\n");
+    if (ns->discovery.on) {
+        const rep_discovery_status_t *d = &ns->discovery;
+        uint64_t ignored = d->other_office + d->malformed + d->forged + d->no_key +
+                           d->strangers + d->misaddressed + d->stale + d->replayed;
+
+        printf("discovery    UDP port %u: %" PRIu64 " beacon(s) sent, %" PRIu64
+               " taken, %" PRIu64 " ignored",
+               d->port, d->sent, d->taken, ignored);
+        if (ignored)
+            printf(" (other office %" PRIu64 ", malformed %" PRIu64 ", forged %" PRIu64
+                   ", no key %" PRIu64 ", not a member %" PRIu64 ", misaddressed %" PRIu64
+                   ", stale %" PRIu64 ", replayed %" PRIu64 ")",
+                   d->other_office, d->malformed, d->forged, d->no_key, d->strangers,
+                   d->misaddressed, d->stale, d->replayed);
+        printf("\n");
+    } else {
+        printf("discovery    off\n");
+    }
     rep_node_status_free(&ns);
 }
 
@@ -3873,12 +3918,28 @@ cmd_serve(cli_t *c)
     sigset_t sigs;
     int ret, rc, sig = 0, written = 0;
 
-    if (c->listen == NULL && c->npeers == 0)
+    int discovery = !(c->seen & OPT_NO_DISCOVERY), wildcard;
+    unsigned long beacon_port = 0;
+    char *end = NULL;
+
+    if (c->listen == NULL && c->npeers == 0 && !discovery)
         return fail(CLI_USAGE, "serve: give --listen tcp://IP:PORT, --peer tcp://IP:PORT, or both");
+    if (c->beacon_port != NULL) {
+        errno = 0;
+        beacon_port = strtoul(c->beacon_port, &end, 10);
+        if (errno || *end || end == c->beacon_port || beacon_port == 0 || beacon_port > 65535 ||
+            !discovery)
+            return fail(CLI_USAGE, "serve: --beacon-port %.40s: give a UDP port, 1 to 65535%s",
+                        c->beacon_port, discovery ? "" : " (and drop --no-discovery)");
+    }
     if ((ret = open_replica(c, &r)) != CLI_OK)
         return ret;
-    /* this device's record lists where it listens, so the office's nodes can dial it */
-    rc = c->listen ? rep_replica_announce(r, &c->listen, 1, &written) : 0;
+    /* this device's record lists where it listens, so the office's nodes can dial it; not an
+     * endpoint on every address, which names no address another node could dial (they find
+     * this one by its beacons, or by --peer) */
+    wildcard = c->listen != NULL && (strncmp(c->listen, "tcp://0.0.0.0:", 14) == 0 ||
+                                     strncmp(c->listen, "tcp://*:", 8) == 0);
+    rc = c->listen && !wildcard ? rep_replica_announce(r, &c->listen, 1, &written) : 0;
     if (rc == -EPERM) {
         ret = fail(CLI_FAIL, "serve: %.120s: this device is not a member of the office", c->dir);
         goto out;
@@ -3899,6 +3960,9 @@ cmd_serve(cli_t *c)
     opts.peers = c->peers;
     opts.npeers = (size_t)c->npeers;
     opts.log = serve_log;
+    if (discovery)
+        opts.flags |= REP_NODE_DISCOVERY;
+    opts.beacon_port = (unsigned)beacon_port;
     rc = rep_node_start(r, &opts, &node);
     if (rc == REP_EBUSY) {
         ret = fail(CLI_FAIL, "serve: %.120s: a node already serves this directory", c->dir);
@@ -3964,9 +4028,12 @@ static const char usage_text[] =
     "                                          (its name, or id: `devices`) from the office:\n"
     "                                          its later changes are refused, the office key\n"
     "                                          rotates; the others learn of it with the next sync\n"
-    "  serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]...\n"
-    "                                          run a node: sync with the office's other nodes\n"
-    "                                          until SIGINT or SIGTERM (events on stderr)\n"
+    "  serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]... [--no-discovery]\n"
+    "        [--beacon-port N]                 run a node: sync with the office's other nodes\n"
+    "                                          until SIGINT or SIGTERM (events on stderr);\n"
+    "                                          it finds them on the LAN by UDP broadcast\n"
+    "                                          beacons (port N, default 47300) unless\n"
+    "                                          --no-discovery; IP 0.0.0.0: every interface\n"
     "  export [--since-file VVFILE] [--changes] -o FILE\n"
     "                                          write a bundle of what VVFILE's replica (else an\n"
     "                                          empty one) lacks: its changes, or a snapshot of\n"
@@ -4023,8 +4090,9 @@ static const command_t commands[] = {
      "invite [--ttl 15m] | invite --file FILE --device NAME [--role member|admin]"},
     {"join", cmd_join, OPT_DEVICE, 1, 1, "join TOKEN [--device NAME]"},
     {"revoke", cmd_revoke, OPT_JSON, 1, 1, "revoke DEVICE [--json]"},
-    {"serve", cmd_serve, OPT_LISTEN | OPT_PEER, 0, 0,
-     "serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]..."},
+    {"serve", cmd_serve, OPT_LISTEN | OPT_PEER | OPT_NO_DISCOVERY | OPT_BEACON_PORT, 0, 0,
+     "serve [--listen tcp://IP:PORT] [--peer tcp://IP:PORT]... [--no-discovery] "
+     "[--beacon-port N]"},
     {"export", cmd_export, OPT_SINCE | OPT_OUTPUT | OPT_CHANGES | OPT_STATE, 0, 0,
      "export [--since-file VVFILE] [--changes] -o FILE | export --state -o FILE"},
     {"import", cmd_import, OPT_JSON | OPT_CHECK, 1, 1, "import FILE [--check] [--json]"},
