@@ -13,7 +13,7 @@ REP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REP_JOBS=${REP_JOBS:-2}
 REP_PACKAGES=(build-essential autoconf automake libtool pkg-config
               liblmdb-dev libsodium-dev libzmq3-dev libmsgpack-dev libzstd-dev libjansson-dev check
-              python3
+              python3 iproute2   # iproute2: tests/netns.sh makes network namespaces with ip
               clang libclang-rt-14-dev) # clang's libFuzzer (libclang_rt.fuzzer): the fuzz pass
 
 rep_say() { printf '\n==> %s\n' "$*"; }
