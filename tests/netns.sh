@@ -140,7 +140,7 @@ serve B --listen "tcp://0.0.0.0:$PORT"
 serve C --listen "tcp://${IP[C]}:$PORT"
 serve D --listen "tcp://0.0.0.0:$PORT" --no-discovery
 serve X --listen "tcp://0.0.0.0:$PORT"
-check "(a) A, B and C connect to each other within 20 s, given no peer" wait_for 20 all_connected
+check "(a) A, B and C connect to each other within 30 s, given no peer" wait_for 30 all_connected
 echo "# connected $(( $(now_ms) - t0 )) ms after the nodes started"
 writers=()
 for n in A B C; do

@@ -560,7 +560,6 @@ disc_open(node_state_t *n, uint64_t now)
                             .sin_addr.s_addr = htonl(INADDR_ANY)};
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0 ||
-        setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0 ||
         bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
         !(n->guard = calloc(1, sizeof *n->guard))) {
         nlog(n, "discovery off: cannot use UDP port %u: %s", port, strerror(errno));
@@ -1131,7 +1130,7 @@ status_decode(const uint8_t *p, size_t len, rep_node_status_t **out)
     rep__rd_t r;
     rep__rd_init(&r, p, len);
     uint32_t items = 0, npeers = 0;
-    uint64_t version, connected;
+    uint64_t version = 0, connected = 0;
     int rc = rep__rd_array(&r, &items);
     if (rc == 0 && items != 6 && items != 7)
         rc = REP_ECORRUPT;
