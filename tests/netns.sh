@@ -8,6 +8,7 @@
 #      a veth whose other end is in a namespace of its own: an address no peer can reach)
 #   B  member, listens on 0.0.0.0          C  member, listens on its address 10.201.0.3 only
 #   D  member, serves with --no-discovery  X  "Office Two"'s node, on the same bridge
+#   E  enrolled, then revoked by A before any node starts (it keeps the old epoch's key)
 # B and C are enrolled by provisioning files and never given each other's or A's address: B's
 # provisioning predates C's, so B learns of C from A once they are connected.
 #   (a) A, B and C connect to each other and to no one else, and their writes converge
@@ -16,6 +17,8 @@
 #   (c) X is never connected: none of A, B, C lists or admits it, it connects to no one, and
 #       both sides count the other's beacons as another office's
 #   (d) D, with --no-discovery, sends no beacon and is found by no one
+#   (e) E's beacons are ignored as a non-member's; it cannot read the new epoch's; no one stays
+#       connected to it
 # Needs root and a kernel that lets it make namespaces, veths and a bridge; otherwise it exits
 # 77 (skip) saying why. Everything it made is removed at exit. Every wait is bounded.
 #
@@ -30,7 +33,7 @@ command -v python3 >/dev/null 2>&1 || skip "python3 not found"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/netns.XXXXXX")
 P="rpl$$"                       # prefix of every namespace this run makes
-NODES="A B C D X"
+NODES="A B C D E X"
 NSES=()
 passed=0
 failed=0
@@ -51,7 +54,8 @@ mkns() { ip netns add "$1" 2>"$T/ip.err" || return 1; NSES+=("$1"); ip -n "$1" l
 mkns "${P}br" || skip "the kernel refuses network namespaces: $(cat "$T/ip.err")"
 ip -n "${P}br" link add br0 type bridge 2>"$T/ip.err" || skip "no bridge: $(cat "$T/ip.err")"
 ip -n "${P}br" link set br0 up
-declare -A IP=([A]=10.201.0.1 [B]=10.201.0.2 [C]=10.201.0.3 [D]=10.201.0.4 [X]=10.201.0.9)
+declare -A IP=([A]=10.201.0.1 [B]=10.201.0.2 [C]=10.201.0.3 [D]=10.201.0.4 [E]=10.201.0.5
+               [X]=10.201.0.9)
 for n in $NODES; do
     mkns "${P}$n" || skip "cannot make namespace ${P}$n: $(cat "$T/ip.err")"
     ip link add eth0 netns "${P}$n" type veth peer name "v$n" netns "${P}br" 2>"$T/ip.err" ||
@@ -122,13 +126,14 @@ digests_equal() { [ "$(for n in A B C; do r --dir "$T/$n" digest; done | sort -u
 # ---- the offices: A founds Office One and enrolls B, C and D by files; X founds Office Two --
 r --dir "$T/A" init --office "Office One" --device ws-a >/dev/null
 enrolled=0
-for n in B C D; do
+for n in B C D E; do
     code=$(r --dir "$T/A" invite --file "$T/$n.prov" --device "ws-${n,,}" 2>/dev/null | tail -n 1)
     r --dir "$T/$n" init --from "$T/$n.prov" --code "$code" >/dev/null 2>&1 &&
         enrolled=$((enrolled + 1))
 done
+r --dir "$T/A" revoke ws-e >/dev/null 2>&1 && enrolled=$((enrolled + 1))
 r --dir "$T/X" init --office "Office Two" --device ws-x >/dev/null
-check "B, C and D are enrolled by files (no endpoint anywhere)" eval '[ $enrolled -eq 3 ] &&
+check "B, C, D and E are enrolled by files (no endpoint anywhere), E is revoked" eval '[ $enrolled -eq 5 ] &&
     [ -z "$(r --dir "$T/A" devices --json | python3 -c "
 import json, sys
 print([d for d in json.load(sys.stdin)[\"devices\"] if d[\"endpoints\"]] or \"\")")" ]'
@@ -139,6 +144,7 @@ serve A --listen "tcp://0.0.0.0:$PORT"
 serve B --listen "tcp://0.0.0.0:$PORT"
 serve C --listen "tcp://${IP[C]}:$PORT"
 serve D --listen "tcp://0.0.0.0:$PORT" --no-discovery
+serve E --listen "tcp://0.0.0.0:$PORT"
 serve X --listen "tcp://0.0.0.0:$PORT"
 check "(a) A, B and C connect to each other within 30 s, given no peer" wait_for 30 all_connected
 echo "# connected $(( $(now_ms) - t0 )) ms after the nodes started"
@@ -176,17 +182,17 @@ check "(b) C, listening on one address, is reached there" \
     is A "[p['endpoint'] for p in n['peers'] if p['device_name'] == 'ws-c']" "['tcp://10.201.0.3:$PORT']"
 clean_beacons() {
     for n in A B C; do
-        is $n "n['discovery']['taken'] > 0 and [k for k, v in n['discovery']['ignored'].items() if v and k not in ('other_office', 'strangers')]" "[]" || return 1
+        is $n "n['discovery']['taken'] > 0 and [k for k, v in n['discovery']['ignored'].items() if v and k not in ('other_office', 'strangers', 'no_key')]" "[]" || return 1
     done
 }
-check "(b) beacons were taken, none ignored as forged, stale, replayed or misaddressed" clean_beacons
+check "(b) beacons were taken, none ignored as malformed, forged, stale, replayed or misaddressed" clean_beacons
 
 # ---- (c) another office's node on the same bridge ---------------------------------------------
 check "(c) X connects to no one, is dialed by no one, and counts Office One's beacons as another office's" \
     is X "(len(n['peers']), n['refused_connections'], n['discovery']['ignored']['other_office'] > 0, n['discovery']['taken'])" "(0, 0, True, 0)"
 no_x() {
     for n in A B C; do
-        is $n "(sorted(p['device_name'] for p in n['peers']), n['discovery']['ignored']['other_office'] > 0)" \
+        is $n "(sorted(p['device_name'] for p in n['peers'] if p['device_name'] != 'ws-e'), n['discovery']['ignored']['other_office'] > 0)" \
             "$(python3 -c "print((sorted({'ws-a', 'ws-b', 'ws-c', 'ws-d'} - {'ws-${n,,}'}), True))")" || return 1
     done
     ! grep -E "10\.201\.0\.9|ws-x" "$T/A.log" "$T/B.log" "$T/C.log"
@@ -207,7 +213,16 @@ check "status prints discovery and the discovered peers" \
           r --dir "$T/B" status | grep -q "tcp://10.201.0.1:$PORT (discovered)  connected" &&
           r --dir "$T/D" status | grep -q "^discovery    off"'
 
-for n in A B C D X; do
+# ---- (e) a revoked device ------------------------------------------------------------------------
+check "(e) A, which revoked E, counts E's beacons as a non-member's and never lists it" \
+    is A "(n['discovery']['ignored']['strangers'] > 0, [p for p in n['peers'] if p['device_name'] == 'ws-e'])" "(True, [])"
+check "(e) E cannot read the office's beacons of the new epoch, and A never dialed it" \
+    eval 'is E "n[\"discovery\"][\"ignored\"][\"no_key\"] > 0" True && ! grep -q "10\.201\.0\.5" "$T/A.log"'
+e_alone() { [ "$(connected E)" = 0 ]; }
+check "(e) within 15 s no one is connected to E (B and C learn of the revocation from A)" \
+    wait_for 15 e_alone
+
+for n in A B C D E X; do
     kill -TERM "${PID[$n]}" 2>/dev/null
     wait "${PID[$n]}" 2>/dev/null
     rc=$?
