@@ -19,6 +19,9 @@
 #   (d) D, with --no-discovery, sends no beacon and is found by no one
 #   (e) E's beacons are ignored as a non-member's; it cannot read the new epoch's; no one stays
 #       connected to it
+#   (f) an eavesdropper F on the bridge captures A's beacon: sent again from F's address, with a
+#       bit flipped, as garbage, or again from A's own address, it is ignored (misaddressed,
+#       forged, malformed, replayed) and counted as such
 # Needs root and a kernel that lets it make namespaces, veths and a bridge; otherwise it exits
 # 77 (skip) saying why. Everything it made is removed at exit. Every wait is bounded.
 #
@@ -65,6 +68,13 @@ for n in $NODES; do
     ip -n "${P}$n" link set eth0 up
 done
 # A's second interface: up and broadcast-capable, but its other end is in a namespace alone
+# F: an eavesdropper on the bridge, with no node
+mkns "${P}F" || skip "cannot make a namespace: $(cat "$T/ip.err")"
+ip link add eth0 netns "${P}F" type veth peer name vF netns "${P}br" 2>"$T/ip.err" ||
+    skip "no veth: $(cat "$T/ip.err")"
+ip -n "${P}br" link set vF master br0 up
+ip -n "${P}F" addr add 10.201.0.66/24 brd + dev eth0
+ip -n "${P}F" link set eth0 up
 mkns "${P}nowhere" || skip "cannot make a namespace: $(cat "$T/ip.err")"
 ip link add eth1 netns "${P}A" type veth peer name eth0 netns "${P}nowhere" 2>"$T/ip.err" ||
     skip "no veth: $(cat "$T/ip.err")"
@@ -221,6 +231,50 @@ check "(e) E cannot read the office's beacons of the new epoch, and A never dial
 e_alone() { [ "$(connected E)" = 0 ]; }
 check "(e) within 15 s no one is connected to E (B and C learn of the revocation from A)" \
     wait_for 15 e_alone
+
+# ---- (f) captured beacons sent again ----------------------------------------------------------
+# udp MODE...: F's (or A's) python: "capture FILE" waits (at most 10 s) for a beacon from A and
+# keeps it; "send FILE [flip|garbage]" broadcasts it (altered) on the bridge from where it runs
+udp() {
+    python3 -c '
+import socket, sys, time
+mode, path = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+if mode == "capture":
+    s.bind(("", int(sys.argv[3])))
+    s.settimeout(10)
+    while True:
+        b, src = s.recvfrom(512)
+        if src[0] == "10.201.0.1":
+            open(path, "wb").write(b)
+            break
+else:
+    b = bytearray(open(path, "rb").read())
+    if len(sys.argv) > 4 and sys.argv[4] == "flip":
+        b[40] ^= 1
+    if len(sys.argv) > 4 and sys.argv[4] == "garbage":
+        b = b"RPLD" + b"\x01" + b"junk"
+    s.sendto(bytes(b), ("10.201.0.255", int(sys.argv[3])))
+' "$@"
+}
+ign() { q B "n['discovery']['ignored']['$1']"; }
+ip netns exec "${P}F" bash -c "$(declare -f udp); udp capture '$T/a.beacon' $BEACON"
+before=($(ign misaddressed) $(ign forged) $(ign malformed) $(ign replayed))
+ip netns exec "${P}F" bash -c "$(declare -f udp); udp send '$T/a.beacon' $BEACON;
+    udp send '$T/a.beacon' $BEACON flip; udp send '$T/a.beacon' $BEACON garbage"
+ip netns exec "${P}A" bash -c "$(declare -f udp); udp send '$T/a.beacon' $BEACON"
+counted() {
+    local after=($(ign misaddressed) $(ign forged) $(ign malformed) $(ign replayed)) i
+    for i in 0 1 2 3; do [ "${after[$i]}" -gt "${before[$i]}" ] || return 1; done
+}
+check "(f) A's captured beacon sent again from F, altered, as garbage, or from A: all counted as ignored by B" \
+    wait_for 5 counted
+check "(f) ...B logged the misaddressed one, and never dialed F's address" \
+    eval 'grep -q "beacon of ws-a (.*) from 10.201.0.66: it names another address" "$T/B.log" &&
+          ! grep -q "dialing tcp://10.201.0.66" "$T/B.log" &&
+          is B "[p for p in n['"'"'peers'"'"'] if '"'"'10.201.0.66'"'"' in p['"'"'endpoint'"'"']]" "[]"'
 
 for n in A B C D E X; do
     kill -TERM "${PID[$n]}" 2>/dev/null
