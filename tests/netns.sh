@@ -22,6 +22,8 @@
 #   (f) an eavesdropper F on the bridge captures A's beacon: sent again from F's address, with a
 #       bit flipped, as garbage, or again from A's own address, it is ignored (misaddressed,
 #       forged, malformed, replayed) and counted as such
+#   (g) B moves to another address (its node restarted there): A and C find it there, and A
+#       forgets the old address once nothing came from it for 15 s
 # Needs root and a kernel that lets it make namespaces, veths and a bridge; otherwise it exits
 # 77 (skip) saying why. Everything it made is removed at exit. Every wait is bounded.
 #
@@ -48,7 +50,7 @@ cleanup() {
     done
     wait 2>/dev/null
     for ns in "${NSES[@]}"; do ip netns del "$ns" 2>/dev/null; done
-    rm -rf "$T"
+    [ -n "${KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 trap "exit 1" INT TERM
@@ -177,15 +179,16 @@ is() {
     echo "# $1: $2 = $got, want $3"
     return 1
 }
-check "(b) A beacons on both its interfaces (two per round)" \
-    is A "n['discovery']['sent'] >= 4 and n['discovery']['sent'] % 2 == 0" True
+two_rounds() { is A "n['discovery']['sent'] >= 4 and n['discovery']['sent'] % 2 == 0" True; }
+check "(b) A beacons on both its interfaces (two per round)" wait_for 5 two_rounds
 peer_a() {
     for n in B C; do
         is $n "[(p['endpoint'], p['connected'], p['discovered']) for p in n['peers'] if p['device_name'] == 'ws-a']" \
             "[('tcp://10.201.0.1:$PORT', True, True)]" || return 1
     done
 }
-check "(b) B and C reach A at 10.201.0.1, the address its beacon came from, marked discovered" peer_a
+check "(b) B and C reach A at 10.201.0.1, the address its beacon came from, marked discovered" \
+    wait_for 10 peer_a
 check "(b) no node ever dialed 10.202.0.1, A's unreachable address" \
     eval '! grep "10\.202\." "$T/B.log" "$T/C.log" "$T/X.log" && is B "[p for p in n['"'"'peers'"'"'] if '"'"'10.202.'"'"' in p['"'"'endpoint'"'"']]" "[]"'
 check "(b) C, listening on one address, is reached there" \
@@ -226,8 +229,9 @@ check "status prints discovery and the discovered peers" \
 # ---- (e) a revoked device ------------------------------------------------------------------------
 check "(e) A, which revoked E, counts E's beacons as a non-member's and never lists it" \
     is A "(n['discovery']['ignored']['strangers'] > 0, [p for p in n['peers'] if p['device_name'] == 'ws-e'])" "(True, [])"
-check "(e) E cannot read the office's beacons of the new epoch, and A never dialed it" \
-    eval 'is E "n[\"discovery\"][\"ignored\"][\"no_key\"] > 0" True && ! grep -q "10\.201\.0\.5" "$T/A.log"'
+check "(e) E cannot read the office's beacons of the new epoch; A never dialed it, and logged why" \
+    eval 'is E "n[\"discovery\"][\"ignored\"][\"no_key\"] > 0" True && ! grep -q "dialing tcp://10.201.0.5" "$T/A.log" &&
+          grep -q "ignoring the beacons of device .* from 10.201.0.5: not a member" "$T/A.log"'
 e_alone() { [ "$(connected E)" = 0 ]; }
 check "(e) within 15 s no one is connected to E (B and C learn of the revocation from A)" \
     wait_for 15 e_alone
@@ -275,6 +279,27 @@ check "(f) ...B logged the misaddressed one, and never dialed F's address" \
     eval 'grep -q "beacon of ws-a (.*) from 10.201.0.66: it names another address" "$T/B.log" &&
           ! grep -q "dialing tcp://10.201.0.66" "$T/B.log" &&
           is B "[p for p in n['"'"'peers'"'"'] if '"'"'10.201.0.66'"'"' in p['"'"'endpoint'"'"']]" "[]"'
+
+# ---- (g) a workstation that moves ------------------------------------------------------------
+kill -TERM "${PID[B]}" 2>/dev/null
+wait "${PID[B]}" 2>/dev/null
+PID[B]=
+ip -n "${P}B" addr flush dev eth0
+ip -n "${P}B" addr add 10.201.0.22/24 brd + dev eth0
+t0=$(now_ms)
+serve B --listen "tcp://0.0.0.0:$PORT"
+b_moved() {
+    for n in A C; do
+        [ "$(q $n "[(p['endpoint'], p['connected']) for p in n['peers'] if p['device_name'] == 'ws-b']")" = \
+          "[('tcp://10.201.0.22:$PORT', True)]" ] || return 1
+    done
+}
+check "(g) B, moved to 10.201.0.22, is reached there by A and C within 10 s" wait_for 10 b_moved
+echo "# found at its new address $(( $(now_ms) - t0 )) ms after its node restarted"
+check "(g) A forgets B's old address within 25 s" \
+    wait_for 25 grep -q "forgetting tcp://10.201.0.2:$PORT: no beacon from it" "$T/A.log"
+r --dir "$T/B" put moved/b v=1 >/dev/null
+check "(g) a write on B, moved, reaches A and C" wait_for 5 digests_equal
 
 for n in A B C D E X; do
     kill -TERM "${PID[$n]}" 2>/dev/null

@@ -56,7 +56,6 @@ typedef struct dev {
     size_t nrid;
     uint64_t rid_seen;            /* when (monotonic ms) */
     uint64_t bad_logged;          /* refused messages counted when last logged */
-    uint64_t disc_logged;         /* when an ignored beacon of it was last logged */
 } device_t;
 
 typedef struct dial {
@@ -114,6 +113,8 @@ typedef struct node_state {
     size_t nbkeys;
     rep__beacon_guard_t *guard;
     rep_discovery_status_t disc;
+    refusal_t disc_logged[16];    /* devices whose ignored beacons were logged lately */
+    unsigned ndisc_logged;
 } node_state_t;
 
 struct rep_node {
@@ -706,6 +707,22 @@ disc_round(node_state_t *n, uint64_t now)
     return disc_expire(n, now);
 }
 
+/* May a line about the ignored beacons of this device be logged (at most one per
+ * DISC_LOG_MS for each of the last few devices)? */
+static bool
+disc_log_ok(node_state_t *n, const uint8_t device[REP_SIGN_PK_BYTES], uint64_t now)
+{
+    for (unsigned i = 0; i < REP_ARRAY_LEN(n->disc_logged); i++) {
+        refusal_t *f = &n->disc_logged[i];
+        if (memcmp(f->key, device, sizeof f->key) == 0 && f->at && now - f->at < DISC_LOG_MS)
+            return false;
+    }
+    refusal_t *f = &n->disc_logged[n->ndisc_logged++ % REP_ARRAY_LEN(n->disc_logged)];
+    memcpy(f->key, device, sizeof f->key);
+    f->at = now;
+    return true;
+}
+
 /* One datagram heard on the beacon port, from (src, 4 bytes). */
 static int
 disc_take(node_state_t *n, const uint8_t *p, size_t len, const uint8_t src[4], uint64_t now)
@@ -731,6 +748,9 @@ disc_take(node_state_t *n, const uint8_t *p, size_t len, const uint8_t src[4], u
     }
     if (i < 0 || !n->devs[i].enrolled) {
         n->disc.strangers++;
+        if (disc_log_ok(n, b.device, now))
+            nlog(n, "ignoring the beacons of device %.8s from %s: not a member of this office "
+                    "(revoked, or not yet known here)", id, ip);
         return 0;
     }
     device_t *d = &n->devs[i];
@@ -745,8 +765,7 @@ disc_take(node_state_t *n, const uint8_t *p, size_t len, const uint8_t src[4], u
             n->disc.replayed++;
         else
             n->disc.misaddressed++;
-        if (rc != REP_EEXIST && (!d->disc_logged || now - d->disc_logged >= DISC_LOG_MS)) {
-            d->disc_logged = now;
+        if (rc != REP_EEXIST && disc_log_ok(n, b.device, now)) {
             if (rc == REP_EEXPIRED)
                 nlog(n, "ignoring the beacons of %s from %s: its clock is %lld s off ours",
                      dev_label(d, label, sizeof label), ip,
