@@ -123,14 +123,18 @@ except Exception as e:
 }
 connected() { q "$1" "sum(p['connected'] for p in n['peers'])"; }
 # wait_for SECONDS CMD...: until CMD succeeds, at most SECONDS
+# (quietly: the last try, after the deadline, says what it saw)
+quiet=
 wait_for() {
     local deadline=$(($(now_ms) + $1 * 1000))
     shift
+    quiet=1
     while [ "$(now_ms)" -lt "$deadline" ]; do
-        "$@" && return 0
+        "$@" && { quiet=; return 0; }
         sleep 0.2
     done
-    return 1
+    quiet=
+    "$@"
 }
 all_connected() { for n in A B C; do [ "$(connected "$n")" = 2 ] || return 1; done; }
 digests_equal() { [ "$(for n in A B C; do r --dir "$T/$n" digest; done | sort -u | wc -l)" -eq 1 ]; }
@@ -176,7 +180,7 @@ is() {
     local got
     got=$(q "$1" "$2")
     [ "$got" = "$3" ] && return 0
-    echo "# $1: $2 = $got, want $3"
+    [ -n "$quiet" ] || echo "# $1: $2 = $got, want $3"
     return 1
 }
 two_rounds() { is A "n['discovery']['sent'] >= 4 and n['discovery']['sent'] % 2 == 0" True; }
