@@ -3917,7 +3917,6 @@ cmd_serve(cli_t *c)
     rep_node_opts_t opts;
     sigset_t sigs;
     int ret, rc, sig = 0, written = 0;
-
     int discovery = !(c->seen & OPT_NO_DISCOVERY), wildcard;
     unsigned long beacon_port = 0;
     char *end = NULL;

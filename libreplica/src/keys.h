@@ -57,7 +57,8 @@ int rep__verify(const uint8_t sig[REP_SIG_BYTES], const void *m, size_t n,
 
 /* A keyed BLAKE2b tag (crypto_generichash with a 32-byte key) of m, REP_MAC_BYTES long. Check
  * a tag with rep__memcmp_ct. */
-void rep__mac(uint8_t out[REP_MAC_BYTES], const void *m, size_t n, const uint8_t key[REP_KEY_BYTES]);
+void rep__mac(uint8_t out[REP_MAC_BYTES], const void *m, size_t n,
+              const uint8_t key[REP_KEY_BYTES]);
 
 /* Subkey id of key for context ctx (exactly 8 characters), crypto_kdf_derive_from_key. */
 void rep__kdf(uint8_t out[REP_KEY_BYTES], uint64_t id, const char ctx[8],
