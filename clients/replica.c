@@ -983,7 +983,9 @@ enum {
     OPT_RELAY = 1u << 20,
     OPT_PEERS_ONLY = 1u << 21,
     OPT_CURSOR = 1u << 22,
-    OPT_LIMIT = 1u << 23
+    OPT_LIMIT = 1u << 23,
+    OPT_NO_DISCOVERY = 1u << 24,
+    OPT_BEACON_PORT = 1u << 25
 };
 
 /* Options every command takes. */
@@ -1010,6 +1012,7 @@ static const option_def_t option_defs[] = {
     {"check", '\0', OPT_CHECK, 0},    {"relay", '\0', OPT_RELAY, 0},
     {"peers-only", '\0', OPT_PEERS_ONLY, 0},
     {"since", '\0', OPT_CURSOR, 1},    {"limit", '\0', OPT_LIMIT, 1},
+    {"no-discovery", '\0', OPT_NO_DISCOVERY, 0}, {"beacon-port", '\0', OPT_BEACON_PORT, 1},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -1033,6 +1036,7 @@ typedef struct cli {
     const char *limit;  /* changes --limit */
     const char **peers; /* every --peer, in order */
     int npeers;
+    const char *beacon_port;
     int json;
     unsigned seen; /* OPT_* bits given */
     int npos;
@@ -1122,6 +1126,9 @@ cli_store(cli_t *c, unsigned bit, const char *val)
         break;
     case OPT_LIMIT:
         c->limit = val;
+        break;
+    case OPT_BEACON_PORT:
+        c->beacon_port = val;
         break;
     default:
         break;
@@ -3654,9 +3661,29 @@ json_node_status(const rep_node_status_t *ns)
         bad |= jset(e, "sent_bytes", json_u64(p->sent_bytes));
         bad |= jset(e, "received_bytes", json_u64(p->received_bytes));
         bad |= jset(e, "refused", json_u64(p->refused));
+        bad |= jset(e, "discovered", json_boolean(p->discovered));
         bad |= jpush(peers, e);
     }
     bad |= jset(o, "peers", peers);
+    if (!bad) {
+        const rep_discovery_status_t *d = &ns->discovery;
+        json_t *disc = json_object(), *ign = json_object();
+
+        bad |= jset(disc, "on", json_boolean(d->on));
+        bad |= jset(disc, "port", json_u64(d->port));
+        bad |= jset(disc, "sent", json_u64(d->sent));
+        bad |= jset(disc, "taken", json_u64(d->taken));
+        bad |= jset(ign, "other_office", json_u64(d->other_office));
+        bad |= jset(ign, "malformed", json_u64(d->malformed));
+        bad |= jset(ign, "forged", json_u64(d->forged));
+        bad |= jset(ign, "no_key", json_u64(d->no_key));
+        bad |= jset(ign, "strangers", json_u64(d->strangers));
+        bad |= jset(ign, "misaddressed", json_u64(d->misaddressed));
+        bad |= jset(ign, "stale", json_u64(d->stale));
+        bad |= jset(ign, "replayed", json_u64(d->replayed));
+        bad |= jset(disc, "ignored", ign);
+        bad |= jset(o, "discovery", disc);
+    }
     if (bad) {
         json_decref(o);
         return NULL;
@@ -3699,14 +3726,32 @@ print_node_status(const char *dir)
         }
         printf("%-12s ", i == 0 ? "peers" : "");
         put_safe(*p->device_name ? p->device_name : "?");
-        printf(" (%.16s)  %s  %s  last seen %s  behind %" PRIu64 "  sent %" PRIu64
+        printf(" (%.16s)  %s%s  %s  last seen %s  behind %" PRIu64 "  sent %" PRIu64
                " B  received %" PRIu64 " B  refused %" PRIu64 "\n",
                *p->device_id ? p->device_id : "unresolved", *p->endpoint ? p->endpoint : "inbound",
-               p->connected ? "connected" : "not connected", seen, p->behind, p->sent_bytes,
-               p->received_bytes, p->refused);
+               p->discovered ? " (discovered)" : "", p->connected ? "connected" : "not connected",
+               seen, p->behind, p->sent_bytes, p->received_bytes, p->refused);
     }
     if (ns->npeers == 0)
         printf("peers        (none)\n");
+    if (ns->discovery.on) {
+        const rep_discovery_status_t *d = &ns->discovery;
+        uint64_t ignored = d->other_office + d->malformed + d->forged + d->no_key +
+                           d->strangers + d->misaddressed + d->stale + d->replayed;
+
+        printf("discovery    UDP port %u: %" PRIu64 " beacon(s) sent, %" PRIu64
+               " taken, %" PRIu64 " ignored",
+               d->port, d->sent, d->taken, ignored);
+        if (ignored)
+            printf(" (other office %" PRIu64 ", malformed %" PRIu64 ", forged %" PRIu64
+                   ", no key %" PRIu64 ", not a member %" PRIu64 ", misaddressed %" PRIu64
+                   ", stale %" PRIu64 ", replayed %" PRIu64 ")",
+                   d->other_office, d->malformed, d->forged, d->no_key, d->strangers,
+                   d->misaddressed, d->stale, d->replayed);
+        printf("\n");
+    } else {
+        printf("discovery    off\n");
+    }
     rep_node_status_free(&ns);
 }
 
@@ -4205,11 +4250,22 @@ cmd_serve(cli_t *c)
     rep_node_opts_t opts;
     sigset_t sigs;
     int ret, rc, sig = 0, written = 0;
+    int discovery = !(c->seen & OPT_NO_DISCOVERY), wildcard;
+    unsigned long beacon_port = 0;
+    char *end = NULL;
 
-    if (c->listen == NULL && c->npeers == 0)
+    if (c->listen == NULL && c->npeers == 0 && !discovery)
         return fail(CLI_USAGE, "serve: give --listen tcp://IP:PORT, --peer tcp://IP:PORT, or both");
     if ((c->seen & OPT_PEERS_ONLY) && c->npeers == 0)
         return fail(CLI_USAGE, "serve --peers-only: give the --peer endpoints to dial");
+    if (c->beacon_port != NULL) {
+        errno = 0;
+        beacon_port = strtoul(c->beacon_port, &end, 10);
+        if (errno || *end || end == c->beacon_port || beacon_port == 0 || beacon_port > 65535 ||
+            !discovery)
+            return fail(CLI_USAGE, "serve: --beacon-port %.40s: give a UDP port, 1 to 65535%s",
+                        c->beacon_port, discovery ? "" : " (and drop --no-discovery)");
+    }
     if ((ret = open_replica(c, &r)) != CLI_OK)
         return ret;
     rep_info_t *in = NULL;
@@ -4224,9 +4280,16 @@ cmd_serve(cli_t *c)
                    c->dir);
         goto out;
     }
-    /* this device's record lists where it listens, so the office's nodes can dial it; a relay
-     * writes nothing: the office dials it as --peer NAME=tcp://HOST:PORT */
-    if (rc == 0 && !relay && c->listen)
+    if (relay || (c->seen & OPT_PEERS_ONLY))
+        discovery = 0; /* beacons are tagged with the office key, which a relay lacks; a site
+                          that reaches the office through a relay dials only it */
+    /* this device's record lists where it listens, so the office's nodes can dial it; not an
+     * endpoint on every address, which names no address another node could dial (they find
+     * this one by its beacons, or by --peer); a relay writes nothing: the office dials it as
+     * --peer NAME=tcp://HOST:PORT */
+    wildcard = c->listen != NULL && (strncmp(c->listen, "tcp://0.0.0.0:", 14) == 0 ||
+                                     strncmp(c->listen, "tcp://*:", 8) == 0);
+    if (rc == 0 && !relay && c->listen && !wildcard)
         rc = rep_replica_announce(r, &c->listen, 1, &written);
     if (rc == -EPERM) {
         ret = fail(CLI_FAIL, "serve: %.120s: this device is not a member of the office", c->dir);
@@ -4237,12 +4300,12 @@ cmd_serve(cli_t *c)
                    rep_strerror(rc));
         goto out;
     }
-    if (written)
+    if (written && c->listen)
         note("serve: %s now lists %s in the office's device list", c->dir, c->listen);
     if (relay)
         note("serve: a relay: it stores and forwards the office's sealed changes and cannot "
-             "read them; workstations reach it with --peer NAME=%s", c->listen ? c->listen
-                                                                        : "tcp://HOST:PORT");
+             "read them; workstations reach it with --peer NAME=%s",
+             c->listen && !wildcard ? c->listen : "tcp://HOST:PORT");
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
@@ -4254,6 +4317,9 @@ cmd_serve(cli_t *c)
     if (c->seen & OPT_PEERS_ONLY)
         opts.flags |= REP_NODE_NO_AUTODIAL;
     opts.log = serve_log;
+    if (discovery)
+        opts.flags |= REP_NODE_DISCOVERY;
+    opts.beacon_port = (unsigned)beacon_port;
     rc = rep_node_start(r, &opts, &node);
     if (rc == REP_EBUSY) {
         ret = fail(CLI_FAIL, "serve: %.120s: a node already serves this directory", c->dir);
@@ -4321,13 +4387,17 @@ static const char usage_text[] =
     "                                          (its name, or id: `devices`) from the office:\n"
     "                                          its later changes are refused, the office key\n"
     "                                          rotates; the others learn of it with the next sync\n"
-    "  serve [--listen tcp://IP:PORT] [--peer [DEVICE=]tcp://IP:PORT]... [--relay]\n"
+    "  serve [--listen tcp://IP:PORT] [--peer [DEVICE=]tcp://IP:PORT]... [--no-discovery]\n"
+    "        [--beacon-port N] [--peers-only] [--relay]\n"
     "                                          run a node: sync with the office's other nodes\n"
     "                                          until SIGINT or SIGTERM (events on stderr);\n"
+    "                                          it finds them on the LAN by UDP broadcast\n"
+    "                                          beacons (port N, default 47300) unless\n"
+    "                                          --no-discovery; IP 0.0.0.0: every interface;\n"
     "                                          DEVICE= names a relay (it lists no endpoint);\n"
+    "                                          --peers-only: dial no endpoint but the --peer ones;\n"
     "                                          --relay serves a relay's replica: it stores and\n"
-    "                                          forwards sealed changes it cannot read;\n"
-    "                                          --peers-only: dial no endpoint but the --peer ones\n"
+    "                                          forwards sealed changes it cannot read\n"
     "  export [--since-file VVFILE] [--changes] -o FILE\n"
     "                                          write a bundle of what VVFILE's replica (else an\n"
     "                                          empty one) lacks: its changes, or a snapshot of\n"
@@ -4389,8 +4459,10 @@ static const command_t commands[] = {
      "--relay]"},
     {"join", cmd_join, OPT_DEVICE | OPT_RELAY, 1, 1, "join TOKEN [--device NAME] [--relay]"},
     {"revoke", cmd_revoke, OPT_JSON, 1, 1, "revoke DEVICE [--json]"},
-    {"serve", cmd_serve, OPT_LISTEN | OPT_PEER | OPT_RELAY | OPT_PEERS_ONLY, 0, 0,
-     "serve [--listen tcp://IP:PORT] [--peer [DEVICE=]tcp://IP:PORT]... [--relay] [--peers-only]"},
+    {"serve", cmd_serve,
+     OPT_LISTEN | OPT_PEER | OPT_RELAY | OPT_PEERS_ONLY | OPT_NO_DISCOVERY | OPT_BEACON_PORT, 0, 0,
+     "serve [--listen tcp://IP:PORT] [--peer [DEVICE=]tcp://IP:PORT]... [--no-discovery] "
+     "[--beacon-port N] [--peers-only] [--relay]"},
     {"export", cmd_export, OPT_SINCE | OPT_OUTPUT | OPT_CHANGES | OPT_STATE, 0, 0,
      "export [--since-file VVFILE] [--changes] -o FILE | export --state -o FILE"},
     {"import", cmd_import, OPT_JSON | OPT_CHECK, 1, 1, "import FILE [--check] [--json]"},

@@ -13,7 +13,7 @@ REP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REP_JOBS=${REP_JOBS:-2}
 REP_PACKAGES=(build-essential autoconf automake libtool pkg-config
               liblmdb-dev libsodium-dev libzmq3-dev libmsgpack-dev libzstd-dev libjansson-dev check
-              python3
+              python3 iproute2   # iproute2: tests/netns.sh makes network namespaces with ip
               tcpdump   # tests/relay.sh: the relay's traffic holds no plaintext
               libmicrohttpd-dev curl  # tests/connector.sh: the HTTP endpoint, the example connector
               clang libclang-rt-14-dev) # clang's libFuzzer (libclang_rt.fuzzer): the fuzz pass

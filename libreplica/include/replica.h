@@ -960,6 +960,21 @@ typedef struct rep_node rep_node_t;
 
 /** Flags for rep_node_opts_t.flags. */
 #define REP_NODE_NO_AUTODIAL 0x1u /**< dial only opts.peers, not every enrolled device's endpoints */
+/** Discovery on the LAN: send UDP broadcast beacons (every beacon_ms, to beacon_port) on the
+    interfaces the node listens on — every up, broadcast-capable, non-loopback IPv4 interface
+    when it listens on every address (0.0.0.0 or *), else the one holding the listen address —
+    and dial the node of every enrolled device whose beacon it hears, at the address the
+    beacon came from (so never an address of the sender that this node cannot reach). A
+    beacon carries the office's tag, the device id, the listen port and the time, tagged with
+    the office key; beacons of other offices, forged, stale or replayed ones, and those of
+    devices that are not (or no longer) members are ignored and counted (rep_node_status_t).
+    The device's CURVE key is the membership log's, never the beacon's. Static peers work
+    alongside. A node that cannot bind the beacon port runs without discovery (and logs why).
+    IPv4 only. */
+#define REP_NODE_DISCOVERY 0x2u
+
+/** The UDP port of discovery beacons when rep_node_opts_t.beacon_port is 0. */
+#define REP_BEACON_PORT 47300
 
 /** Options for rep_node_start(). Zero-initialize, then set what you need. */
 typedef struct rep_node_opts {
@@ -977,6 +992,10 @@ typedef struct rep_node_opts {
     size_t max_msg;              /**< largest ZeroMQ message accepted (0: 4 MiB, at least
                                       64 KiB); batches are made to fit under it */
     uint64_t anti_entropy_ms;    /**< a HELLO to every peer this often (0: 2000) */
+    unsigned beacon_port;        /**< with REP_NODE_DISCOVERY: UDP port of beacons, sent and
+                                      heard (0: REP_BEACON_PORT); the office's nodes must agree */
+    uint64_t beacon_ms;          /**< with REP_NODE_DISCOVERY: a beacon this often, +-25% (0:
+                                      1500) */
 } rep_node_opts_t;
 
 /**
@@ -1004,7 +1023,24 @@ typedef struct rep_peer_status {
     uint64_t behind;             /**< changes of ours it is known to lack */
     uint64_t sent_bytes, received_bytes;
     uint64_t refused;            /**< messages of it refused (malformed, another office, ...) */
+    int discovered;              /**< 1 when @p endpoint was learned from its beacon */
 } rep_peer_status_t;
+
+/** What discovery did (REP_NODE_DISCOVERY): beacons sent, taken, and ignored by reason. */
+typedef struct rep_discovery_status {
+    int on;                      /**< 1 while the node sends and hears beacons */
+    unsigned port;               /**< their UDP port */
+    uint64_t sent;               /**< beacons sent (one per interface per round) */
+    uint64_t taken;              /**< beacons of the office's members taken */
+    uint64_t other_office;       /**< ignored: another office's */
+    uint64_t malformed;          /**< ignored: not a beacon, or a newer version */
+    uint64_t forged;             /**< ignored: the tag did not verify (forged or altered) */
+    uint64_t no_key;             /**< ignored: tagged with an office key this replica lacks */
+    uint64_t strangers;          /**< ignored: a device not (or no longer) a member */
+    uint64_t misaddressed;       /**< ignored: sent from another address than it names */
+    uint64_t stale;              /**< ignored: its time too far from ours (5 min) */
+    uint64_t replayed;           /**< ignored: not newer than one taken from that address */
+} rep_discovery_status_t;
 
 /** A node's state. */
 typedef struct rep_node_status {
@@ -1014,6 +1050,7 @@ typedef struct rep_node_status {
     uint64_t bad_frames;         /**< messages dropped before the sync engine (bad framing) */
     size_t npeers;
     rep_peer_status_t *peers;    /**< by device id, unresolved endpoints last */
+    rep_discovery_status_t discovery;
 } rep_node_status_t;
 
 /**

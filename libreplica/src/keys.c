@@ -147,6 +147,12 @@ rep__verify(const uint8_t sig[REP_SIG_BYTES], const void *m, size_t n,
 }
 
 void
+rep__mac(uint8_t out[REP_MAC_BYTES], const void *m, size_t n, const uint8_t key[REP_KEY_BYTES])
+{
+    crypto_generichash(out, REP_MAC_BYTES, m, n, key, REP_KEY_BYTES);
+}
+
+void
 rep__kdf(uint8_t out[REP_KEY_BYTES], uint64_t id, const char ctx[8], const uint8_t key[REP_KEY_BYTES])
 {
     crypto_kdf_derive_from_key(out, REP_KEY_BYTES, id, ctx, key);

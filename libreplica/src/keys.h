@@ -1,6 +1,7 @@
 /* keys.h — cryptography for the replica (internal). The only module that sees libsodium.
  *
- * Hashing (BLAKE2b-256: change hashes, chain heads, checksums, the digest), random bytes,
+ * Hashing (BLAKE2b-256: change hashes, chain heads, checksums, the digest; keyed BLAKE2b:
+ * the tags of discovery beacons), random bytes,
  * the device's Ed25519 identity (from which the actor id is derived) and its signatures,
  * subkeys of an office key (crypto_kdf), and authenticated encryption of changes and
  * snapshots (XChaCha20-Poly1305 IETF, 192-bit random nonces).
@@ -53,6 +54,11 @@ void rep__sign(uint8_t sig[REP_SIG_BYTES], const void *m, size_t n,
                const uint8_t sk[REP_SIGN_SK_BYTES]);
 int rep__verify(const uint8_t sig[REP_SIG_BYTES], const void *m, size_t n,
                 const uint8_t pk[REP_SIGN_PK_BYTES]);
+
+/* A keyed BLAKE2b tag (crypto_generichash with a 32-byte key) of m, REP_MAC_BYTES long. Check
+ * a tag with rep__memcmp_ct. */
+void rep__mac(uint8_t out[REP_MAC_BYTES], const void *m, size_t n,
+              const uint8_t key[REP_KEY_BYTES]);
 
 /* Subkey id of key for context ctx (exactly 8 characters), crypto_kdf_derive_from_key. */
 void rep__kdf(uint8_t out[REP_KEY_BYTES], uint64_t id, const char ctx[8],

@@ -131,6 +131,27 @@ rep__members_list(rep_replica_t *r, rep__member_t **out, size_t *n)
     return 0;
 }
 
+int
+rep__members_beacon_keys(rep_replica_t *r, uint32_t *epoch, rep__beacon_key_t **keys, size_t *n)
+{
+    *keys = NULL;
+    *n = 0;
+    rep__trust_t tr;
+    REP_TRY(rep__store_read(r->st, trust_fn, &tr));
+    int rc = 0;
+    *epoch = tr.epoch;
+    if (tr.nkeys && !(*keys = calloc(tr.nkeys, sizeof **keys)))
+        rc = -ENOMEM;
+    for (size_t i = 0; i < tr.nkeys && rc == 0; i++) {
+        (*keys)[i].epoch = tr.keys[i].epoch;
+        memcpy((*keys)[i].key, rep__trust_key(&tr, tr.keys[i].epoch, REP_SUBKEY_BEACON),
+               REP_KEY_BYTES);
+        (*n)++;
+    }
+    rep__trust_clear(&tr);
+    return rc;
+}
+
 void
 rep__members_free(rep__member_t **mp, size_t n)
 {

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "beacon.h"
 #include "keys.h"
 #include "replica.h"
 
@@ -35,6 +36,12 @@ void rep__members_free(rep__member_t **mp, size_t n);
  * an admin; REP_EEXIST when pk is a member already; -EINVAL for a bad name or role. */
 int rep__member_admit(rep_replica_t *r, const uint8_t pk[REP_SIGN_PK_BYTES], const uint8_t *sk,
                       const char *name, const char *role, uint8_t **out, size_t *len);
+
+/* The office's current key epoch, and the beacon subkey (REP_SUBKEY_BEACON) of every epoch
+ * whose key this replica holds: *keys malloc'd (NULL when none), secret: rep__wipe it before
+ * free. */
+int rep__members_beacon_keys(rep_replica_t *r, uint32_t *epoch, rep__beacon_key_t **keys,
+                             size_t *n);
 
 /* This device's Ed25519 public key and its CURVE (X25519) key pair. */
 int rep__device_keys(rep_replica_t *r, uint8_t sign_pk[REP_SIGN_PK_BYTES],

@@ -2,7 +2,11 @@
 #include "node.h"
 #include "enroll.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -16,6 +20,7 @@
 
 #include <zmq.h>
 
+#include "beacon.h"
 #include "common.h"
 #include "facade.h"
 #include "keys.h"
@@ -35,7 +40,12 @@
 #define RELOAD_MIN_MS 500             /* device list reloads at most this often */
 #define REFUSED_LOG_MS 10000          /* one log line per refused key this often */
 #define RETRY_REFUSED_MS 2000         /* a dial whose handshake was refused is retried after */
-#define STATUS_VERSION 1
+#define STATUS_VERSION 2
+#define BEACON_MS 1500                /* a beacon round this often (+-25%) by default */
+#define DISC_EXPIRE_MIN_MS 15000      /* a discovered endpoint not heard this long, and down, */
+#define DISC_EXPIRE_ROUNDS 10         /* (or this many rounds) is forgotten */
+#define DISC_LOG_MS 60000             /* a log line per ignored device (or send error) this often */
+#define MAX_IFACES 64
 
 /* ---- The node's state (the thread's own) ---- */
 typedef struct dev {
@@ -53,16 +63,20 @@ typedef struct dev {
 
 typedef struct dial {
     char *endpoint;
-    char *device;                 /* a peer given as DEVICE=ENDPOINT: the device's name or id
-                                     (a relay lists no endpoint of its own); else NULL */
     void *sock, *mon;             /* DEALER and its monitor's PAIR; NULL while unresolved */
     int dev;                      /* index in devs, -1 while unresolved */
     bool up;                      /* handshake succeeded, not disconnected since */
     bool told_unresolved, told_refused;
+    bool is_static;               /* an opts.peers entry */
+    char *device;                 /* a peer given as DEVICE=ENDPOINT: the device's name or id
+                                     (a relay lists no endpoint of its own); else NULL */
     uint64_t refused_at;          /* its handshake was refused then (monotonic ms): ZeroMQ does
                                      not redial after that, so it is closed and redialled
                                      RETRY_REFUSED_MS later (the peer may learn of this device
                                      meanwhile); 0 otherwise */
+    int listed_dev;               /* the device whose _devices record lists it, or -1 */
+    int disc_dev;                 /* the device whose beacon came from it, or -1 */
+    uint64_t heard;               /* when that beacon was last taken (monotonic ms) */
 } dial_t;
 
 typedef struct refusal {
@@ -98,6 +112,18 @@ typedef struct node_state {
     refusal_t refusals[16];
     unsigned nrefusal;
     bool stop;
+    /* discovery (REP_NODE_DISCOVERY; beacon.h) */
+    int disc_fd;                  /* the UDP socket, -1 while off */
+    uint16_t listen_port;         /* the bound port announced (0: nothing to announce) */
+    char listen_host[64];         /* the bound address, or an interface name */
+    uint64_t next_beacon, last_beacon_ms, send_logged;
+    uint32_t epoch;               /* the office key's current epoch */
+    rep__beacon_key_t *bkeys;     /* the beacon subkey of every epoch held (secret) */
+    size_t nbkeys;
+    rep__beacon_guard_t *guard;
+    rep_discovery_status_t disc;
+    refusal_t disc_logged[16];    /* devices whose ignored beacons were logged lately */
+    unsigned ndisc_logged;
 } node_state_t;
 
 struct rep_node {
@@ -369,13 +395,12 @@ rep__peer_check(const char *spec)
     return rep__endpoint_check(spec ? spec + (dn ? dn + 1 : 0) : NULL);
 }
 
+/* The dial of endpoint ep, added (unresolved) if there is none: its index in *k. */
 static int
-dial_add(node_state_t *n, const char *spec)
+dial_get(node_state_t *n, const char *ep, size_t *k)
 {
-    size_t dn = peer_device_len(spec);
-    const char *ep = dn ? spec + dn + 1 : spec;
-    for (size_t k = 0; k < n->ndials; k++)
-        if (strcmp(n->dials[k].endpoint, ep) == 0)
+    for (*k = 0; *k < n->ndials; (*k)++)
+        if (strcmp(n->dials[*k].endpoint, ep) == 0)
             return 0;
     dial_t *v = realloc(n->dials, (n->ndials + 1) * sizeof *v);
     if (!v)
@@ -383,12 +408,75 @@ dial_add(node_state_t *n, const char *spec)
     n->dials = v;
     dial_t *dl = &n->dials[n->ndials];
     memset(dl, 0, sizeof *dl);
-    dl->dev = -1;
-    if (!(dl->endpoint = strdup(ep)) || (dn && !(dl->device = rep__strndup(spec, dn)))) {
-        free(dl->endpoint);
+    dl->dev = dl->listed_dev = dl->disc_dev = -1;
+    if (!(dl->endpoint = strdup(ep)))
         return -ENOMEM;
+    *k = n->ndials++;
+    return 0;
+}
+
+static int
+dial_add(node_state_t *n, const char *ep)
+{
+    size_t k;
+    return dial_get(n, ep, &k);
+}
+
+/* An endpoint on every address (host 0.0.0.0, or a star): where a node listens, never where
+ * another can dial it (a record may list one, written by an older version). */
+static bool
+is_wildcard(const char *ep)
+{
+    char host[64];
+    uint16_t port;
+    return rep__beacon_endpoint(ep, host, sizeof host, &port) == 0 &&
+           (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0 || strcmp(host, "::") == 0);
+}
+
+/* Open or close dial k as whom it reaches demands: the device whose beacon came from it (the
+ * freshest word), else the one whose record lists it; never this device's own endpoints. */
+static int
+dial_resolve(node_state_t *n, size_t k, uint64_t now)
+{
+    dial_t *dl = &n->dials[k];
+    bool own = is_own_endpoint(n, dl->endpoint);
+    int want = dl->disc_dev >= 0 && n->devs[dl->disc_dev].enrolled ? dl->disc_dev
+                                                                   : dl->listed_dev;
+    if (own)
+        want = -1;
+    if (dl->dev >= 0 && dl->dev != want) {
+        nlog(n, "%s is no longer an enrolled device's endpoint: hanging up", dl->endpoint);
+        int was = dl->dev;
+        dial_close(dl);
+        REP_TRY(dev_update(n, (size_t)was, now));
     }
-    n->ndials++;
+    if (want >= 0 && dl->dev < 0) {
+        dl->told_unresolved = false;
+        int rc = dial_open(n, k, (size_t)want);
+        if (rc < 0)
+            nlog(n, "cannot dial %s: %s", dl->endpoint, rep_strerror(rc));
+    } else if (want < 0 && !dl->told_unresolved && !own) {
+        dl->told_unresolved = true;
+        nlog(n, "peer %s is no enrolled device's endpoint yet: retrying when the device "
+                "list changes", dl->endpoint);
+    }
+    return 0;
+}
+
+/* Read the office's current epoch and the beacon subkeys again (a rotation changes them). */
+static int
+disc_keys(node_state_t *n)
+{
+    rep__beacon_key_t *k;
+    size_t nk;
+    uint32_t epoch;
+    REP_TRY(rep__members_beacon_keys(n->r, &epoch, &k, &nk));
+    if (n->bkeys)
+        rep__wipe(n->bkeys, n->nbkeys * sizeof *n->bkeys);
+    free(n->bkeys);
+    n->bkeys = k;
+    n->nbkeys = nk;
+    n->epoch = epoch;
     return 0;
 }
 
@@ -447,10 +535,10 @@ members_reload(node_state_t *n, uint64_t now)
         }
         if (!(n->o.flags & REP_NODE_NO_AUTODIAL))
             for (size_t e = 0; e < m[j].nendpoints && rc == 0; e++)
-                if (rep__endpoint_check(m[j].endpoints[e]) == 0)
+                if (rep__endpoint_check(m[j].endpoints[e]) == 0 && !is_wildcard(m[j].endpoints[e]))
                     rc = dial_add(n, m[j].endpoints[e]);
     }
-    /* resolve each dial to the device listing its endpoint */
+    /* resolve each dial to the device listing its endpoint (or whose beacon came from it) */
     for (size_t k = 0; k < n->ndials && rc == 0; k++) {
         dial_t *dl = &n->dials[k];
         int want = -1;
@@ -462,26 +550,12 @@ members_reload(node_state_t *n, uint64_t now)
             for (size_t e = 0; e < m[j].nendpoints && want < 0; e++)
                 if (strcmp(m[j].endpoints[e], dl->endpoint) == 0)
                     want = dev_find(n, m[j].id);
-        if (is_own_endpoint(n, dl->endpoint))
-            want = -1;
-        if (dl->dev >= 0 && dl->dev != want) {
-            nlog(n, "%s is no longer an enrolled device's endpoint: hanging up", dl->endpoint);
-            int was = dl->dev;
-            dial_close(dl);
-            REP_TRY(dev_update(n, (size_t)was, now));
-        }
-        if (want >= 0 && dl->dev < 0) {
-            dl->told_unresolved = false;
-            if ((rc = dial_open(n, k, (size_t)want)) < 0)
-                nlog(n, "cannot dial %s: %s", dl->endpoint, rep_strerror(rc));
-            rc = 0;
-        } else if (want < 0 && !dl->told_unresolved && !is_own_endpoint(n, dl->endpoint)) {
-            dl->told_unresolved = true;
-            nlog(n, "peer %s is no enrolled device's endpoint yet: retrying when the device "
-                    "list changes", dl->endpoint);
-        }
+        dl->listed_dev = want;
+        rc = dial_resolve(n, k, now);
     }
     rep__members_free(&m, nm);
+    if (rc == 0 && n->disc_fd >= 0)
+        rc = disc_keys(n);
     for (size_t i = 0; i < n->ndevs && rc == 0; i++)
         rc = dev_update(n, i, now);
     return rc;
@@ -501,13 +575,282 @@ vv_check(node_state_t *n, uint64_t now, bool force_reload)
     n->nvv = nvv;
     if (!same)
         REP_TRY(rep__sync_changed(n->sync, now));
-    for (size_t k = 0; k < n->ndials && !force_reload; k++)
+    for (size_t k = 0; k < n->ndials; k++)
         if (n->dials[k].refused_at && now - n->dials[k].refused_at >= RETRY_REFUSED_MS) {
             n->dials[k].refused_at = 0;
-            force_reload = true; /* resolves the dial again, and opens it */
+            REP_TRY(dial_resolve(n, k, now));
         }
     if (!same || force_reload)
         return members_reload(n, now);
+    return 0;
+}
+
+/* ---- Discovery: beacons sent and heard (beacon.h) ---- */
+
+/* Open the UDP socket on the beacon port. Discovery is best effort: when it cannot start, the
+ * node runs without it (static peers and the office's records still work) and says why. */
+static void
+disc_open(node_state_t *n, uint64_t now)
+{
+    unsigned port = n->o.beacon_port ? n->o.beacon_port : REP_BEACON_PORT;
+    n->disc.port = port;
+    if (n->router) {
+        char ep[256];
+        size_t sz = sizeof ep;
+        if (zmq_getsockopt(n->router, ZMQ_LAST_ENDPOINT, ep, &sz) < 0 ||
+            rep__beacon_endpoint(ep, n->listen_host, sizeof n->listen_host, &n->listen_port) < 0)
+            nlog(n, "discovery: cannot tell where %s is bound: sending no beacons", n->listen);
+    }
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_ANY)};
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        !(n->guard = calloc(1, sizeof *n->guard))) {
+        nlog(n, "discovery off: cannot use UDP port %u: %s", port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    n->disc_fd = fd;
+    n->disc.on = 1;
+    n->next_beacon = now;
+    if (disc_keys(n) < 0)
+        nlog(n, "discovery: cannot read the office keys: sending no beacons yet");
+    nlog(n, "discovery on: beacons on UDP port %u%s", port,
+         n->listen_port ? "" : " heard (none sent: not listening)");
+}
+
+/* This host's IPv4 interfaces (at most max). */
+static size_t
+ifaces_list(rep__iface_t *out, size_t max)
+{
+    struct ifaddrs *all;
+    if (getifaddrs(&all) < 0)
+        return 0;
+    size_t k = 0;
+    for (struct ifaddrs *i = all; i && k < max; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_name)
+            continue;
+        rep__iface_t *f = &out[k];
+        memset(f, 0, sizeof *f);
+        snprintf(f->name, sizeof f->name, "%s", i->ifa_name);
+        char *label = strchr(f->name, ':'); /* "eth0:1", an address label */
+        if (label)
+            *label = 0;
+        f->index = if_nametoindex(f->name);
+        f->flags = i->ifa_flags;
+        memcpy(f->addr, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+        if ((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr &&
+            i->ifa_broadaddr->sa_family == AF_INET)
+            memcpy(f->bcast, &((struct sockaddr_in *)i->ifa_broadaddr)->sin_addr, 4);
+        if (f->index)
+            k++;
+    }
+    freeifaddrs(all);
+    return k;
+}
+
+/* Send b to f's broadcast address, leaving by f with f's address as its source. */
+static int
+beacon_send(node_state_t *n, const rep__iface_t *f, const uint8_t b[REP_BEACON_BYTES])
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)n->disc.port)};
+    memcpy(&to.sin_addr, f->bcast, 4);
+    union {
+        char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+        struct cmsghdr align;
+    } c;
+    memset(&c, 0, sizeof c);
+    struct iovec iov = {(void *)b, REP_BEACON_BYTES};
+    struct msghdr m = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov,
+                       .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = IPPROTO_IP;
+    h->cmsg_type = IP_PKTINFO;
+    h->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+    struct in_pktinfo pi = {.ipi_ifindex = (int)f->index};
+    memcpy(&pi.ipi_spec_dst, f->addr, 4);
+    memcpy(CMSG_DATA(h), &pi, sizeof pi);
+    return sendmsg(n->disc_fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == REP_BEACON_BYTES ? 0 : -errno;
+}
+
+static uint64_t
+disc_expire_ms(const node_state_t *n)
+{
+    uint64_t e = DISC_EXPIRE_ROUNDS * n->o.beacon_ms;
+    return e > DISC_EXPIRE_MIN_MS ? e : DISC_EXPIRE_MIN_MS;
+}
+
+/* Forget discovered endpoints whose device has not beaconed from them for a while and that
+ * are down (a workstation moved, or left): nothing else lists them. */
+static int
+disc_expire(node_state_t *n, uint64_t now)
+{
+    for (size_t k = 0; k < n->ndials;) {
+        dial_t *dl = &n->dials[k];
+        if (dl->disc_dev < 0 || now - dl->heard <= disc_expire_ms(n) || dl->up) {
+            k++;
+            continue;
+        }
+        dl->disc_dev = -1;
+        if (dl->listed_dev >= 0 || dl->is_static) { /* still dialed, for its other reason */
+            REP_TRY(dial_resolve(n, k, now));
+            k++;
+            continue;
+        }
+        nlog(n, "forgetting %s: no beacon from it for %llu s", dl->endpoint,
+             (unsigned long long)((now - dl->heard) / 1000));
+        int was = dl->dev;
+        dial_close(dl);
+        free(dl->endpoint);
+        free(dl->device);
+        memmove(dl, dl + 1, (n->ndials - k - 1) * sizeof *dl);
+        n->ndials--;
+        if (was >= 0)
+            REP_TRY(dev_update(n, (size_t)was, now));
+    }
+    return 0;
+}
+
+/* A round: a beacon on each interface the node listens on, then expiry. */
+static int
+disc_round(node_state_t *n, uint64_t now)
+{
+    uint32_t r;
+    rep__random(&r, sizeof r);
+    uint64_t ms = n->o.beacon_ms;
+    n->next_beacon = now + ms - ms / 4 + (ms / 2 ? r % (ms / 2) : 0);
+    const uint8_t *key = NULL;
+    for (size_t i = 0; i < n->nbkeys && !key; i++)
+        if (n->bkeys[i].epoch == n->epoch)
+            key = n->bkeys[i].key;
+    if (n->listen_port && key) {
+        rep__iface_t ifs[MAX_IFACES];
+        size_t nif = ifaces_list(ifs, MAX_IFACES), pick[MAX_IFACES];
+        size_t np = rep__beacon_pick(ifs, nif, n->listen_host, pick);
+        uint64_t t = wall_ms();
+        n->last_beacon_ms = t = t > n->last_beacon_ms ? t : n->last_beacon_ms + 1;
+        for (size_t j = 0; j < np; j++) {
+            const rep__iface_t *f = &ifs[pick[j]];
+            rep__beacon_t b = {.epoch = n->epoch, .family = 4, .port = n->listen_port,
+                               .time_ms = t};
+            memcpy(b.device, n->sign_pk, sizeof b.device);
+            memcpy(b.addr, f->addr, 4);
+            uint8_t p[REP_BEACON_BYTES];
+            int rc = rep__beacon_encode(p, &b, n->r->office, key);
+            if (rc == 0)
+                rc = beacon_send(n, f, p);
+            if (rc == 0) {
+                n->disc.sent++;
+            } else if (!n->send_logged || now - n->send_logged >= DISC_LOG_MS) {
+                n->send_logged = now;
+                nlog(n, "discovery: cannot send a beacon on %s: %s", f->name, rep_strerror(rc));
+            }
+        }
+    }
+    return disc_expire(n, now);
+}
+
+/* May a line about the ignored beacons of this device be logged (at most one per
+ * DISC_LOG_MS for each of the last few devices)? */
+static bool
+disc_log_ok(node_state_t *n, const uint8_t device[REP_SIGN_PK_BYTES], uint64_t now)
+{
+    for (unsigned i = 0; i < REP_ARRAY_LEN(n->disc_logged); i++) {
+        refusal_t *f = &n->disc_logged[i];
+        if (memcmp(f->key, device, sizeof f->key) == 0 && f->at && now - f->at < DISC_LOG_MS)
+            return false;
+    }
+    refusal_t *f = &n->disc_logged[n->ndisc_logged++ % REP_ARRAY_LEN(n->disc_logged)];
+    memcpy(f->key, device, sizeof f->key);
+    f->at = now;
+    return true;
+}
+
+/* One datagram heard on the beacon port, from (src, 4 bytes). */
+static int
+disc_take(node_state_t *n, const uint8_t *p, size_t len, const uint8_t src[4], uint64_t now)
+{
+    rep__beacon_t b;
+    int rc = rep__beacon_open(p, len, n->r->office, n->bkeys, n->nbkeys, &b);
+    switch (rc) {
+    case 0: break;
+    case REP_EOFFICE: n->disc.other_office++; return 0;
+    case REP_EKEY: n->disc.no_key++; return 0;
+    case REP_EAUTH: n->disc.forged++; return 0;
+    default: n->disc.malformed++; return 0;
+    }
+    if (memcmp(b.device, n->sign_pk, sizeof n->sign_pk) == 0)
+        return 0; /* our own, heard back */
+    char id[REP_DEVICE_ID_SIZE], ip[INET_ADDRSTRLEN] = "?", label[128];
+    rep__hex(id, b.device, sizeof b.device);
+    inet_ntop(AF_INET, src, ip, sizeof ip);
+    int i = dev_find(n, id);
+    if ((i < 0 || !n->devs[i].enrolled) && now - n->last_reload >= RELOAD_MIN_MS) {
+        REP_TRY(members_reload(n, now)); /* enrolled a moment ago? */
+        i = dev_find(n, id);
+    }
+    if (i < 0 || !n->devs[i].enrolled) {
+        n->disc.strangers++;
+        if (disc_log_ok(n, b.device, now))
+            nlog(n, "ignoring the beacons of device %.8s from %s: not a member of this office "
+                    "(revoked, or not yet known here)", id, ip);
+        return 0;
+    }
+    device_t *d = &n->devs[i];
+    uint8_t from[16] = {0};
+    memcpy(from, src, 4);
+    uint64_t wall = wall_ms();
+    rc = rep__beacon_admit(n->guard, &b, 4, from, wall, REP_BEACON_WINDOW_MS);
+    if (rc < 0) {
+        if (rc == REP_EEXPIRED)
+            n->disc.stale++;
+        else if (rc == REP_EEXIST)
+            n->disc.replayed++;
+        else
+            n->disc.misaddressed++;
+        if (rc != REP_EEXIST && disc_log_ok(n, b.device, now)) {
+            if (rc == REP_EEXPIRED)
+                nlog(n, "ignoring the beacons of %s from %s: its clock is %lld s off ours",
+                     dev_label(d, label, sizeof label), ip,
+                     (long long)((int64_t)(b.time_ms - wall) / 1000));
+            else
+                nlog(n, "ignoring a beacon of %s from %s: it names another address",
+                     dev_label(d, label, sizeof label), ip);
+        }
+        return 0;
+    }
+    n->disc.taken++;
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://%s:%u", ip, (unsigned)b.port);
+    size_t k;
+    REP_TRY(dial_get(n, ep, &k));
+    dial_t *dl = &n->dials[k];
+    dl->heard = now;
+    if (dl->disc_dev != i) {
+        dl->disc_dev = i;
+        nlog(n, "discovered %s at %s", dev_label(d, label, sizeof label), ep);
+    }
+    return dial_resolve(n, k, now);
+}
+
+static int
+on_beacon(node_state_t *n, uint64_t now)
+{
+    for (int burst = 0; burst < 64; burst++) {
+        uint8_t buf[512];
+        struct sockaddr_in from;
+        socklen_t fl = sizeof from;
+        ssize_t k = recvfrom(n->disc_fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from,
+                             &fl);
+        if (k < 0)
+            break;
+        if (fl < sizeof from || from.sin_family != AF_INET)
+            continue;
+        REP_TRY(disc_take(n, buf, (size_t)k, (const uint8_t *)&from.sin_addr, now));
+    }
     return 0;
 }
 
@@ -655,7 +998,7 @@ on_monitor(node_state_t *n, size_t k, uint64_t now)
                  ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "authentication" : "handshake");
         }
         int was = dl->dev;
-        dial_close(dl); /* vv_check opens it again */
+        dial_close(dl); /* vv_check resolves it again, and opens it */
         dl->refused_at = now ? now : 1;
         return dev_update(n, (size_t)was, now);
     }
@@ -753,9 +1096,12 @@ pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s ? s : "", n);
 }
 
-/* [1, listen, device id, refused connections, bad frames,
+/* [2, listen, device id, refused connections, bad frames,
  *  [[endpoint, device id, name, connected, last seen (wall ms), behind, sent, received,
- *    refused]...]] */
+ *    refused, discovered]...],
+ *  [discovery on, port, sent, taken, other office, malformed, forged, no key, strangers,
+ *   misaddressed, stale, replayed]]
+ * (version 1 had neither discovered nor the discovery array) */
 static int
 status_encode(node_state_t *n, uint64_t now, uint8_t **out, size_t *len)
 {
@@ -770,7 +1116,7 @@ status_encode(node_state_t *n, uint64_t now, uint8_t **out, size_t *len)
     msgpack_packer pk;
     rep__buf_init(&b);
     rep__packer_init(&pk, &b);
-    msgpack_pack_array(&pk, 6);
+    msgpack_pack_array(&pk, 7);
     msgpack_pack_uint8(&pk, STATUS_VERSION);
     pack_str(&pk, n->listen);
     pack_str(&pk, n->self_id);
@@ -779,15 +1125,16 @@ status_encode(node_state_t *n, uint64_t now, uint8_t **out, size_t *len)
     msgpack_pack_array(&pk, count);
     for (size_t i = 0; i < n->ndevs; i++) {
         const device_t *d = &n->devs[i];
-        const char *ep = "";
+        const dial_t *via = NULL; /* a dial of it that is up, else the last one */
         for (size_t k = 0; k < n->ndials; k++)
-            if (n->dials[k].dev == (int)i)
-                ep = n->dials[k].endpoint;
+            if (n->dials[k].dev == (int)i && (!via || !via->up))
+                via = &n->dials[k];
+        const char *ep = via ? via->endpoint : "";
         rep__sync_peer_info_t info = {0};
         (void)rep__sync_peer(n->sync, dev_peer(i), &info);
         uint64_t seen = info.last_seen_ms && info.last_seen_ms <= now
                             ? wall - (now - info.last_seen_ms) : 0;
-        msgpack_pack_array(&pk, 9);
+        msgpack_pack_array(&pk, 10);
         pack_str(&pk, ep);
         pack_str(&pk, d->id);
         pack_str(&pk, d->name);
@@ -797,17 +1144,27 @@ status_encode(node_state_t *n, uint64_t now, uint8_t **out, size_t *len)
         msgpack_pack_uint64(&pk, info.sent_bytes);
         msgpack_pack_uint64(&pk, info.received_bytes);
         msgpack_pack_uint64(&pk, info.bad);
+        msgpack_pack_uint8(&pk, via && via->disc_dev == (int)i ? 1 : 0);
     }
     for (size_t k = 0; k < n->ndials; k++) {
         if (n->dials[k].dev >= 0 || is_own_endpoint(n, n->dials[k].endpoint))
             continue;
-        msgpack_pack_array(&pk, 9);
+        msgpack_pack_array(&pk, 10);
         pack_str(&pk, n->dials[k].endpoint);
         pack_str(&pk, "");
         pack_str(&pk, "");
-        for (int j = 0; j < 6; j++)
+        for (int j = 0; j < 7; j++)
             msgpack_pack_uint8(&pk, 0);
     }
+    const rep_discovery_status_t *ds = &n->disc;
+    uint64_t dv[] = {ds->sent,      ds->taken,    ds->other_office, ds->malformed,
+                     ds->forged,    ds->no_key,   ds->strangers,    ds->misaddressed,
+                     ds->stale,     ds->replayed};
+    msgpack_pack_array(&pk, 2 + REP_ARRAY_LEN(dv));
+    msgpack_pack_uint8(&pk, ds->on ? 1 : 0);
+    msgpack_pack_uint32(&pk, ds->port);
+    for (size_t j = 0; j < REP_ARRAY_LEN(dv); j++)
+        msgpack_pack_uint64(&pk, dv[j]);
     REP_TRY(b.err);
     *out = rep__buf_take(&b, len);
     return *out ? 0 : -ENOMEM;
@@ -845,14 +1202,17 @@ status_decode(const uint8_t *p, size_t len, rep_node_status_t **out)
     rep__rd_t r;
     rep__rd_init(&r, p, len);
     uint32_t items = 0, npeers = 0;
-    uint64_t version, connected;
+    uint64_t version = 0, connected = 0;
     int rc = rep__rd_array(&r, &items);
-    if (rc == 0 && items != 6)
+    if (rc == 0 && items != 6 && items != 7)
         rc = REP_ECORRUPT;
     if (rc == 0)
         rc = rep__rd_uint(&r, &version);
-    if (rc == 0 && version != STATUS_VERSION)
+    if (rc == 0 && (version < 1 || version > STATUS_VERSION))
         rc = REP_EVERSION;
+    if (rc == 0 && items != (version == 1 ? 6 : 7))
+        rc = REP_ECORRUPT;
+    uint32_t peer_items = version == 1 ? 9 : 10;
     if (rc == 0)
         rc = rd_strdup(&r, (char **)&st->listen);
     if (rc == 0)
@@ -868,7 +1228,7 @@ status_decode(const uint8_t *p, size_t len, rep_node_status_t **out)
     for (uint32_t i = 0; i < npeers && rc == 0; i++, st->npeers++) {
         rep_peer_status_t *ps = &st->peers[i];
         rc = rep__rd_array(&r, &items);
-        if (rc == 0 && items != 9)
+        if (rc == 0 && items != peer_items)
             rc = REP_ECORRUPT;
         if (rc == 0)
             rc = rd_strdup(&r, (char **)&ps->endpoint);
@@ -883,6 +1243,30 @@ status_decode(const uint8_t *p, size_t len, rep_node_status_t **out)
                             &ps->received_bytes, &ps->refused};
         for (size_t j = 0; j < REP_ARRAY_LEN(nums) && rc == 0; j++)
             rc = rep__rd_uint(&r, nums[j]);
+        uint64_t disc = 0;
+        if (rc == 0 && peer_items == 10)
+            rc = rep__rd_uint(&r, &disc);
+        ps->discovered = disc != 0;
+    }
+    if (rc == 0 && version >= 2) {
+        rep_discovery_status_t *ds = &st->discovery;
+        uint64_t on = 0, port = 0;
+        uint64_t *dv[] = {&ds->sent,   &ds->taken,  &ds->other_office, &ds->malformed,
+                          &ds->forged, &ds->no_key, &ds->strangers,    &ds->misaddressed,
+                          &ds->stale,  &ds->replayed};
+        rc = rep__rd_array(&r, &items);
+        if (rc == 0 && items != 2 + REP_ARRAY_LEN(dv))
+            rc = REP_ECORRUPT;
+        if (rc == 0)
+            rc = rep__rd_uint(&r, &on);
+        if (rc == 0)
+            rc = rep__rd_uint(&r, &port);
+        if (rc == 0 && port > 65535)
+            rc = REP_ECORRUPT;
+        for (size_t j = 0; j < REP_ARRAY_LEN(dv) && rc == 0; j++)
+            rc = rep__rd_uint(&r, dv[j]);
+        ds->on = on != 0;
+        ds->port = (unsigned)port;
     }
     if (rc == 0 && rep__rd_left(&r))
         rc = REP_ECORRUPT;
@@ -1036,12 +1420,20 @@ setup(node_state_t *n)
         if (zmq_bind(n->router, n->listen) < 0)
             return zerr();
     }
-    for (size_t i = 0; i < n->o.npeers; i++)
-        REP_TRY(dial_add(n, n->o.peers[i]));
+    for (size_t i = 0; i < n->o.npeers; i++) {
+        const char *spec = n->o.peers[i];
+        size_t k, dn = peer_device_len(spec);
+        REP_TRY(dial_get(n, dn ? spec + dn + 1 : spec, &k));
+        n->dials[k].is_static = true;
+        if (dn && !n->dials[k].device && !(n->dials[k].device = rep__strndup(spec, dn)))
+            return -ENOMEM;
+    }
     char label[64];
     snprintf(label, sizeof label, "%.8s", n->self_id);
     nlog(n, "node of device %s (%s) %s%s", n->r->device_name ? n->r->device_name : "?", label,
          n->listen ? "listening on " : "not listening", n->listen ? n->listen : "");
+    if (n->o.flags & REP_NODE_DISCOVERY)
+        disc_open(n, now);
     n->last_reload = now;
     return vv_check(n, now, true);
 }
@@ -1068,6 +1460,11 @@ teardown(node_state_t *n)
         unlink(n->notify_path);
         n->notify_fd = -1;
     }
+    if (n->disc_fd >= 0) {
+        close(n->disc_fd);
+        n->disc_fd = -1;
+        n->disc.on = 0;
+    }
 }
 
 static int
@@ -1075,16 +1472,20 @@ loop(node_state_t *n)
 {
     while (!n->stop) {
         uint64_t now = mono_ms(), next = UINT64_MAX;
+        if (n->disc_fd >= 0 && now >= n->next_beacon)
+            REP_TRY(disc_round(n, now));
         REP_TRY(rep__sync_tick(n->sync, now, &next));
         REP_TRY(flush(n, now));
         if (n->next_vv_check < next)
             next = n->next_vv_check;
+        if (n->disc_fd >= 0 && n->next_beacon < next)
+            next = n->next_beacon;
         for (size_t i = 0; i < n->ndevs; i++) /* a silent ROUTER route expires */
             if (n->devs[i].nrid && n->devs[i].rid_seen + route_timeout(n) < next)
                 next = n->devs[i].rid_seen + route_timeout(n) + 1;
         long timeout = next <= now ? 0 : next - now > 1000 ? 1000 : (long)(next - now);
 
-        size_t cap = 5 + n->ndials * 2;
+        size_t cap = 6 + n->ndials * 2;
         zmq_pollitem_t items[cap];
         size_t ni = 0;
         items[ni++] = (zmq_pollitem_t){n->pipe, 0, ZMQ_POLLIN, 0};
@@ -1094,6 +1495,7 @@ loop(node_state_t *n)
         items[ni++] = (zmq_pollitem_t){n->router, 0, n->router ? ZMQ_POLLIN : 0, 0};
         if (!n->router)
             items[ni - 1] = (zmq_pollitem_t){NULL, -1, 0, 0};
+        items[ni++] = (zmq_pollitem_t){NULL, n->disc_fd, n->disc_fd >= 0 ? ZMQ_POLLIN : 0, 0};
         size_t first_dial = ni;
         for (size_t k = 0; k < n->ndials; k++) {
             dial_t *dl = &n->dials[k];
@@ -1115,6 +1517,8 @@ loop(node_state_t *n)
             REP_TRY(on_control(n, now));
         if (items[3].revents & ZMQ_POLLIN)
             on_notify(n, now);
+        if ((items[5].revents & ZMQ_POLLIN) && n->disc_fd >= 0)
+            REP_TRY(on_beacon(n, now));
         for (int burst = 0; burst < 64 && (items[4].revents & ZMQ_POLLIN); burst++) {
             uint32_t ev;
             size_t sz = sizeof ev;
@@ -1206,6 +1610,10 @@ state_free(node_state_t *n)
     free((void *)n->o.peers);
     free(n->listen);
     free(n->vv);
+    if (n->bkeys)
+        rep__wipe(n->bkeys, n->nbkeys * sizeof *n->bkeys);
+    free(n->bkeys);
+    free(n->guard);
     free(n);
 }
 
@@ -1245,6 +1653,8 @@ rep__node_start(rep_replica_t *r, const rep_node_opts_t *opts, const rep__node_h
         REP_TRY(rep__peer_check(opts->peers[i]));
     if (opts->max_msg && (opts->max_msg < MIN_MAX_MSG || opts->max_msg > ((size_t)1 << 30)))
         return -EINVAL;
+    if (opts->beacon_port > 65535 || opts->beacon_ms > 3600 * 1000)
+        return -EINVAL;
 
     rep_node_t *nd = calloc(1, sizeof *nd);
     node_state_t *n = calloc(1, sizeof *n);
@@ -1252,6 +1662,7 @@ rep__node_start(rep_replica_t *r, const rep_node_opts_t *opts, const rep__node_h
     if (!nd || !n)
         goto fail;
     n->notify_fd = -1;
+    n->disc_fd = -1;
     n->r = r;
     n->front = nd;
     n->o = *opts;
@@ -1261,6 +1672,8 @@ rep__node_start(rep_replica_t *r, const rep_node_opts_t *opts, const rep__node_h
         n->o.max_msg = DEFAULT_MAX_MSG;
     if (!n->o.anti_entropy_ms)
         n->o.anti_entropy_ms = 2000;
+    if (!n->o.beacon_ms)
+        n->o.beacon_ms = BEACON_MS;
     if (hooks)
         n->hooks = *hooks;
     if ((opts->listen && !(n->listen = strdup(opts->listen))) ||

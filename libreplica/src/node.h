@@ -15,6 +15,13 @@
  *   notify   a unix datagram socket DIR/node.notify, poked by rep__node_poke() after every
  *            commit in any process: the node then tells the engine its vv may have grown
  *   pipe     PAIR on inproc, to the API (stop, status)
+ *   beacon   with REP_NODE_DISCOVERY, a UDP socket bound to the beacon port on every address:
+ *            each round (beacon_ms +-25%) a beacon (beacon.h) to the broadcast address of
+ *            each interface the ROUTER listens on (rep__beacon_pick), sent from that
+ *            interface's address (IP_PKTINFO); a beacon heard from an enrolled device adds a
+ *            dial to tcp://SOURCE:PORT resolved to that device (a beacon outranks a record
+ *            listing the endpoint), forgotten when no beacon came from it for a while and it
+ *            is down
  * plus a monitor PAIR per DEALER (handshake succeeded / disconnected: peer up and down).
  *
  * One sync-engine peer per device, whatever connections it has: its id is its index in the

@@ -241,6 +241,7 @@ take_key(rep__trust_t *tr, uint32_t epoch, const uint8_t key[REP_KEY_BYTES])
     k->epoch = epoch;
     rep__kdf(k->change, REP_SUBKEY_CHANGE, kdf_ctx, key);
     rep__kdf(k->snapshot, REP_SUBKEY_SNAPSHOT, kdf_ctx, key);
+    rep__kdf(k->beacon, REP_SUBKEY_BEACON, kdf_ctx, key);
     return 0;
 }
 
@@ -694,7 +695,9 @@ rep__trust_key(const rep__trust_t *tr, uint32_t epoch, int subkey)
 {
     for (size_t i = 0; i < tr->nkeys; i++)
         if (tr->keys[i].epoch == epoch)
-            return subkey == REP_SUBKEY_CHANGE ? tr->keys[i].change : tr->keys[i].snapshot;
+            return subkey == REP_SUBKEY_CHANGE     ? tr->keys[i].change
+                   : subkey == REP_SUBKEY_SNAPSHOT ? tr->keys[i].snapshot
+                                                   : tr->keys[i].beacon;
     return NULL;
 }
 

@@ -25,8 +25,9 @@
  * `members` database (seq -> entry bytes), and only after checking each entry.
  *
  * Office keys: one random 32-byte key per epoch, in the `keys` database (epoch -> key). Changes
- * are sealed with its subkey REP_SUBKEY_CHANGE and snapshots with REP_SUBKEY_SNAPSHOT
- * (crypto_kdf, context "replica_"), so no key seals two kinds of thing.
+ * are sealed with its subkey REP_SUBKEY_CHANGE, snapshots with REP_SUBKEY_SNAPSHOT, and
+ * discovery beacons are tagged with REP_SUBKEY_BEACON (crypto_kdf, context "replica_"), so no
+ * key serves two kinds of thing.
  *
  * The author of a change is found from its (actor, incarnation): actor = H(device key ‖
  * incarnation) (keys.h), so the member whose key derives the actor wrote it.
@@ -52,6 +53,7 @@
 #define REP_MAX_ROLE 16
 #define REP_SUBKEY_CHANGE 1
 #define REP_SUBKEY_SNAPSHOT 2
+#define REP_SUBKEY_BEACON 3      /* the tags of discovery beacons (beacon.h) */
 
 /* A decoded entry: views into the bytes it was read from. */
 typedef struct rep__entry {
@@ -102,7 +104,7 @@ typedef struct rep__trust {
     size_t ndevs;
     struct rep__epoch_key {
         uint32_t epoch;
-        uint8_t change[REP_KEY_BYTES], snapshot[REP_KEY_BYTES];
+        uint8_t change[REP_KEY_BYTES], snapshot[REP_KEY_BYTES], beacon[REP_KEY_BYTES];
     } *keys;
     size_t nkeys;
     struct rep__author {            /* authors found so far */

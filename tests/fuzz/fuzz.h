@@ -54,6 +54,12 @@
 #define FUZZ_PROVISION_FILE "fuzzer.prov"
 #define FUZZ_PEER_FILE "peer.prov"
 
+/* The beacon target's office and epoch key (beacon.c; seeds.c makes its seeds with them):
+ * fixed bytes, no replica. */
+#define FUZZ_BEACON_OFFICE_BYTE 0x42
+#define FUZZ_BEACON_KEY_BYTE 0x24
+#define FUZZ_BEACON_EPOCH 3
+
 /* Mode bytes (first byte of an input of a target of sealed things). */
 enum { FUZZ_RAW = 0, FUZZ_BODY = 1, FUZZ_PLAIN = 2, FUZZ_MODES = 3 };
 

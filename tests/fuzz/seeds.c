@@ -26,6 +26,7 @@
 #include "change.h"
 #include "codec.h"
 #include "fuzz.h"
+#include "beacon.h"
 #include "invite.h"
 #include "snapshot.h"
 #include "sync.h"
@@ -276,6 +277,32 @@ seed_invite(void)
     free(token);
 }
 
+/* A beacon as heard (mode 0), its fields (mode 1), bound endpoints (mode 2): beacon.c. */
+static void
+seed_beacon(void)
+{
+    uint8_t office[REP_OFFICE_ID_BYTES], key[REP_KEY_BYTES];
+    memset(office, FUZZ_BEACON_OFFICE_BYTE, sizeof office);
+    memset(key, FUZZ_BEACON_KEY_BYTE, sizeof key);
+    rep__beacon_t b = {.epoch = FUZZ_BEACON_EPOCH, .family = 4, .addr = {10, 0, 0, 2},
+                       .port = 7400, .time_ms = 1700000000000ull};
+    memset(b.device, 0x33, sizeof b.device);
+    uint8_t p[1 + REP_BEACON_BYTES];
+    p[0] = 0;
+    TRY(rep__beacon_encode(p + 1, &b, office, key));
+    put("beacon", "heard", p, sizeof p);
+    uint8_t f[1 + 32 + 16 + 1 + 2 + 8] = {1};
+    memcpy(f + 1, b.device, 32);
+    memcpy(f + 33, b.addr, 16);
+    f[49] = 4;
+    f[50] = 7400 >> 8;
+    f[51] = 7400 & 0xff;
+    memcpy(f + 52, &b.time_ms, 8);
+    put("beacon", "fields", f, sizeof f);
+    put("beacon", "endpoint", "\002tcp://0.0.0.0:7400", 19);
+    put("beacon", "endpoint6", "\002tcp://[fe80::1]:7400", 21);
+}
+
 static void
 seed_join(const uint8_t *prov, size_t provn, const uint8_t *snap, size_t snapn)
 {
@@ -435,6 +462,7 @@ main(int argc, char **argv)
 
     seed_values();
     seed_invite();
+    seed_beacon();
 
     /* a: a few changes (small seeds), then enough for a compressed batch */
     write_some(a, 0, 4);
