@@ -46,10 +46,26 @@ rep_replica_vv(rep_replica_t *r, uint8_t **out, size_t *len)
     *len = 0;
     if (!r)
         return -EINVAL;
+    rep_vv_entry_t *vv;
+    size_t n;
+    REP_TRY(rep__replica_vv(r, &vv, &n));
+    int rc = rep__vv_encode(r->office, vv, n, out, len);
+    free(vv);
+    return rc;
+}
+
+int
+rep__replica_vv(rep_replica_t *r, rep_vv_entry_t **vv, size_t *n)
+{
     vv_ctx_t vc = {NULL, 0};
-    REP_TRY(rep__store_read(r->st, vv_fn, &vc));
-    int rc = rep__vv_encode(r->office, vc.vv, vc.n, out, len);
-    free(vc.vv);
+    int rc = rep__store_read(r->st, vv_fn, &vc);
+    if (rc < 0) {
+        free(vc.vv);
+        vc.vv = NULL;
+        vc.n = 0;
+    }
+    *vv = vc.vv;
+    *n = vc.n;
     return rc;
 }
 
@@ -230,30 +246,21 @@ catchup_fn(rep__txn_t *t, void *arg)
     return export_fn(t, &cc->ec);
 }
 
+/* The answer to a decoded vv (theirs, sorted by actor). */
 static int
-answer(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes, answer_t kind,
-       uint8_t **out, size_t *len, int *more)
+answer_vv(rep_replica_t *r, const rep_vv_entry_t *theirs, size_t ntheirs, size_t max_bytes,
+          answer_t kind, uint8_t **out, size_t *len, int *more)
 {
-    if (!out || !len)
-        return -EINVAL;
-    *out = NULL;
-    *len = 0;
-    if (more)
-        *more = 0;
-    if (!r)
-        return -EINVAL;
     catchup_ctx_t cc;
     memset(&cc, 0, sizeof cc);
     cc.ec.r = r;
     cc.ec.max_bytes = max_bytes;
     cc.kind = kind;
     rep__buf_init(&cc.ec.entries);
-    rep_vv_entry_t *theirs;
-    REP_TRY(their_vv(r, vv, vvlen, &theirs, &cc.ec.ntheirs));
     cc.ec.theirs = theirs;
+    cc.ec.ntheirs = ntheirs;
     rep__batch_begin(&cc.ec.w, r->office, r->office_name, r->actor);
     int rc = rep__store_read(r->st, catchup_fn, &cc);
-    free(theirs);
     rep__trust_clear(&cc.ec.trust);
     if (rc < 0 || cc.snap) {
         rep__buf_free(&cc.ec.w.buf);
@@ -268,6 +275,36 @@ answer(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes, answ
     if (more)
         *more = cc.ec.more;
     return 0;
+}
+
+static int
+answer(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes, answer_t kind,
+       uint8_t **out, size_t *len, int *more)
+{
+    if (!out || !len)
+        return -EINVAL;
+    *out = NULL;
+    *len = 0;
+    if (more)
+        *more = 0;
+    if (!r)
+        return -EINVAL;
+    rep_vv_entry_t *theirs;
+    size_t ntheirs;
+    REP_TRY(their_vv(r, vv, vvlen, &theirs, &ntheirs));
+    int rc = answer_vv(r, theirs, ntheirs, max_bytes, kind, out, len, more);
+    free(theirs);
+    return rc;
+}
+
+int
+rep__replica_answer(rep_replica_t *r, const rep_vv_entry_t *vv, size_t n, size_t max_bytes,
+                    bool changes_only, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    return answer_vv(r, vv, n, max_bytes, changes_only ? ANSWER_CHANGES : ANSWER_BEST, out, len,
+                     NULL);
 }
 
 int

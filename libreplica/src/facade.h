@@ -5,6 +5,7 @@
 #ifndef REP_FACADE_H
 #define REP_FACADE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "crdt.h"
@@ -38,6 +39,12 @@ void rep__value_release(rep_value_t *v);
  * engine, which knows what it imported. */
 int rep__replica_import(rep_replica_t *r, const uint8_t *batch, size_t len,
                         rep_import_stats_t *stats);
+/* rep_replica_vv() decoded (*vv malloc'd, sorted by actor, actor 0 the membership log's
+ * length), and rep_replica_export() (changes_only) or rep_replica_catchup() for such a vv:
+ * for the sync engine, whose messages carry bare vvs (change.h rep__vv_pack). */
+int rep__replica_vv(rep_replica_t *r, rep_vv_entry_t **vv, size_t *n);
+int rep__replica_answer(rep_replica_t *r, const rep_vv_entry_t *vv, size_t n, size_t max_bytes,
+                        bool changes_only, uint8_t **out, size_t *len);
 /* "collection/record" of a state key, malloc'd. */
 char *rep__record_key_str(const rep__skey_t *k);
 
