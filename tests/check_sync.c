@@ -62,6 +62,7 @@ typedef struct net {
     uint8_t office[REP_OFFICE_ID_BYTES];
     bool up[MAXN][MAXN];  /* i and j are connected */
     link_t q[MAXN][MAXN]; /* messages on the way from i to j */
+    bool hold[MAXN][MAXN]; /* what is on the way from i to j waits there */
     uint64_t now;         /* the engines' clock, ms */
     tu_rng_t rng;
     unsigned drop, dup, reorder; /* percent of messages */
@@ -313,7 +314,7 @@ net_deliver_one(net_t *t)
     int busy[MAXN * MAXN], nb = 0;
     for (int i = 0; i < t->n; i++)
         for (int j = 0; j < t->n; j++)
-            if (t->q[i][j].n > t->q[i][j].head)
+            if (t->q[i][j].n > t->q[i][j].head && !t->hold[i][j])
                 busy[nb++] = i * MAXN + j;
     if (nb == 0)
         return false;
@@ -772,6 +773,102 @@ START_TEST(test_pending_asks_sender)
     rep_value_t *v = NULL;
     CK_OK(rep_replica_get(t.r[C], "pat/9", "after", &v));
     rep_value_free(&v);
+    assert_no_bad(&t);
+    net_close(&t);
+}
+END_TEST
+
+/* A slow peer's round trip lengthens the relay delay by twice as much: another device's
+ * changes take that long to reach it even from their author. */
+START_TEST(test_relay_waits_for_slow_peer)
+{
+    net_t t;
+    net_open(&t, 3, 0, 0, tu_seed(0x5eed0d));
+    enum { A, B, C };
+    net_connect(&t, A, B);
+    net_connect(&t, B, C);
+    net_run(&t, 100);
+    /* B's own change goes to A and C; their ACKs come back 40 ms later */
+    write_mix(&t, B);
+    net_collect(&t);
+    net_clock(&t, t.now + 40);
+    net_run(&t, 100);
+    ck_assert(same(&t, B, C));
+    /* A's change reaches B, which relays it to C after its delay plus twice 40 ms */
+    write_reg(t.r[A], "pat/1", "a", "x");
+    CK_OK(rep__sync_changed(t.s[A], t.now));
+    net_run(&t, 100);
+    uint64_t t0 = t.now, delay = relay_of(&t, B) + 2 * 40, next = 0;
+    ck_assert_uint_lt(t0 + delay, t.opts.anti_entropy_ms); /* no HELLO comes in between */
+    CK_OK(rep__sync_tick(t.s[B], t.now, &next));
+    ck_assert_uint_eq(next, t0 + delay);
+    net_clock(&t, t0 + delay - 1);
+    net_tick(&t);
+    net_run(&t, 100);
+    ck_assert_msg(!same(&t, A, C), "relayed to a slow peer before its delay");
+    net_clock(&t, t0 + delay);
+    net_tick(&t);
+    net_run(&t, 100);
+    ck_assert_msg(same(&t, A, C), "not relayed at its delay");
+    assert_no_bad(&t);
+    net_close(&t);
+}
+END_TEST
+
+/* A relay after the delay carries the changes of the devices that stopped reaching the peer,
+ * not those of an author whose own copy is on its way: A-B, B-C, B-D, C-D; D gets A's
+ * changes only through B, and C's from C. */
+START_TEST(test_relay_carries_stalled_only)
+{
+    net_t t;
+    net_open(&t, 4, TU_CLOCK_EPOCH_MS, 0, tu_seed(0x5eed0e));
+    enum { A, B, C, D };
+    net_connect(&t, A, B);
+    net_connect(&t, B, C);
+    net_connect(&t, B, D);
+    net_connect(&t, C, D);
+    net_run(&t, 100);
+    write_mix(&t, A); /* B has it; D lacks it from now on */
+    net_run(&t, 100);
+    uint64_t t0 = t.now;
+    t.hold[C][D] = true; /* C's own copy to D is slow */
+    write_mix(&t, C);
+    net_run(&t, 100); /* B has C's change (and C lacks A's, relayed to it at B's delay) */
+    ck_assert_uint_gt(t.q[C][D].n - t.q[C][D].head, 0);
+    /* B's relay to D: A's change only */
+    uint64_t delay = relay_of(&t, B), next = 0;
+    CK_OK(rep__sync_tick(t.s[B], t.now, &next));
+    ck_assert_uint_eq(next, t0 + delay);
+    net_clock(&t, t0 + delay);
+    CK_OK(rep__sync_tick(t.s[B], t.now, &next));
+    link_t *l = &t.q[B][D];
+    size_t before = l->n;
+    net_collect(&t);
+    rep_info_t *ia = NULL;
+    CK_OK(rep_replica_info(t.r[A], &ia));
+    int datas = 0;
+    for (size_t k = before; k < l->n; k++) {
+        parsed_t m;
+        CK_OK(parse(l->m[k].p, l->m[k].n, &m));
+        if (m.type != REP_SYNC_DATA)
+            continue;
+        datas++;
+        rep__batch_t b;
+        CK_OK(rep__batch_decode(m.payload, m.npayload, &b));
+        ck_assert_uint_gt(b.n, 0);
+        for (size_t c = 0; c < b.n; c++) {
+            rep__change_t ch;
+            CK_OK(rep__change_decode(b.changes[c].p, b.changes[c].n, &ch));
+            ck_assert_msg(ch.actor == ia->actor, "the relay carries a change of C's, on its way");
+            rep__change_clear(&ch);
+        }
+        rep__batch_clear(&b);
+    }
+    rep_info_free(&ia);
+    ck_assert_int_eq(datas, 1);
+    t.hold[C][D] = false;
+    net_settle(&t, 20);
+    ck_assert(all_same(&t));
     assert_no_bad(&t);
     net_close(&t);
 }
@@ -1477,6 +1574,8 @@ sync_suite(void)
     tcase_add_test(tc, test_line_relays_after_delay);
     tcase_add_test(tc, test_late_joiner_gets_snapshot);
     tcase_add_test(tc, test_pending_asks_sender);
+    tcase_add_test(tc, test_relay_waits_for_slow_peer);
+    tcase_add_test(tc, test_relay_carries_stalled_only);
     tcase_add_test(tc, test_max_msg_bounds_data);
     tcase_add_loop_test(tc, test_parts_heal, 0, 3);
     suite_add_tcase(s, tc);

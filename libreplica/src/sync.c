@@ -47,7 +47,8 @@ typedef struct peer {
     rep__buf_t in;               /* a payload arriving from it in parts ... */
     uint64_t in_total, in_id;    /* ... its size, and the id of its last part */
     uint64_t last_hello;         /* when we last sent it a HELLO */
-    uint64_t rtt;                /* its round trip (DATA to ACK), ms: recent, smoothed */
+    uint64_t rtt;                /* its last round trip (DATA to ACK), ms; 0 on a new
+                                    connection */
     rep__sync_peer_info_t info;
 } peer_t;
 
@@ -230,8 +231,8 @@ send_hello(rep__sync_t *s, peer_t *p, uint64_t now, bool want)
 
 /* How long other devices' changes wait before we relay them to p: relay_delay_ms plus up to
  * as much again, fixed per device, so that in a mesh one node relays first and the HAVE of the
- * peer that got them stops the others; plus twice p's round trip (a DATA's to its ACK), as
- * long as another device's changes may take to reach a slow peer that is taking them (they
+ * peer that got them stops the others; plus twice p's last round trip (a DATA's to its ACK),
+ * as long as another device's changes may take to reach a slow peer that is taking them (they
  * wait for the DATA in flight to be acknowledged, then go in the next), at most
  * ack_timeout_ms. */
 static uint64_t
@@ -652,9 +653,7 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
     }
     if (type == REP_SYNC_ACK && p->inflight && id == p->inflight_id) {
         p->inflight = false;
-        /* its round trip: the latest when longer, else tending to it */
-        uint64_t rtt = now - p->inflight_at;
-        p->rtt = rtt > p->rtt ? rtt : (3 * p->rtt + rtt) / 4;
+        p->rtt = now - p->inflight_at; /* its round trip, as it is now */
         /* sending the same again would meet the same fate (a part's ACK is progress) */
         p->stalled = !p->progressed && !p->part_src;
     } else if (p->stalled && sent_progressed(p)) {
@@ -700,6 +699,7 @@ rep__sync_connected(rep__sync_t *s, uint32_t peer, uint64_t now_ms)
     parts_reset(p);
     p->has_known = false; /* until its HELLO says */
     p->lacking = p->asked = p->stalled = p->foreign = p->pend = false;
+    p->rtt = 0;
     return send_hello(s, p, now_ms, false);
 }
 

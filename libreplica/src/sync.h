@@ -41,7 +41,7 @@
  * A peer that lacks this replica's own changes gets them at once, as changes. Changes of other
  * devices are relayed only once a peer has lacked them, and received no more of some device
  * among them, for the relay delay: relay_delay_ms, plus a delay of up to as much again fixed
- * per device, plus twice the peer's recent round trip (DATA to ACK, at most ack_timeout_ms: a
+ * per device, plus twice the peer's last round trip (DATA to ACK, at most ack_timeout_ms: a
  * slow peer takes every stream slowly). In a full mesh their author sends them itself, and
  * the HAVE of the peer that got them stops the others; a steady stream that keeps arriving,
  * even late, is not relayed. Such a relay carries the changes of the devices that stopped
