@@ -874,6 +874,35 @@ START_TEST(test_relay_carries_stalled_only)
 }
 END_TEST
 
+/* A DATA whose changes wait at the peer for dependencies stalls the sender's stream to it (the
+ * ACK shows no progress); once the peer has applied them (its HAVE says so), the stream goes
+ * on at once, without waiting for a HELLO. */
+START_TEST(test_stall_lifts_when_applied)
+{
+    net_t t;
+    net_open(&t, 3, TU_CLOCK_EPOCH_MS, 0, tu_seed(0x5eed0f));
+    enum { X, Y, P };
+    net_mesh(&t);
+    net_run(&t, 100);
+    t.hold[Y][P] = true; /* Y's copy to P is slow */
+    write_mix(&t, Y);
+    net_run(&t, 100);
+    write_mix(&t, X); /* depends on Y's: waits at P; P's ACK shows no progress */
+    net_run(&t, 100);
+    ck_assert_uint_gt(pending_of(&t, P), 0);
+    uint64_t data = t.data_msgs;
+    write_mix(&t, X); /* not sent to P (stalled), only to Y */
+    net_run(&t, 100);
+    ck_assert_uint_eq(t.data_msgs, data + 1);
+    t.hold[Y][P] = false; /* Y's change comes; P applies both; X hears of it and goes on */
+    net_run(&t, 100);
+    ck_assert_msg(same(&t, X, P), "X's stream to P waited for a HELLO");
+    ck_assert_uint_eq(pending_of(&t, P), 0);
+    assert_no_bad(&t);
+    net_close(&t);
+}
+END_TEST
+
 /* ---- 5. Hostile input -------------------------------------------------------------------- */
 
 /* Feed msg to engine i as from peer j: it must be refused (bad + 1), change nothing, and
@@ -1576,6 +1605,7 @@ sync_suite(void)
     tcase_add_test(tc, test_pending_asks_sender);
     tcase_add_test(tc, test_relay_waits_for_slow_peer);
     tcase_add_test(tc, test_relay_carries_stalled_only);
+    tcase_add_test(tc, test_stall_lifts_when_applied);
     tcase_add_test(tc, test_max_msg_bounds_data);
     tcase_add_loop_test(tc, test_parts_heal, 0, 3);
     suite_add_tcase(s, tc);
