@@ -653,7 +653,9 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
     }
     if (type == REP_SYNC_ACK && p->inflight && id == p->inflight_id) {
         p->inflight = false;
-        p->rtt = now - p->inflight_at; /* its round trip, as it is now */
+        /* its round trip as it is now (at most the ACK timeout, like the delay it adds) */
+        uint64_t rtt = now > p->inflight_at ? now - p->inflight_at : 0;
+        p->rtt = rtt < s->o.ack_timeout_ms ? rtt : s->o.ack_timeout_ms;
         /* sending the same again would meet the same fate (a part's ACK is progress) */
         p->stalled = !p->progressed && !p->part_src;
     } else if (p->stalled && sent_progressed(p)) {
