@@ -23,9 +23,11 @@
  * of another office is refused, and so are that peer's ACKs and HAVEs until a HELLO of this
  * office: their vv means nothing here. A payload is what rep_replica_catchup() or
  * rep_replica_export() make (sealed, signed changes; or a snapshot). Version 1 sent framed
- * vvs. Batches of changes
- * are made to fit in max_msg; a snapshot may not (it is one frame: the state of a large office,
- * or the only answer when the log lacks changes), so it goes in parts, each a DATA of its own,
+ * vvs.
+ *
+ * Batches of changes are made to fit in max_msg; a snapshot may not (it is one frame: the
+ * state of a large office, or the only answer when the log lacks changes), so it goes in
+ * parts, each a DATA of its own,
  * acknowledged before the next is sent; the receiver assembles them (at most
  * REP_SYNC_MAX_PAYLOAD) and applies the whole. A lost part, a timeout or a reconnect start the
  * payload over.
@@ -35,8 +37,9 @@
  * have (nobody needs its own changes back). It sends at most one DATA at a time: the next is
  * made from the vv the ACK brings, so nothing is sent twice and a slow peer slows only its own
  * stream (the window is the flow control). An ACK that shows no progress (the DATA was refused
- * or waits for dependencies) holds the window until the peer's next HELLO or ours, so a DATA
- * that cannot apply is retried once per anti-entropy period, not in a loop.
+ * or waits for dependencies) holds the window until the peer's next HELLO or ours, or until
+ * the peer has more of what that DATA carried (what waited was applied), so a DATA that
+ * cannot apply is retried once per anti-entropy period, not in a loop.
  *
  * A peer that lacks this replica's own changes gets them at once, as changes. Changes of other
  * devices are relayed only once a peer has lacked them, and received no more of some device
@@ -50,9 +53,7 @@
  * ack_timeout_ms is taken as lost and sent again. Every peer is sent a HELLO every
  * anti_entropy_ms, so any loss heals. When an import leaves changes waiting for
  * dependencies, those are usually on their way from their author: if some still wait after
- * the relay delay, the sender is sent a HELLO that wants them. A stalled peer (its ACK showed
- * no progress) is sent more once it has more of what the DATA carried (what waited was
- * applied), or at the next HELLO.
+ * the relay delay, the sender is sent a HELLO that wants them.
  */
 #ifndef REP_SYNC_H
 #define REP_SYNC_H
