@@ -27,10 +27,9 @@
  *
  * Batches of changes are made to fit in max_msg; a snapshot may not (it is one frame: the
  * state of a large office, or the only answer when the log lacks changes), so it goes in
- * parts, each a DATA of its own,
- * acknowledged before the next is sent; the receiver assembles them (at most
- * REP_SYNC_MAX_PAYLOAD) and applies the whole. A lost part, a timeout or a reconnect start the
- * payload over.
+ * parts, each a DATA of its own, acknowledged before the next is sent; the receiver assembles
+ * them (at most REP_SYNC_MAX_PAYLOAD) and applies the whole. A lost part, a timeout or a
+ * reconnect start the payload over.
  *
  * Per peer the engine keeps what the peer is known to have: its vv, replaced by a HELLO,
  * raised by ACK and HAVE, and taken to include every change of the peer's own device that we
