@@ -12,9 +12,10 @@
  *
  * What is checked: a full mesh converges sending each change to each peer about once; a
  * line relays after relay_delay_ms; loss, duplication and reordering heal; a late empty
- * replica catches up by snapshot; changes waiting for dependencies are asked for and come;
- * hostile messages are counted in info.bad and change nothing; disconnects drop what was
- * queued; DATA messages respect max_msg.
+ * replica catches up by snapshot; changes waiting for dependencies are asked for if they
+ * still wait after the relay delay, and come; hostile messages (malformed vvs, the vvs of a
+ * device whose HELLO named another office, other protocol versions) are counted in info.bad
+ * and change nothing; disconnects drop what was queued; DATA messages respect max_msg.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -61,6 +62,7 @@ typedef struct net {
     uint8_t office[REP_OFFICE_ID_BYTES];
     bool up[MAXN][MAXN];  /* i and j are connected */
     link_t q[MAXN][MAXN]; /* messages on the way from i to j */
+    bool hold[MAXN][MAXN]; /* what is on the way from i to j waits there */
     uint64_t now;         /* the engines' clock, ms */
     tu_rng_t rng;
     unsigned drop, dup, reorder; /* percent of messages */
@@ -197,11 +199,13 @@ net_mesh(net_t *t)
             net_connect(t, i, j);
 }
 
-/* A message as the engine frames it: [version, type, ...]; DATA's id, part, offset, total. */
+/* A message as the engine frames it: [version, type, ...]; DATA's id, part, offset, total;
+ * HELLO's want. */
 typedef struct parsed {
     uint64_t version, type, id, offset, total;
     const uint8_t *payload;
     uint32_t npayload;
+    bool want;
 } parsed_t;
 
 static int
@@ -219,6 +223,12 @@ parse(const uint8_t *p, size_t n, parsed_t *m)
         REP_TRY(rep__rd_bin(&r, &m->payload, &m->npayload));
         REP_TRY(rep__rd_uint(&r, &m->offset));
         REP_TRY(rep__rd_uint(&r, &m->total));
+    } else if (m->type == REP_SYNC_HELLO) {
+        uint8_t office[REP_OFFICE_ID_BYTES];
+        uint64_t actor;
+        REP_TRY(rep__rd_fixed(&r, office, sizeof office));
+        REP_TRY(rep__rd_uint(&r, &actor));
+        REP_TRY(rep__rd_bool(&r, &m->want));
     }
     return 0;
 }
@@ -304,7 +314,7 @@ net_deliver_one(net_t *t)
     int busy[MAXN * MAXN], nb = 0;
     for (int i = 0; i < t->n; i++)
         for (int j = 0; j < t->n; j++)
-            if (t->q[i][j].n > t->q[i][j].head)
+            if (t->q[i][j].n > t->q[i][j].head && !t->hold[i][j])
                 busy[nb++] = i * MAXN + j;
     if (nb == 0)
         return false;
@@ -731,17 +741,163 @@ START_TEST(test_pending_asks_sender)
     net_run(&t, 100);
     ck_assert(same(&t, A, B));
     ck_assert(!same(&t, A, C));
-    /* A's own change depends on them and goes to C at once: it has to wait there; C asks A */
+    /* A's own change depends on them and goes to C at once: it has to wait there. C does not
+     * ask at once (in a mesh what it waits for is usually on its way from its author) */
     write_reg(t.r[A], "pat/9", "after", "b");
     uint64_t hellos = t.by_type[REP_SYNC_HELLO];
     CK_OK(rep__sync_changed(t.s[A], t.now));
-    net_run(&t, 100); /* no time passes: the answer to C's HELLO is not a delayed relay */
-    ck_assert_uint_gt(t.by_type[REP_SYNC_HELLO], hellos);
+    net_run(&t, 100);
+    ck_assert_uint_eq(t.by_type[REP_SYNC_HELLO], hellos);
+    ck_assert_uint_gt(pending_of(&t, C), 0);
+    /* it asks A once they still wait after its relay delay (only C's engine is ticked, so
+     * that A's own relay does not come first) */
+    uint64_t t0 = t.now, delay = relay_of(&t, C), next = 0;
+    CK_OK(rep__sync_tick(t.s[C], t.now, &next));
+    ck_assert_uint_eq(next, t0 + delay);
+    net_clock(&t, t0 + delay - 1);
+    CK_OK(rep__sync_tick(t.s[C], t.now, &next));
+    net_collect(&t);
+    ck_assert_uint_eq(t.by_type[REP_SYNC_HELLO], hellos);
+    net_clock(&t, t0 + delay);
+    CK_OK(rep__sync_tick(t.s[C], t.now, &next));
+    net_collect(&t);
+    ck_assert_uint_eq(t.q[C][A].n - t.q[C][A].head, 1);
+    parsed_t m;
+    msg_t *hm = &t.q[C][A].m[t.q[C][A].head];
+    CK_OK(parse(hm->p, hm->n, &m));
+    ck_assert_uint_eq(m.type, REP_SYNC_HELLO);
+    ck_assert(m.want);
+    net_run(&t, 100); /* no more time passes: the answer to C's HELLO is not a delayed relay */
     ck_assert_msg(same(&t, A, C), "C did not get the missing changes");
     ck_assert_uint_eq(pending_of(&t, C), 0);
     rep_value_t *v = NULL;
     CK_OK(rep_replica_get(t.r[C], "pat/9", "after", &v));
     rep_value_free(&v);
+    assert_no_bad(&t);
+    net_close(&t);
+}
+END_TEST
+
+/* A slow peer's round trip lengthens the relay delay by twice as much: another device's
+ * changes take that long to reach it even from their author. */
+START_TEST(test_relay_waits_for_slow_peer)
+{
+    net_t t;
+    net_open(&t, 3, 0, 0, tu_seed(0x5eed0d));
+    enum { A, B, C };
+    net_connect(&t, A, B);
+    net_connect(&t, B, C);
+    net_run(&t, 100);
+    /* B's own change goes to A and C; their ACKs come back 40 ms later */
+    write_mix(&t, B);
+    net_collect(&t);
+    net_clock(&t, t.now + 40);
+    net_run(&t, 100);
+    ck_assert(same(&t, B, C));
+    /* A's change reaches B, which relays it to C after its delay plus twice 40 ms */
+    write_reg(t.r[A], "pat/1", "a", "x");
+    CK_OK(rep__sync_changed(t.s[A], t.now));
+    net_run(&t, 100);
+    uint64_t t0 = t.now, delay = relay_of(&t, B) + 2 * 40, next = 0;
+    ck_assert_uint_lt(t0 + delay, t.opts.anti_entropy_ms); /* no HELLO comes in between */
+    CK_OK(rep__sync_tick(t.s[B], t.now, &next));
+    ck_assert_uint_eq(next, t0 + delay);
+    net_clock(&t, t0 + delay - 1);
+    net_tick(&t);
+    net_run(&t, 100);
+    ck_assert_msg(!same(&t, A, C), "relayed to a slow peer before its delay");
+    net_clock(&t, t0 + delay);
+    net_tick(&t);
+    net_run(&t, 100);
+    ck_assert_msg(same(&t, A, C), "not relayed at its delay");
+    assert_no_bad(&t);
+    net_close(&t);
+}
+END_TEST
+
+/* A relay after the delay carries the changes of the devices that stopped reaching the peer,
+ * not those of an author whose own copy is on its way: A-B, B-C, B-D, C-D; D gets A's
+ * changes only through B, and C's from C. */
+START_TEST(test_relay_carries_stalled_only)
+{
+    net_t t;
+    net_open(&t, 4, TU_CLOCK_EPOCH_MS, 0, tu_seed(0x5eed0e));
+    enum { A, B, C, D };
+    net_connect(&t, A, B);
+    net_connect(&t, B, C);
+    net_connect(&t, B, D);
+    net_connect(&t, C, D);
+    net_run(&t, 100);
+    write_mix(&t, A); /* B has it; D lacks it from now on */
+    net_run(&t, 100);
+    uint64_t t0 = t.now;
+    t.hold[C][D] = true; /* C's own copy to D is slow */
+    write_mix(&t, C);
+    net_run(&t, 100); /* B has C's change (and C lacks A's, relayed to it at B's delay) */
+    ck_assert_uint_gt(t.q[C][D].n - t.q[C][D].head, 0);
+    /* B's relay to D: A's change only */
+    uint64_t delay = relay_of(&t, B), next = 0;
+    CK_OK(rep__sync_tick(t.s[B], t.now, &next));
+    ck_assert_uint_eq(next, t0 + delay);
+    net_clock(&t, t0 + delay);
+    CK_OK(rep__sync_tick(t.s[B], t.now, &next));
+    link_t *l = &t.q[B][D];
+    size_t before = l->n;
+    net_collect(&t);
+    rep_info_t *ia = NULL;
+    CK_OK(rep_replica_info(t.r[A], &ia));
+    int datas = 0;
+    for (size_t k = before; k < l->n; k++) {
+        parsed_t m;
+        CK_OK(parse(l->m[k].p, l->m[k].n, &m));
+        if (m.type != REP_SYNC_DATA)
+            continue;
+        datas++;
+        rep__batch_t b;
+        CK_OK(rep__batch_decode(m.payload, m.npayload, &b));
+        ck_assert_uint_gt(b.n, 0);
+        for (size_t c = 0; c < b.n; c++) {
+            rep__change_t ch;
+            CK_OK(rep__change_decode(b.changes[c].p, b.changes[c].n, &ch));
+            ck_assert_msg(ch.actor == ia->actor, "the relay carries a change of C's, on its way");
+            rep__change_clear(&ch);
+        }
+        rep__batch_clear(&b);
+    }
+    rep_info_free(&ia);
+    ck_assert_int_eq(datas, 1);
+    t.hold[C][D] = false;
+    net_settle(&t, 20);
+    ck_assert(all_same(&t));
+    assert_no_bad(&t);
+    net_close(&t);
+}
+END_TEST
+
+/* A DATA whose changes wait at the peer for dependencies stalls the sender's stream to it (the
+ * ACK shows no progress); once the peer has applied them (its HAVE says so), the stream goes
+ * on at once, without waiting for a HELLO. */
+START_TEST(test_stall_lifts_when_applied)
+{
+    net_t t;
+    net_open(&t, 3, TU_CLOCK_EPOCH_MS, 0, tu_seed(0x5eed0f));
+    enum { X, Y, P };
+    net_mesh(&t);
+    net_run(&t, 100);
+    t.hold[Y][P] = true; /* Y's copy to P is slow */
+    write_mix(&t, Y);
+    net_run(&t, 100);
+    write_mix(&t, X); /* depends on Y's: waits at P; P's ACK shows no progress */
+    net_run(&t, 100);
+    ck_assert_uint_gt(pending_of(&t, P), 0);
+    uint64_t data = t.data_msgs;
+    write_mix(&t, X); /* not sent to P (stalled), only to Y */
+    net_run(&t, 100);
+    ck_assert_uint_eq(t.data_msgs, data + 1);
+    t.hold[Y][P] = false; /* Y's change comes; P applies both; X hears of it and goes on */
+    net_run(&t, 100);
+    ck_assert_msg(same(&t, X, P), "X's stream to P waited for a HELLO");
+    ck_assert_uint_eq(pending_of(&t, P), 0);
     assert_no_bad(&t);
     net_close(&t);
 }
@@ -783,6 +939,28 @@ pack_bin(msgpack_packer *pk, const void *p, size_t n)
     msgpack_pack_bin_body(pk, p, n);
 }
 
+/* The vv of rep_replica_vv() bytes, bare, as a sync message carries it. */
+static void
+pack_bare_vv(msgpack_packer *pk, const uint8_t *vv, size_t n)
+{
+    uint8_t office[REP_OFFICE_ID_BYTES];
+    rep_vv_entry_t *e;
+    size_t ne;
+    CK_OK(rep__vv_decode(vv, n, office, &e, &ne));
+    rep__vv_pack(pk, e, ne);
+    free(e);
+}
+
+/* A HELLO of this office with a vv the caller packs next. */
+static void
+pack_hello_head(rep__buf_t *b, msgpack_packer *pk, uint64_t version, const uint8_t *office)
+{
+    pack_head(b, pk, 6, version, REP_SYNC_HELLO);
+    pack_bin(pk, office, REP_OFFICE_ID_BYTES);
+    msgpack_pack_uint64(pk, 12345);
+    msgpack_pack_false(pk);
+}
+
 static uint8_t *
 done(rep__buf_t *b, size_t *n)
 {
@@ -790,13 +968,13 @@ done(rep__buf_t *b, size_t *n)
     return rep__buf_take(b, n);
 }
 
-/* A whole DATA: [1, 2, id, payload, 0, n]. */
+/* A whole DATA: [version, 2, id, payload, 0, n]. */
 static uint8_t *
 data_msg(uint64_t id, const uint8_t *payload, size_t n, size_t *len)
 {
     rep__buf_t b;
     msgpack_packer pk;
-    pack_head(&b, &pk, 6, 1, REP_SYNC_DATA);
+    pack_head(&b, &pk, 6, REP_SYNC_VERSION, REP_SYNC_DATA);
     msgpack_pack_uint64(&pk, id);
     pack_bin(&pk, payload, n);
     msgpack_pack_uint64(&pk, 0);
@@ -883,20 +1061,73 @@ START_TEST(test_hostile_input)
     memcpy(longer, hello, hellon);
     longer[hellon] = 0xc0;
     refused(&t, A, B, longer, hellon + 1, "HELLO with a trailing byte");
-    /* another office: its HELLO; our office id with its vv; its batch */
+    /* another office. Its HELLO is refused, and the vvs of that device after it: a bare vv
+     * names no office, the HELLO before it does (and the node's CURVE and ZAP let only this
+     * office's devices in). A HELLO of ours makes them welcome again. */
     refused(&t, A, B, xhello, xhellon, "HELLO of another office");
-    pack_head(&b, &pk, 5, 1, REP_SYNC_HELLO);
-    pack_bin(&pk, t.office, REP_OFFICE_ID_BYTES);
-    msgpack_pack_uint64(&pk, 12345);
-    pack_bin(&pk, xvv, xvvn);
+    pack_head(&b, &pk, 3, REP_SYNC_VERSION, REP_SYNC_HAVE);
+    pack_bare_vv(&pk, xvv, xvvn);
+    uint8_t *xhave = done(&b, &n);
+    size_t xhaven = n;
+    refused(&t, A, B, xhave, xhaven, "HAVE after a HELLO of another office");
+    pack_head(&b, &pk, 4, REP_SYNC_VERSION, REP_SYNC_ACK);
+    msgpack_pack_uint64(&pk, 1);
+    pack_bare_vv(&pk, xvv, xvvn);
     p = done(&b, &n);
-    refused(&t, A, B, p, n, "HELLO with another office's vv");
+    refused(&t, A, B, p, n, "ACK after a HELLO of another office");
     free(p);
-    pack_head(&b, &pk, 3, 1, REP_SYNC_HAVE);
-    pack_bin(&pk, xvv, xvvn);
+    uint64_t bad0 = peer_info(&t, A, B).bad;
+    CK_OK(rep__sync_received(t.s[A], PEER(B), hello, hellon, t.now));
+    pack_head(&b, &pk, 3, REP_SYNC_VERSION, REP_SYNC_HAVE);
+    uint8_t *bvv;
+    size_t bvvn;
+    CK_OK(rep_replica_vv(t.r[B], &bvv, &bvvn));
+    pack_bare_vv(&pk, bvv, bvvn);
+    rep_free(bvv);
     p = done(&b, &n);
-    refused(&t, A, B, p, n, "HAVE with another office's vv");
+    CK_OK(rep__sync_received(t.s[A], PEER(B), p, n, t.now));
+    ck_assert_uint_eq(peer_info(&t, A, B).bad, bad0); /* both taken */
     free(p);
+    free(xhave);
+    /* vvs that are not: unsorted, a duplicate actor, a seq of 0, actor 0 (the membership
+     * log) not first, an entry that is not a pair, a seq that is not a number, and the
+     * framed vv of version 1 */
+    static const uint64_t badvv[][5] = {
+        /* n, actor, seq, actor, seq */
+        {2, 9, 1, 5, 1}, {2, 5, 1, 5, 2}, {1, 5, 0, 0, 0}, {2, 3, 1, 0, 2},
+    };
+    for (size_t k = 0; k < REP_ARRAY_LEN(badvv) + 3; k++) {
+        for (int type = REP_SYNC_HELLO; type <= REP_SYNC_HAVE; type += 3) { /* HELLO, HAVE */
+            if (type == REP_SYNC_HELLO)
+                pack_hello_head(&b, &pk, REP_SYNC_VERSION, t.office);
+            else
+                pack_head(&b, &pk, 3, REP_SYNC_VERSION, REP_SYNC_HAVE);
+            if (k < REP_ARRAY_LEN(badvv)) {
+                msgpack_pack_array(&pk, badvv[k][0]);
+                for (uint64_t e = 0; e < badvv[k][0]; e++) {
+                    msgpack_pack_array(&pk, 2);
+                    msgpack_pack_uint64(&pk, badvv[k][1 + 2 * e]);
+                    msgpack_pack_uint64(&pk, badvv[k][2 + 2 * e]);
+                }
+            } else if (k == REP_ARRAY_LEN(badvv)) {
+                msgpack_pack_array(&pk, 1);
+                msgpack_pack_array(&pk, 1);
+                msgpack_pack_uint64(&pk, 5);
+            } else if (k == REP_ARRAY_LEN(badvv) + 1) {
+                msgpack_pack_array(&pk, 1);
+                msgpack_pack_array(&pk, 2);
+                msgpack_pack_uint64(&pk, 5);
+                msgpack_pack_str(&pk, 1);
+                msgpack_pack_str_body(&pk, "1", 1);
+            } else {
+                pack_bin(&pk, avv, avvn);
+            }
+            p = done(&b, &n);
+            refused(&t, A, B, p, n, type == REP_SYNC_HELLO ? "HELLO with a malformed vv"
+                                                           : "HAVE with a malformed vv");
+            free(p);
+        }
+    }
     p = data_msg(1, xbatch, xbatchn, &n);
     refused(&t, A, B, p, n, "DATA of another office");
     free(p);
@@ -914,7 +1145,7 @@ START_TEST(test_hostile_input)
     /* parts that cannot be: past the total, a total over the bound, an empty part */
     static const uint64_t shapes[][2] = {{0, 10}, {5, 20}, {0, (1ull << 30) + 1}};
     for (size_t k = 0; k < REP_ARRAY_LEN(shapes); k++) {
-        pack_head(&b, &pk, 6, 1, REP_SYNC_DATA);
+        pack_head(&b, &pk, 6, REP_SYNC_VERSION, REP_SYNC_DATA);
         msgpack_pack_uint64(&pk, 3);
         pack_bin(&pk, batch, k == 0 ? 0 : 16);
         msgpack_pack_uint64(&pk, shapes[k][0]);
@@ -923,33 +1154,32 @@ START_TEST(test_hostile_input)
         refused(&t, A, B, p, n, "an impossible part");
         free(p);
     }
-    /* versions and types */
+    /* versions (1: framed vvs; 3: a later one) and types */
     for (uint64_t v = 0; v < 4; v++) {
         if (v == REP_SYNC_VERSION)
             continue;
-        pack_head(&b, &pk, 5, v, REP_SYNC_HELLO);
-        pack_bin(&pk, t.office, REP_OFFICE_ID_BYTES);
-        msgpack_pack_uint64(&pk, 12345);
-        pack_bin(&pk, avv, avvn);
+        pack_hello_head(&b, &pk, v, t.office);
+        pack_bare_vv(&pk, avv, avvn);
         p = done(&b, &n);
-        refused(&t, A, B, p, n, "unknown version");
+        refused(&t, A, B, p, n, "another version");
+        ck_assert_uint_eq(peer_info(&t, A, B).version, v);
         free(p);
     }
     static const uint64_t types[] = {0, 5, 9, 255, 1ull << 40};
     for (size_t k = 0; k < REP_ARRAY_LEN(types); k++) {
-        pack_head(&b, &pk, 3, 1, types[k]);
-        pack_bin(&pk, avv, avvn);
+        pack_head(&b, &pk, 3, REP_SYNC_VERSION, types[k]);
+        pack_bare_vv(&pk, avv, avvn);
         p = done(&b, &n);
         refused(&t, A, B, p, n, "unknown type");
         free(p);
     }
     /* right type, wrong shape */
-    pack_head(&b, &pk, 3, 1, REP_SYNC_ACK);
-    pack_bin(&pk, avv, avvn);
+    pack_head(&b, &pk, 3, REP_SYNC_VERSION, REP_SYNC_ACK);
+    pack_bare_vv(&pk, avv, avvn);
     p = done(&b, &n);
     refused(&t, A, B, p, n, "ACK without id");
     free(p);
-    pack_head(&b, &pk, 6, 1, REP_SYNC_DATA);
+    pack_head(&b, &pk, 6, REP_SYNC_VERSION, REP_SYNC_DATA);
     msgpack_pack_str(&pk, 2);
     msgpack_pack_str_body(&pk, "id", 2);
     pack_bin(&pk, batch, batchn);
@@ -958,14 +1188,14 @@ START_TEST(test_hostile_input)
     p = done(&b, &n);
     refused(&t, A, B, p, n, "DATA with a string id");
     free(p);
-    pack_head(&b, &pk, 4, 1, REP_SYNC_DATA);
+    pack_head(&b, &pk, 4, REP_SYNC_VERSION, REP_SYNC_DATA);
     msgpack_pack_uint64(&pk, 4);
     pack_bin(&pk, batch, batchn);
     p = done(&b, &n);
     refused(&t, A, B, p, n, "DATA without offset and total (an older shape)");
     free(p);
-    pack_head(&b, &pk, 3, 1, REP_SYNC_HAVE);
-    pack_bin(&pk, "RPLV", 4);
+    pack_head(&b, &pk, 3, REP_SYNC_VERSION, REP_SYNC_HAVE);
+    msgpack_pack_array(&pk, 3); /* says three entries, has none */
     p = done(&b, &n);
     refused(&t, A, B, p, n, "HAVE with a short vv");
     free(p);
@@ -1373,6 +1603,9 @@ sync_suite(void)
     tcase_add_test(tc, test_line_relays_after_delay);
     tcase_add_test(tc, test_late_joiner_gets_snapshot);
     tcase_add_test(tc, test_pending_asks_sender);
+    tcase_add_test(tc, test_relay_waits_for_slow_peer);
+    tcase_add_test(tc, test_relay_carries_stalled_only);
+    tcase_add_test(tc, test_stall_lifts_when_applied);
     tcase_add_test(tc, test_max_msg_bounds_data);
     tcase_add_loop_test(tc, test_parts_heal, 0, 3);
     suite_add_tcase(s, tc);

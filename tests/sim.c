@@ -2599,7 +2599,7 @@ eng_inject(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn, const uint
     msgpack_packer pk;
     rep__buf_init(&buf);
     rep__packer_init(&pk, &buf);
-    msgpack_pack_array(&pk, 6); /* [1, 2, id, part, offset, total]: the whole payload */
+    msgpack_pack_array(&pk, 6); /* [version, 2, id, part, offset, total]: the whole payload */
     msgpack_pack_uint8(&pk, REP_SYNC_VERSION);
     msgpack_pack_uint8(&pk, REP_SYNC_DATA);
     msgpack_pack_uint64(&pk, ++s->inject_id);

@@ -476,6 +476,18 @@ rep__batch_clear(rep__batch_t *b)
     memset(b, 0, sizeof *b);
 }
 
+void
+rep__vv_pack(msgpack_packer *pk, const rep_vv_entry_t *vv, size_t n)
+{
+    pack_vv(pk, vv, n);
+}
+
+int
+rep__rd_vv(rep__rd_t *r, rep_vv_entry_t **vv, size_t *nvv)
+{
+    return rd_vv(r, true, vv, nvv);
+}
+
 int
 rep__vv_encode(const uint8_t office[REP_OFFICE_ID_BYTES], const rep_vv_entry_t *vv, size_t n,
                uint8_t **out, size_t *len)

@@ -158,5 +158,11 @@ int rep__vv_encode(const uint8_t office[REP_OFFICE_ID_BYTES], const rep_vv_entry
 /* *vv is malloc'd (free()), sorted by actor; duplicate actors are REP_ECORRUPT. */
 int rep__vv_decode(const uint8_t *p, size_t n, uint8_t office[REP_OFFICE_ID_BYTES],
                    rep_vv_entry_t **vv, size_t *nvv);
+/* A bare vv: the entries alone, [[actor, seq]...] as in the framed body, with no frame and no
+ * office (for the sync engine's messages, whose channel and HELLO already vouch for both).
+ * rd checks what rep__vv_decode checks: sorted, no duplicate, no seq 0, actor 0 first only;
+ * REP_ECORRUPT. *vv is malloc'd (NULL when empty). */
+void rep__vv_pack(msgpack_packer *pk, const rep_vv_entry_t *vv, size_t n);
+int rep__rd_vv(rep__rd_t *r, rep_vv_entry_t **vv, size_t *nvv);
 
 #endif /* REP_CHANGE_H */

@@ -46,10 +46,26 @@ rep_replica_vv(rep_replica_t *r, uint8_t **out, size_t *len)
     *len = 0;
     if (!r)
         return -EINVAL;
+    rep_vv_entry_t *vv;
+    size_t n;
+    REP_TRY(rep__replica_vv(r, &vv, &n));
+    int rc = rep__vv_encode(r->office, vv, n, out, len);
+    free(vv);
+    return rc;
+}
+
+int
+rep__replica_vv(rep_replica_t *r, rep_vv_entry_t **vv, size_t *n)
+{
     vv_ctx_t vc = {NULL, 0};
-    REP_TRY(rep__store_read(r->st, vv_fn, &vc));
-    int rc = rep__vv_encode(r->office, vc.vv, vc.n, out, len);
-    free(vc.vv);
+    int rc = rep__store_read(r->st, vv_fn, &vc);
+    if (rc < 0) {
+        free(vc.vv);
+        vc.vv = NULL;
+        vc.n = 0;
+    }
+    *vv = vc.vv;
+    *n = vc.n;
     return rc;
 }
 
@@ -205,13 +221,9 @@ prefer_state(rep__txn_t *t, const rep__vv_t *theirs, bool *lacks, uint64_t *need
     return rc;
 }
 
-/* What an answer may be: changes (rep_replica_export), state (rep_replica_snapshot), or
- * whichever serves the other side better (rep_replica_catchup). */
-typedef enum answer { ANSWER_CHANGES, ANSWER_STATE, ANSWER_BEST, ANSWER_RELAY } answer_t;
-
 typedef struct catchup_ctx {
     export_ctx_t ec;
-    answer_t kind;
+    rep__answer_t kind;
     uint8_t *snap;       /* the snapshot, when it is the answer */
     size_t snapn;
 } catchup_ctx_t;
@@ -222,13 +234,13 @@ catchup_fn(rep__txn_t *t, void *arg)
     catchup_ctx_t *cc = arg;
     rep_replica_t *r = cc->ec.r;
     rep__vv_t theirs = {cc->ec.theirs, cc->ec.ntheirs};
-    bool lacks = cc->kind == ANSWER_STATE;
+    bool lacks = cc->kind == REP__ANSWER_STATE;
     uint64_t need = 0, state = 0;
     REP_TRY(rep__trust_load(t, r->office, &cc->ec.trust));
     bool relay = rep__trust_relay(&cc->ec.trust);
-    if (relay && cc->kind == ANSWER_STATE)
+    if (relay && cc->kind == REP__ANSWER_STATE)
         return REP_EROLE; /* it has no state, nor the key to seal one */
-    if (cc->kind == ANSWER_BEST && !relay)
+    if (cc->kind == REP__ANSWER_BEST && !relay)
         REP_TRY(prefer_state(t, &theirs, &lacks, &need, &state));
     /* changes of more than an eighth of the state's pages may well be bigger than its
      * snapshot: make it, and see */
@@ -243,31 +255,22 @@ catchup_fn(rep__txn_t *t, void *arg)
     return export_fn(t, &cc->ec);
 }
 
+/* The answer to a decoded vv (theirs, sorted by actor). */
 static int
-answer(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes, answer_t kind,
-       uint8_t **out, size_t *len, int *more)
+answer_vv(rep_replica_t *r, const rep_vv_entry_t *theirs, size_t ntheirs, size_t max_bytes,
+          rep__answer_t kind, uint8_t **out, size_t *len, int *more)
 {
-    if (!out || !len)
-        return -EINVAL;
-    *out = NULL;
-    *len = 0;
-    if (more)
-        *more = 0;
-    if (!r)
-        return -EINVAL;
     catchup_ctx_t cc;
     memset(&cc, 0, sizeof cc);
     cc.ec.r = r;
     cc.ec.max_bytes = max_bytes;
-    cc.ec.partial = kind == ANSWER_RELAY;
-    cc.kind = kind == ANSWER_RELAY ? ANSWER_CHANGES : kind;
+    cc.ec.partial = kind == REP__ANSWER_RELAY;
+    cc.kind = kind == REP__ANSWER_RELAY ? REP__ANSWER_CHANGES : kind;
     rep__buf_init(&cc.ec.entries);
-    rep_vv_entry_t *theirs;
-    REP_TRY(their_vv(r, vv, vvlen, &theirs, &cc.ec.ntheirs));
     cc.ec.theirs = theirs;
+    cc.ec.ntheirs = ntheirs;
     rep__batch_begin(&cc.ec.w, r->office, r->office_name, r->actor);
     int rc = rep__store_read(r->st, catchup_fn, &cc);
-    free(theirs);
     rep__trust_clear(&cc.ec.trust);
     if (rc < 0 || cc.snap) {
         rep__buf_free(&cc.ec.w.buf);
@@ -284,31 +287,53 @@ answer(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes, answ
     return 0;
 }
 
+static int
+answer(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes, rep__answer_t kind,
+       uint8_t **out, size_t *len, int *more)
+{
+    if (!out || !len)
+        return -EINVAL;
+    *out = NULL;
+    *len = 0;
+    if (more)
+        *more = 0;
+    if (!r)
+        return -EINVAL;
+    rep_vv_entry_t *theirs;
+    size_t ntheirs;
+    REP_TRY(their_vv(r, vv, vvlen, &theirs, &ntheirs));
+    int rc = answer_vv(r, theirs, ntheirs, max_bytes, kind, out, len, more);
+    free(theirs);
+    return rc;
+}
+
+int
+rep__replica_answer(rep_replica_t *r, const rep_vv_entry_t *vv, size_t n, size_t max_bytes,
+                    rep__answer_t kind, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    return answer_vv(r, vv, n, max_bytes, kind, out, len, NULL);
+}
+
 int
 rep_replica_export(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
                    uint8_t **out, size_t *len, int *more)
 {
-    return answer(r, vv, vvlen, max_bytes, ANSWER_CHANGES, out, len, more);
-}
-
-int
-rep__export_for_relay(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
-                      uint8_t **out, size_t *len)
-{
-    return answer(r, vv, vvlen, max_bytes, ANSWER_RELAY, out, len, NULL);
+    return answer(r, vv, vvlen, max_bytes, REP__ANSWER_CHANGES, out, len, more);
 }
 
 int
 rep_replica_snapshot(rep_replica_t *r, uint8_t **out, size_t *len)
 {
-    return answer(r, NULL, 0, 0, ANSWER_STATE, out, len, NULL);
+    return answer(r, NULL, 0, 0, REP__ANSWER_STATE, out, len, NULL);
 }
 
 int
 rep_replica_catchup(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
                     uint8_t **out, size_t *len, int *more)
 {
-    return answer(r, vv, vvlen, max_bytes, ANSWER_BEST, out, len, more);
+    return answer(r, vv, vvlen, max_bytes, REP__ANSWER_BEST, out, len, more);
 }
 
 /* Progress reports of an import (rep_replica_import_progress): fn may be NULL. */

@@ -5,6 +5,7 @@
 #ifndef REP_FACADE_H
 #define REP_FACADE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "crdt.h"
@@ -38,11 +39,23 @@ void rep__value_release(rep_value_t *v);
  * engine, which knows what it imported. */
 int rep__replica_import(rep_replica_t *r, const uint8_t *batch, size_t len,
                         rep_import_stats_t *stats);
-/* rep_replica_export() for a relay, which cannot take a snapshot: the changes it lacks that
- * this replica's log holds, passing over those it holds only as state (and what depends on
- * them), instead of refusing with REP_ESTATE. */
-int rep__export_for_relay(rep_replica_t *r, const uint8_t *vv, size_t vvlen, size_t max_bytes,
-                          uint8_t **out, size_t *len);
+/* What an answer to a version vector may be: changes (rep_replica_export), state
+ * (rep_replica_snapshot), whichever serves the other side better (rep_replica_catchup), or,
+ * for a relay, which cannot take a snapshot, the changes it lacks that this replica's log
+ * holds, passing over those held here only as state (and what depends on them) instead of
+ * refusing with REP_ESTATE. */
+typedef enum rep__answer {
+    REP__ANSWER_CHANGES,
+    REP__ANSWER_STATE,
+    REP__ANSWER_BEST,
+    REP__ANSWER_RELAY
+} rep__answer_t;
+/* rep_replica_vv() decoded (*vv malloc'd, sorted by actor, actor 0 the membership log's
+ * length), and the answer of that kind to such a vv: for the sync engine, whose messages
+ * carry bare vvs (change.h rep__vv_pack). */
+int rep__replica_vv(rep_replica_t *r, rep_vv_entry_t **vv, size_t *n);
+int rep__replica_answer(rep_replica_t *r, const rep_vv_entry_t *vv, size_t n, size_t max_bytes,
+                        rep__answer_t kind, uint8_t **out, size_t *len);
 /* "collection/record" of a state key, malloc'd. */
 char *rep__record_key_str(const rep__skey_t *k);
 

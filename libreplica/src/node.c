@@ -59,6 +59,7 @@ typedef struct dev {
     size_t nrid;
     uint64_t rid_seen;            /* when (monotonic ms) */
     uint64_t bad_logged;          /* refused messages counted when last logged */
+    uint64_t version_logged;      /* the other sync protocol version it was last logged with */
 } device_t;
 
 typedef struct dial {
@@ -906,7 +907,17 @@ to_engine(node_state_t *n, size_t i, const zmq_msg_t *m, uint64_t now)
         d = &n->devs[i]; /* the list may have grown */
     }
     rep__sync_peer_info_t info;
-    if (rep__sync_peer(n->sync, dev_peer(i), &info) == 0 && info.bad > d->bad_logged) {
+    if (rep__sync_peer(n->sync, dev_peer(i), &info) != 0)
+        return 0;
+    if (info.version && info.version != d->version_logged) {
+        char label[128];
+        nlog(n, "%s speaks sync protocol version %llu, this node version %d: its messages are "
+             "refused until both run the same libreplica",
+             dev_label(d, label, sizeof label), (unsigned long long)info.version,
+             REP_SYNC_VERSION);
+        d->version_logged = info.version;
+    }
+    if (info.bad > d->bad_logged) {
         char label[128];
         nlog(n, "refused %llu malformed or foreign message(s) from %s",
              (unsigned long long)(info.bad - d->bad_logged), dev_label(d, label, sizeof label));

@@ -24,7 +24,15 @@ typedef struct peer {
     bool inflight;               /* a DATA awaits its ACK */
     bool progressed;             /* its known vv grew since that DATA was sent */
     bool stalled;                /* the ACK showed no progress: the DATA was refused or waits;
-                                    send again only when its HELLO asks or ours is due */
+                                    send again only when its HELLO asks or ours is due, or once
+                                    it has more of what the DATA carried (what waited could
+                                    be applied) */
+    rep_vv_entry_t *sent;        /* the actors the last DATA carried, and what it had of each */
+    size_t nsent;
+    bool foreign;                /* its HELLO named another office: its vvs mean nothing here
+                                    until a HELLO of ours */
+    bool pend;                   /* its DATA left changes waiting for dependencies ... */
+    uint64_t pend_at;            /* ... then: ask it for them if they still wait later */
     uint64_t inflight_id, inflight_at, next_id;
     bool lacking;                /* it lacks other devices' changes ... */
     uint64_t lacking_since;      /* ... without progress since then: */
@@ -40,6 +48,8 @@ typedef struct peer {
     rep__buf_t in;               /* a payload arriving from it in parts ... */
     uint64_t in_total, in_id;    /* ... its size, and the id of its last part */
     uint64_t last_hello;         /* when we last sent it a HELLO */
+    uint64_t rtt;                /* its last round trip (DATA to ACK), ms; 0 on a new
+                                    connection */
     rep__sync_peer_info_t info;
 } peer_t;
 
@@ -59,6 +69,7 @@ struct rep__sync {
     outmsg_t *out;               /* queued messages: [out_head, nout) */
     size_t out_head, nout, out_cap;
     uint64_t members;            /* membership entries imports took */
+    uint64_t pending;            /* changes waiting for dependencies, after the last import */
 };
 
 void
@@ -74,15 +85,13 @@ rep__sync_opts_default(rep__sync_opts_t *o)
 static int
 read_ours(rep__sync_t *s)
 {
-    uint8_t *vv, office[REP_OFFICE_ID_BYTES];
+    rep_vv_entry_t *vv;
     size_t n;
-    REP_TRY(rep_replica_vv(s->r, &vv, &n));
+    REP_TRY(rep__replica_vv(s->r, &vv, &n));
     free(s->ours);
-    s->ours = NULL;
-    s->nours = 0;
-    int rc = rep__vv_decode(vv, n, office, &s->ours, &s->nours);
-    free(vv);
-    return rc;
+    s->ours = vv;
+    s->nours = n;
+    return 0;
 }
 
 int
@@ -120,6 +129,7 @@ rep__sync_free(rep__sync_t **sp)
         free(s->peers[i].known);
         free(s->peers[i].lack_vv);
         free(s->peers[i].lack_known);
+        free(s->peers[i].sent);
         free(s->peers[i].part_src);
         rep__buf_free(&s->peers[i].in);
     }
@@ -185,12 +195,10 @@ pack_bin(msgpack_packer *pk, const uint8_t *p, size_t n)
     msgpack_pack_bin_body(pk, p, n);
 }
 
+/* HELLO, ACK or HAVE, ending with our vv, bare (sync.h). */
 static int
 send_vv_msg(rep__sync_t *s, peer_t *p, int type, uint64_t id, bool want)
 {
-    uint8_t *vv;
-    size_t vvn;
-    REP_TRY(rep__vv_encode(s->r->office, s->ours, s->nours, &vv, &vvn));
     rep__buf_t b;
     msgpack_packer pk;
     if (type == REP_SYNC_HELLO) {
@@ -208,8 +216,7 @@ send_vv_msg(rep__sync_t *s, peer_t *p, int type, uint64_t id, bool want)
     } else {
         msg_begin(&b, &pk, 3, type);
     }
-    pack_bin(&pk, vv, vvn);
-    free(vv);
+    rep__vv_pack(&pk, s->ours, s->nours);
     int rc = queue(s, p, &b);
     rep__buf_free(&b);
     return rc;
@@ -223,13 +230,17 @@ send_hello(rep__sync_t *s, peer_t *p, uint64_t now, bool want)
     return send_vv_msg(s, p, REP_SYNC_HELLO, 0, want);
 }
 
-/* How long other devices' changes wait before we relay them: relay_delay_ms plus up to as much
- * again, fixed per device, so that in a mesh one node relays first and the HAVE of the peer
- * that got them stops the others. */
+/* How long other devices' changes wait before we relay them to p: relay_delay_ms plus up to
+ * as much again, fixed per device, so that in a mesh one node relays first and the HAVE of the
+ * peer that got them stops the others; plus twice p's last round trip (a DATA's to its ACK),
+ * as long as another device's changes may take to reach a slow peer that is taking them (they
+ * wait for the DATA in flight to be acknowledged, then go in the next), at most
+ * ack_timeout_ms. */
 static uint64_t
-relay_delay(const rep__sync_t *s)
+relay_delay(const rep__sync_t *s, const peer_t *p)
 {
-    return s->o.relay_delay_ms + s->r->actor % (s->o.relay_delay_ms + 1);
+    uint64_t slow = 2 * p->rtt < s->o.ack_timeout_ms ? 2 * p->rtt : s->o.ack_timeout_ms;
+    return s->o.relay_delay_ms + s->r->actor % (s->o.relay_delay_ms + 1) + slow;
 }
 
 /* Does the peer lack changes of ours: of our own actor (*own), of other devices (*others)? */
@@ -296,15 +307,39 @@ send_part(rep__sync_t *s, peer_t *p, uint64_t now)
     return 0;
 }
 
-/* Send p its next DATA: everything it lacks, or with only_own our own changes alone (the vv
- * we answer claims it has every other device's changes we have). */
+/* Had p received no more of actor since lack_mark(), when it lacked some of its changes? */
+static bool
+lack_stalled(const peer_t *p, uint64_t actor)
+{
+    size_t lo = 0, hi = p->nlack; /* lack_vv is sorted by actor */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->lack_vv[mid].actor < actor)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == p->nlack || p->lack_vv[lo].actor != actor || p->lack_known[lo] >= p->lack_vv[lo].seq)
+        return false;
+    rep__vv_t known = {p->known, p->nknown};
+    return rep__vv_seq(&known, actor) <= p->lack_known[lo];
+}
+
+/* What a DATA carries: our own changes (and membership entries), those and the changes of
+ * the devices that have stopped reaching the peer (a relay after the delay), or all it lacks
+ * (asked for). */
+typedef enum send_what { SEND_OWN, SEND_STALLED, SEND_ALL } send_what_t;
+
+/* Send p its next DATA. For SEND_OWN and SEND_STALLED, the vv we answer claims it has the
+ * changes we have of every other device: those reach it from their authors. */
 static int
-send_data(rep__sync_t *s, peer_t *p, bool only_own, uint64_t now)
+send_data(rep__sync_t *s, peer_t *p, send_what_t what, uint64_t now)
 {
     rep_vv_entry_t *vv = p->known;
     size_t nvv = p->nknown;
     rep_vv_entry_t *raised = NULL;
-    if (only_own) {
+    bool only_own = what == SEND_OWN;
+    if (what != SEND_ALL) {
         /* ours with our own actor at what the peer has, and the membership log too (actor
          * 0: its entries go with every change, so that the peer knows who wrote them) */
         rep__vv_t known = {p->known, p->nknown};
@@ -312,30 +347,44 @@ send_data(rep__sync_t *s, peer_t *p, bool only_own, uint64_t now)
             return -ENOMEM;
         nvv = 0;
         for (size_t i = 0; i < s->nours; i++) {
+            uint64_t a = s->ours[i].actor;
             raised[nvv] = s->ours[i];
-            if (s->ours[i].actor == s->r->actor || s->ours[i].actor == 0)
-                raised[nvv].seq = rep__vv_seq(&known, s->ours[i].actor);
+            if (a == s->r->actor || a == 0 || (what == SEND_STALLED && lack_stalled(p, a)))
+                raised[nvv].seq = rep__vv_seq(&known, a);
             if (raised[nvv].seq > 0)
                 nvv++;
         }
         vv = raised;
     }
-    uint8_t *vvb = NULL, *payload = NULL;
-    size_t vvn, n, max = s->o.max_msg - DATA_OVERHEAD;
-    int rc = rep__vv_encode(s->r->office, vv, nvv, &vvb, &vvn);
-    free(raised);
+    uint8_t *payload = NULL;
+    size_t n, max = s->o.max_msg - DATA_OVERHEAD;
+    /* what it carries: the actors of ours above vv, from what the peer has of each */
+    rep__vv_t from = {vv, nvv};
+    int rc = 0;
+    p->nsent = 0;
+    if (s->nours) {
+        rep_vv_entry_t *v = realloc(p->sent, s->nours * sizeof *v);
+        if (v)
+            p->sent = v;
+        else
+            rc = -ENOMEM;
+    }
+    for (size_t i = 0; i < s->nours && rc == 0; i++) {
+        uint64_t had = rep__vv_seq(&from, s->ours[i].actor);
+        if (had < s->ours[i].seq)
+            p->sent[p->nsent++] = (rep_vv_entry_t){s->ours[i].actor, had};
+    }
     /* our own changes go as changes (several peers send theirs to one newcomer at once: a
      * snapshot from each would repeat the same state); the rest, whichever is smaller; to a
      * relay, changes only, the ones our log holds */
-    if (rc == 0 && p->relay) {
-        rc = rep__export_for_relay(s->r, vvb, vvn, max, &payload, &n);
-    } else {
-        if (rc == 0 && only_own)
-            rc = rep_replica_export(s->r, vvb, vvn, max, &payload, &n, NULL);
-        if (rc == REP_ESTATE || (rc == 0 && !only_own))
-            rc = rep_replica_catchup(s->r, vvb, vvn, max, &payload, &n, NULL);
-    }
-    free(vvb);
+    rep__answer_t kind = p->relay ? REP__ANSWER_RELAY
+                         : only_own ? REP__ANSWER_CHANGES
+                                    : REP__ANSWER_BEST;
+    if (rc == 0)
+        rc = rep__replica_answer(s->r, vv, nvv, max, kind, &payload, &n);
+    if (rc == REP_ESTATE && kind == REP__ANSWER_CHANGES)
+        rc = rep__replica_answer(s->r, vv, nvv, max, REP__ANSWER_BEST, &payload, &n);
+    free(raised);
     REP_TRY(rc);
     p->asked = false;
     p->part_src = payload; /* sent in parts when over max (only a snapshot can be) */
@@ -417,9 +466,9 @@ pump(rep__sync_t *s, uint64_t now)
         }
         if (p->stalled)
             continue;
-        bool relay = others && (p->asked || now - p->lacking_since >= relay_delay(s));
+        bool relay = others && (p->asked || now - p->lacking_since >= relay_delay(s, p));
         if (own || relay)
-            REP_TRY(send_data(s, p, !relay, now));
+            REP_TRY(send_data(s, p, !relay ? SEND_OWN : p->asked ? SEND_ALL : SEND_STALLED, now));
     }
     return 0;
 }
@@ -470,35 +519,33 @@ learn(peer_t *p, const rep_vv_entry_t *vv, size_t n, bool replace)
     return 0;
 }
 
-/* Read a vv (bin of rep_replica_vv bytes) of this office. */
-static int
-rd_vv(rep__sync_t *s, rep__rd_t *r, rep_vv_entry_t **vv, size_t *n)
+/* Has p more of an actor the last DATA carried than it had when that was sent? */
+static bool
+sent_progressed(const peer_t *p)
 {
-    const uint8_t *p;
-    uint32_t len;
-    uint8_t office[REP_OFFICE_ID_BYTES];
-    REP_TRY(rep__rd_bin(r, &p, &len));
-    REP_TRY(rep__vv_decode(p, len, office, vv, n));
-    if (memcmp(office, s->r->office, sizeof office) != 0) {
-        free(*vv);
-        *vv = NULL;
-        return REP_EOFFICE;
-    }
-    return 0;
+    rep__vv_t known = {p->known, p->nknown};
+    for (size_t i = 0; i < p->nsent; i++)
+        if (rep__vv_seq(&known, p->sent[i].actor) > p->sent[i].seq)
+            return true;
+    return false;
 }
 
 static int
 on_data(rep__sync_t *s, peer_t *p, uint64_t id, const uint8_t *payload, size_t n, uint64_t now)
 {
     rep_import_stats_t st;
+    memset(&st, 0, sizeof st);
     int rc = rep__replica_import(s->r, payload, n, &st);
     if (rc == REP_ECORRUPT || rc == REP_EVERSION || rc == REP_EOFFICE || rc == REP_EFORK ||
         rc == REP_EAUTH || rc == REP_EKEY || rc == REP_ESTATE) {
         p->info.bad++; /* refused whole: acknowledge, so the window moves on */
+        memset(&st, 0, sizeof st);
+        st.pending = s->pending;
         rc = 0;
     }
     REP_TRY(rc);
     s->members += st.members;
+    s->pending = st.pending;
     bool grew = st.applied > 0 || st.entries > 0 || st.members > 0;
     if (grew)
         REP_TRY(read_ours(s));
@@ -507,8 +554,12 @@ on_data(rep__sync_t *s, peer_t *p, uint64_t id, const uint8_t *payload, size_t n
         for (size_t i = 0; i < s->npeers; i++)
             if (s->peers[i].connected && &s->peers[i] != p)
                 REP_TRY(send_vv_msg(s, &s->peers[i], REP_SYNC_HAVE, 0, false));
-    if (st.pending > 0) /* ask the sender for what they wait for */
-        REP_TRY(send_hello(s, p, now, true));
+    /* changes wait for dependencies: usually on their way from their authors; if they still
+     * wait after the relay delay, ask this sender for them (tick) */
+    if (st.pending > 0 && !p->pend) {
+        p->pend = true;
+        p->pend_at = now;
+    }
     return 0;
 }
 
@@ -551,8 +602,10 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
     uint64_t version, type, id = 0;
     REP_TRY(rep__rd_array(&r, &items));
     REP_TRY(rep__rd_uint(&r, &version));
-    if (version != REP_SYNC_VERSION)
-        return version > REP_SYNC_VERSION ? REP_EVERSION : REP_ECORRUPT;
+    if (version != REP_SYNC_VERSION) {
+        p->info.version = version; /* another protocol: said plainly in the node's log */
+        return REP_EVERSION;
+    }
     REP_TRY(rep__rd_uint(&r, &type));
     static const uint32_t shape[] = {[REP_SYNC_HELLO] = 6, [REP_SYNC_DATA] = 6, [REP_SYNC_ACK] = 4,
                                      [REP_SYNC_HAVE] = 3};
@@ -576,16 +629,24 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
     if (type == REP_SYNC_HELLO) {
         uint8_t office[REP_OFFICE_ID_BYTES];
         REP_TRY(rep__rd_fixed(&r, office, REP_OFFICE_ID_BYTES));
-        if (memcmp(office, s->r->office, sizeof office) != 0)
+        if (memcmp(office, s->r->office, sizeof office) != 0) {
+            /* another office's device: nothing more is sent to it, and its vvs are refused,
+             * until a HELLO of this office */
+            p->foreign = true;
+            p->has_known = false;
             return REP_EOFFICE;
+        }
         REP_TRY(rep__rd_uint(&r, &actor));
         REP_TRY(rep__rd_bool(&r, &want));
-    } else if (type == REP_SYNC_ACK) {
-        REP_TRY(rep__rd_uint(&r, &id));
+    } else {
+        if (p->foreign) /* a vv of the office its HELLO named, not ours */
+            return REP_EOFFICE;
+        if (type == REP_SYNC_ACK)
+            REP_TRY(rep__rd_uint(&r, &id));
     }
     rep_vv_entry_t *vv;
     size_t nvv;
-    REP_TRY(rd_vv(s, &r, &vv, &nvv));
+    REP_TRY(rep__rd_vv(&r, &vv, &nvv));
     int rc = rep__rd_left(&r) ? REP_ECORRUPT : learn(p, vv, nvv, type == REP_SYNC_HELLO);
     free(vv);
     REP_TRY(rc);
@@ -593,11 +654,17 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
         p->info.actor = actor;
         p->asked = want;
         p->stalled = false;
+        p->foreign = false;
     }
     if (type == REP_SYNC_ACK && p->inflight && id == p->inflight_id) {
         p->inflight = false;
+        /* its round trip as it is now (at most the ACK timeout, like the delay it adds) */
+        uint64_t rtt = now > p->inflight_at ? now - p->inflight_at : 0;
+        p->rtt = rtt < s->o.ack_timeout_ms ? rtt : s->o.ack_timeout_ms;
         /* sending the same again would meet the same fate (a part's ACK is progress) */
         p->stalled = !p->progressed && !p->part_src;
+    } else if (p->stalled && sent_progressed(p)) {
+        p->stalled = false; /* what it held back could be applied: try again */
     }
     return 0;
 }
@@ -638,7 +705,8 @@ rep__sync_connected(rep__sync_t *s, uint32_t peer, uint64_t now_ms)
     p->inflight = false;
     parts_reset(p);
     p->has_known = false; /* until its HELLO says */
-    p->lacking = p->asked = p->stalled = false;
+    p->lacking = p->asked = p->stalled = p->foreign = p->pend = false;
+    p->rtt = 0;
     return send_hello(s, p, now_ms, false);
 }
 
@@ -659,6 +727,7 @@ rep__sync_disconnected(rep__sync_t *s, uint32_t peer)
     p->connected = false;
     p->info.connected = 0;
     p->inflight = false;
+    p->pend = false;
     parts_reset(p);
     /* drop what was queued for it: a reconnect starts over with HELLOs */
     size_t w = s->out_head;
@@ -698,6 +767,12 @@ rep__sync_tick(rep__sync_t *s, uint64_t now_ms, uint64_t *next_ms)
             free(p->part_src);   /* and a payload in parts, again from its start */
             p->part_src = NULL;
         }
+        if (p->pend && s->pending == 0) {
+            p->pend = false; /* what waited came */
+        } else if (p->pend && now_ms - p->pend_at >= relay_delay(s, p)) {
+            p->pend = false; /* still waiting: ask its sender for all we lack */
+            REP_TRY(send_hello(s, p, now_ms, true));
+        }
         if (now_ms - p->last_hello >= s->o.anti_entropy_ms) {
             p->stalled = false; /* try again, once per period */
             REP_TRY(send_hello(s, p, now_ms, false));
@@ -709,10 +784,12 @@ rep__sync_tick(rep__sync_t *s, uint64_t now_ms, uint64_t *next_ms)
         if (!p->connected)
             continue;
         soonest(&next, p->last_hello + s->o.anti_entropy_ms);
+        if (p->pend)
+            soonest(&next, p->pend_at + relay_delay(s, p));
         if (p->inflight)
             soonest(&next, p->inflight_at + s->o.ack_timeout_ms);
         else if (p->lacking && !p->stalled)
-            soonest(&next, p->lacking_since + relay_delay(s));
+            soonest(&next, p->lacking_since + relay_delay(s, p));
     }
     if (next_ms)
         *next_ms = next;

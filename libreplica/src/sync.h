@@ -6,41 +6,53 @@
  * committed changes, time passed — then takes the messages it wants sent. The engine only
  * reads and writes the replica through the library (vv, catchup, import).
  *
- * Messages are msgpack arrays [version, type, ...]:
- *   HELLO [1, 1, office(bin 16), actor, vv(bin), want]  what I have; with want: send me all
- *                                                  I lack at once (I wait for some of it)
- *   DATA  [1, 2, id, part(bin), offset, total]     a batch of changes or a snapshot: bytes
+ * Messages are msgpack arrays [version, type, ...] (version REP_SYNC_VERSION; any other is
+ * refused, counted, and shown in the peer's info.version):
+ *   HELLO [2, 1, office(bin 16), actor, want, vv]  what I have; with want: send me all I lack
+ *                                                  at once (I wait for some of it)
+ *   DATA  [2, 2, id, part(bin), offset, total]     a batch of changes or a snapshot: bytes
  *                                                  [offset, offset + len) of a payload of
  *                                                  total bytes (usually all of it)
- *   ACK   [1, 3, id, vv(bin)]                      DATA id is applied; now I have vv
- *   HAVE  [1, 4, vv(bin)]                          what I have changed (told to every peer)
- * where vv is rep_replica_vv()'s bytes (its actor 0 is the length of the membership log:
- * entries a peer lacks go with the next DATA, at once, like our own changes) and payload
- * rep_replica_catchup()'s. Batches of changes
- * are made to fit in max_msg; a snapshot may not (it is one frame: the state of a large office,
- * or the only answer when the log lacks changes), so it goes in parts, each a DATA of its own,
- * acknowledged before the next is sent; the receiver assembles them (at most
- * REP_SYNC_MAX_PAYLOAD) and applies the whole. A lost part, a timeout or a reconnect start the
- * payload over.
+ *   ACK   [2, 3, id, vv]                           DATA id is applied; now I have vv
+ *   HAVE  [2, 4, vv]                               what I have changed (told to every peer)
+ * where vv is a bare version vector, [[actor, seq]...] sorted by actor (change.h
+ * rep__vv_pack: the entries of rep_replica_vv() without its frame and office, which the
+ * channel makes redundant: CURVE authenticates every byte, ZAP admits only this office's
+ * devices, and the HELLO names the office); its actor 0 is the length of the membership
+ * log (entries a peer lacks go with the next DATA, at once, like our own changes). A HELLO
+ * of another office is refused, and so are that peer's ACKs and HAVEs until a HELLO of this
+ * office: their vv means nothing here. A payload is what rep_replica_catchup() or
+ * rep_replica_export() make (sealed, signed changes; or a snapshot). Version 1 sent framed
+ * vvs.
+ *
+ * Batches of changes are made to fit in max_msg; a snapshot may not (it is one frame: the
+ * state of a large office, or the only answer when the log lacks changes), so it goes in
+ * parts, each a DATA of its own, acknowledged before the next is sent; the receiver assembles
+ * them (at most REP_SYNC_MAX_PAYLOAD) and applies the whole. A lost part, a timeout or a
+ * reconnect start the payload over.
  *
  * Per peer the engine keeps what the peer is known to have: its vv, replaced by a HELLO,
  * raised by ACK and HAVE, and taken to include every change of the peer's own device that we
  * have (nobody needs its own changes back). It sends at most one DATA at a time: the next is
  * made from the vv the ACK brings, so nothing is sent twice and a slow peer slows only its own
  * stream (the window is the flow control). An ACK that shows no progress (the DATA was refused
- * or waits for dependencies) holds the window until the peer's next HELLO or ours, so a DATA
- * that cannot apply is retried once per anti-entropy period, not in a loop.
+ * or waits for dependencies) holds the window until the peer's next HELLO or ours, or until
+ * the peer has more of what that DATA carried (what waited was applied), so a DATA that
+ * cannot apply is retried once per anti-entropy period, not in a loop.
  *
  * A peer that lacks this replica's own changes gets them at once, as changes. Changes of other
  * devices are relayed only once a peer has lacked them, and received no more of some device
- * among them, for relay_delay_ms plus a delay of up to as much again fixed per device (in a
- * full mesh their author sends them itself, and the HAVE of the peer that got them stops the
- * others; a steady stream that keeps arriving, even late, is not relayed), or at once when its
- * HELLO wants them;
- * those go as changes or as a snapshot, whichever is smaller. A DATA not acknowledged within
+ * among them, for the relay delay: relay_delay_ms, plus a delay of up to as much again fixed
+ * per device, plus twice the peer's last round trip (DATA to ACK, at most ack_timeout_ms: a
+ * slow peer takes every stream slowly). In a full mesh their author sends them itself, and
+ * the HAVE of the peer that got them stops the others; a steady stream that keeps arriving,
+ * even late, is not relayed. Such a relay carries the changes of the devices that stopped
+ * reaching the peer (besides our own), as changes or as a snapshot, whichever is smaller; a
+ * HELLO that wants them gets all the peer lacks, at once. A DATA not acknowledged within
  * ack_timeout_ms is taken as lost and sent again. Every peer is sent a HELLO every
- * anti_entropy_ms, so any loss heals. After an import that leaves changes waiting for
- * dependencies, the sender is sent a HELLO that wants them.
+ * anti_entropy_ms, so any loss heals. When an import leaves changes waiting for
+ * dependencies, those are usually on their way from their author: if some still wait after
+ * the relay delay, the sender is sent a HELLO that wants them.
  */
 #ifndef REP_SYNC_H
 #define REP_SYNC_H
@@ -51,7 +63,7 @@
 
 #include "replica.h"
 
-#define REP_SYNC_VERSION 1
+#define REP_SYNC_VERSION 2
 #define REP_SYNC_MAX_PAYLOAD ((uint64_t)1 << 30) /* a payload in parts: at most 1 GiB */
 
 enum rep__sync_msg { REP_SYNC_HELLO = 1, REP_SYNC_DATA = 2, REP_SYNC_ACK = 3, REP_SYNC_HAVE = 4 };
@@ -75,6 +87,8 @@ typedef struct rep__sync_peer_info {
     uint64_t behind;           /* changes of ours it is known to lack */
     uint64_t sent_bytes, received_bytes;
     uint64_t bad;              /* messages of it refused (malformed, another office, ...) */
+    uint64_t version;          /* the protocol version of its last message of another version
+                                  (refused); 0: none */
 } rep__sync_peer_info_t;
 
 typedef struct rep__sync rep__sync_t;

@@ -417,6 +417,57 @@ seed_sync(rep_replica_t *a, rep_replica_t *b)
     rep__sync_free(&sb);
 }
 
+/* One sync message [version, type, (office, actor, want,) (id,) vv] of b's, vv bare. */
+static void
+craft(stream_t *st, const char *who, int type, const uint8_t *office, uint64_t actor,
+      const rep_vv_entry_t *vv, size_t nvv)
+{
+    rep__buf_t m;
+    msgpack_packer pk;
+    rep__buf_init(&m);
+    rep__packer_init(&pk, &m);
+    msgpack_pack_array(&pk, type == REP_SYNC_HELLO ? 6 : type == REP_SYNC_ACK ? 4 : 3);
+    msgpack_pack_uint8(&pk, REP_SYNC_VERSION);
+    msgpack_pack_uint8(&pk, (uint8_t)type);
+    if (type == REP_SYNC_HELLO) {
+        msgpack_pack_bin(&pk, REP_OFFICE_ID_BYTES);
+        msgpack_pack_bin_body(&pk, office, REP_OFFICE_ID_BYTES);
+        msgpack_pack_uint64(&pk, actor);
+        msgpack_pack_false(&pk);
+    } else if (type == REP_SYNC_ACK) {
+        msgpack_pack_uint64(&pk, 1);
+    }
+    rep__vv_pack(&pk, vv, nvv);
+    TRY(m.err);
+    record(st, who, m.p, m.len);
+    rep__buf_free(&m);
+}
+
+/* A peer whose HELLO names another office, then its HAVE and ACK (refused: a bare vv means
+ * something only in the office its HELLO named), then a HELLO of this office and a HAVE. */
+static void
+seed_sync_foreign(rep_replica_t *b)
+{
+    uint8_t *vvb, office[REP_OFFICE_ID_BYTES], other[REP_OFFICE_ID_BYTES];
+    size_t vvn, nvv;
+    rep_vv_entry_t *vv;
+    TRY(rep_replica_vv(b, &vvb, &vvn));
+    TRY(rep__vv_decode(vvb, vvn, office, &vv, &nvv));
+    rep_free(vvb);
+    memcpy(other, office, sizeof other);
+    other[0] ^= 0xff;
+    stream_t st = {0};
+    rep__buf_init(&st.b);
+    craft(&st, "foreign", REP_SYNC_HELLO, other, 77, vv, nvv);
+    craft(&st, "foreign", REP_SYNC_HAVE, NULL, 0, vv, nvv);
+    craft(&st, "foreign", REP_SYNC_ACK, NULL, 0, vv, nvv);
+    craft(&st, "foreign", REP_SYNC_HELLO, office, 77, vv, nvv);
+    craft(&st, "foreign", REP_SYNC_HAVE, NULL, 0, vv, nvv);
+    put("sync", "foreign-stream", st.b.p, st.b.len);
+    rep__buf_free(&st.b);
+    free(vv);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -533,6 +584,7 @@ main(int argc, char **argv)
     free(vv);
 
     seed_sync(a, b);
+    seed_sync_foreign(b);
 
     /* last (it rotates the office key): the laptop revoked, a REMOVE entry with its cutoffs and
      * key boxes, alone and after the log; and a batch that brings it to the fuzzer's replica */
