@@ -379,12 +379,15 @@ import_fn(rep__txn_t *t, void *arg)
     int rc = begin_import(&a, t, ic->r, ic->b->entries, ic->b->nentries);
     if (rc == 0)
         rc = authenticate(&a.trust, a.office, ic->changes, ic->n);
+    a.defer = true; /* the ops are written in key order by the flush, while the changes are open */
     for (size_t i = 0; i < ic->n && rc == 0; i++) {
         if (ic->changes[i].cut)
             a.stats.revoked++;
         else
             rc = rep__apply_change(&a, &ic->changes[i]);
     }
+    if (rc == 0)
+        rc = rep__applier_flush(&a);
     if (rc == 0)
         rc = rep__apply_pending(&a);
     if (rc == 0)
