@@ -498,6 +498,18 @@ rep__applier_flush(rep__applier_t *a)
     rep__cur_t *hist;
     int rc = rep__cur_open(a->t, REP_DB_HIST, &hist);
     for (size_t i = 0; i < a->nq && rc == 0; i++) {
+        /* the ops are read out of their changes' bodies in key order, not in memory order:
+         * fetch them ahead (the op, then its names and value) */
+        if (i + 16 < a->nq) {
+            const rep__queued_t *f = &a->q[i + 16];
+            __builtin_prefetch(&f->c->ops[f->op & ~Q_LONG]);
+        }
+        if (i + 8 < a->nq) {
+            const rep__queued_t *f = &a->q[i + 8];
+            const rep__op_t *o = &f->c->ops[f->op & ~Q_LONG];
+            __builtin_prefetch(o->rec);
+            __builtin_prefetch(o->val);
+        }
         const rep__queued_t *e = &a->q[i];
         const rep__change_t *c = e->c;
         uint32_t op = e->op & ~Q_LONG;
