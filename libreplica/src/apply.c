@@ -420,19 +420,22 @@ q_byte(const rep__queued_t *e, unsigned b)
 static void
 sort_queue(rep__queued_t *q, rep__queued_t *tmp, size_t n)
 {
-    uint32_t count[16][256]; /* 16 KiB (n <= Q_MAX) */
-    memset(count, 0, sizeof count);
-    for (size_t i = 0; i < n; i++)
-        for (unsigned b = 0; b < 16; b++)
-            count[b][q_byte(&q[i], b)]++;
+    uint64_t d0 = 0, d1 = 0; /* the bits in which some entry differs from the first */
+    for (size_t i = 1; i < n; i++) {
+        d0 |= q[i].k0 ^ q[0].k0;
+        d1 |= q[i].k1 ^ q[0].k1;
+    }
     rep__queued_t *src = q, *dst = tmp;
     for (unsigned b = 16; b-- > 0;) {
-        if (count[b][q_byte(&src[0], b)] == n)
+        if (!((b < 8 ? d0 >> (56 - 8 * b) : d1 >> (120 - 8 * b)) & 0xff))
             continue; /* every entry has this byte alike */
-        uint32_t at[256], sum = 0;
+        uint32_t at[256] = {0}, sum = 0; /* (n <= Q_MAX) */
+        for (size_t i = 0; i < n; i++)
+            at[q_byte(&src[i], b)]++;
         for (unsigned v = 0; v < 256; v++) {
+            uint32_t c = at[v];
             at[v] = sum;
-            sum += count[b][v];
+            sum += c;
         }
         for (size_t i = 0; i < n; i++)
             dst[at[q_byte(&src[i], b)]++] = src[i];
