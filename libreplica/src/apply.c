@@ -500,6 +500,8 @@ rep__applier_flush(rep__applier_t *a)
     free(tmp);
     rep__cur_t *hist;
     int rc = rep__cur_open(a->t, REP_DB_HIST, &hist);
+    uint8_t dots[64][16]; /* a record's hist entries, put together */
+    size_t ndots = 0;
     for (size_t i = 0; i < a->nq && rc == 0; i++) {
         /* the ops are read out of their changes' bodies in key order, not in memory order:
          * fetch them ahead (the op, then its names and value) */
@@ -518,9 +520,18 @@ rep__applier_flush(rep__applier_t *a)
         uint32_t op = e->op & ~Q_LONG;
         rep__ctx_t ctx = {c->actor, c->seq, c->deps, c->ndeps};
         rc = apply_op(a, c, &ctx, op);
-        /* hist: once per record and change (a change's ops on a record are adjacent here) */
+        /* hist: c's dot once per record (a change's ops on a record are adjacent here), all
+         * of a record's put at its last op */
         if (rc == 0 && (i == 0 || e[-1].c != c || rec_cmp(&e[-1], e) != 0))
-            rc = put_hist(a, hist, c, &c->ops[op]);
+            dot_key(dots[ndots++], c->actor, c->seq);
+        if (rc == 0 && (i + 1 == a->nq || ndots == REP_ARRAY_LEN(dots) || rec_cmp(e, &e[1]) != 0)) {
+            const rep__op_t *o = &c->ops[op];
+            uint8_t key[REP_STATE_KEY_MAX];
+            rep__skey_t rk = {o->coll, o->rec, NULL, o->colln, o->recn, 0, 0, NULL};
+            size_t rn = rep__skey_make(key, &rk, false);
+            rc = rep__cur_put_dups(hist, key, rn, dots, sizeof dots[0], ndots);
+            ndots = 0;
+        }
     }
     rep__cur_close(&hist);
     a->nq = 0;

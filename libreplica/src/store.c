@@ -488,3 +488,12 @@ rep__cur_put(rep__cur_t *c, const void *k, size_t kn, const void *v, size_t vn, 
     MDB_val mk = {kn, (void *)k}, mv = {vn, (void *)v};
     return werr(mdb_cursor_put(c->c, &mk, &mv, current ? MDB_CURRENT : 0));
 }
+
+int
+rep__cur_put_dups(rep__cur_t *c, const void *k, size_t kn, const void *v, size_t size, size_t n)
+{
+    if (n == 0)
+        return 0;
+    MDB_val mk = {kn, (void *)k}, mv[2] = {{size, (void *)v}, {n, NULL}};
+    return werr(mdb_cursor_put(c->c, &mk, mv, MDB_MULTIPLE));
+}
