@@ -1298,6 +1298,152 @@ START_TEST(test_import_progress)
 }
 END_TEST
 
+/* ---- One import, one batch: each record's ops in order ------------------------------------- */
+
+#define LONG1 "appt/a-record-whose-key-is-long-1" /* state keys alike in their first 16 bytes */
+#define LONG2 "appt/a-record-whose-key-is-long-2"
+#define NELEM(a) (sizeof(a) / sizeof(a)[0])
+
+/* One transaction of @p r: @p n (op, key, field, string) steps, op 's' set, 'x' delete the
+ * record, 'a' add to a set, 'i' increment, 'l' append. */
+typedef struct step {
+    char op;
+    const char *key, *field, *s;
+} step_t;
+
+static void
+commit_steps(rep_replica_t *r, const step_t *st, size_t n)
+{
+    rep_txn_t *t = NULL;
+    CK_OK(rep_txn_begin(r, "ed", &t));
+    for (size_t i = 0; i < n; i++) {
+        rep_value_t v = {.type = REP_STRING, .u.s = {st[i].s, st[i].s ? strlen(st[i].s) : 0}};
+        switch (st[i].op) {
+        case 's': CK_OK(rep_txn_set(t, st[i].key, st[i].field, &v)); break;
+        case 'x': CK_OK(rep_txn_del_record(t, st[i].key)); break;
+        case 'a': CK_OK(rep_txn_add(t, st[i].key, st[i].field, &v)); break;
+        case 'i': CK_OK(rep_txn_incr(t, st[i].key, st[i].field, 1)); break;
+        case 'l': CK_OK(rep_txn_append(t, st[i].key, st[i].field, &v)); break;
+        default: ck_abort_msg("step op %c", st[i].op);
+        }
+    }
+    CK_OK(rep_txn_commit(t, NULL));
+    rep_txn_free(&t);
+}
+
+static unsigned
+siblings_of(rep_replica_t *r, const char *key, const char *field)
+{
+    rep_record_t *rec = NULL;
+    CK_OK(rep_replica_get_record(r, key, &rec));
+    unsigned n = 0;
+    for (size_t f = 0; f < rec->nfields; f++)
+        if (strcmp(rec->fields[f].name, field) == 0)
+            n = rec->fields[f].siblings;
+    rep_record_free(&rec);
+    return n;
+}
+
+static void
+assert_same_history(rep_replica_t *a, rep_replica_t *b, const char *key)
+{
+    rep_history_t *ha = NULL, *hb = NULL;
+    CK_OK(rep_replica_history(a, key, &ha));
+    CK_OK(rep_replica_history(b, key, &hb));
+    ck_assert_msg(ha->n == hb->n, "history of %s: %zu vs %zu changes", key, ha->n, hb->n);
+    for (size_t i = 0; i < ha->n; i++) {
+        ck_assert_uint_eq(ha->changes[i].actor, hb->changes[i].actor);
+        ck_assert_uint_eq(ha->changes[i].seq, hb->changes[i].seq);
+        ck_assert_uint_eq(ha->changes[i].nops, hb->changes[i].nops);
+    }
+    rep_history_free(&ha);
+    rep_history_free(&hb);
+}
+
+/*
+ * An import writes a batch's ops grouped by record in key order, not change by change; within a
+ * record they must keep their order. Here record deletes sit between writes to their records'
+ * fields, in other changes and within one change, beside writes to other records and to records
+ * whose keys share their first 16 bytes. Replica 1 gets every change on its own as it is made,
+ * replica 2 all of them in one batch (from replica 1): both must end with the same state and
+ * history, and with the values the deletes leave. Were a delete applied before the earlier
+ * writes to its record (as a sort by field key would do), pat/1.d and LONG1.f would keep them.
+ */
+START_TEST(test_batch_keeps_each_record_in_order)
+{
+    office_t o;
+    office_open(&o, 4, tu_seed(51));
+    static const step_t s1[] = {
+        {'s', "pat/1", "a", "a1"}, {'s', "pat/2", "x", "x1"}, {'s', "pat/1", "d", "d1"},
+        {'s', LONG2, "f", "m1"},   {'s', LONG1, "f", "l1"},   {'a', "pat/1", "s", "s1"},
+        {'i', "pat/1", "n", NULL}, {'s', "pat/1", "b", "b1"},
+    };
+    static const step_t s2[] = { /* replica 0, after s1 */
+        {'s', "pat/2", "y", "y2"}, {'x', "pat/1", NULL, NULL}, {'s', "pat/1", "c", "c2"},
+        {'s', LONG2, "g", "m2"},   {'x', LONG1, NULL, NULL},   {'s', "pat/0", "z", "z2"},
+    };
+    static const step_t s3[] = { /* replica 3, after s1, concurrent with s2 */
+        {'s', LONG1, "h", "l3"}, {'s', "pat/1", "b", "b3"}, {'l', "pat/1", "log", "e3"},
+        {'s', LONG2, "f", "m3"},
+    };
+    static const step_t s4[] = { /* replica 0, after s2 */
+        {'s', "pat/1", "a", "a4"}, {'x', LONG2, NULL, NULL}, {'s', LONG2, "f", "m4"},
+        {'s', "pat/1", "e", "e4"},
+    };
+    commit_steps(o.r[0], s1, NELEM(s1));
+    pull(&o, 0, 1, 0, 0);
+    pull(&o, 0, 3, 0, 0);
+    commit_steps(o.r[0], s2, NELEM(s2));
+    pull(&o, 0, 1, 0, 0);
+    commit_steps(o.r[3], s3, NELEM(s3));
+    pull(&o, 3, 1, 0, 0);
+    commit_steps(o.r[0], s4, NELEM(s4));
+    pull(&o, 0, 1, 0, 0);
+
+    uint8_t *b = NULL;
+    size_t bn = 0;
+    rep_import_stats_t st;
+    CK_OK(rep_replica_export(o.r[1], NULL, 0, 0, &b, &bn, NULL));
+    import_checked(&o, 2, b, bn, &st, "one batch");
+    rep_free(b);
+    ck_assert_uint_eq(st.changes, 4);
+    ck_assert_uint_eq(st.applied, 4);
+
+    uint8_t d1[REP_DIGEST_BYTES], d2[REP_DIGEST_BYTES];
+    digest_of(o.r[1], d1);
+    digest_of(o.r[2], d2);
+    ck_assert_mem_eq(d1, d2, REP_DIGEST_BYTES);
+    static const char *const keys[] = {"pat/0", "pat/1", "pat/2", LONG1, LONG2};
+    for (size_t k = 0; k < NELEM(keys); k++)
+        assert_same_history(o.r[1], o.r[2], keys[k]);
+
+    for (int i = 1; i <= 2; i++) {
+        char why[32];
+        snprintf(why, sizeof why, "replica %d", i);
+        rep_value_t a4 = {.type = REP_STRING, .u.s = {"a4", 2}};
+        rep_value_t b3 = {.type = REP_STRING, .u.s = {"b3", 2}};
+        rep_value_t c2 = {.type = REP_STRING, .u.s = {"c2", 2}};
+        rep_value_t l3 = {.type = REP_STRING, .u.s = {"l3", 2}};
+        check_value_is(o.r[i], "pat/1", "a", &a4, why);
+        check_value_is(o.r[i], "pat/1", "b", &b3, why); /* concurrent with the delete: kept */
+        check_value_is(o.r[i], "pat/1", "c", &c2, why); /* written after the delete, same change */
+        check_absent(o.r[i], "pat/1", "d", why);        /* written before the delete only */
+        check_absent(o.r[i], LONG1, "f", why);
+        check_value_is(o.r[i], LONG1, "h", &l3, why);
+        /* m3 and m4, concurrent; both saw m1 */
+        ck_assert_uint_eq(siblings_of(o.r[i], LONG2, "f"), 2);
+        check_absent(o.r[i], LONG2, "g", why);
+        ck_assert_uint_eq(siblings_of(o.r[i], "pat/1", "a"), 1);
+        ck_assert_uint_eq(siblings_of(o.r[i], "pat/1", "b"), 1);
+    }
+
+    full_exchange(&o);
+    for (int j = 1; j < o.n; j++)
+        assert_same_state(&o, j);
+    office_close(&o);
+}
+END_TEST
+
 static Suite *
 exchange_suite(void)
 {
@@ -1317,6 +1463,7 @@ exchange_suite(void)
     tcase_add_test(tc, test_duplicate_import_is_noop);
     tcase_add_test(tc, test_import_progress);
     tcase_add_test(tc, test_early_change_waits_for_deps);
+    tcase_add_test(tc, test_batch_keeps_each_record_in_order);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("delete");

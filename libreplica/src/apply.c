@@ -156,6 +156,8 @@ int
 rep__applier_end(rep__applier_t *a, int rc)
 {
     if (rc >= 0)
+        rc = rep__applier_flush(a);
+    if (rc >= 0)
         rc = rep__meta_put_u64(a->t, REP_META_HLC, a->hlc);
     if (rc >= 0)
         rc = rep__meta_put_u64(a->t, REP_META_SEEN, a->seen > a->hlc ? a->seen : a->hlc);
@@ -163,6 +165,9 @@ rep__applier_end(rep__applier_t *a, int rc)
     rep__trust_clear(&a->trust);
     rep__sibs_free(&a->sibs);
     rep__buf_free(&a->buf);
+    free(a->q);
+    a->q = NULL;
+    a->nq = a->capq = 0;
     return rc;
 }
 
@@ -323,27 +328,217 @@ apply_op(rep__applier_t *a, const rep__change_t *c, const rep__ctx_t *ctx, size_
     return REP_ECORRUPT;
 }
 
+/* Put c's dot under the record op is on, in hist (through cur when given: the search starts
+ * from its page). */
+static int
+put_hist(rep__applier_t *a, rep__cur_t *cur, const rep__change_t *c, const rep__op_t *op)
+{
+    uint8_t key[REP_STATE_KEY_MAX], dot[16];
+    dot_key(dot, c->actor, c->seq);
+    rep__skey_t rk = {op->coll, op->rec, NULL, op->colln, op->recn, 0, 0, NULL};
+    size_t rn = rep__skey_make(key, &rk, false);
+    if (cur)
+        return rep__cur_put(cur, key, rn, dot, sizeof dot, false);
+    return rep__txn_put(a->t, REP_DB_HIST, key, rn, dot, sizeof dot);
+}
+
+static bool
+same_record(const rep__op_t *x, const rep__op_t *y)
+{
+    return x->colln == y->colln && x->recn == y->recn && !memcmp(x->coll, y->coll, x->colln) &&
+           !memcmp(x->rec, y->rec, x->recn);
+}
+
 static int
 apply_ops(rep__applier_t *a, const rep__change_t *c)
 {
     rep__ctx_t ctx = {c->actor, c->seq, c->deps, c->ndeps};
-    uint8_t key[REP_STATE_KEY_MAX], dot[16];
-    dot_key(dot, c->actor, c->seq);
     const rep__op_t *prev = NULL;
     for (size_t i = 0; i < c->nops; i++) {
         const rep__op_t *op = &c->ops[i];
         REP_TRY(apply_op(a, c, &ctx, i));
         /* history index: once per record (a change's ops on a record are usually adjacent;
          * a repeated put of the same duplicate is a no-op anyway) */
-        if (!prev || prev->colln != op->colln || prev->recn != op->recn ||
-            memcmp(prev->coll, op->coll, op->colln) || memcmp(prev->rec, op->rec, op->recn)) {
-            rep__skey_t rk = {op->coll, op->rec, NULL, op->colln, op->recn, 0, 0, NULL};
-            size_t rn = rep__skey_make(key, &rk, false);
-            REP_TRY(rep__txn_put(a->t, REP_DB_HIST, key, rn, dot, sizeof dot));
-        }
+        if (!prev || !same_record(prev, op))
+            REP_TRY(put_hist(a, NULL, c, op));
         prev = op;
     }
     return 0;
+}
+
+/* ---- Deferred writes (a->defer) ---- */
+
+#define Q_LONG 0x80000000u     /* in rep__queued_t.op: the record prefix is longer than 16 bytes */
+#define Q_MAX  (1u << 18)      /* queued ops at most: a longer queue is flushed first (8 MiB,
+                                  and as much scratch for the sort) */
+
+struct rep__queued {
+    uint64_t k0, k1;           /* the record's state-key prefix (coll 0 rec 0): its first 16
+                                  bytes, zero-padded, big-endian, so that they compare as bytes */
+    const rep__change_t *c;
+    uint32_t ord;              /* position in the queue: the order of application */
+    uint32_t op;               /* index in c->ops, with Q_LONG */
+};
+
+/* Order of the records of two queued ops, as their state keys sort. Equal first 16 bytes mean
+ * equal prefixes unless both are longer: a prefix ends at its second NUL, and NUL is in no
+ * name, so a prefix of 16 bytes or fewer fixes where the other one ends. */
+static int
+rec_cmp(const rep__queued_t *x, const rep__queued_t *y)
+{
+    if (x->k0 != y->k0)
+        return x->k0 < y->k0 ? -1 : 1;
+    if (x->k1 != y->k1)
+        return x->k1 < y->k1 ? -1 : 1;
+    if (!(x->op & Q_LONG))
+        return 0;
+    const rep__op_t *ox = &x->c->ops[x->op & ~Q_LONG], *oy = &y->c->ops[y->op & ~Q_LONG];
+    uint8_t kx[REP_STATE_KEY_MAX], ky[REP_STATE_KEY_MAX];
+    rep__skey_t rx = {ox->coll, ox->rec, NULL, ox->colln, ox->recn, 0, 0, NULL};
+    rep__skey_t ry = {oy->coll, oy->rec, NULL, oy->colln, oy->recn, 0, 0, NULL};
+    size_t nx = rep__skey_make(kx, &rx, false), ny = rep__skey_make(ky, &ry, false);
+    int d = memcmp(kx, ky, nx < ny ? nx : ny);
+    return d ? d : nx < ny ? -1 : nx > ny;
+}
+
+/* By record, then in the order of application (so the sort is stable where it matters). */
+static int
+queued_cmp(const void *pa, const void *pb)
+{
+    const rep__queued_t *x = pa, *y = pb;
+    int d = rec_cmp(x, y);
+    return d ? d : x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+static unsigned
+q_byte(const rep__queued_t *e, unsigned b)
+{
+    return (unsigned)((b < 8 ? e->k0 >> (56 - 8 * b) : e->k1 >> (120 - 8 * b)) & 0xff);
+}
+
+/* Sort q by record, then by ord (queued_cmp), with tmp (as long) as scratch. The first 16 bytes
+ * of the records' keys are sorted by a stable LSD radix sort over them (bytes that every entry
+ * has alike are skipped: a collection's name, the zero padding), which keeps each record's ops
+ * in queue order; runs that tie on 16 bytes of longer keys are then sorted in full. */
+static void
+sort_queue(rep__queued_t *q, rep__queued_t *tmp, size_t n)
+{
+    uint64_t d0 = 0, d1 = 0; /* the bits in which some entry differs from the first */
+    for (size_t i = 1; i < n; i++) {
+        d0 |= q[i].k0 ^ q[0].k0;
+        d1 |= q[i].k1 ^ q[0].k1;
+    }
+    rep__queued_t *src = q, *dst = tmp;
+    for (unsigned b = 16; b-- > 0;) {
+        if (!((b < 8 ? d0 >> (56 - 8 * b) : d1 >> (120 - 8 * b)) & 0xff))
+            continue; /* every entry has this byte alike */
+        uint32_t at[256] = {0}, sum = 0; /* (n <= Q_MAX) */
+        for (size_t i = 0; i < n; i++)
+            at[q_byte(&src[i], b)]++;
+        for (unsigned v = 0; v < 256; v++) {
+            uint32_t c = at[v];
+            at[v] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[at[q_byte(&src[i], b)]++] = src[i];
+        rep__queued_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != q)
+        memcpy(q, src, n * sizeof *q);
+    for (size_t i = 0, j; i < n; i = j) { /* ties of longer keys: in full */
+        for (j = i + 1; j < n && q[j].k0 == q[i].k0 && q[j].k1 == q[i].k1; j++)
+            ;
+        if (j - i > 1 && (q[i].op & Q_LONG))
+            qsort(q + i, j - i, sizeof *q, queued_cmp);
+    }
+}
+
+/* Queue c's ops (a->defer): they are applied by rep__applier_flush. */
+static int
+queue_ops(rep__applier_t *a, const rep__change_t *c)
+{
+    if (c->nops > Q_MAX - a->nq)
+        REP_TRY(rep__applier_flush(a));
+    if (c->nops > Q_MAX) /* (a change of a million ops: at once) */
+        return apply_ops(a, c);
+    if (a->nq + c->nops > a->capq) {
+        size_t cap = a->capq ? a->capq : 1024;
+        while (cap < a->nq + c->nops)
+            cap *= 2;
+        rep__queued_t *q = realloc(a->q, cap * sizeof *q);
+        if (!q)
+            return -ENOMEM;
+        a->q = q;
+        a->capq = cap;
+    }
+    for (size_t i = 0; i < c->nops; i++) {
+        const rep__op_t *op = &c->ops[i];
+        uint8_t key[REP_STATE_KEY_MAX], k16[16] = {0};
+        rep__skey_t rk = {op->coll, op->rec, NULL, op->colln, op->recn, 0, 0, NULL};
+        size_t rn = rep__skey_make(key, &rk, false);
+        memcpy(k16, key, rn < sizeof k16 ? rn : sizeof k16);
+        rep__queued_t *e = &a->q[a->nq];
+        e->k0 = rep__get_be64(k16);
+        e->k1 = rep__get_be64(k16 + 8);
+        e->c = c;
+        e->ord = (uint32_t)a->nq;
+        e->op = (uint32_t)i | (rn > sizeof k16 ? Q_LONG : 0);
+        a->nq++;
+    }
+    return 0;
+}
+
+int
+rep__applier_flush(rep__applier_t *a)
+{
+    if (a->nq == 0)
+        return 0;
+    rep__queued_t *tmp = malloc(a->nq * sizeof *tmp);
+    if (!tmp)
+        return -ENOMEM;
+    sort_queue(a->q, tmp, a->nq);
+    free(tmp);
+    rep__cur_t *hist;
+    int rc = rep__cur_open(a->t, REP_DB_HIST, &hist);
+    uint8_t dots[64][16]; /* a record's hist entries, put together */
+    size_t ndots = 0;
+    for (size_t i = 0; i < a->nq && rc == 0; i++) {
+        /* the ops are read out of their changes' bodies in key order, not in memory order:
+         * fetch them ahead (the op, then its names and value) */
+        if (i + 16 < a->nq) {
+            const rep__queued_t *f = &a->q[i + 16];
+            __builtin_prefetch(&f->c->ops[f->op & ~Q_LONG]);
+        }
+        if (i + 8 < a->nq) {
+            const rep__queued_t *f = &a->q[i + 8];
+            const rep__op_t *o = &f->c->ops[f->op & ~Q_LONG];
+            __builtin_prefetch(o->rec);
+            __builtin_prefetch(o->val);
+        }
+        const rep__queued_t *e = &a->q[i];
+        const rep__change_t *c = e->c;
+        uint32_t op = e->op & ~Q_LONG;
+        rep__ctx_t ctx = {c->actor, c->seq, c->deps, c->ndeps};
+        rc = apply_op(a, c, &ctx, op);
+        /* hist: c's dot once per record (a change's ops on a record are adjacent here), all
+         * of a record's put at its last op */
+        if (rc == 0 && (i == 0 || e[-1].c != c || rec_cmp(&e[-1], e) != 0))
+            dot_key(dots[ndots++], c->actor, c->seq);
+        if (rc == 0 && (i + 1 == a->nq || ndots == REP_ARRAY_LEN(dots) || rec_cmp(e, &e[1]) != 0)) {
+            const rep__op_t *o = &c->ops[op];
+            uint8_t key[REP_STATE_KEY_MAX];
+            rep__skey_t rk = {o->coll, o->rec, NULL, o->colln, o->recn, 0, 0, NULL};
+            size_t rn = rep__skey_make(key, &rk, false);
+            rc = rep__cur_put_dups(hist, key, rn, dots, sizeof dots[0], ndots);
+            ndots = 0;
+        }
+    }
+    rep__cur_close(&hist);
+    a->nq = 0;
+    return rc;
 }
 
 /* Are all of c's dependencies here (and its actor's previous change)? */
@@ -460,8 +655,8 @@ rep__apply_change(rep__applier_t *a, const rep__change_t *c)
         return fork_seen(a, c); /* its chain does not continue the one we have */
     }
 
-    if (!a->relay)
-        REP_TRY(apply_ops(a, c));
+    if (!a->relay) /* a relay stores changes sealed: no state */
+        REP_TRY(a->defer ? queue_ops(a, c) : apply_ops(a, c));
     REP_TRY(rep__txn_put(a->t, REP_DB_LOG, k, sizeof k, c->bytes, c->len));
     uint8_t vv[8 + REP_HASH_BYTES];
     rep__put_be64(vv, c->seq);
@@ -531,24 +726,29 @@ next_pending(rep__applier_t *a, uint8_t **bytes, size_t *len)
     return rc;
 }
 
+/* Each pending change is applied at once: it lives only for the call. */
 int
 rep__apply_pending(rep__applier_t *a)
 {
-    for (;;) {
+    REP_TRY(rep__applier_flush(a));
+    bool defer = a->defer;
+    a->defer = false;
+    int rc = 0;
+    while (rc == 0) {
         uint8_t *bytes;
         size_t len;
-        REP_TRY(next_pending(a, &bytes, &len));
-        if (!bytes)
-            return 0;
+        if ((rc = next_pending(a, &bytes, &len)) < 0 || !bytes)
+            break;
         rep__change_t c;
-        int rc = rep__change_decode(bytes, len, &c);
+        rc = rep__change_decode(bytes, len, &c);
         if (rc == 0 && (rc = applier_open(a, &c)) == 0) {
             rc = rep__apply_change(a, &c);
             rep__change_clear(&c);
         }
         free(bytes);
-        REP_TRY(rc);
     }
+    a->defer = defer;
+    return rc;
 }
 
 /* ---- Revocation ---- */
@@ -671,6 +871,7 @@ rebuild_state(rep__applier_t *a)
 int
 rep__apply_revocations(rep__applier_t *a)
 {
+    REP_TRY(rep__applier_flush(a)); /* the state may be rebuilt below */
     bool rebuild = false;
     for (size_t i = 0; i < a->trust.ndevs; i++) {
         const rep__dev_t *d = &a->trust.devs[i];

@@ -33,6 +33,8 @@
 #define REP_META_SEEN        "seen"        /* u64 BE: the highest clock of a change held */
 #define REP_STORE_FORMAT     2   /* 1: changes unsealed, no membership log */
 
+typedef struct rep__queued rep__queued_t; /* one op waiting for rep__applier_flush (apply.c) */
+
 typedef struct rep__applier {
     rep__txn_t *t;
     uint8_t office[REP_OFFICE_ID_BYTES];
@@ -48,13 +50,30 @@ typedef struct rep__applier {
     rep__cur_t *state;          /* on REP_DB_STATE: each field is read and written through it */
     rep__sibs_t sibs;           /* scratch */
     rep__buf_t buf;             /* scratch */
+    /* Deferred writes: with defer set, rep__apply_change records an applied change in log and
+     * vv at once but only queues its ops (state) and its hist entries, which
+     * rep__applier_flush() writes grouped by record, in key order. The queue points into the
+     * changes: the caller keeps them (and their opened bodies) until the flush. */
+    bool defer;
+    rep__queued_t *q;
+    size_t nq, capq;
 } rep__applier_t;
 
 /* Start applying in transaction t (reads the office, its membership and keys, and the clock). */
 int rep__applier_begin(rep__applier_t *a, rep__txn_t *t, uint64_t wall_ms, uint64_t max_drift_ms);
-/* Write back the clock and release scratch memory. Call it on every path after begin;
- * with rc < 0 it only releases. Returns rc, or an error of its own. */
+/* Write what is queued (a->defer), then the clock, and release scratch memory. Call it on
+ * every path after begin; with rc < 0 it only releases (and drops the queue). Returns rc, or an
+ * error of its own. */
 int rep__applier_end(rep__applier_t *a, int rc);
+
+/* Apply the ops queued by rep__apply_change under a->defer, grouped by record in state-key
+ * order, and put their hist entries; the queue is then empty. Within a record the ops keep the
+ * order in which their changes were applied (a record delete touches only its own record's
+ * fields, and every other op only its own field, so records are independent and the state
+ * ends as if each change had been applied at once). Every path of this module that reads the
+ * state or hist (pending changes, a rebuild) flushes first; a caller that reads them itself
+ * flushes before it does. A change queued must stay alive, opened, until then. */
+int rep__applier_flush(rep__applier_t *a);
 
 /* Apply (or count as duplicate, park as pending, reject as fork) one decoded, opened change
  * whose author has been checked; the

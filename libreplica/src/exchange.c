@@ -446,6 +446,7 @@ import_fn(rep__txn_t *t, void *arg)
         rc = authenticate(&a.trust, a.office, ic->changes, ic->n);
     if (rc == 0)
         report(ic->progress, REP_IMPORT_VERIFYING, ic->n, ic->n);
+    a.defer = true; /* the ops are written in key order by the flush, while the changes are open */
     for (size_t i = 0; i < ic->n && rc == 0; i++) {
         if (i % REPORT_EVERY == 0)
             report(ic->progress, REP_IMPORT_APPLYING, i, ic->n);
@@ -454,6 +455,8 @@ import_fn(rep__txn_t *t, void *arg)
         else
             rc = rep__apply_change(&a, &ic->changes[i]);
     }
+    if (rc == 0)
+        rc = rep__applier_flush(&a);
     if (rc == 0)
         report(ic->progress, REP_IMPORT_APPLYING, ic->n, ic->n);
     if (rc == 0)

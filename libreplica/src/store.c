@@ -159,17 +159,32 @@ unregister_open(rep__store_t *s)
     pthread_mutex_unlock(&open_lock);
 }
 
-/* Adopt a map size changed by another process, or grow ours. Takes the lock exclusively. */
+/* Is more than half of the map in use (up to the last page ever used)? */
+static bool
+half_full(rep__store_t *s, const MDB_envinfo *info)
+{
+    MDB_stat st;
+    if (mdb_env_stat(s->env, &st) != 0)
+        return false;
+    return ((size_t)info->me_last_pgno + 1) * st.ms_psize > info->me_mapsize / 2;
+}
+
+enum { MAP_ADOPT, MAP_GROW, MAP_ROOM };
+
+/* Adopt a map size changed by another process (MAP_ADOPT), or double ours (MAP_GROW; MAP_ROOM:
+ * only when it is more than half full). Takes the lock exclusively. */
 static int
-set_map_size(rep__store_t *s, bool grow)
+set_map_size(rep__store_t *s, int how)
 {
     int rc = 0;
     pthread_rwlock_wrlock(&s->resize);
-    if (grow) {
+    if (how != MAP_ADOPT) {
         MDB_envinfo info;
         mdb_env_info(s->env, &info);
         size_t size = info.me_mapsize;
-        if (size >= MAX_MAP_SIZE)
+        if (how == MAP_ROOM && (size >= MAX_MAP_SIZE || !half_full(s, &info)))
+            rc = 0; /* room enough (or another thread made it meanwhile) */
+        else if (size >= MAX_MAP_SIZE)
             rc = -ENOSPC;
         else
             rc = err(mdb_env_set_mapsize(s->env, size * 2));
@@ -192,7 +207,7 @@ txn_begin(rep__store_t *s, unsigned flags, MDB_txn **out)
         pthread_rwlock_unlock(&s->resize);
         if (rc != MDB_MAP_RESIZED)
             return err(rc);
-        REP_TRY(set_map_size(s, false));
+        REP_TRY(set_map_size(s, MAP_ADOPT));
     }
     return -EAGAIN;
 }
@@ -261,7 +276,7 @@ rep__store_open(rep__store_t **out, const char *dir, bool create, bool nosync)
             if (rc != MDB_MAP_FULL)
                 break;
         }
-        if (attempt > 8 || (rc = set_map_size(s, true)) < 0)
+        if (attempt > 8 || (rc = set_map_size(s, MAP_GROW)) < 0)
             break;
     }
     if (rc < 0)
@@ -306,6 +321,13 @@ rep__store_read(rep__store_t *s, rep__txn_fn fn, void *ctx)
 int
 rep__store_write(rep__store_t *s, rep__txn_fn fn, void *ctx)
 {
+    /* A transaction that fills the map is aborted and runs again whole once the map has grown:
+     * for a bulk import, all its work twice. So the map is doubled beforehand while more than
+     * half of it is in use (a sparse file: the room costs address space, not disk). */
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    if (half_full(s, &info))
+        REP_TRY(set_map_size(s, MAP_ROOM));
     for (;;) {
         rep__txn_t t = {s, NULL};
         REP_TRY(txn_begin(s, 0, &t.txn));
@@ -316,7 +338,7 @@ rep__store_write(rep__store_t *s, rep__txn_fn fn, void *ctx)
             txn_end(s, t.txn, false, &(int){0});
         if (rc != MDB_MAP_FULL)
             return rc;
-        REP_TRY(set_map_size(s, true));
+        REP_TRY(set_map_size(s, MAP_GROW));
     }
 }
 
@@ -465,4 +487,13 @@ rep__cur_put(rep__cur_t *c, const void *k, size_t kn, const void *v, size_t vn, 
 {
     MDB_val mk = {kn, (void *)k}, mv = {vn, (void *)v};
     return werr(mdb_cursor_put(c->c, &mk, &mv, current ? MDB_CURRENT : 0));
+}
+
+int
+rep__cur_put_dups(rep__cur_t *c, const void *k, size_t kn, const void *v, size_t size, size_t n)
+{
+    if (n == 0)
+        return 0;
+    MDB_val mk = {kn, (void *)k}, mv[2] = {{size, (void *)v}, {n, NULL}};
+    return werr(mdb_cursor_put(c->c, &mk, mv, MDB_MULTIPLE));
 }

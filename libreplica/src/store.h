@@ -96,5 +96,9 @@ int rep__cur_del(rep__cur_t *c);
  * again. Without it, the search starts from c's page when k falls on it. */
 int rep__cur_get(rep__cur_t *c, const void *k, size_t kn, rep__slice_t *v);
 int rep__cur_put(rep__cur_t *c, const void *k, size_t kn, const void *v, size_t vn, bool current);
+/* Put n values of size bytes each, contiguous at v, as duplicates of k in a database of sorted
+ * fixed-size duplicates (hist), with one search for k (the search starts from c's page when k
+ * falls on it). A value already there stays as it is. */
+int rep__cur_put_dups(rep__cur_t *c, const void *k, size_t kn, const void *v, size_t size, size_t n);
 
 #endif /* REP_STORE_H */
