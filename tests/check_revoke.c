@@ -36,7 +36,7 @@ office_open(office_t *o, int n)
     ck_assert_ptr_nonnull(o->dir);
     for (int i = 0; i < n; i++) {
         rep_open_opts_t opts = {.flags = REP_OPEN_NOSYNC, .device_name = "admin"};
-        char sub[8];
+        char sub[16];
         snprintf(sub, sizeof sub, "ws%d", i);
         CK_OK(tu_replica_create(&o->r[i], o->dir, sub, &opts, i ? o->r[0] : NULL));
     }
@@ -293,7 +293,7 @@ START_TEST(test_rotation_during_heavy_writes)
             items = rec->fields[f].nitems;
     for (int a = 0; a < 4; a++)
         for (int k = 0; k < writes[a]; k++) {
-            char field[24];
+            char field[32];
             snprintf(field, sizeof field, "ws%d-%d", a, k);
             int found = 0;
             for (size_t f = 0; f < rec->nfields && !found; f++)
