@@ -387,6 +387,70 @@ START_TEST(a_write_larger_than_the_map_grows_it_and_retries)
 }
 END_TEST
 
+/* Two threads of one process writing while the map grows under them: each write checks how
+ * full the map is before it begins, and another thread may be remapping it at that moment
+ * (that check once ran without the resize lock: bench/converge crashed in mdb_env_info about
+ * one run in two; this test exercises the path, but hits so narrow a race only rarely). */
+#define GROW_VALUE ((size_t)256 << 10)
+#define GROW_TXNS 150 /* per thread: 2 x 150 x 256 KiB, so the 32 MiB map doubles twice */
+
+typedef struct grower {
+    rep__store_t *s;
+    int id, rc;
+    uint8_t *value;
+} grower_t;
+
+static int
+grow_put_fn(rep__txn_t *t, void *ctx)
+{
+    const grower_t *g = ((const grower_t *const *)ctx)[0];
+    const int *i = ((const int *const *)ctx)[1];
+    char k[32];
+    int n = snprintf(k, sizeof k, "g%d-%04d", g->id, *i);
+    return rep__txn_put(t, REP_DB_META, k, (size_t)n, g->value, GROW_VALUE);
+}
+
+static void *
+grower_main(void *arg)
+{
+    grower_t *g = arg;
+    for (int i = 0; i < GROW_TXNS && g->rc == 0; i++) {
+        const void *ctx[2] = {g, &i};
+        g->rc = rep__store_write(g->s, grow_put_fn, (void *)ctx);
+    }
+    return NULL;
+}
+
+static int
+count_meta_fn(rep__txn_t *t, void *ctx)
+{
+    return rep__txn_count(t, REP_DB_META, ctx);
+}
+
+START_TEST(concurrent_writes_while_the_map_grows)
+{
+    rep__store_t *s = open_new("g");
+    grower_t g[2];
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        g[k] = (grower_t){s, k, 0, malloc(GROW_VALUE)};
+        ck_assert_ptr_nonnull(g[k].value);
+        memset(g[k].value, 'a' + k, GROW_VALUE);
+        ck_assert_int_eq(pthread_create(&th[k], NULL, grower_main, &g[k]), 0);
+    }
+    for (int k = 0; k < 2; k++) {
+        pthread_join(th[k], NULL);
+        CK_OK(g[k].rc);
+    }
+    uint64_t n = 0;
+    CK_OK(rep__store_read(s, count_meta_fn, &n));
+    ck_assert_uint_ge(n, 2 * GROW_TXNS);
+    for (int k = 0; k < 2; k++)
+        free(g[k].value);
+    rep__store_close(&s);
+}
+END_TEST
+
 /* ---- Snapshots ----------------------------------------------------------------------------- */
 
 typedef struct snap {
@@ -747,6 +811,7 @@ store_suite(void)
     tcase_add_test(tc, a_callback_error_leaves_nothing_written);
     tcase_add_test(tc, get_and_del_of_a_missing_key_are_not_found);
     tcase_add_test(tc, a_write_larger_than_the_map_grows_it_and_retries);
+    tcase_add_test(tc, concurrent_writes_while_the_map_grows);
     tcase_add_test(tc, a_reader_keeps_its_snapshot_while_a_write_commits);
     suite_add_tcase(s, tc);
 

@@ -325,8 +325,11 @@ rep__store_write(rep__store_t *s, rep__txn_fn fn, void *ctx)
      * for a bulk import, all its work twice. So the map is doubled beforehand while more than
      * half of it is in use (a sparse file: the room costs address space, not disk). */
     MDB_envinfo info;
+    pthread_rwlock_rdlock(&s->resize); /* another thread may be remapping it */
     mdb_env_info(s->env, &info);
-    if (half_full(s, &info))
+    bool room = !half_full(s, &info);
+    pthread_rwlock_unlock(&s->resize);
+    if (!room)
         REP_TRY(set_map_size(s, MAP_ROOM));
     for (;;) {
         rep__txn_t t = {s, NULL};
