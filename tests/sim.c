@@ -94,7 +94,8 @@
  * the topology above says, and no link between the groups: every workstation is linked to the
  * relay, and the relay alone carries changes from one group to the other (store and forward:
  * it checks, stores sealed and passes on; USB bundles still cross now and then, but never at
- * the end). Every workstation reaches the relay because a relay takes changes only from a log
+ * the end: the last line of figures says in how many seeds changes had yet to cross when the
+ * end began, and how many). Every workstation reaches the relay because a relay takes changes only from a log
  * (rep__export_for_relay passes over what came by state), so a workstation's changes that
  * reached the relay's neighbours only as state would never cross. Each engine is told which
  * peers are relays (rep__sync_relay, after rep__sync_connected, both sides, restarts too);
@@ -473,6 +474,9 @@ typedef struct sim_stats {
      * revocation dropped changes from its log) */
     uint64_t relay_seeds, relay_in, relay_in_bytes, relay_out, relay_out_bytes, relay_ekey,
         relay_erole, relay_rebuilds;
+    /* ... and changes that had yet to cross from one group to the other when the end began
+     * (then only the relay carries them), and seeds with some */
+    uint64_t relay_cross, relay_cross_seeds;
 } sim_stats_t;
 
 typedef struct sim {
@@ -506,6 +510,7 @@ typedef struct sim {
      * relay; its digest when it held nothing (it holds no state, ever) */
     int relay;
     uint8_t relay_digest[REP_DIGEST_BYTES];
+    int side[SIM_MAX_NODES]; /* the group of each workstation (0 without a relay) */
     bool failed;
     char why[1024];
     sim_stats_t st;
@@ -2810,7 +2815,7 @@ eng_open(sim_t *s)
      * every workstation reaches (a relay takes changes only from a log: a workstation that
      * reached it only through others, who may hold its changes as state, might never get
      * them to the far group) */
-    int grp[SIM_MAX_NODES] = {0}, w = ws_count(s);
+    int *grp = s->side, w = ws_count(s);
     if (s->relay >= 0) {
         int one = (int)tu_rng_range(g, 1, (uint64_t)w - 1);
         for (int k = 1; k < w; k++)
@@ -2975,6 +2980,17 @@ eng_final(sim_t *s)
     uint64_t start = s->now, quiet_from = 0, quiet_to = 0, data0 = 0;
     bool conv = false, quiet = false;
     char why[512];
+    for (int i = 0; i < ws_count(s) && s->relay >= 0; i++) {
+        uint64_t v[SIM_MAX_NODES];
+        if (rev_out(s, i))
+            continue;
+        if (!node_vv(s, i, v, NULL))
+            return;
+        for (int k = 0; k < ws_count(s); k++)
+            if (s->side[k] != s->side[i] && v[k] < expect_seq(s, k))
+                s->st.relay_cross += expect_seq(s, k) - v[k];
+    }
+    s->st.relay_cross_seeds = s->st.relay_cross > 0;
     while (!s->failed) {
         if (!eng_flush(s))
             return;
@@ -4688,6 +4704,8 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
     total->relay_ekey += s->st.relay_ekey;
     total->relay_erole += s->st.relay_erole;
     total->relay_rebuilds += s->st.relay_rebuilds;
+    total->relay_cross += s->st.relay_cross;
+    total->relay_cross_seeds += s->st.relay_cross_seeds;
     if (s->engine) {
         total->eseeds++;
         for (int k = 0; k <= REP_SYNC_HAVE; k++)
@@ -4917,11 +4935,15 @@ main(int argc, char **argv)
         double rs = (double)total.relay_seeds;
         printf("sim: a relay in %" PRIu64 " seeds; per seed it took %.0f DATA (%.0f bytes) and "
                "sent %.0f (%.0f bytes), all batches; %.1f snapshots refused (REP_EKEY), %.1f "
-               "writes and snapshots refused (REP_EROLE); %" PRIu64 " rebuilds (a revocation)\n",
+               "writes and snapshots refused (REP_EROLE); %" PRIu64 " rebuilds (a revocation); "
+               "in %" PRIu64 " seeds %.1f changes had yet to cross between the groups at the "
+               "end (only through it)\n",
                total.relay_seeds, (double)total.relay_in / rs, (double)total.relay_in_bytes / rs,
                (double)total.relay_out / rs, (double)total.relay_out_bytes / rs,
                (double)total.relay_ekey / rs, (double)total.relay_erole / rs,
-               total.relay_rebuilds);
+               total.relay_rebuilds, total.relay_cross_seeds,
+               total.relay_cross_seeds ? (double)total.relay_cross / (double)total.relay_cross_seeds
+                                       : 0.0);
     }
     printf("%" PRIu64 " passed, %" PRIu64 " failed\n", passed, failed);
     return failed ? 1 : 0;
