@@ -90,28 +90,27 @@
  *
  * A relay (about 30% of engine-mode seeds, from another hash of the seed; --relay P forces a
  * share): one more node, enrolled by node 0 with role "relay" (REP_OPEN_RELAY), that holds no
- * office key. The workstations are in two groups (node 0 in the first), each joined within as
- * the topology above says, and no link between the groups: every workstation is linked to the
- * relay, and the relay alone carries changes from one group to the other (store and forward:
- * it checks, stores sealed and passes on; USB bundles still cross now and then, but never at
- * the end: the last line of figures says in how many seeds changes had yet to cross when the
- * end began, and how many). Every workstation reaches the relay because a relay takes changes only from a log
- * (rep__export_for_relay passes over what came by state), so a workstation's changes that
- * reached the relay's neighbours only as state would never cross. Each engine is told which
- * peers are relays (rep__sync_relay, after rep__sync_connected, both sides, restarts too);
- * faults, partitions and restarts hit the relay and its links as any other. The relay never
- * commits: a write there, or a snapshot, must be refused (REP_EROLE); it never sends a
- * snapshot; a snapshot on a USB stick to it is refused (REP_EKEY, nothing taken); no DATA to or
- * from it is a snapshot or a part of one (checked as each leaves its engine). It holds no
- * state, so the oracle's checks and the digest comparisons leave it out; instead, whenever
- * it is checked: rep_info_t.relay, no records, no conflicts, the digest it had holding nothing,
- * everything its vv has in its log (none came as state), no record readable. At the end it
- * holds every change the others must (k's past the cutoff dropped: a revocation reaching it
- * rebuilds its log, predicted as for any replica), nothing pending, took the REMOVE; and each
- * engine counted bad exactly the messages truncated to it (and, for a workstation, those the
- * revocation explains). In a seed that also revokes, k is never the relay, and node 0 revokes
- * only once the relay holds k's changes up to the cutoff (they cross only from its log; else
- * the revocation waits for a later step).
+ * office key. The workstations are in two groups (node 0 in the first), each joined within as the
+ * topology above says, and no link between the groups: every workstation is linked to the relay,
+ * and the relay alone carries changes from one group to the other (store and forward: it checks,
+ * stores sealed and passes on; USB bundles still cross now and then, but never at the end: the last
+ * line of figures says in how many seeds changes had yet to cross when the end began, and how
+ * many). Every workstation reaches the relay because a relay takes changes only from a log
+ * (rep__export_for_relay passes over what came by state), so a workstation's changes that reached
+ * the relay's neighbours only as state would never cross. Each engine is told which peers are
+ * relays (rep__sync_relay, after rep__sync_connected, both sides, restarts too); faults, partitions
+ * and restarts hit the relay and its links as any other. The relay never commits: a write there, or
+ * a snapshot, must be refused (REP_EROLE); it never sends a snapshot; a snapshot on a USB stick to
+ * it is refused (REP_EKEY, nothing taken); no DATA to or from it is a snapshot or a part of one
+ * (checked as each leaves its engine). It holds no state, so the oracle's checks and the digest
+ * comparisons leave it out; instead, whenever it is checked: rep_info_t.relay, no records, no
+ * conflicts, the digest it had holding nothing, everything its vv has in its log (none came as
+ * state), no record readable. At the end it holds every change the others must (k's past the cutoff
+ * dropped: a revocation reaching it rebuilds its log, predicted as for any replica), nothing
+ * pending, took the REMOVE; and each engine counted bad exactly the messages truncated to it (and,
+ * for a workstation, those the revocation explains). In a seed that also revokes, k is never the
+ * relay, and node 0 revokes only once the relay holds k's changes up to the cutoff (they cross only
+ * from its log; else the revocation waits for a later step).
  *
  * The oracle records every committed change: its writer, seq, hlc, user, causal context (the
  * writer's version vector just before the commit) and its writes. From those alone it derives
