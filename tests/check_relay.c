@@ -5,7 +5,8 @@
  * nothing: its file holds none of the plaintext written.
  *
  * Real replicas in LMDB, in one process; changes travel as the batches rep_replica_export
- * and rep_replica_catchup make, as they would over the network.
+ * and rep_replica_catchup make, as they would over the network, or between two real sync
+ * engines (a workstation's and the relay's: a change the relay must wait with brings no storm).
  */
 #include <check.h>
 #include <errno.h>
