@@ -5,7 +5,8 @@
  * nothing: its file holds none of the plaintext written.
  *
  * Real replicas in LMDB, in one process; changes travel as the batches rep_replica_export
- * and rep_replica_catchup make, as they would over the network.
+ * and rep_replica_catchup make, as they would over the network, or between two real sync
+ * engines (a workstation's and the relay's: a change the relay must wait with brings no storm).
  */
 #include <check.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 
 #include "checkutil.h"
 #include "replica.h"
+#include "sync.h"
 
 /* A relay enrolled by admin, in base/sub. */
 static int
@@ -327,6 +329,97 @@ START_TEST(test_relay_revocation)
 }
 END_TEST
 
+/* ---- The sync engine with a relay peer ---- */
+#define WS_PEER    1u /* the workstation, at the relay's engine */
+#define RELAY_PEER 2u /* the relay, at the workstation's engine */
+
+/* Carry what the engines ws and rl send each other at this instant (no loss), until nothing is
+ * left or limit messages were delivered; *data counts the DATAs ws sent. Returns how many
+ * were delivered. */
+static int
+engines_run(rep__sync_t *ws, rep__sync_t *rl, uint64_t now, int limit, int *data)
+{
+    int delivered = 0;
+    for (bool any = true; any && delivered < limit;) {
+        any = false;
+        rep__sync_t *from[2] = {ws, rl}, *to[2] = {rl, ws};
+        uint32_t as[2] = {WS_PEER, RELAY_PEER};
+        for (int e = 0; e < 2 && delivered < limit; e++) {
+            uint32_t peer;
+            uint8_t *p;
+            size_t n;
+            while (delivered < limit && rep__sync_take(from[e], &peer, &p, &n) == 1) {
+                /* [version, type, ...]: a fixarray, a positive fixint, the type */
+                if (e == 0 && n > 2 && p[2] == REP_SYNC_DATA)
+                    (*data)++;
+                CK_OK(rep__sync_received(to[e], as[e], p, n, now));
+                free(p);
+                delivered++;
+                any = true;
+            }
+        }
+    }
+    return delivered;
+}
+
+/* A workstation's own change that depends on changes it holds only as state goes to the relay,
+ * which cannot have those from it (they are not in its log): the change waits there and the
+ * relay asks for what it lacks. The workstation has nothing more to send: it must not answer
+ * each ask with the same DATA again (a storm at one instant, until the changes come from
+ * elsewhere); it tries again once per anti-entropy period, and the change is released when its
+ * dependency comes from its author. */
+START_TEST(test_relay_waits_without_storm)
+{
+    office_t o;
+    office_open(&o);
+    put(o.a, "appts/1", "reason", "checkup");
+    uint8_t *snap = NULL;
+    size_t snapn = 0;
+    CK_OK(rep_replica_snapshot(o.a, &snap, &snapn));
+    CK_OK(rep_replica_import(o.b, snap, snapn, NULL)); /* B holds A's change as state */
+    rep_free(snap);
+    put(o.b, "appts/2", "reason", "follow-up"); /* which B's change depends on */
+    rep__sync_opts_t opts;
+    rep__sync_opts_default(&opts);
+    opts.anti_entropy_ms = 1000;
+    rep__sync_t *ws = NULL, *rl = NULL;
+    CK_OK(rep__sync_new(o.b, &opts, &ws));
+    CK_OK(rep__sync_new(o.relay, &opts, &rl));
+    uint64_t now = 1000000, next;
+    CK_OK(rep__sync_connected(ws, RELAY_PEER, now));
+    rep__sync_relay(ws, RELAY_PEER, true);
+    CK_OK(rep__sync_connected(rl, WS_PEER, now));
+    CK_OK(rep__sync_tick(ws, now, &next));
+    CK_OK(rep__sync_tick(rl, now, &next));
+    int data = 0;
+    ck_assert_int_lt(engines_run(ws, rl, now, 500, &data), 500); /* it ends */
+    ck_assert_int_ge(data, 1);
+    ck_assert_int_le(data, 2);
+    rep_info_t *i = info(o.relay);
+    ck_assert_uint_eq(i->changes, 0);
+    ck_assert_uint_eq(i->pending, 1); /* B's own change, waiting for A's */
+    rep_info_free(&i);
+    /* a period later: once more, no more */
+    now += opts.anti_entropy_ms;
+    data = 0;
+    CK_OK(rep__sync_tick(ws, now, &next));
+    CK_OK(rep__sync_tick(rl, now, &next));
+    ck_assert_int_lt(engines_run(ws, rl, now, 500, &data), 500);
+    ck_assert_int_le(data, 1);
+    /* A's change comes from A: B's is released */
+    rep_import_stats_t st;
+    CK_OK(pass(o.a, o.relay, &st));
+    ck_assert_uint_eq(st.applied, 2);
+    i = info(o.relay);
+    ck_assert_uint_eq(i->pending, 0);
+    ck_assert_uint_eq(i->records, 0);
+    rep_info_free(&i);
+    rep__sync_free(&ws);
+    rep__sync_free(&rl);
+    office_close(&o);
+}
+END_TEST
+
 static Suite *
 relay_suite(void)
 {
@@ -338,6 +431,7 @@ relay_suite(void)
     tcase_add_test(tc, test_relay_carries_blind);
     tcase_add_test(tc, test_relay_no_state);
     tcase_add_test(tc, test_relay_revocation);
+    tcase_add_test(tc, test_relay_waits_without_storm);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,8 @@
 /*
  * sim.c — a deterministic simulation of an office network of replicas.
  *
- *   tests/sim [--seeds N] [--from S] [--replicas-max K] [--steps N] [--mode M] [-v]
+ *   tests/sim [--seeds N] [--from S] [--replicas-max K] [--steps N] [--mode M] [--revoke P]
+ *             [--relay P] [-v]
  *
  * Each seed builds an office of 3..K replicas (real LMDB directories, opened with
  * REP_OPEN_NOSYNC: this tests merge logic, not disks), each on its own fake wall clock (most a
@@ -87,6 +88,30 @@
  * The final checks exclude k: every other replica holds every change but k's past the cutoff,
  * took the REMOVE, and agrees with the oracle.
  *
+ * A relay (about 30% of engine-mode seeds, from another hash of the seed; --relay P forces a
+ * share): one more node, enrolled by node 0 with role "relay" (REP_OPEN_RELAY), that holds no
+ * office key. The workstations are in two groups (node 0 in the first), each joined within as the
+ * topology above says, and no link between the groups: every workstation is linked to the relay,
+ * and the relay alone carries changes from one group to the other (store and forward: it checks,
+ * stores sealed and passes on; USB bundles still cross now and then, but never at the end: the last
+ * line of figures says in how many seeds changes had yet to cross when the end began, and how
+ * many). Every workstation reaches the relay because a relay takes changes only from a log
+ * (rep__export_for_relay passes over what came by state), so a workstation's changes that reached
+ * the relay's neighbours only as state would never cross. Each engine is told which peers are
+ * relays (rep__sync_relay, after rep__sync_connected, both sides, restarts too); faults, partitions
+ * and restarts hit the relay and its links as any other. The relay never commits: a write there, or
+ * a snapshot, must be refused (REP_EROLE); it never sends a snapshot; a snapshot on a USB stick to
+ * it is refused (REP_EKEY, nothing taken); no DATA to or from it is a snapshot or a part of one
+ * (checked as each leaves its engine). It holds no state, so the oracle's checks and the digest
+ * comparisons leave it out; instead, whenever it is checked: rep_info_t.relay, no records, no
+ * conflicts, the digest it had holding nothing, everything its vv has in its log (none came as
+ * state), no record readable. At the end it holds every change the others must (k's past the cutoff
+ * dropped: a revocation reaching it rebuilds its log, predicted as for any replica), nothing
+ * pending, took the REMOVE; and each engine counted bad exactly the messages truncated to it (and,
+ * for a workstation, those the revocation explains). In a seed that also revokes, k is never the
+ * relay, and node 0 revokes only once the relay holds k's changes up to the cutoff (they cross only
+ * from its log; else the revocation waits for a later step).
+ *
  * The oracle records every committed change: its writer, seq, hlc, user, causal context (the
  * writer's version vector just before the commit) and its writes. From those alone it derives
  * the state of any set of changes (DESIGN.md "Merge rules"): a register holds the writes to it
@@ -125,7 +150,8 @@
 #include "trust.h"
 #include "testutil.h"
 
-#define SIM_MAX_NODES   7
+#define SIM_MAX_WS      7                  /* workstations */
+#define SIM_MAX_NODES   (SIM_MAX_WS + 1)   /* and a relay */
 #define SIM_MIN_NODES   3
 #define SIM_HOUR_MS     (3600ull * 1000)
 #define SIM_DAY_MS      (24 * SIM_HOUR_MS)
@@ -135,10 +161,11 @@
 
 /* ---- Options ------------------------------------------------------------------------------ */
 static bool g_verbose;
-static int g_replicas_max = SIM_MAX_NODES;
+static int g_replicas_max = SIM_MAX_WS;
 static unsigned g_steps; /* 0: chosen per seed */
 static int g_mode;       /* 0: chosen per seed; 1: direct; 2: engine */
 static int g_revoke_pct = -1; /* % of seeds that revoke a node (-1: 20) */
+static int g_relay_pct = -1;  /* % of engine-mode seeds with a relay (-1: 30) */
 static char g_replay[96]; /* the options a replay needs besides the seed */
 static volatile sig_atomic_t g_crash_seed_valid;
 static uint64_t g_crash_seed;
@@ -415,6 +442,9 @@ typedef struct node {
     bool part_snap[SIM_MAX_NODES]; /* the payload its engine sends peer k in parts: a snapshot? */
     uint64_t part_view[SIM_MAX_NODES][SIM_MAX_NODES]; /* ... holding what (our vv then) */
     bool part_knows[SIM_MAX_NODES];                   /* ... made knowing the revocation */
+    /* bad messages its engines counted: of engines freed by restarts; and those the
+     * simulation explains: truncated, refused for the revocation */
+    uint64_t ebad_gone, ecut_in, erev_in;
 } node_t;
 
 typedef struct sim_stats {
@@ -438,6 +468,14 @@ typedef struct sim_stats {
     /* revocation: seeds that revoked, rebuilds, changes refused as revoked (direct imports),
      * whole imports refused because of it (REP_EKEY, REP_ESTATE; engines' bad DATA too) */
     uint64_t rev_seeds, rev_rebuilds, rev_cut, rev_refused, rev_ebad;
+    /* relay: seeds with one, DATAs (and bytes) its engine took and sent, snapshots it refused
+     * (USB bundles: REP_EKEY), writes and snapshots it refused (REP_EROLE), its rebuilds (a
+     * revocation dropped changes from its log) */
+    uint64_t relay_seeds, relay_in, relay_in_bytes, relay_out, relay_out_bytes, relay_ekey,
+        relay_erole, relay_rebuilds;
+    /* ... and changes that had yet to cross from one group to the other when the end began
+     * (then only the relay carries them), and seeds with some */
+    uint64_t relay_cross, relay_cross_seeds;
 } sim_stats_t;
 
 typedef struct sim {
@@ -467,6 +505,11 @@ typedef struct sim {
     bool rev_done;
     uint64_t rev_cut, rev_mseq;
     uint32_t rev_epoch;
+    /* relay (engine mode): node relay (the last one; -1: none), enrolled by node 0 with role
+     * relay; its digest when it held nothing (it holds no state, ever) */
+    int relay;
+    uint8_t relay_digest[REP_DIGEST_BYTES];
+    int side[SIM_MAX_NODES]; /* the group of each workstation (0 without a relay) */
     bool failed;
     char why[1024];
     sim_stats_t st;
@@ -529,6 +572,20 @@ actor_node(const sim_t *s, uint64_t actor)
         if (s->node[k].actor == actor)
             return k;
     return -1;
+}
+
+/* Is node i the relay (it holds no state and writes nothing)? */
+static bool
+is_relay(const sim_t *s, int i)
+{
+    return i == s->relay;
+}
+
+/* The workstations: nodes 0 .. ws_count() - 1 (the relay, if any, comes after them). */
+static int
+ws_count(const sim_t *s)
+{
+    return s->relay >= 0 ? s->relay : s->n;
 }
 
 static bool
@@ -758,6 +815,7 @@ rev_rebuild(sim_t *s, int i, uint64_t R[SIM_MAX_NODES])
     nd->based = false;
     nd->rebuilt = true;
     s->st.rev_rebuilds++;
+    s->st.relay_rebuilds += is_relay(s, i);
     char buf[160] = "";
     for (int x = 0; x < s->n; x++)
         snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " %" PRIu64, R[x]);
@@ -789,6 +847,9 @@ rev_bug_note(sim_t *s, char *buf, size_t n)
  * holding view: a snapshot carries its sender's whole membership log and is sealed with its
  * epoch's key.
  *
+ * A relay refuses every snapshot (REP_EKEY: it has no key) and takes changes of any epoch
+ * sealed, as they came.
+ *
  * A rebuild (apply.c rebuild_state) forgets what came by state, and the replica's own changes
  * made after such state depend on it: they wait in pending and its vv of its own actor drops
  * below what it made, until the office sends that state again. Its own chain goes on (the
@@ -800,6 +861,10 @@ rev_predict(const sim_t *s, int to, const uint8_t *p, size_t n, bool snap, bool 
             const uint64_t *view, rpred_t *pr)
 {
     memset(pr, 0, sizeof *pr);
+    if (snap && is_relay(s, to)) { /* it has no key to open one: refused whole, nothing taken */
+        pr->rc = REP_EKEY;
+        return;
+    }
     if (!s->rev_done)
         return;
     bool knows = s->node[to].knows;
@@ -824,8 +889,8 @@ rev_predict(const sim_t *s, int to, const uint8_t *p, size_t n, bool snap, bool 
             continue;
         if (after && c.actor == kactor && c.seq > s->rev_cut)
             pr->revoked++;
-        else if (c.epoch == s->rev_epoch && !key)
-            pr->rc = REP_EKEY;
+        else if (c.epoch == s->rev_epoch && !key && !is_relay(s, to))
+            pr->rc = REP_EKEY; /* (a relay opens none: it stores them sealed) */
         rep__change_clear(&c);
     }
     rep__batch_clear(&b);
@@ -1171,6 +1236,7 @@ static const char *const k_users[] = {NULL, "", "alice", "bob", "dr. Øst"};
  * peer sent us (stale), possibly cut short. */
 static void net_push(sim_t *s, int from, int to);
 static bool check_node(sim_t *s, int i);
+static void relay_refuses(sim_t *s);
 static void eng_committed(sim_t *s, int i, const uint8_t *vv, size_t vvn);
 static void eng_bundle(sim_t *s, int from, int to, uint8_t *bytes, size_t len, bool copy,
                        const uint64_t *view, bool vknows);
@@ -1523,8 +1589,8 @@ static void
 clash_start(sim_t *s)
 {
     tu_rng_t *g = &s->rng;
-    s->clash_a = (int)tu_rng_below(g, (uint64_t)s->n);
-    s->clash_b = (int)tu_rng_below(g, (uint64_t)s->n - 1);
+    s->clash_a = (int)tu_rng_below(g, (uint64_t)ws_count(s));
+    s->clash_b = (int)tu_rng_below(g, (uint64_t)ws_count(s) - 1);
     s->clash_b += s->clash_b >= s->clash_a;
     s->clash_ka = (int)tu_rng_range(g, 1, 4);
     s->clash_kb = other_kind(s, s->clash_ka, s->clash_ka);
@@ -1544,6 +1610,10 @@ random_txn_at(sim_t *s, int i)
     tu_rng_t *g = &s->rng;
     if (rev_dead(s, i))
         return; /* (it can write nothing now: rev_took checked) */
+    if (is_relay(s, i)) {
+        relay_refuses(s);
+        return;
+    }
     op_t raw[SIM_MAX_RAW];
     size_t n = 0;
     int bad = -1;
@@ -1596,7 +1666,7 @@ random_txn_at(sim_t *s, int i)
 static void
 random_txn(sim_t *s)
 {
-    random_txn_at(s, (int)tu_rng_below(&s->rng, (uint64_t)s->n));
+    random_txn_at(s, (int)tu_rng_below(&s->rng, (uint64_t)ws_count(s)));
 }
 
 /* ---- The network --------------------------------------------------------------------------- */
@@ -1719,6 +1789,12 @@ answer_bytes(sim_t *s, int from, const uint8_t *vv, size_t vvn, const uint64_t *
     if (!SIM_OK(s, rep_replica_catchup(nd->r, vv, vvn, max_bytes, &b, &bn, &m)))
         return false;
     *snap = is_snapshot(b, bn);
+    if (*snap && is_relay(s, from)) {
+        sim_fail(s, "%s: catchup answered a snapshot of %zu bytes; a relay has no state", nd->name,
+                 bn);
+        rep_free(b);
+        return false;
+    }
     if ((lacks && !*snap) || (*snap && (m || (!lacks && max_bytes && bn > max_bytes)))) {
         sim_fail(s, "%s: catchup answered %s of %zu bytes (max %zu, more %d); its log %s",
                  nd->name, *snap ? "a snapshot" : "a batch", bn, max_bytes, m,
@@ -1793,6 +1869,10 @@ net_snapshot(sim_t *s, int from, int to, bool old)
     bool knows = old ? nd->old_snap_knows : nd->knows;
     if (rev_dead(s, from) || rev_dead(s, to))
         return;
+    if (is_relay(s, from)) { /* (it has no state to send) */
+        relay_refuses(s);
+        return;
+    }
     if (old) {
         if (!nd->old_snap)
             return;
@@ -1828,6 +1908,8 @@ keep_old_snapshot(sim_t *s, int i)
     node_t *nd = &s->node[i];
     uint8_t *b = NULL;
     size_t bn = 0;
+    if (is_relay(s, i))
+        return; /* (it cannot make one: relay_refuses) */
     if (!SIM_OK(s, rep_replica_snapshot(nd->r, &b, &bn)) ||
         !node_view(s, i, nd->old_snap_view, NULL)) {
         rep_free(b);
@@ -1963,7 +2045,7 @@ node_import(sim_t *s, int to, int from, const uint8_t *bytes, size_t len,
     *was_pending = info->pending;
     rep_info_free(&info);
     rev_predict(s, to, bytes, len, snap_view != NULL, sknows, snap_view, &pr);
-    if (s->rev_done && !node_members(s, to, &m0))
+    if ((s->rev_done || pr.rc) && !node_members(s, to, &m0))
         return false;
     int rc = rep_replica_import(nd->r, bytes, len, st);
     if (rc != pr.rc) {
@@ -1973,10 +2055,15 @@ node_import(sim_t *s, int to, int from, const uint8_t *bytes, size_t len,
                  s->rev_done ? " (after the revocation)" : "");
         return false;
     }
-    if (rc != 0) { /* refused whole, as the revocation says it must be */
-        s->st.rev_refused++;
-        sim_trace(s, "%s: import of a %s from %s refused: %s (the revocation)", nd->name,
-                  snap_view ? "snapshot" : "batch", s->node[from].name, rep_strerror(rc));
+    if (rc != 0) { /* refused whole, as the revocation (or the relay's role) says it must be */
+        bool relay = is_relay(s, to) && snap_view;
+        if (relay)
+            s->st.relay_ekey++;
+        else
+            s->st.rev_refused++;
+        sim_trace(s, "%s: import of a %s from %s refused: %s (%s)", nd->name,
+                  snap_view ? "snapshot" : "batch", s->node[from].name, rep_strerror(rc),
+                  relay ? "a relay takes no state" : "the revocation");
         memset(st, 0, sizeof *st);
         if (!node_view(s, to, after, NULL) || !node_members(s, to, &m1))
             return false;
@@ -2269,6 +2356,20 @@ eng_collect(sim_t *s, int i)
             }
             s->st.esnap_bytes += m.esnap ? n : 0;
             s->st.eparts += m.epart;
+            if ((is_relay(s, i) || is_relay(s, j)) && (m.esnap || m.epart)) {
+                sim_fail(s, "%s -> %s: a DATA that is %s; a relay %s no snapshot", nd->name,
+                         s->node[j].name, m.esnap ? "a snapshot" : "a part of a payload",
+                         is_relay(s, j) ? "takes" : "has");
+                free(p);
+                return;
+            }
+            if (is_relay(s, j)) {
+                s->st.relay_in++;
+                s->st.relay_in_bytes += n;
+            } else if (is_relay(s, i)) {
+                s->st.relay_out++;
+                s->st.relay_out_bytes += n;
+            }
             if (m.epart && !m.esnap) {
                 sim_fail(s, "%s -> %s: a batch of changes in parts (%u bytes at %" PRIu64
                             " of %" PRIu64 "); max_msg is %zu",
@@ -2351,6 +2452,17 @@ link_clear(sim_t *s, int a, int b)
     l->n = 0;
 }
 
+/* Node i's engine is told peer k connected, and whether it is a relay (as a node does, from
+ * its device list: a relay is sent changes only). */
+static bool
+eng_peer_up(sim_t *s, int i, int k)
+{
+    if (!SIM_OK(s, rep__sync_connected(s->node[i].sync, ENG_PEER(k), s->now)))
+        return false;
+    rep__sync_relay(s->node[i].sync, ENG_PEER(k), is_relay(s, k));
+    return true;
+}
+
 static void
 eng_connect(sim_t *s, int a, int b)
 {
@@ -2362,7 +2474,7 @@ eng_connect(sim_t *s, int a, int b)
         int other = ends[1 - e];
         nd->econn[other] = true;
         nd->dirty = true;
-        if (SIM_OK(s, rep__sync_connected(nd->sync, ENG_PEER(other), s->now)))
+        if (eng_peer_up(s, ends[e], other))
             eng_collect(s, ends[e]);
     }
 }
@@ -2483,6 +2595,7 @@ eng_deliver(sim_t *s, int from, int to, const msg_t *m, size_t len)
         sim_trace(s, "%s -> %s %s truncated to %zu of %zu bytes", s->node[from].name, nd->name,
                   msg_name(m), len, m->len);
         s->st.ecorrupt += nd->econn[from]; /* (a peer not connected is not listened to) */
+        nd->ecut_in += nd->econn[from];
     }
     if (nd->econn[from])
         nd->erecv[from] += len;
@@ -2516,6 +2629,7 @@ eng_deliver(sim_t *s, int from, int to, const msg_t *m, size_t len)
         }
         s->st.rev_refused += bad;
         s->st.rev_ebad += bad;
+        nd->erev_in += bad;
         sim_trace(s, "%s's engine refused a %s from %s: %s (the revocation)", nd->name,
                   msg_name(m), s->node[from].name, rep_strerror(pr.rc));
     }
@@ -2580,7 +2694,8 @@ eng_inject(sim_t *s, int from, int to, const uint8_t *vv, size_t vvn, const uint
         s->st.snap_sent++;
         s->st.snap_asked++;
     }
-    if (!s->node[to].econn[from]) {
+    if (!s->node[to].econn[from] || (snap && is_relay(s, to))) {
+        /* (no engine sends a relay a snapshot: one on a USB stick it refuses, REP_EKEY) */
         rep_import_stats_t st;
         uint64_t grew, was_pending;
         s->st.ebundles++;
@@ -2694,22 +2809,43 @@ eng_open(sim_t *s)
     o->ack_timeout_ms = tu_rng_range(g, 1000, 8000);
     s->inject_id = 1ull << 40;
     s->mesh = tu_rng_chance(g, 50);
-    for (int k = 1; k < s->n; k++) { /* a random tree, and some more links */
-        int p = (int)tu_rng_below(g, (uint64_t)k);
+    /* with a relay: the workstations in two groups (node 0 in the first), each a mesh or a
+     * random tree and some more links, that reach each other only through the relay, which
+     * every workstation reaches (a relay takes changes only from a log: a workstation that
+     * reached it only through others, who may hold its changes as state, might never get
+     * them to the far group) */
+    int *grp = s->side, w = ws_count(s);
+    if (s->relay >= 0) {
+        int one = (int)tu_rng_range(g, 1, (uint64_t)w - 1);
+        for (int k = 1; k < w; k++)
+            grp[k] = k == one ? 1 : (int)tu_rng_below(g, 2);
+        for (int k = 0; k < w; k++)
+            s->linked[k][s->relay] = s->linked[s->relay][k] = true;
+    }
+    for (int k = 1; k < w; k++) { /* a random tree (in each group), and some more links */
+        int cand[SIM_MAX_NODES], nc = 0;
+        for (int p = 0; p < k; p++)
+            if (grp[p] == grp[k])
+                cand[nc++] = p;
+        if (nc == 0)
+            continue; /* (the first of the second group) */
+        int p = s->relay >= 0 ? cand[tu_rng_below(g, (uint64_t)nc)]
+                              : (int)tu_rng_below(g, (uint64_t)k);
         s->linked[k][p] = s->linked[p][k] = true;
     }
-    char topo[160] = "";
+    char topo[256] = "";
     for (int a = 0; a < s->n; a++)
         for (int b = a + 1; b < s->n; b++) {
-            if (s->mesh || tu_rng_chance(g, 25))
+            if (a < w && b < w && grp[a] == grp[b] && (s->mesh || tu_rng_chance(g, 25)))
                 s->linked[a][b] = s->linked[b][a] = true;
             if (s->linked[a][b])
                 snprintf(topo + strlen(topo), sizeof topo - strlen(topo), " %d-%d", a, b);
         }
     sim_trace(s, "engine mode: max_msg %zu, relay delay %" PRIu64 " ms, anti-entropy %" PRIu64
-                 " ms, ack timeout %" PRIu64 " ms; %s:%s",
+                 " ms, ack timeout %" PRIu64 " ms; %s%s:%s",
               o->max_msg, o->relay_delay_ms, o->anti_entropy_ms, o->ack_timeout_ms,
-              s->mesh ? "full mesh" : "links", topo);
+              s->relay >= 0 ? "two groups joined by the relay, each " : "",
+              s->mesh ? "a full mesh" : "links", topo);
     for (int i = 0; i < s->n; i++)
         if (!SIM_OK(s, rep__sync_new(s->node[i].r, o, &s->node[i].sync)))
             return;
@@ -2742,11 +2878,11 @@ eng_restarted(sim_t *s, int i)
             continue;
         if (tu_rng_chance(&s->rng, 50)) {
             rep__sync_disconnected(s->node[k].sync, ENG_PEER(i));
-            if (SIM_OK(s, rep__sync_connected(s->node[k].sync, ENG_PEER(i), s->now)))
+            if (eng_peer_up(s, k, i))
                 eng_collect(s, k);
             s->node[k].dirty = true;
         }
-        if (SIM_OK(s, rep__sync_connected(nd->sync, ENG_PEER(k), s->now)))
+        if (eng_peer_up(s, i, k))
             eng_collect(s, i);
     }
 }
@@ -2843,6 +2979,17 @@ eng_final(sim_t *s)
     uint64_t start = s->now, quiet_from = 0, quiet_to = 0, data0 = 0;
     bool conv = false, quiet = false;
     char why[512];
+    for (int i = 0; i < ws_count(s) && s->relay >= 0; i++) {
+        uint64_t v[SIM_MAX_NODES];
+        if (rev_out(s, i))
+            continue;
+        if (!node_vv(s, i, v, NULL))
+            return;
+        for (int k = 0; k < ws_count(s); k++)
+            if (s->side[k] != s->side[i] && v[k] < expect_seq(s, k))
+                s->st.relay_cross += expect_seq(s, k) - v[k];
+    }
+    s->st.relay_cross_seeds = s->st.relay_cross > 0;
     while (!s->failed) {
         if (!eng_flush(s))
             return;
@@ -2907,8 +3054,18 @@ eng_final(sim_t *s)
                 return;
             }
         }
-    for (int i = 0; i < s->n; i++)
-        s->st.ebad += eng_bad(s, i);
+    for (int i = 0; i < s->n && !s->failed; i++) {
+        node_t *nd = &s->node[i];
+        uint64_t bad = eng_bad(s, i);
+        s->st.ebad += bad;
+        if (bad + nd->ebad_gone != nd->ecut_in + nd->erev_in)
+            sim_fail(s, "%s's engines counted %" PRIu64 " messages bad; the simulation truncated "
+                        "%" PRIu64 " to it and the revocation explains %" PRIu64 "%s",
+                     nd->name, bad + nd->ebad_gone, nd->ecut_in, nd->erev_in,
+                     is_relay(s, i) ? " (a relay is sent nothing it refuses)" : "");
+    }
+    if (s->failed)
+        return;
     if (s->st.ebad != s->st.ecorrupt + s->st.rev_ebad) {
         sim_fail(s, "engines counted %" PRIu64 " messages bad; the simulation truncated %" PRIu64
                     " and the revocation explains %" PRIu64,
@@ -3730,11 +3887,93 @@ check_lists(sim_t *s, int i, const bool visible[NREC])
     return true;
 }
 
-/* Check replica i against the oracle for the changes it holds. */
+/* The relay holds no state, whatever changes it holds: no record, no conflict, the digest of
+ * nothing; everything its vv has came as changes (its log); it cannot write nor make a
+ * snapshot (REP_EROLE). */
+static bool
+check_relay(sim_t *s)
+{
+    int i = s->relay;
+    node_t *nd = &s->node[i];
+    rep_info_t *info = NULL;
+    rep_vv_entry_t *miss = NULL;
+    rep_record_t *rec = NULL;
+    size_t nmiss = 0;
+    uint64_t v[SIM_MAX_NODES];
+    uint8_t d[REP_DIGEST_BYTES];
+    bool ok = false;
+    s->st.checks++;
+    if (!node_view(s, i, v, &info) || !SIM_OK(s, rep_replica_missing(nd->r, &miss, &nmiss)) ||
+        !SIM_OK(s, rep_replica_digest(nd->r, d)))
+        goto out;
+    if (!info->relay || info->records != 0 || info->conflicts != 0 || info->seq != 0 ||
+        (info->pending > 0) != (nmiss > 0) || nd->based) {
+        sim_fail(s, "%s: info says relay %d, %" PRIu64 " records, %" PRIu64 " conflicts, seq "
+                    "%" PRIu64 ", %" PRIu64 " pending (%zu actors missing)%s; a relay holds no "
+                    "state",
+                 nd->name, info->relay, info->records, info->conflicts, info->seq, info->pending,
+                 nmiss, nd->based ? ", and it took a snapshot" : "");
+        goto out;
+    }
+    if (memcmp(d, s->relay_digest, sizeof d) != 0) {
+        sim_fail(s, "%s: its digest is no longer that of nothing", nd->name);
+        goto out;
+    }
+    for (int k = 0; k < s->n; k++)
+        for (uint64_t q = 1; q <= v[k]; q++)
+            if (!in_log(nd, k, q)) {
+                sim_fail(s, "%s holds %s:%" PRIu64 ", which came as state", nd->name,
+                         s->node[k].name, q);
+                goto out;
+            }
+    int rc = rep_replica_get_record(nd->r, k_recs[tu_rng_below(&s->rng, NREC)].key, &rec);
+    if (rc != REP_ENOTFOUND) {
+        sim_fail(s, "%s: reading a record gives %d (%s); want REP_ENOTFOUND", nd->name, rc,
+                 rep_strerror(rc));
+        goto out;
+    }
+    ok = true;
+out:
+    rep_record_free(&rec);
+    rep_free(miss);
+    rep_info_free(&info);
+    return ok;
+}
+
+/* The relay is asked to write, or to make a snapshot: REP_EROLE, nothing written. */
+static void
+relay_refuses(sim_t *s)
+{
+    node_t *nd = &s->node[s->relay];
+    rep_txn_t *t = NULL;
+    uint8_t *b = NULL;
+    size_t bn = 0;
+    uint64_t seq = 0;
+    if (!SIM_OK(s, rep_txn_begin(nd->r, "relay", &t)))
+        return;
+    int rc = rep_txn_set_int(t, k_recs[0].key, k_fnames[F_R0], 1);
+    if (rc == 0)
+        rc = rep_txn_commit(t, &seq);
+    rep_txn_free(&t);
+    int rs = rep_replica_snapshot(nd->r, &b, &bn);
+    rep_free(b);
+    if (rc != REP_EROLE || seq != 0 || rs != REP_EROLE)
+        sim_fail(s, "%s: a commit gives %d (%s), seq %" PRIu64 ", a snapshot %d (%s); want "
+                    "REP_EROLE",
+                 nd->name, rc, rep_strerror(rc), seq, rs, rep_strerror(rs));
+    else
+        s->st.relay_erole += 2;
+    sim_trace(s, "%s: a write and a snapshot refused: %s", nd->name, rep_strerror(rc));
+}
+
+/* Check replica i against the oracle for the changes it holds (the relay: that it holds no
+ * state). */
 static bool
 check_node(sim_t *s, int i)
 {
     node_t *nd = &s->node[i];
+    if (is_relay(s, i))
+        return check_relay(s);
     rep_info_t *info = NULL;
     rep_conflicts_t *all = NULL;
     rep_vv_entry_t *miss = NULL;
@@ -3799,8 +4038,8 @@ mid_check(sim_t *s)
             return;
     for (int i = 0; i < s->n; i++)
         for (int j = i + 1; j < s->n; j++)
-            if (!rev_dead(s, i) && !rev_dead(s, j) && memcmp(v[i], v[j], sizeof v[i]) == 0 &&
-                memcmp(d[i], d[j], sizeof d[i]) != 0) {
+            if (!rev_dead(s, i) && !rev_dead(s, j) && !is_relay(s, i) && !is_relay(s, j) &&
+                memcmp(v[i], v[j], sizeof v[i]) == 0 && memcmp(d[i], d[j], sizeof d[i]) != 0) {
                 /* the oracle may say which of them is wrong, and where */
                 if (check_node(s, i) && check_node(s, j))
                     sim_fail(s, "%s and %s hold the same changes but their digests differ",
@@ -3819,7 +4058,7 @@ static void
 node_opts(sim_t *s, int i, rep_open_opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    o->flags = REP_OPEN_NOSYNC;
+    o->flags = REP_OPEN_NOSYNC | (is_relay(s, i) ? REP_OPEN_RELAY : 0);
     o->office_name = "sim office";
     o->device_name = s->node[i].name;
     o->max_drift_ms = s->drift_opt;
@@ -3835,7 +4074,9 @@ node_reopen(sim_t *s, int i)
     uint64_t seq = nd->nchs;
     sim_trace(s, "%s: close and reopen", nd->name);
     if (s->engine) { /* the node stops: its engine goes first (the replica outlives it) */
-        s->st.ebad += eng_bad(s, i);
+        uint64_t bad = eng_bad(s, i);
+        s->st.ebad += bad;
+        nd->ebad_gone += bad;
         rep__sync_free(&nd->sync);
         s->st.erestarts++;
     }
@@ -3912,8 +4153,8 @@ check_skew(sim_t *s)
     uint64_t dur = s->now - s->t0;
     for (int j = 0; j < s->n && !s->failed; j++) {
         rep_info_t *info = NULL;
-        if (rev_out(s, j))
-            continue;
+        if (rev_out(s, j) || is_relay(s, j))
+            continue; /* (a relay applies nothing: what it notes of clocks is not checked) */
         if (!SIM_OK(s, rep_replica_info(s->node[j].r, &info)))
             return;
         for (size_t e = 0; e < info->nskewed && !s->failed; e++) {
@@ -3960,7 +4201,7 @@ check_same_order(sim_t *s)
             continue;
         for (int i = 1; i < s->n && !s->failed; i++) {
             rep_record_t *rec = NULL;
-            if (rev_out(s, i))
+            if (rev_out(s, i) || is_relay(s, i))
                 continue;
             if (!SIM_OK(s, rep_replica_get_record(s->node[i].r, k_recs[r].key, &rec)))
                 break;
@@ -4010,7 +4251,20 @@ final_checks(sim_t *s)
                      info->pending, rev_bug_note(s, note, sizeof note));
         }
         rep_info_free(&info);
-        if (s->failed || !SIM_OK(s, rep_replica_digest(s->node[i].r, i ? d : d0)))
+        if (s->failed)
+            return;
+        if (is_relay(s, i)) {
+            /* it holds every change in its log (the others' state is checked below) */
+            for (int k = 0; k < s->n; k++)
+                for (uint64_t q = 1; q <= expect_seq(s, k); q++)
+                    if (!in_log(&s->node[i], k, q)) {
+                        sim_fail(s, "%s's log lacks %s:%" PRIu64, s->node[i].name,
+                                 s->node[k].name, q);
+                        return;
+                    }
+            continue;
+        }
+        if (!SIM_OK(s, rep_replica_digest(s->node[i].r, i ? d : d0)))
             return;
         if (i && memcmp(d, d0, sizeof d) != 0) {
             char a[2 * REP_DIGEST_BYTES + 1], b[2 * REP_DIGEST_BYTES + 1];
@@ -4030,9 +4284,9 @@ final_checks(sim_t *s)
         return;
     /* a kind the clashing name does not have is refused (the random part may have started
      * more kinds on it where no other was known yet) */
-    int i = (int)tu_rng_below(&s->rng, (uint64_t)s->n), cand[NKIND], nc = 0;
+    int i = (int)tu_rng_below(&s->rng, (uint64_t)ws_count(s)), cand[NKIND], nc = 0;
     if (rev_out(s, i))
-        i = (i + 1) % s->n;
+        i = (i + 1) % ws_count(s);
     for (int k = 1; k < NKIND && !s->failed; k++) {
         bool refused;
         if (clash_refused(s, i, k, &refused) && refused)
@@ -4068,6 +4322,26 @@ sim_free(sim_t *s)
     }
 }
 
+/* Node 0 (the admin) enrolls node i as a relay: role "relay", opened with REP_OPEN_RELAY. */
+static bool
+relay_create(sim_t *s, int i, const rep_open_opts_t *opts)
+{
+    node_t *nd = &s->node[i];
+    char dir[TU_PATH_MAX];
+    uint8_t *prov = NULL;
+    size_t provn = 0;
+    rep_open_opts_t o = *opts;
+    if (!SIM_OK(s, tu_path(dir, s->base, nd->name)) || !SIM_OK(s, mkdir(dir, 0700) ? -errno : 0) ||
+        !SIM_OK(s, rep_replica_provision(s->node[0].r, nd->name, "relay", &prov, &provn)))
+        return false;
+    o.flags |= REP_OPEN_CREATE;
+    o.provision = prov;
+    o.provision_len = provn;
+    int rc = rep_replica_open(&nd->r, dir, &o);
+    rep_free(prov);
+    return SIM_OK(s, rc);
+}
+
 static bool
 sim_open(sim_t *s)
 {
@@ -4079,7 +4353,10 @@ sim_open(sim_t *s)
     for (int i = 0; i < s->n; i++) {
         node_t *nd = &s->node[i];
         uint64_t x = tu_rng_below(g, 100);
-        snprintf(nd->name, sizeof nd->name, "n%u", (unsigned)i % 100);
+        if (is_relay(s, i))
+            snprintf(nd->name, sizeof nd->name, "relay");
+        else
+            snprintf(nd->name, sizeof nd->name, "n%u", (unsigned)i % 100);
         nd->skew_ms = (int64_t)tu_rng_below(g, 2001);
         if (x < 9)
             nd->skew_ms += (int64_t)SIM_DAY_MS; /* a workstation a day ahead */
@@ -4094,8 +4371,11 @@ sim_open(sim_t *s)
         rep_open_opts_t o;
         rep_info_t *info = NULL;
         node_opts(s, i, &o);
-        if (!SIM_OK(s, tu_replica_create(&nd->r, s->base, nd->name, &o, i ? s->node[0].r : NULL)) ||
-            !SIM_OK(s, rep_replica_info(nd->r, &info)))
+        if (is_relay(s, i) ? !relay_create(s, i, &o)
+                           : !SIM_OK(s, tu_replica_create(&nd->r, s->base, nd->name, &o,
+                                                          i ? s->node[0].r : NULL)))
+            return false;
+        if (!SIM_OK(s, rep_replica_info(nd->r, &info)))
             return false;
         nd->actor = info->actor;
         if (i == 0)
@@ -4112,6 +4392,8 @@ sim_open(sim_t *s)
     for (int i = 1; i < s->n; i++) /* every replica knows every member (node 0 enrolled them) */
         if (!SIM_OK(s, tu_members_share(s->node[0].r, s->node[i].r)))
             return false;
+    if (s->relay >= 0 && !SIM_OK(s, rep_replica_digest(s->node[s->relay].r, s->relay_digest)))
+        return false; /* (what it holds, as state: nothing, for good) */
     return true;
 }
 
@@ -4140,15 +4422,26 @@ connected_without(const sim_t *s, int k)
  * Node 0 (the admin) revokes another node: its changes past what node 0 has of it now (the
  * cutoff) are refused everywhere the REMOVE entry arrives, and the office key rotates to a
  * new epoch boxed to the others. The revoked node is chosen so that the others' engines still
- * reach each other (the node is gone: links through it are refused by ZAP).
+ * reach each other (the node is gone: links through it are refused by ZAP). Never the relay;
+ * with one, a node whose changes up to the cutoff the relay holds: it alone brings them to
+ * the far group, and only from its log (else the revocation waits for a later step; none
+ * when none comes).
  */
 static void
 sim_revoke(sim_t *s)
 {
     int cand[SIM_MAX_NODES], nc = 0;
-    for (int k = 1; k < s->n; k++)
-        if (!s->engine || connected_without(s, k))
+    uint64_t v0[SIM_MAX_NODES], vr[SIM_MAX_NODES];
+    if (s->relay >= 0 && (!node_vv(s, 0, v0, NULL) || !node_vv(s, s->relay, vr, NULL)))
+        return;
+    for (int k = 1; k < ws_count(s); k++)
+        if ((!s->engine || connected_without(s, k)) && (s->relay < 0 || vr[k] >= v0[k]))
             cand[nc++] = k;
+    if (nc == 0 && s->relay >= 0) {
+        sim_trace(s, "the revocation waits: the relay lacks changes node 0 has of each");
+        s->rev_step++;
+        return;
+    }
     if (nc == 0) {
         sim_fail(s, "simulation: no node to revoke keeps the topology connected");
         return;
@@ -4310,6 +4603,15 @@ seed_engine(uint64_t seed)
     return tu_rng_below(&h, 100) < 60;
 }
 
+/* A relay in an engine-mode seed: from another hash of it (--relay forces a share). */
+static bool
+seed_relay(uint64_t seed)
+{
+    tu_rng_t h;
+    tu_rng_seed(&h, seed ^ 0x4e1a4e1a4e1a4e1aull);
+    return seed_engine(seed) && (int)tu_rng_below(&h, 100) < (g_relay_pct >= 0 ? g_relay_pct : 30);
+}
+
 static bool
 run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t whyn)
 {
@@ -4319,6 +4621,7 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
         return false;
     }
     s->seed = seed;
+    s->relay = -1;
     tu_rng_seed(&s->rng, seed);
     tu_sodium_reseed(seed ^ 0x5eed5eed5eed5eedull);
     tu_rng_t *g = &s->rng;
@@ -4333,15 +4636,20 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
     s->snap_pct = x < 25 ? 0 : x < 60 ? 1 : 4;
     snprintf(s->base, sizeof s->base, "%s/s%" PRIu64, root, seed);
     s->engine = seed_engine(seed);
+    if (seed_relay(seed)) { /* one more node: the relay, last */
+        s->relay = s->n++;
+        s->st.relay_seeds = 1;
+    }
     /* revocation: from a hash of the seed, like the mode (the seed's stream is untouched) */
     s->rev_k = -1;
     tu_rng_seed(&s->rev_rng, seed ^ 0x7e7e0c0c7e7e0c0cull);
     if (g_revoke_pct >= 0 ? (int)tu_rng_below(&s->rev_rng, 100) < g_revoke_pct
                           : tu_rng_below(&s->rev_rng, 100) < 20)
         s->rev_pct = (int)tu_rng_range(&s->rev_rng, 20, 75);
-    sim_trace(s, "%d replicas, max drift %" PRIu64 " ms, %u%% of steps send a snapshot; %s mode%s",
+    sim_trace(s, "%d replicas, max drift %" PRIu64 " ms, %u%% of steps send a snapshot; %s "
+                 "mode%s%s",
               s->n, s->drift, s->snap_pct, s->engine ? "engine" : "direct",
-              s->rev_pct ? "; a revocation" : "");
+              s->relay >= 0 ? "; one is a relay" : "", s->rev_pct ? "; a revocation" : "");
 
     if (sim_open(s)) {
         if (s->engine)
@@ -4387,6 +4695,16 @@ run_seed(uint64_t seed, const char *root, sim_stats_t *total, char *why, size_t 
     total->rev_rebuilds += s->st.rev_rebuilds;
     total->rev_cut += s->st.rev_cut;
     total->rev_refused += s->st.rev_refused;
+    total->relay_seeds += s->st.relay_seeds;
+    total->relay_in += s->st.relay_in;
+    total->relay_in_bytes += s->st.relay_in_bytes;
+    total->relay_out += s->st.relay_out;
+    total->relay_out_bytes += s->st.relay_out_bytes;
+    total->relay_ekey += s->st.relay_ekey;
+    total->relay_erole += s->st.relay_erole;
+    total->relay_rebuilds += s->st.relay_rebuilds;
+    total->relay_cross += s->st.relay_cross;
+    total->relay_cross_seeds += s->st.relay_cross_seeds;
     if (s->engine) {
         total->eseeds++;
         for (int k = 0; k <= REP_SYNC_HAVE; k++)
@@ -4435,7 +4753,7 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: sim [--seeds N] [--from S] [--replicas-max K] [--steps N] [--mode M]\n"
-               "           [--revoke P] [-v]\n"
+               "           [--revoke P] [--relay P] [-v]\n"
                "  --seeds N         run N seeds (default $SIM_SEEDS, else 1000)\n"
                "  --from S          first seed (default $REPLICA_TEST_SEED, else 0)\n"
                "  --replicas-max K  3..%d replicas per seed (default %d)\n"
@@ -4445,8 +4763,9 @@ usage(FILE *f)
                "                    about 60%%: the real sync engine; direct: the simulation's\n"
                "                    own exchange calls)\n"
                "  --revoke P        P%% of seeds revoke a node mid-run (default 20)\n"
+               "  --relay P         P%% of engine-mode seeds have a relay (default 30)\n"
                "  -v                print every step\n",
-            SIM_MAX_NODES, SIM_MAX_NODES);
+            SIM_MAX_WS, SIM_MAX_WS);
 }
 
 static bool
@@ -4484,7 +4803,7 @@ main(int argc, char **argv)
         } else if (strcmp(a, "--from") == 0 && parse_u64(val, &from)) {
             i++;
         } else if (strcmp(a, "--replicas-max") == 0 && parse_u64(val, &v) && v >= SIM_MIN_NODES &&
-                   v <= SIM_MAX_NODES) {
+                   v <= SIM_MAX_WS) {
             g_replicas_max = (int)v;
             i++;
         } else if (strcmp(a, "--steps") == 0 && parse_u64(val, &v) && v > 0 && v < 1000000) {
@@ -4492,6 +4811,9 @@ main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--revoke") == 0 && parse_u64(val, &v) && v <= 100) {
             g_revoke_pct = (int)v;
+            i++;
+        } else if (strcmp(a, "--relay") == 0 && parse_u64(val, &v) && v <= 100) {
+            g_relay_pct = (int)v;
             i++;
         } else if (strcmp(a, "--mode") == 0 && val &&
                    (strcmp(val, "engine") == 0 || strcmp(val, "direct") == 0)) {
@@ -4505,7 +4827,7 @@ main(int argc, char **argv)
     }
     snprintf(g_replay, sizeof g_replay, "%s%s", g_mode ? " --mode " : "",
              g_mode == 2 ? "engine" : g_mode == 1 ? "direct" : "");
-    if (g_replicas_max != SIM_MAX_NODES)
+    if (g_replicas_max != SIM_MAX_WS)
         snprintf(g_replay + strlen(g_replay), sizeof g_replay - strlen(g_replay),
                  " --replicas-max %d", g_replicas_max);
     if (g_steps)
@@ -4514,6 +4836,9 @@ main(int argc, char **argv)
     if (g_revoke_pct >= 0)
         snprintf(g_replay + strlen(g_replay), sizeof g_replay - strlen(g_replay), " --revoke %d",
                  g_revoke_pct);
+    if (g_relay_pct >= 0)
+        snprintf(g_replay + strlen(g_replay), sizeof g_replay - strlen(g_replay), " --relay %d",
+                 g_relay_pct);
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* before sodium_init: device keys and nonces come from the seed, so a seed replays */
     if (tu_sodium_deterministic(0) != 0) {
@@ -4547,7 +4872,11 @@ main(int argc, char **argv)
             failed++;
             printf("sim: seed %" PRIu64 " failed (%s mode): %s; replay: tests/sim --seeds 1 "
                    "--from %" PRIu64 "%s -v\n",
-                   seed, seed_engine(seed) ? "engine" : "direct", why, seed, g_replay);
+                   seed,
+                   seed_relay(seed)    ? "engine, relay"
+                   : seed_engine(seed) ? "engine"
+                                       : "direct",
+                   why, seed, g_replay);
         }
     }
     g_crash_seed_valid = 0;
@@ -4600,6 +4929,20 @@ main(int argc, char **argv)
                (double)total.eratio_max / 1000.0, (double)total.einject / es,
                (double)total.ebundles / es, (double)total.erestarts / es, total.ecorrupt,
                total.ebad, (double)total.econverge_ms / es / 1000.0);
+    }
+    if (total.relay_seeds > 0) {
+        double rs = (double)total.relay_seeds;
+        printf("sim: a relay in %" PRIu64 " seeds; per seed it took %.0f DATA (%.0f bytes) and "
+               "sent %.0f (%.0f bytes), all batches; %.1f snapshots refused (REP_EKEY), %.1f "
+               "writes and snapshots refused (REP_EROLE); %" PRIu64 " rebuilds (a revocation); "
+               "in %" PRIu64 " seeds %.1f changes had yet to cross between the groups at the "
+               "end (only through it)\n",
+               total.relay_seeds, (double)total.relay_in / rs, (double)total.relay_in_bytes / rs,
+               (double)total.relay_out / rs, (double)total.relay_out_bytes / rs,
+               (double)total.relay_ekey / rs, (double)total.relay_erole / rs,
+               total.relay_rebuilds, total.relay_cross_seeds,
+               total.relay_cross_seeds ? (double)total.relay_cross / (double)total.relay_cross_seeds
+                                       : 0.0);
     }
     printf("%" PRIu64 " passed, %" PRIu64 " failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -519,6 +519,18 @@ learn(peer_t *p, const rep_vv_entry_t *vv, size_t n, bool replace)
     return 0;
 }
 
+/* Is vv exactly what p is known to have? */
+static bool
+vv_same(const peer_t *p, const rep_vv_entry_t *vv, size_t n)
+{
+    if (!p->has_known || n != p->nknown)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (vv[i].actor != p->known[i].actor || vv[i].seq != p->known[i].seq)
+            return false;
+    return true;
+}
+
 /* Has p more of an actor the last DATA carried than it had when that was sent? */
 static bool
 sent_progressed(const peer_t *p)
@@ -647,13 +659,21 @@ dispatch(rep__sync_t *s, peer_t *p, const uint8_t *msg, size_t len, uint64_t now
     rep_vv_entry_t *vv;
     size_t nvv;
     REP_TRY(rep__rd_vv(&r, &vv, &nvv));
+    /* a relay that our DATA left waiting for changes we hold only as state (passed over: we
+     * cannot send them) asks for them at once; a HELLO of a relay that has no more than we knew
+     * is no progress and does not undo a stall, or that DATA and HELLO would go back and forth
+     * at once until the changes came from elsewhere (anti-entropy tries again once a period) */
+    bool same = p->relay && vv_same(p, vv, nvv), progressed = p->progressed;
     int rc = rep__rd_left(&r) ? REP_ECORRUPT : learn(p, vv, nvv, type == REP_SYNC_HELLO);
     free(vv);
     REP_TRY(rc);
     if (type == REP_SYNC_HELLO) {
         p->info.actor = actor;
         p->asked = want;
-        p->stalled = false;
+        if (same)
+            p->progressed = progressed;
+        else
+            p->stalled = false;
         p->foreign = false;
     }
     if (type == REP_SYNC_ACK && p->inflight && id == p->inflight_id) {
