@@ -4411,10 +4411,10 @@ daysheet_every(void)
 /*
  * Write today's day sheet to @p path atomically (PATH.tmp written, flushed, renamed over it).
  * A failure is logged, never fatal; *@p failing remembers it so that the next success is
- * logged too (and the first success always is).
+ * logged too (and the first success always is), as is one @p asked for (SIGUSR1).
  */
 static void
-serve_daysheet(rep_replica_t *r, const char *path, long every, int *failing)
+serve_daysheet(rep_replica_t *r, const char *path, long every, int asked, int *failing)
 {
     char date[DAYSHEET_DATE_SIZE], line[600];
     char *page = NULL;
@@ -4434,6 +4434,11 @@ serve_daysheet(rep_replica_t *r, const char *path, long every, int *failing)
                  path, rc <= REP_ERROR_BASE ? rep_strerror(rc) : strerror(-rc), every);
         serve_log(NULL, line);
         *failing = 1;
+    } else if (asked) {
+        snprintf(line, sizeof line, "day sheet for %s written to %.300s (asked by SIGUSR1)", date,
+                 path);
+        serve_log(NULL, line);
+        *failing = 0;
     } else if (*failing) {
         snprintf(line, sizeof line, "day sheet for %s written to %.300s (refreshed every %ld s)",
                  date, path, every);
@@ -4445,13 +4450,15 @@ serve_daysheet(rep_replica_t *r, const char *path, long every, int *failing)
 /*
  * Wait for SIGINT or SIGTERM (blocked in @p sigs) and return it; meanwhile, unless @p relay,
  * write DIR/daysheet-today.html at once and then every daysheet_every() seconds, so that a
- * recent sheet is on disk even if the program later will not start.
+ * recent sheet is on disk even if the program later will not start, and at once on SIGUSR1
+ * (blocked in @p sigs too).
  */
 static int
 serve_wait(const cli_t *c, rep_replica_t *r, const sigset_t *sigs, int relay, long every)
 {
     struct timespec now, due = {0, 0};
     int failing = 1; /* so that the first sheet written is logged */
+    int asked = 0;
     char *path = NULL;
 
     if (!relay && asprintf(&path, "%s/daysheet-today.html", c->dir) < 0)
@@ -4464,7 +4471,8 @@ serve_wait(const cli_t *c, rep_replica_t *r, const sigset_t *sigs, int relay, lo
             clock_gettime(CLOCK_MONOTONIC, &now);
             if (now.tv_sec > due.tv_sec ||
                 (now.tv_sec == due.tv_sec && now.tv_nsec >= due.tv_nsec)) {
-                serve_daysheet(r, path, every, &failing);
+                serve_daysheet(r, path, every, asked, &failing);
+                asked = 0;
                 clock_gettime(CLOCK_MONOTONIC, &now);
                 due = now;
                 due.tv_sec += every;
@@ -4481,14 +4489,20 @@ serve_wait(const cli_t *c, rep_replica_t *r, const sigset_t *sigs, int relay, lo
             free(path);
             return sig;
         }
+        if (sig == SIGUSR1) {
+            due.tv_sec = 0; /* now */
+            due.tv_nsec = 0;
+            asked = 1;
+        }
         /* -1: the time is up (EAGAIN) or a signal interrupted the wait (EINTR) */
     }
 }
 
 /*
  * serve: run a node in the foreground until SIGINT or SIGTERM. The signals are blocked before
- * the node's thread starts (it inherits the mask) and taken with sigwait(), so no handler
- * runs anywhere and the stop is an ordinary call.
+ * the node's thread starts (it inherits the mask) and taken with sigtimedwait(), which also
+ * times the day sheet's refreshes (serve_wait), so no handler runs anywhere and the stop is
+ * an ordinary call.
  */
 static int
 cmd_serve(cli_t *c)
@@ -4561,6 +4575,7 @@ cmd_serve(cli_t *c)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGUSR1); /* write the day sheet now */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     memset(&opts, 0, sizeof opts);
     opts.listen = c->listen;
@@ -4650,7 +4665,8 @@ static const char usage_text[] =
     "                                          --relay serves a relay's replica: it stores and\n"
     "                                          forwards sealed changes it cannot read;\n"
     "                                          it writes DIR/daysheet-today.html at start and\n"
-    "                                          every 5 minutes (REPLICA_DAYSHEET_SECONDS)\n"
+    "                                          every 5 minutes (REPLICA_DAYSHEET_SECONDS),\n"
+    "                                          and at once on SIGUSR1\n"
     "  export [--since-file VVFILE] [--changes] -o FILE\n"
     "                                          write a bundle of what VVFILE's replica (else an\n"
     "                                          empty one) lacks: its changes, or a snapshot of\n"

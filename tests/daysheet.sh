@@ -15,7 +15,8 @@
 #   (e) serve writes DIR/daysheet-today.html at start and every REPLICA_DAYSHEET_SECONDS,
 #       replacing it atomically (a reader never sees part of one; the inode changes); a
 #       booking made meanwhile shows in the next one; a failure to write is logged and the
-#       node keeps serving, and the sheet comes back when the path is writable again
+#       node keeps serving, and the sheet comes back when the path is writable again; SIGUSR1
+#       writes it at once
 #   (f) the sample office: counts, the staff's PIN hashes, the sheet of its day; 10,000
 #       patients timed (reported, bounded loosely)
 # Real processes and sockets on 127.0.0.1 (ports picked free); every wait is bounded.
@@ -270,6 +271,18 @@ check "(e) once the path is writable again the sheet comes back, and that is log
     eval 'wait_for 10 test -s "$SHEET" && wait_for 5 grep -q "day sheet for $today written" "$T/A.log"'
 stop A
 check "(e) no temporary file left behind" eval '[ ! -e "$SHEET.tmp" ]'
+# the default interval (5 min): SIGUSR1 writes it now
+start_node A --no-discovery --listen "tcp://127.0.0.1:${PORT[A]}"
+wait_for 10 grep -q "day sheet for $today written to $SHEET (refreshed every 300 s)" "$T/A.log"
+r --dir "$A" put "appts/$today-1620-4410" patient=4410 provider="Dr. Signal" status=booked >/dev/null
+sleep 0.5
+check "(e) by default it is not written again within seconds" eval '! grep -q "Dr. Signal" "$SHEET"'
+kill -USR1 "${PID[A]}"
+check "(e) SIGUSR1 writes it at once, and says so; the node serves on" \
+    eval 'wait_for 5 grep -q "Dr. Signal" "$SHEET" &&
+          grep -q "day sheet for $today written to $SHEET (asked by SIGUSR1)" "$T/A.log" &&
+          [ "$(connected A)" -ge 0 ]'
+stop A
 
 # ---- (f) the sample office ------------------------------------------------------------------
 S=$T/S
