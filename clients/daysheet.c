@@ -303,7 +303,7 @@ get_patient(sheet_t *s, const rep_value_t *v, rep_record_t **out)
     if (n < 0 || (size_t)n >= sizeof key)
         return 0;
     rc = rep_replica_get_record(s->r, key, out);
-    if (rc == REP_ENOTFOUND || rc == -EINVAL)
+    if (rc == REP_ENOTFOUND || rc == -EINVAL || rc == REP_ETOOBIG) /* no such id, or none */
         return 0;
     return rc;
 }
