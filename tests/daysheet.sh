@@ -5,7 +5,8 @@
 #   (a) a day with data: appointments in time order with the patients' names, dates of birth,
 #       phones and allergies; a cancelled one listed struck through and not counted; other
 #       days' left out; open messages (status open or none) with their last notes, who and
-#       when; pending refills (status pending or none); a missing patient record said so
+#       when; pending refills (status pending or none); a missing patient record said so; a
+#       field two workstations wrote at once shown with its winner, marked, and a footnote
 #   (b) every value is HTML-escaped (a name with <script>, &, quotes); the page is one
 #       self-contained, well-formed HTML document: no script element, no external resource,
 #       a print stylesheet and a Print button
@@ -154,6 +155,20 @@ print("ok")
 EOF
 check "(b) one well-formed page: no external resource, a print stylesheet and a Print button" \
     python3 "$T/lint.py" "$T/sheet.html"
+
+# a conflict: A and A2 (enrolled by file) write Grace's phone at once, then A2 takes A's change
+code=$(r --dir "$A" invite --file "$T/a2.prov" --device a2 2>/dev/null | tail -n 1)
+r --dir "$T/A2" init --from "$T/a2.prov" --code "$code" >/dev/null 2>&1
+r --dir "$A" put patients/4410 phone=555-1111 --user maria >/dev/null
+r --dir "$T/A2" put patients/4410 phone=555-2222 --user jo >/dev/null
+r --dir "$T/A2" vv -o "$T/a2.vv" 2>/dev/null
+r --dir "$A" export --since-file "$T/a2.vv" -o "$T/a2a.bundle" 2>/dev/null
+r --dir "$T/A2" import "$T/a2a.bundle" >/dev/null
+r --dir "$T/A2" daysheet --date "$D" -o "$T/a2.html" 2>/dev/null
+check "(a) a field written at once on two workstations: its winner, marked, and a footnote" \
+    eval 'grep -Eq "<td>555-(1111|2222)<sup class=\"mark\"" "$T/a2.html" &&
+          has "written differently on two workstations at the same time" "$T/a2.html" &&
+          ! has "written differently on two workstations at the same time" "$T/sheet.html"'
 
 # ---- (c) empty day, empty replica, default date, stdout --------------------------------------
 r --dir "$A" daysheet --date 2030-01-01 -o "$T/empty.html" 2>/dev/null
