@@ -403,9 +403,11 @@ head(sheet_t *s, const daysheet_opts_t *o, time_t now)
     long_date(s->date, day, sizeof day);
     if (localtime_r(&now, &tm) == NULL || strftime(made, sizeof made, "%Y-%m-%d %H:%M", &tm) == 0)
         snprintf(made, sizeof made, "?");
-    out(s, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-           "<title>Day sheet %s", s->date);
+    out(s,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<title>Day sheet %s",
+        s->date);
     if (o->office != NULL) {
         out(s, " &mdash; ");
         esc(s, o->office);
@@ -443,8 +445,8 @@ schedule(sheet_t *s)
         else
             booked++;
     }
-    out(s, "<section id=\"schedule\">\n<h2>Schedule<span class=\"count\">%zu appointment%s",
-        booked, booked == 1 ? "" : "s");
+    out(s, "<section id=\"schedule\">\n<h2>Schedule<span class=\"count\">%zu appointment%s", booked,
+        booked == 1 ? "" : "s");
     if (cancelled > 0)
         out(s, ", and %zu cancelled", cancelled);
     out(s, "</span></h2>\n");

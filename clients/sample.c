@@ -23,41 +23,44 @@
 #define NSLOTS              24
 
 const sample_staff_t sample_staff[] = {
-    {"maria", "front desk", "1111"},         {"jo", "nurse", "2222"},
-    {"dr-osei", "doctor", "3333"},          {"dr-lindqvist", "doctor", "4444"},
-    {"np-ramirez", "nurse practitioner", "5555"}, {NULL, NULL, NULL},
+    {"maria", "front desk", "1111"},
+    {"jo", "nurse", "2222"},
+    {"dr-osei", "doctor", "3333"},
+    {"dr-lindqvist", "doctor", "4444"},
+    {"np-ramirez", "nurse practitioner", "5555"},
+    {NULL, NULL, NULL},
 };
 
 static const char *const first_names[] = {
-    "Ada",    "Grace",   "Alan",    "Maria",  "José",    "Zoë",     "Liam",   "Olivia", "Noah",
-    "Emma",   "Mateo",   "Sofia",   "Wei",    "Mei",     "Arjun",   "Priya",  "Kwame",  "Amara",
-    "Yusuf",  "Fatima",  "Ivan",    "Olga",   "Sean",    "Siobhán", "Lars",   "Ingrid", "Hiroshi",
-    "Yuki",   "Diego",   "Lucía",   "Omar",   "Leila",   "Thomas",  "Anna",   "James",  "Mary",
-    "Robert", "Linda",   "Michael", "Susan",  "David",   "Karen",   "Daniel", "Nancy",  "Paul",
-    "Ruth",   "Minh",    "Thu",     "Kofi",   "Abena",   "Pedro",   "Ana",    "Chloé",  "Élodie",
+    "Ada",    "Grace",  "Alan",    "Maria", "José",  "Zoë",     "Liam",   "Olivia", "Noah",
+    "Emma",   "Mateo",  "Sofia",   "Wei",   "Mei",   "Arjun",   "Priya",  "Kwame",  "Amara",
+    "Yusuf",  "Fatima", "Ivan",    "Olga",  "Sean",  "Siobhán", "Lars",   "Ingrid", "Hiroshi",
+    "Yuki",   "Diego",  "Lucía",   "Omar",  "Leila", "Thomas",  "Anna",   "James",  "Mary",
+    "Robert", "Linda",  "Michael", "Susan", "David", "Karen",   "Daniel", "Nancy",  "Paul",
+    "Ruth",   "Minh",   "Thu",     "Kofi",  "Abena", "Pedro",   "Ana",    "Chloé",  "Élodie",
 };
 static const char *const last_names[] = {
-    "Lovelace", "Hopper",    "Turing",  "Garcia",  "Martínez", "Nguyễn",   "Smith",    "Johnson",
-    "Williams", "Brown",     "Jones",   "Miller",  "Davis",    "Rodriguez", "Wilson",  "Anderson",
-    "Taylor",   "Thomas",    "Moore",   "Jackson", "Martin",   "Lee",      "Thompson", "White",
-    "Harris",   "Clark",     "Lewis",   "Walker",  "Hall",     "Young",    "O'Brien",  "Murphy",
-    "Kowalski", "Novak",     "Ivanova", "Chen",    "Wang",     "Kim",      "Park",     "Singh",
-    "Patel",    "Mensah",    "Okafor",  "Haddad",  "Cohen",    "Schmidt",  "Müller",   "Rossi",
-    "Bianchi",  "Lindqvist", "Berg",    "Tanaka",  "Sato",     "Silva",    "Santos",   "Dubois",
+    "Lovelace", "Hopper",    "Turing",  "Garcia",  "Martínez", "Nguyễn",    "Smith",    "Johnson",
+    "Williams", "Brown",     "Jones",   "Miller",  "Davis",    "Rodriguez", "Wilson",   "Anderson",
+    "Taylor",   "Thomas",    "Moore",   "Jackson", "Martin",   "Lee",       "Thompson", "White",
+    "Harris",   "Clark",     "Lewis",   "Walker",  "Hall",     "Young",     "O'Brien",  "Murphy",
+    "Kowalski", "Novak",     "Ivanova", "Chen",    "Wang",     "Kim",       "Park",     "Singh",
+    "Patel",    "Mensah",    "Okafor",  "Haddad",  "Cohen",    "Schmidt",   "Müller",   "Rossi",
+    "Bianchi",  "Lindqvist", "Berg",    "Tanaka",  "Sato",     "Silva",     "Santos",   "Dubois",
 };
 static const char *const allergens[] = {
-    "penicillin", "latex", "sulfa drugs", "codeine", "aspirin", "peanuts", "shellfish",
-    "iodine contrast", "ibuprofen", "eggs",
+    "penicillin", "latex",     "sulfa drugs",     "codeine",   "aspirin",
+    "peanuts",    "shellfish", "iodine contrast", "ibuprofen", "eggs",
 };
 static const char *const providers[] = {"Dr. Osei", "Dr. Lindqvist", "NP Ramirez"};
 static const char *const reasons[] = {
-    "Annual physical",       "Flu shot",          "Blood pressure follow-up",
-    "Diabetes check",        "Cough and fever",   "Knee pain",
-    "Medication review",     "Lab results",       "Well-child visit",
-    "Back pain",             "Skin rash",         "Ear infection",
-    "Prenatal visit",        "Sports physical",   "Headaches",
-    "Post-surgery check",    "Asthma follow-up",  "Travel vaccines",
-    "Anxiety follow-up",     "Cholesterol review",
+    "Annual physical",    "Flu shot",           "Blood pressure follow-up",
+    "Diabetes check",     "Cough and fever",    "Knee pain",
+    "Medication review",  "Lab results",        "Well-child visit",
+    "Back pain",          "Skin rash",          "Ear infection",
+    "Prenatal visit",     "Sports physical",    "Headaches",
+    "Post-surgery check", "Asthma follow-up",   "Travel vaccines",
+    "Anxiety follow-up",  "Cholesterol review",
 };
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -247,8 +250,8 @@ appointments(writer_t *w, const char *date, const size_t *order, size_t n)
 
             if (below(&rng, 4) == 0) /* about a quarter of the slots are free */
                 continue;
-            rc = book(w, date, hhmm, order[k++], providers[p],
-                      reasons[below(&rng, N_OF(reasons))], keys[na], sizeof keys[na]);
+            rc = book(w, date, hhmm, order[k++], providers[p], reasons[below(&rng, N_OF(reasons))],
+                      keys[na], sizeof keys[na]);
             if (rc < 0)
                 goto out;
             status[na] = hhmm < 1000 ? 2 : hhmm < 1100 ? 1 : below(&rng, 12) == 0 ? 3 : 0;
@@ -311,6 +314,7 @@ typedef struct msg_tpl {
 
 #define NO_PATIENT ((size_t)-1)
 
+/* clang-format off */
 static const msg_tpl_t msg_tpls[] = {
     {"0812", 0, "Daughter (Ann)", "Blood test results: asks for a call back", 0,
      {{"maria", "Daughter called: wants the blood test results explained. Best number "
@@ -336,6 +340,7 @@ static const msg_tpl_t msg_tpls[] = {
       {NULL, NULL},
       {NULL, NULL}}},
 };
+/* clang-format on */
 
 static int
 messages(writer_t *w, const char *date, const size_t *order, size_t n)
