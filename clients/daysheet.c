@@ -94,6 +94,7 @@ daysheet_today(char out[DAYSHEET_DATE_SIZE])
 static void
 long_date(const char *date, char *buf, size_t n)
 {
+    char wday[16], month[16];
     struct tm tm;
 
     memset(&tm, 0, sizeof tm);
@@ -102,8 +103,11 @@ long_date(const char *date, char *buf, size_t n)
     tm.tm_mday = num(date + 8, 2);
     tm.tm_hour = 12;
     tm.tm_isdst = -1;
-    if (mktime(&tm) == (time_t)-1 || strftime(buf, n, "%A %e %B %Y", &tm) == 0)
+    if (mktime(&tm) == (time_t)-1 || strftime(wday, sizeof wday, "%A", &tm) == 0 ||
+        strftime(month, sizeof month, "%B", &tm) == 0)
         snprintf(buf, n, "%s", date);
+    else
+        snprintf(buf, n, "%s %d %s %d", wday, tm.tm_mday, month, tm.tm_year + 1900);
 }
 
 /* Local "HH:MM" of a hybrid logical clock value, with its date before it when it is not the
@@ -397,7 +401,7 @@ static const char css[] =
 static void
 head(sheet_t *s, const daysheet_opts_t *o, time_t now)
 {
-    char day[64], made[32];
+    char day[128], made[32];
     struct tm tm;
 
     long_date(s->date, day, sizeof day);

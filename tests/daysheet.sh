@@ -86,6 +86,8 @@ check "(a) daysheet --date D -o FILE exits 0 and says what it wrote" \
 check "(a) the file is mode 0600 (it names patients)" \
     eval '[ "$(stat -c %a "$T/sheet.html")" = 600 ]'
 check "(a) it is for the day asked, in words" has "Day sheet for Wednesday 25 November 2026"
+check "(a) a single-digit day in words" \
+    eval 'r --dir "$A" daysheet --date 2026-12-05 | grep -q "Day sheet for Saturday 5 December 2026<"'
 check "(a) appointments in time order: 09:00, 09:30, 10:15" \
     eval 'before ">09:00<" ">09:30<" && before ">09:30<" ">10:15<"'
 check "(a) with the patient's name, date of birth, phone" \
