@@ -32,6 +32,9 @@
 
 #include "replica.h"
 
+#include "daysheet.h"
+#include "sample.h"
+
 #define CLI_OK    0
 #define CLI_FAIL  1
 #define CLI_USAGE 2
@@ -901,10 +904,11 @@ sync_parent_dir(const char *path)
 
 /*
  * Write a file atomically: PATH.tmp is written and flushed, then renamed over PATH, so a reader
- * sees the old file or the whole new one. Returns 0 or -errno; PATH.tmp is removed on failure.
+ * sees the old file or the whole new one; a new file gets @p mode. Returns 0 or -errno;
+ * PATH.tmp is removed on failure.
  */
 static int
-write_file_atomic(const char *path, const uint8_t *p, size_t n)
+write_file_atomic_mode(const char *path, const uint8_t *p, size_t n, mode_t mode)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 5);
@@ -914,7 +918,7 @@ write_file_atomic(const char *path, const uint8_t *p, size_t n)
         return -ENOMEM;
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) {
         rc = -errno;
         goto out_free;
@@ -957,6 +961,12 @@ out_free:
     return rc;
 }
 
+static int
+write_file_atomic(const char *path, const uint8_t *p, size_t n)
+{
+    return write_file_atomic_mode(path, p, n, 0644);
+}
+
 /* ---- The command line ------------------------------------------------------------------------ */
 
 enum {
@@ -985,7 +995,9 @@ enum {
     OPT_CURSOR = 1u << 22,
     OPT_LIMIT = 1u << 23,
     OPT_NO_DISCOVERY = 1u << 24,
-    OPT_BEACON_PORT = 1u << 25
+    OPT_BEACON_PORT = 1u << 25,
+    OPT_DATE = 1u << 26,
+    OPT_PATIENTS = 1u << 27
 };
 
 /* Options every command takes. */
@@ -1013,6 +1025,7 @@ static const option_def_t option_defs[] = {
     {"peers-only", '\0', OPT_PEERS_ONLY, 0},
     {"since", '\0', OPT_CURSOR, 1},    {"limit", '\0', OPT_LIMIT, 1},
     {"no-discovery", '\0', OPT_NO_DISCOVERY, 0}, {"beacon-port", '\0', OPT_BEACON_PORT, 1},
+    {"date", '\0', OPT_DATE, 1},      {"patients", '\0', OPT_PATIENTS, 1},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -1037,6 +1050,8 @@ typedef struct cli {
     const char **peers; /* every --peer, in order */
     int npeers;
     const char *beacon_port;
+    const char *date;     /* daysheet, sample-office --date */
+    const char *patients; /* sample-office --patients */
     int json;
     unsigned seen; /* OPT_* bits given */
     int npos;
@@ -1129,6 +1144,12 @@ cli_store(cli_t *c, unsigned bit, const char *val)
         break;
     case OPT_BEACON_PORT:
         c->beacon_port = val;
+        break;
+    case OPT_DATE:
+        c->date = val;
+        break;
+    case OPT_PATIENTS:
+        c->patients = val;
         break;
     default:
         break;
@@ -4222,6 +4243,136 @@ cmd_join(cli_t *c)
     return rc < 0 ? fail(CLI_FAIL, "%.120s: %.120s", c->dir, rep_strerror(rc)) : CLI_OK;
 }
 
+/* ---- The front desk: day sheet, sample office ---------------------------------------------- */
+
+/* The date of --date (checked), or today's in local time, into @p buf; *date points at it. */
+static int
+sheet_date(const cli_t *c, char buf[DAYSHEET_DATE_SIZE], const char **date)
+{
+    int rc;
+
+    if (c->date != NULL) {
+        if (daysheet_check_date(c->date) < 0)
+            return fail(CLI_USAGE, "%.40s: --date %.40s: give a date as YYYY-MM-DD, e.g. 2026-11-25",
+                        c->pos[0], c->date);
+        *date = c->date;
+        return CLI_OK;
+    }
+    if ((rc = daysheet_today(buf)) < 0)
+        return fail(CLI_FAIL, "%.40s: today's date: %.120s", c->pos[0], strerror(-rc));
+    *date = buf;
+    return CLI_OK;
+}
+
+/*
+ * The day sheet of @p date as one HTML page in *page (the caller's: free()), with the office's
+ * and this device's names. REP_EROLE for a relay (it holds no office data).
+ */
+static int
+render_sheet(rep_replica_t *r, const char *date, char **page, size_t *len)
+{
+    rep_info_t *in = NULL;
+    daysheet_opts_t o;
+    int rc;
+
+    *page = NULL;
+    if ((rc = rep_replica_info(r, &in)) < 0)
+        return rc;
+    if (in->relay) {
+        rep_info_free(&in);
+        return REP_EROLE;
+    }
+    memset(&o, 0, sizeof o);
+    o.office = in->office_name;
+    o.device = in->device_name;
+    rc = daysheet_render(r, date, &o, page, len);
+    rep_info_free(&in);
+    return rc;
+}
+
+/* daysheet: the printable day sheet, to -o FILE (atomically, mode 0600) or stdout. */
+static int
+cmd_daysheet(cli_t *c)
+{
+    char today[DAYSHEET_DATE_SIZE];
+    const char *date = NULL;
+    rep_replica_t *r = NULL;
+    char *page = NULL;
+    size_t len = 0;
+    int ret, rc;
+
+    if ((ret = sheet_date(c, today, &date)) != CLI_OK)
+        return ret;
+    if (c->output != NULL && c->output[0] == '\0')
+        return fail(CLI_USAGE, "daysheet: -o needs a file name (or - for stdout)");
+    if ((ret = open_replica(c, &r)) != CLI_OK)
+        return ret;
+    rc = render_sheet(r, date, &page, &len);
+    rep_replica_close(&r);
+    if (rc == REP_EROLE)
+        return fail(CLI_FAIL, "daysheet: %.120s is a relay's replica: it holds no office data",
+                    c->dir);
+    if (rc < 0)
+        return fail(CLI_FAIL, "daysheet: %.120s: %.120s", c->dir, rep_strerror(rc));
+    if (c->output == NULL || strcmp(c->output, "-") == 0) {
+        fwrite(page, 1, len, stdout);
+        ret = CLI_OK;
+    } else if ((rc = write_file_atomic_mode(c->output, (const uint8_t *)page, len, 0600)) < 0) {
+        ret = fail(CLI_FAIL, "daysheet: %.200s: %.120s (no day sheet was written)", c->output,
+                   strerror(-rc));
+    } else {
+        fprintf(stderr, "wrote the day sheet for %s to %s\n", date, c->output);
+        ret = CLI_OK;
+    }
+    free(page);
+    return ret;
+}
+
+/* sample-office: a realistic office day as sample data (clients/sample.h). */
+static int
+cmd_sample_office(cli_t *c)
+{
+    char today[DAYSHEET_DATE_SIZE];
+    const char *date = NULL;
+    rep_replica_t *r = NULL;
+    sample_stats_t st;
+    unsigned long n = 200;
+    struct timespec t0, t1;
+    int ret, rc;
+
+    if ((ret = sheet_date(c, today, &date)) != CLI_OK)
+        return ret;
+    if (c->patients != NULL) {
+        char *end = NULL;
+
+        errno = 0;
+        n = strtoul(c->patients, &end, 10);
+        if (errno || end == c->patients || *end || c->patients[0] == '-' || n == 0 ||
+            n > SAMPLE_MAX_PATIENTS)
+            return fail(CLI_USAGE, "sample-office: --patients %.40s: give a count, 1 to %d",
+                        c->patients, SAMPLE_MAX_PATIENTS);
+    }
+    if ((ret = open_replica(c, &r)) != CLI_OK)
+        return ret;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = sample_office(r, date, (size_t)n, &st);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    rep_replica_close(&r);
+    if (rc < 0)
+        return fail(CLI_FAIL, "sample-office: %.120s: %.120s (%zu change(s) were made)", c->dir,
+                    rc == REP_EROLE ? "a relay cannot write" : rep_strerror(rc), st.changes);
+    printf("sample office for %s: %zu patients, %zu appointments (%zu cancelled) and %zu the "
+           "day after, %zu messages (%zu open), %zu refill requests (%zu pending), %zu staff; "
+           "%zu changes in %.2f s\n",
+           date, st.patients, st.appts, st.cancelled, st.appts_next, st.msgs, st.msgs_open,
+           st.refills, st.refills_pending, st.staff, st.changes,
+           (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    printf("staff PINs (a demo's, not for real use):");
+    for (const sample_staff_t *s = sample_staff; s->name != NULL; s++)
+        printf(" %s %s%s", s->name, s->pin, s[1].name != NULL ? "," : "\n");
+    return CLI_OK;
+}
+
 /* One line per node event on stderr, with the time. */
 static void
 serve_log(void *ctx, const char *line)
@@ -4237,10 +4388,121 @@ serve_log(void *ctx, const char *line)
     fprintf(stderr, "replica: serve: %s.%03ld %s\n", when, ts.tv_nsec / 1000000, line);
 }
 
+/* How often serve refreshes DIR/daysheet-today.html, in seconds. */
+#define DAYSHEET_EVERY_S 300
+
+/* REPLICA_DAYSHEET_SECONDS (tests: a shorter interval), else DAYSHEET_EVERY_S; 0 if malformed. */
+static long
+daysheet_every(void)
+{
+    const char *env = getenv("REPLICA_DAYSHEET_SECONDS");
+    char *end = NULL;
+    long v;
+
+    if (env == NULL || env[0] == '\0')
+        return DAYSHEET_EVERY_S;
+    errno = 0;
+    v = strtol(env, &end, 10);
+    if (errno || *end || end == env || v < 1 || v > 86400)
+        return 0;
+    return v;
+}
+
+/*
+ * Write today's day sheet to @p path atomically (PATH.tmp written, flushed, renamed over it).
+ * A failure is logged, never fatal; *@p failing remembers it so that the next success is
+ * logged too (and the first success always is), as is one @p asked for (SIGUSR1).
+ */
+static void
+serve_daysheet(rep_replica_t *r, const char *path, long every, int asked, int *failing)
+{
+    char date[DAYSHEET_DATE_SIZE], line[600];
+    char *page = NULL;
+    size_t len = 0;
+    int rc;
+
+    rc = daysheet_today(date);
+    if (rc == 0)
+        rc = render_sheet(r, date, &page, &len);
+    if (rc == 0)
+        rc = write_file_atomic_mode(path, (const uint8_t *)page, len, 0600);
+    free(page);
+    if (rc < 0) {
+        snprintf(line, sizeof line,
+                 "day sheet: could not write %.300s: %.120s (still serving; trying again in "
+                 "%ld s)",
+                 path, rc <= REP_ERROR_BASE ? rep_strerror(rc) : strerror(-rc), every);
+        serve_log(NULL, line);
+        *failing = 1;
+    } else if (asked) {
+        snprintf(line, sizeof line, "day sheet for %s written to %.300s (asked by SIGUSR1)", date,
+                 path);
+        serve_log(NULL, line);
+        *failing = 0;
+    } else if (*failing) {
+        snprintf(line, sizeof line, "day sheet for %s written to %.300s (refreshed every %ld s)",
+                 date, path, every);
+        serve_log(NULL, line);
+        *failing = 0;
+    }
+}
+
+/*
+ * Wait for SIGINT or SIGTERM (blocked in @p sigs) and return it; meanwhile, unless @p relay,
+ * write DIR/daysheet-today.html at once and then every daysheet_every() seconds, so that a
+ * recent sheet is on disk even if the program later will not start, and at once on SIGUSR1
+ * (blocked in @p sigs too).
+ */
+static int
+serve_wait(const cli_t *c, rep_replica_t *r, const sigset_t *sigs, int relay, long every)
+{
+    struct timespec now, due = {0, 0};
+    int failing = 1; /* so that the first sheet written is logged */
+    int asked = 0;
+    char *path = NULL;
+
+    if (!relay && asprintf(&path, "%s/daysheet-today.html", c->dir) < 0)
+        path = NULL;
+    for (;;) {
+        struct timespec wait = {3600, 0};
+        int sig;
+
+        if (path != NULL) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec > due.tv_sec ||
+                (now.tv_sec == due.tv_sec && now.tv_nsec >= due.tv_nsec)) {
+                serve_daysheet(r, path, every, asked, &failing);
+                asked = 0;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                due = now;
+                due.tv_sec += every;
+            }
+            wait.tv_sec = due.tv_sec - now.tv_sec;
+            wait.tv_nsec = due.tv_nsec - now.tv_nsec;
+            if (wait.tv_nsec < 0) {
+                wait.tv_nsec += 1000000000L;
+                wait.tv_sec--;
+            }
+        }
+        sig = sigtimedwait(sigs, NULL, &wait);
+        if (sig == SIGINT || sig == SIGTERM) {
+            free(path);
+            return sig;
+        }
+        if (sig == SIGUSR1) {
+            due.tv_sec = 0; /* now */
+            due.tv_nsec = 0;
+            asked = 1;
+        }
+        /* -1: the time is up (EAGAIN) or a signal interrupted the wait (EINTR) */
+    }
+}
+
 /*
  * serve: run a node in the foreground until SIGINT or SIGTERM. The signals are blocked before
- * the node's thread starts (it inherits the mask) and taken with sigwait(), so no handler
- * runs anywhere and the stop is an ordinary call.
+ * the node's thread starts (it inherits the mask) and taken with sigtimedwait(), which also
+ * times the day sheet's refreshes (serve_wait), so no handler runs anywhere and the stop is
+ * an ordinary call.
  */
 static int
 cmd_serve(cli_t *c)
@@ -4252,6 +4514,7 @@ cmd_serve(cli_t *c)
     int ret, rc, sig = 0, written = 0;
     int discovery = !(c->seen & OPT_NO_DISCOVERY), wildcard;
     unsigned long beacon_port = 0;
+    long every = daysheet_every();
     char *end = NULL;
 
     if (c->listen == NULL && c->npeers == 0 && !discovery)
@@ -4266,6 +4529,9 @@ cmd_serve(cli_t *c)
             return fail(CLI_USAGE, "serve: --beacon-port %.40s: give a UDP port, 1 to 65535%s",
                         c->beacon_port, discovery ? "" : " (and drop --no-discovery)");
     }
+    if (every == 0)
+        return fail(CLI_USAGE, "serve: REPLICA_DAYSHEET_SECONDS=%.40s: give seconds, 1 to 86400",
+                    getenv("REPLICA_DAYSHEET_SECONDS"));
     if ((ret = open_replica(c, &r)) != CLI_OK)
         return ret;
     rep_info_t *in = NULL;
@@ -4309,6 +4575,7 @@ cmd_serve(cli_t *c)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGUSR1); /* write the day sheet now */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     memset(&opts, 0, sizeof opts);
     opts.listen = c->listen;
@@ -4330,8 +4597,7 @@ cmd_serve(cli_t *c)
                    rep_strerror(rc));
         goto out;
     }
-    while (sigwait(&sigs, &sig) != 0)
-        ;
+    sig = serve_wait(c, r, &sigs, relay, every);
     rep_node_stop(&node);
     fprintf(stderr, "replica: serve: stopped (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     ret = CLI_OK;
@@ -4397,7 +4663,10 @@ static const char usage_text[] =
     "                                          DEVICE= names a relay (it lists no endpoint);\n"
     "                                          --peers-only: dial no endpoint but the --peer ones;\n"
     "                                          --relay serves a relay's replica: it stores and\n"
-    "                                          forwards sealed changes it cannot read\n"
+    "                                          forwards sealed changes it cannot read;\n"
+    "                                          a workstation's node writes the day sheet to\n"
+    "                                          DIR/daysheet-today.html at start, every 5\n"
+    "                                          minutes (REPLICA_DAYSHEET_SECONDS) and on SIGUSR1\n"
     "  export [--since-file VVFILE] [--changes] -o FILE\n"
     "                                          write a bundle of what VVFILE's replica (else an\n"
     "                                          empty one) lacks: its changes, or a snapshot of\n"
@@ -4411,6 +4680,14 @@ static const char usage_text[] =
     "                                          the change feed: changes after CURSOR (else\n"
     "                                          all), oldest first, then the next cursor; --json:\n"
     "                                          one JSON line per record a change touched\n"
+    "  daysheet [--date YYYY-MM-DD] [-o FILE]  the day's printable sheet, one HTML page that\n"
+    "                                          needs no server: schedule with patient names,\n"
+    "                                          open messages, pending refills (default: today,\n"
+    "                                          to stdout)\n"
+    "  sample-office [--date YYYY-MM-DD] [--patients N]\n"
+    "                                          write a sample office day: N patients (default\n"
+    "                                          200), appointments for three providers, messages,\n"
+    "                                          refills, staff with demo PINs\n"
     "  help                                    show this text\n"
     "\n"
     "values for put:\n"
@@ -4469,6 +4746,9 @@ static const command_t commands[] = {
     {"vv", cmd_vv, OPT_OUTPUT, 0, 0, "vv -o FILE"},
     {"changes", cmd_changes, OPT_CURSOR | OPT_LIMIT | OPT_JSON, 0, 0,
      "changes [--since CURSOR] [--limit N] [--json]"},
+    {"daysheet", cmd_daysheet, OPT_DATE | OPT_OUTPUT, 0, 0, "daysheet [--date YYYY-MM-DD] [-o FILE]"},
+    {"sample-office", cmd_sample_office, OPT_DATE | OPT_PATIENTS, 0, 0,
+     "sample-office [--date YYYY-MM-DD] [--patients N]"},
     {"help", cmd_help, 0, 0, -1, "help"},
 };
 
