@@ -31,6 +31,8 @@
 #include <jansson.h>
 
 #include "replica.h"
+#include "frontdesk/auth.h"
+#include "frontdesk/http.h"
 
 #define CLI_OK    0
 #define CLI_FAIL  1
@@ -985,7 +987,10 @@ enum {
     OPT_CURSOR = 1u << 22,
     OPT_LIMIT = 1u << 23,
     OPT_NO_DISCOVERY = 1u << 24,
-    OPT_BEACON_PORT = 1u << 25
+    OPT_BEACON_PORT = 1u << 25,
+    /* the front desk (clients/frontdesk): bits from the top down, clear of others' additions */
+    OPT_HTTP = 1u << 30,
+    OPT_HTTP_AUTH_READ = 1u << 29
 };
 
 /* Options every command takes. */
@@ -1013,6 +1018,7 @@ static const option_def_t option_defs[] = {
     {"peers-only", '\0', OPT_PEERS_ONLY, 0},
     {"since", '\0', OPT_CURSOR, 1},    {"limit", '\0', OPT_LIMIT, 1},
     {"no-discovery", '\0', OPT_NO_DISCOVERY, 0}, {"beacon-port", '\0', OPT_BEACON_PORT, 1},
+    {"http", '\0', OPT_HTTP, 1},      {"http-auth-read", '\0', OPT_HTTP_AUTH_READ, 0},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -1037,6 +1043,7 @@ typedef struct cli {
     const char **peers; /* every --peer, in order */
     int npeers;
     const char *beacon_port;
+    const char *http;   /* serve --http ADDR:PORT */
     int json;
     unsigned seen; /* OPT_* bits given */
     int npos;
@@ -1129,6 +1136,9 @@ cli_store(cli_t *c, unsigned bit, const char *val)
         break;
     case OPT_BEACON_PORT:
         c->beacon_port = val;
+        break;
+    case OPT_HTTP:
+        c->http = val;
         break;
     default:
         break;
@@ -4247,6 +4257,7 @@ cmd_serve(cli_t *c)
 {
     rep_replica_t *r = NULL;
     rep_node_t *node = NULL;
+    fd_http_t *http = NULL;
     rep_node_opts_t opts;
     sigset_t sigs;
     int ret, rc, sig = 0, written = 0;
@@ -4254,7 +4265,7 @@ cmd_serve(cli_t *c)
     unsigned long beacon_port = 0;
     char *end = NULL;
 
-    if (c->listen == NULL && c->npeers == 0 && !discovery)
+    if (c->listen == NULL && c->npeers == 0 && !discovery && c->http == NULL)
         return fail(CLI_USAGE, "serve: give --listen tcp://IP:PORT, --peer tcp://IP:PORT, or both");
     if ((c->seen & OPT_PEERS_ONLY) && c->npeers == 0)
         return fail(CLI_USAGE, "serve --peers-only: give the --peer endpoints to dial");
@@ -4330,14 +4341,61 @@ cmd_serve(cli_t *c)
                    rep_strerror(rc));
         goto out;
     }
+    if (c->http != NULL && !relay) { /* the front desk: clients/frontdesk/http.h */
+        fd_http_opts_t ho = {.bind = c->http, .auth_read = (c->seen & OPT_HTTP_AUTH_READ) != 0,
+                             .log = serve_log};
+        rc = fd_http_start(r, node, &ho, &http);
+        if (rc < 0) {
+            rep_node_stop(&node);
+            ret = fail(rc == -EINVAL ? CLI_USAGE : CLI_FAIL, "serve --http %.80s: %.120s", c->http,
+                       rc == -EINVAL ? "give ADDR:PORT, e.g. 127.0.0.1:8080" : strerror(-rc));
+            goto out;
+        }
+    }
     while (sigwait(&sigs, &sig) != 0)
         ;
+    fd_http_stop(&http);
     rep_node_stop(&node);
     fprintf(stderr, "replica: serve: stopped (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     ret = CLI_OK;
 out:
     rep_replica_close(&r);
     return ret;
+}
+
+/*
+ * staff add NAME: add a member of staff of the front desk (or give them a new PIN), the PIN
+ * read from the first line of standard input, so it is in no command line or shell history.
+ */
+static int
+cmd_staff(cli_t *c)
+{
+    rep_replica_t *r = NULL;
+    char pin[FD_MAX_PIN + 3];
+    int ret, rc;
+
+    if (strcmp(c->pos[1], "add") != 0)
+        return fail(CLI_USAGE, "staff: unknown subcommand '%.40s' (usage: replica staff add NAME "
+                               "[--role ROLE], the PIN on standard input)", c->pos[1]);
+    if (isatty(STDIN_FILENO))
+        fprintf(stderr, "PIN for %.64s: ", c->pos[2]);
+    if (fgets(pin, sizeof pin, stdin) == NULL)
+        return fail(CLI_USAGE, "staff add: give the PIN on standard input");
+    pin[strcspn(pin, "\r\n")] = '\0';
+    if (strlen(pin) < FD_MIN_PIN || strlen(pin) > FD_MAX_PIN)
+        return fail(CLI_USAGE, "staff add: a PIN is %d to %d characters", FD_MIN_PIN, FD_MAX_PIN);
+    if ((ret = open_replica(c, &r)) != CLI_OK)
+        return ret;
+    rc = fd_staff_set(r, c->user, c->pos[2], pin, c->role);
+    explicit_bzero(pin, sizeof pin);
+    rep_replica_close(&r);
+    if (rc == -EINVAL)
+        return fail(CLI_USAGE, "staff add: '%.64s': a name is 1 to 64 bytes, without '/'",
+                    c->pos[2]);
+    if (rc < 0)
+        return fail(CLI_FAIL, "staff add: %.120s", rep_strerror(rc));
+    printf("staff/%s: PIN set%s%s\n", c->pos[2], c->role ? ", role " : "", c->role ? c->role : "");
+    return CLI_OK;
 }
 
 /* ---- help and main --------------------------------------------------------------------------- */
@@ -4411,6 +4469,12 @@ static const char usage_text[] =
     "                                          the change feed: changes after CURSOR (else\n"
     "                                          all), oldest first, then the next cursor; --json:\n"
     "                                          one JSON line per record a change touched\n"
+    "  serve ... --http ADDR:PORT [--http-auth-read]\n"
+    "                                          also serve the front desk's page and JSON API\n"
+    "                                          (ADDR 127.0.0.1 unless given; --http-auth-read:\n"
+    "                                          reading needs a signed-in user too)\n"
+    "  staff add NAME [--role ROLE]            add a member of staff of the front desk, or\n"
+    "                                          set their PIN (read from standard input)\n"
     "  help                                    show this text\n"
     "\n"
     "values for put:\n"
@@ -4460,9 +4524,13 @@ static const command_t commands[] = {
     {"join", cmd_join, OPT_DEVICE | OPT_RELAY, 1, 1, "join TOKEN [--device NAME] [--relay]"},
     {"revoke", cmd_revoke, OPT_JSON, 1, 1, "revoke DEVICE [--json]"},
     {"serve", cmd_serve,
-     OPT_LISTEN | OPT_PEER | OPT_RELAY | OPT_PEERS_ONLY | OPT_NO_DISCOVERY | OPT_BEACON_PORT, 0, 0,
+     OPT_LISTEN | OPT_PEER | OPT_RELAY | OPT_PEERS_ONLY | OPT_NO_DISCOVERY | OPT_BEACON_PORT |
+         OPT_HTTP | OPT_HTTP_AUTH_READ,
+     0, 0,
      "serve [--listen tcp://IP:PORT] [--peer [DEVICE=]tcp://IP:PORT]... [--no-discovery] "
-     "[--beacon-port N] [--peers-only] [--relay]"},
+     "[--beacon-port N] [--peers-only] [--relay] [--http ADDR:PORT [--http-auth-read]]"},
+    {"staff", cmd_staff, OPT_ROLE | OPT_USER, 2, 2, "staff add NAME [--role ROLE] [--user NAME] "
+     "(the PIN on standard input)"},
     {"export", cmd_export, OPT_SINCE | OPT_OUTPUT | OPT_CHANGES | OPT_STATE, 0, 0,
      "export [--since-file VVFILE] [--changes] -o FILE | export --state -o FILE"},
     {"import", cmd_import, OPT_JSON | OPT_CHECK, 1, 1, "import FILE [--check] [--json]"},
