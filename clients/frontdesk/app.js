@@ -3,7 +3,7 @@
 // X-Frontdesk-Token. The open view and the status line are refreshed every POLL_MS.
 'use strict';
 
-const POLL_MS = 1500;
+const POLL_MS = 1000;
 const TOKEN = document.querySelector('meta[name="fd-token"]').content;
 const $ = (id) => document.getElementById(id);
 

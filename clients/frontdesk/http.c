@@ -277,6 +277,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             (strcmp(url, "/") == 0 && strcmp(fd_assets[i].path, "/index.html") == 0))
             return send_asset(h, conn, &fd_assets[i]);
     }
+    if (strcmp(url, "/favicon.ico") == 0) { /* browsers ask; there is none */
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (resp == NULL)
+            return MHD_NO;
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
     return send_error(h, conn, 404, "no such page");
 }
 
