@@ -224,6 +224,32 @@ expect "the picked value is the field's value" 200 'd["patient"]["phone"] == "55
 req POST /review/pick '{"key":"patients/'"$P2"'","field":"phone","dot":"'"$DOT"'"}'
 expect "picking again (nothing to resolve) is 409" 409
 
+# a delete on B while A edits: the record stays, and the review offers to keep or delete it
+r --dir "$T/A" export -o "$T/a3.bundle" 2>/dev/null
+r --dir "$T/B" import "$T/a3.bundle" >/dev/null
+r --dir "$T/B" del "patients/$P1" --user bob >/dev/null
+req POST "/patients/$P1" '{"phone":"555-4242"}'
+r --dir "$T/B" export -o "$T/b3.bundle" 2>/dev/null
+r --dir "$T/A" import "$T/b3.bundle" >/dev/null
+req GET /review
+expect "a delete concurrent with an edit is listed as field \"\", with both sides" 200 \
+    'len(d["conflicts"]) == 1 and d["conflicts"][0]["field"] == "" and sorted((v["deleted"], v["user"]) for v in d["conflicts"][0]["values"]) == [(False, "ana"), (True, "bob")]'
+DOT=$(js '[v["dot"] for v in d["conflicts"][0]["values"] if not v["deleted"]][0]')
+req POST /review/pick '{"key":"patients/'"$P1"'","field":"","dot":"'"$DOT"'"}'
+expect "keep the record" 200
+req GET /review
+expect "nothing left to review after keeping it" 200 'd["conflicts"] == []'
+req GET "/patients/$P1"
+expect "the kept record has every field back, allergies too, and the edit" 200 \
+    'd["patient"]["phone"] == "555-4242" and d["patient"]["name"] == "Ana María Ruiz" and d["patient"]["dob"] == "1980-02-03" and sorted(d["patient"]["allergies"]) == ["latex", "sulfa"]'
+check "keeping it was one change by ana, writing back what the delete removed" \
+    eval 'r --dir "$T/A" history "patients/$P1" --json | python3 -c "
+import json, sys
+c = json.load(sys.stdin)[\"changes\"][-1]
+assert c[\"user\"] == \"ana\" and sorted(o[\"field\"] for o in c[\"ops\"]) == [\"\", \"allergies\", \"allergies\", \"dob\", \"name\"], c"'
+req POST "/patients/$P1" '{"name":""}'
+expect "an empty name is 400" 400
+
 # ---- (g) bad requests --------------------------------------------------------------------------
 req POST /patients '{"name": "unterminated'
 expect "bad JSON is 400, with where" 400 'd["error"].startswith("bad JSON")'

@@ -579,6 +579,10 @@ patient_fields(call_t *k, rep_txn_t *t, const char *key, const rep_record_t *old
         const char *v = body_str(k, names[i], create && i == 0, 200, &bad);
         if (bad)
             return -1;
+        if (v != NULL && i == 0 && v[0] == '\0') {
+            fd_api_error(k->out, 400, "\"name\" must not be empty");
+            return -1;
+        }
         if (v != NULL && i == 1 && v[0] != '\0' && !date_ok(v)) {
             fd_api_error(k->out, 400, "dob must be YYYY-MM-DD");
             return -1;
@@ -957,13 +961,16 @@ get_review(call_t *k, const char *unused)
         const rep_conflict_t *c = &cs->items[i];
         if (c->key[0] == '_')
             continue;
+        /* a PIN's hash is not shown to whoever can read the page */
+        int secret = strncmp(c->key, "staff/", 6) == 0 && strcmp(c->field, "pin") == 0;
         json_t *sibs = json_array();
         for (size_t j = 0; j < c->n; j++) {
             const rep_sibling_t *s = &c->siblings[j];
+            json_t *v = secret && !s->deleted ? json_string("(a PIN)") : json_value(&s->value);
             json_array_append_new(
                 sibs, json_pack("{s:o,s:s,s:o,s:b,s:b,s:o}", "dot", json_dot(s->actor, s->seq),
                                 "user", s->user, "time", json_time_ms(s->hlc >> 16), "deleted",
-                                s->deleted, "winner", s->winner, "value", json_value(&s->value)));
+                                s->deleted, "winner", s->winner, "value", v));
         }
         json_array_append_new(arr, json_pack("{s:s,s:s,s:b,s:b,s:o}", "key", c->key, "field",
                                              c->field, "register", c->kind == REP_KIND_REGISTER,
@@ -974,29 +981,144 @@ get_review(call_t *k, const char *unused)
     return 0;
 }
 
-/* Write again the first register value of @p key's record, which writes its existence: an
- * update that supersedes a concurrent delete. */
 static int
-rewrite_record(call_t *k, rep_txn_t *t, const char *key)
+value_eq(const rep_value_t *a, const rep_value_t *b)
 {
-    rep_record_t *rec = NULL;
-    int rc = rep_replica_get_record(k->c->r, key, &rec);
-    if (rc < 0)
-        return rc;
-    const rep_field_t *f = NULL;
-    for (size_t i = 0; f == NULL && i < rec->nfields; i++) {
-        if (rec->fields[i].kind == REP_KIND_REGISTER && !rec->fields[i].kind_clash)
-            f = &rec->fields[i];
+    if (a->type != b->type)
+        return 0;
+    switch (a->type) {
+    case REP_NULL:
+        return 1;
+    case REP_BOOL:
+        return a->u.b == b->u.b;
+    case REP_INT:
+        return a->u.i == b->u.i;
+    case REP_DOUBLE:
+        return memcmp(&a->u.d, &b->u.d, sizeof a->u.d) == 0;
+    case REP_STRING:
+    case REP_BYTES:
+        return a->u.s.len == b->u.s.len && memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0;
     }
-    rc = f != NULL ? rep_txn_set(t, key, f->name, &f->value) : REP_ENOTFOUND;
+    return 0;
+}
+
+/* What a record held, replayed from its history: a register's last value, a set's members. */
+typedef struct held {
+    const char *field;
+    rep_kind_t kind;
+    const rep_value_t *value; /* NULL: none (a register deleted, a member removed) */
+} held_t;
+
+/* The entry of (@p field, @p kind[, @p member]) in @p h, added if missing; NULL without room. */
+static held_t *
+held_at(held_t *h, size_t *n, size_t cap, const char *field, rep_kind_t kind,
+        const rep_value_t *member)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (h[i].kind == kind && strcmp(h[i].field, field) == 0 &&
+            (kind != REP_KIND_SET || (h[i].value && value_eq(h[i].value, member))))
+            return &h[i];
+    }
+    if (*n == cap)
+        return NULL;
+    h[*n] = (held_t){field, kind, NULL};
+    return &h[(*n)++];
+}
+
+static int
+is_dot_of(const rep_conflict_t *c, uint64_t actor, uint64_t seq)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->siblings[i].deleted && c->siblings[i].actor == actor && c->siblings[i].seq == seq)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Keep a record that was deleted while it was updated (conflict @p c on field ""): the delete
+ * removed every value its writer had seen, and the concurrent update kept only what it wrote.
+ * Replay the record's history without the concurrent delete(s), and write back each register
+ * value and set member that replay holds and the record lacks now; at least one write, which
+ * also writes the record's existence, superseding the delete. Counters and logs are never
+ * lost by a delete. A history cut short by a snapshot restores what it has.
+ */
+static int
+keep_record(call_t *k, rep_txn_t *t, const char *key, const rep_conflict_t *c)
+{
+    enum { MAX_HELD = 512 };
+    held_t *held = calloc(MAX_HELD, sizeof *held);
+    rep_history_t *h = NULL;
+    rep_record_t *rec = NULL;
+    size_t n = 0, written = 0;
+    int rc;
+
+    if (held == NULL)
+        return -ENOMEM;
+    if ((rc = rep_replica_history(k->c->r, key, &h)) < 0 ||
+        (rc = rep_replica_get_record(k->c->r, key, &rec)) < 0)
+        goto out;
+    for (size_t i = 0; i < h->n; i++) {
+        const rep_change_info_t *ch = &h->changes[i];
+        if (is_dot_of(c, ch->actor, ch->seq))
+            continue;
+        for (size_t j = 0; j < ch->nops; j++) {
+            const rep_op_t *op = &ch->ops[j];
+            held_t *e = NULL;
+            if (op->type == REP_OP_CLEAR) { /* an earlier delete: nothing before it is kept */
+                n = 0;
+            } else if ((op->type == REP_OP_SET || op->type == REP_OP_DEL) && op->field[0] != '\0' &&
+                       op->kind == REP_KIND_REGISTER) {
+                if ((e = held_at(held, &n, MAX_HELD, op->field, REP_KIND_REGISTER, NULL)) != NULL)
+                    e->value = op->type == REP_OP_SET ? &op->value : NULL;
+            } else if (op->type == REP_OP_ADD || op->type == REP_OP_REMOVE) {
+                e = held_at(held, &n, MAX_HELD, op->field, REP_KIND_SET, &op->value);
+                if (e != NULL && e->value == NULL && op->type == REP_OP_ADD)
+                    e->value = &op->value;
+                else if (e != NULL && op->type == REP_OP_REMOVE)
+                    e->kind = 0; /* removed: matches nothing any more */
+            }
+        }
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const held_t *e = &held[i];
+        const rep_field_t *f = e->value ? field_of(rec, e->field, e->kind) : NULL;
+        if (e->value == NULL || e->kind == 0)
+            continue;
+        if (e->kind == REP_KIND_REGISTER && f == NULL) {
+            rc = rep_txn_set(t, key, e->field, e->value);
+            written++;
+        } else if (e->kind == REP_KIND_SET) {
+            int has = 0;
+            for (size_t m = 0; f != NULL && m < f->nitems && !has; m++)
+                has = value_eq(&f->items[m].value, e->value);
+            if (!has) {
+                rc = rep_txn_add(t, key, e->field, e->value);
+                written++;
+            }
+        }
+    }
+    for (size_t i = 0; rc == 0 && written == 0 && i < rec->nfields; i++) {
+        const rep_field_t *f = &rec->fields[i]; /* nothing lost: write a value again */
+        if (f->kind == REP_KIND_REGISTER && !f->kind_clash) {
+            rc = rep_txn_set(t, key, f->name, &f->value);
+            written++;
+        }
+    }
+    if (rc == 0 && written == 0)
+        rc = REP_ENOTFOUND;
+out:
+    /* the transaction copied what it was given, so the history may go now */
     rep_record_free(&rec);
+    rep_history_free(&h);
+    free(held);
     return rc;
 }
 
 /* POST /review/pick {key, field, dot}: keep the value written by that change: a normal write
  * of it (or a delete, for a delete picked) that supersedes every value of the field. For field
  * "" (a record deleted while it was updated), picking the delete deletes the record, picking
- * an update writes the record again. */
+ * an update keeps it whole (keep_record). */
 static int
 post_pick(call_t *k, const char *unused)
 {
@@ -1006,6 +1128,7 @@ post_pick(call_t *k, const char *unused)
     const char *dot = bad ? NULL : body_str(k, "dot", 1, 48, &bad);
     rep_conflicts_t *cs = NULL;
     const rep_sibling_t *pick = NULL;
+    const rep_conflict_t *in = NULL;
     char want[48];
 
     (void)unused;
@@ -1025,8 +1148,10 @@ post_pick(call_t *k, const char *unused)
         for (size_t j = 0; pick == NULL && j < c->n; j++) {
             snprintf(want, sizeof want, "%016" PRIx64 ":%" PRIu64, c->siblings[j].actor,
                      c->siblings[j].seq);
-            if (strcmp(want, dot) == 0)
+            if (strcmp(want, dot) == 0) {
                 pick = &c->siblings[j];
+                in = c;
+            }
         }
     }
     if (pick == NULL) {
@@ -1040,7 +1165,7 @@ post_pick(call_t *k, const char *unused)
         return 0;
     }
     if (field[0] == '\0')
-        rc = pick->deleted ? rep_txn_del_record(t, key) : rewrite_record(k, t, key);
+        rc = pick->deleted ? rep_txn_del_record(t, key) : keep_record(k, t, key, in);
     else
         rc = pick->deleted ? rep_txn_del_field(t, key, field) : rep_txn_set(t, key, field, &pick->value);
     rep_conflicts_free(&cs);

@@ -341,7 +341,8 @@ $('rf-form').addEventListener('submit', async (ev) => {
 
 // ---- Review -------------------------------------------------------------------------------------
 
-function showValue(v) {
+function showValue(c, v) {
+  if (c.field === '') return v.deleted ? 'delete the record' : 'keep the record';
   if (v.deleted) return '(deleted)';
   return typeof v.value === 'string' ? v.value : JSON.stringify(v.value);
 }
@@ -353,7 +354,7 @@ async function refreshReview() {
   box.replaceChildren(...r.conflicts.map((c) => el('div', { class: 'conflict' },
     el('h3', {}, c.key + ' · ' + (c.field || '(deleted while edited)')),
     c.register ? el('ul', {}, ...c.values.map((v) => el('li', {},
-      el('span', { class: 'val' }, showValue(v)),
+      el('span', { class: 'val' }, showValue(c, v)),
       el('span', { class: 'meta' }, 'by ' + (v.user || '?') + ', ' + when(v.time) + (v.winner ? ' · shown now' : '')),
       el('button', { type: 'button', onclick: () => write('POST', '/review/pick', { key: c.key, field: c.field, dot: v.dot }, 'Kept') }, 'Keep this'))))
       : el('p', { class: 'muted' }, 'Two kinds of field under one name: fix with the replica command.'))));
