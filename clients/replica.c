@@ -4269,6 +4269,8 @@ cmd_serve(cli_t *c)
         return fail(CLI_USAGE, "serve: give --listen tcp://IP:PORT, --peer tcp://IP:PORT, or both");
     if ((c->seen & OPT_PEERS_ONLY) && c->npeers == 0)
         return fail(CLI_USAGE, "serve --peers-only: give the --peer endpoints to dial");
+    if ((c->seen & OPT_HTTP_AUTH_READ) && c->http == NULL)
+        return fail(CLI_USAGE, "serve --http-auth-read: give --http ADDR:PORT too");
     if (c->beacon_port != NULL) {
         errno = 0;
         beacon_port = strtoul(c->beacon_port, &end, 10);
@@ -4289,6 +4291,11 @@ cmd_serve(cli_t *c)
                                     : "serve --relay: %.120s is a workstation's replica, not a "
                                       "relay's (drop --relay)",
                    c->dir);
+        goto out;
+    }
+    if (rc == 0 && relay && c->http != NULL) {
+        ret = fail(CLI_USAGE, "serve --http: %.120s is a relay, which cannot read the office's "
+                              "data: serve the front desk on a workstation", c->dir);
         goto out;
     }
     if (relay || (c->seen & OPT_PEERS_ONLY))
@@ -4341,7 +4348,7 @@ cmd_serve(cli_t *c)
                    rep_strerror(rc));
         goto out;
     }
-    if (c->http != NULL && !relay) { /* the front desk: clients/frontdesk/http.h */
+    if (c->http != NULL) { /* the front desk: clients/frontdesk/http.h */
         fd_http_opts_t ho = {.bind = c->http, .auth_read = (c->seen & OPT_HTTP_AUTH_READ) != 0,
                              .log = serve_log};
         rc = fd_http_start(r, node, &ho, &http);

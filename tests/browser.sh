@@ -4,7 +4,9 @@
 # workstations' `replica serve --http` whose nodes sync on 127.0.0.1.
 #   (a) the page opens on Today on both, with the status line naming the other workstation
 #   (b) signed in on A, a booking made in A's page shows in B's page within 2 s
-#   (c) checked in on B's page, A's page shows it arrived; no script error on either page
+#   (c) checked in on B's page, A's page shows it arrived; Patients finds a name
+#   (d) a conflict made before the nodes meet: Review on A shows both values and who wrote
+#       them; keeping one there resolves it on B's page too; no script error on either page
 # The screenshot of A's Today is kept as $top_builddir/frontdesk-today.png (the artifact).
 # Skips (exit 77), saying why, without chromium, node or npm, or when playwright-core cannot
 # be installed. CHROMIUM overrides /usr/bin/chromium; FRONTDESK_NPM_DIR the npm directory
@@ -44,6 +46,10 @@ r --dir "$T/A" put patients/4410 name="Ana María Ruiz" dob=1980-02-03 phone=555
 r --dir "$T/A" put patients/4411 name="Ben Okafor" dob=1975-11-30 phone=555-0102 --user setup >/dev/null
 r --dir "$T/A" put appts/2026-03-02-0900-4411 patient=4411 provider="Dr. Lee" reason=flu status=booked \
     --user setup >/dev/null
+# a conflict for the Review view: B and A change one phone number before their nodes meet
+r --dir "$T/A" export -o "$T/a.bundle" 2>/dev/null && r --dir "$T/B" import "$T/a.bundle" >/dev/null
+r --dir "$T/B" put patients/4411 phone=555-9999 --user bob >/dev/null
+r --dir "$T/A" put patients/4411 phone=555-1111 --user setup >/dev/null
 start_node A --no-discovery --listen "tcp://127.0.0.1:${PORT[A]}" --http "127.0.0.1:$HA"
 start_node B --no-discovery --listen "tcp://127.0.0.1:${PORT[B]}" --peer "tcp://127.0.0.1:${PORT[A]}" \
     --http "127.0.0.1:$HB"
@@ -120,6 +126,23 @@ const check = (ok, what, detail) => results.push({ ok: !!ok, what, detail: detai
     await a.fill('#pt-q', 'okaf');
     await a.waitForFunction(() => /Ben Okafor/.test(document.getElementById('pt-rows').textContent), null, { timeout: 3000 })
       .then(() => check(true, 'A: Patients finds "okaf"'), (e) => check(false, 'A: Patients finds "okaf"', e.message));
+    // Review: the two phone numbers, with who wrote each; keep bob's on A, B sees it resolved
+    await a.click('button[data-view="review"]');
+    await b.click('button[data-view="review"]');
+    await a.waitForSelector('.conflict li:has-text("555-9999")', { timeout: 5000 });
+    const vals = await a.textContent('#rv-list');
+    check(/555-9999/.test(vals) && /by bob/.test(vals) && /555-1111/.test(vals) && /by setup/.test(vals),
+      'A: Review shows both values with who wrote each', vals);
+    await b.waitForSelector('.conflict li:has-text("555-9999")', { timeout: 5000 });
+    await a.click('.conflict li:has-text("555-9999") button');
+    try {
+      await b.waitForSelector('#rv-empty:not([hidden])', { timeout: 4000 });
+      check(true, 'B: the pick made on A resolves the conflict there too');
+    } catch (e) { check(false, 'B: the pick made on A resolves the conflict there too', e.message); }
+    await b.click('button[data-view="patients"]');
+    await b.fill('#pt-q', 'okafor');
+    await b.waitForFunction(() => /555-9999/.test(document.getElementById('pt-rows').textContent), null, { timeout: 3000 })
+      .then(() => check(true, 'B: the kept phone number is the patient\'s'), (e) => check(false, 'B: the kept phone number is the patient\'s', e.message));
   } catch (e) {
     check(false, 'the browser run', e.stack);
   }

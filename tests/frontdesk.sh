@@ -53,6 +53,13 @@ start_desk() {
     return 1
 }
 check "serve --http starts and serves the page" start_desk
+r --dir "$T/C" init --office Other >/dev/null   # a replica of its own: its node dials no one
+check "serve --http with a malformed address is a usage error (exit 2)" \
+    eval 'r --dir "$T/C" serve --no-discovery --http "127.0.0.1:http" 2>/dev/null; [ $? -eq 2 ]'
+check "serve --http-auth-read without --http is a usage error (exit 2)" \
+    eval 'r --dir "$T/C" serve --no-discovery --http-auth-read 2>/dev/null; [ $? -eq 2 ]'
+check "serve --http on a port in use fails (exit 1), saying so" \
+    eval 'r --dir "$T/C" serve --no-discovery --http "127.0.0.1:$HPORT" 2>"$T/inuse.err"; [ $? -eq 1 ] && grep -qi "in use" "$T/inuse.err"'
 TOKEN=$(grep -o 'name="fd-token" content="[A-Za-z0-9_-]*"' "$T/page.html" | sed 's/.*content="//; s/"$//')
 JAR=$T/cookies
 

@@ -193,20 +193,26 @@ $('today-next').addEventListener('click', () => shiftDay(1));
 $('today-now').addEventListener('click', () => { $('today-date').value = isoDate(new Date()); refresh(true); });
 $('today-date').addEventListener('change', () => refresh(true));
 
-// The patient field of the booking form offers matches as the name is typed.
-let bookTimer = null;
-$('book-patient').addEventListener('input', () => {
-  clearTimeout(bookTimer);
-  bookTimer = setTimeout(async () => {
-    const q = $('book-patient').value.trim();
-    if (q.length < 2) return;
-    try {
-      const r = await api('GET', '/patients?q=' + encodeURIComponent(q));
-      $('book-patients').replaceChildren(...r.patients.map((p) =>
-        el('option', { value: p.id }, p.name + (p.dob ? ' (' + p.dob + ')' : ''))));
-    } catch (e) { /* the next keystroke tries again */ }
-  }, 200);
-});
+// A patient field (booking, a call, a refill) offers matches as a name is typed; the value
+// picked is the patient's id.
+function patientLookup(inputId, listId) {
+  let timer = null;
+  $(inputId).addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const q = $(inputId).value.trim();
+      if (q.length < 2) return;
+      try {
+        const r = await api('GET', '/patients?q=' + encodeURIComponent(q));
+        $(listId).replaceChildren(...r.patients.map((p) =>
+          el('option', { value: p.id }, p.name + (p.dob ? ' (' + p.dob + ')' : ''))));
+      } catch (e) { /* the next keystroke tries again */ }
+    }, 200);
+  });
+}
+patientLookup('book-patient', 'book-patients');
+patientLookup('msg-patient', 'msg-patients');
+patientLookup('rf-patient', 'rf-patients');
 
 $('book-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
