@@ -327,6 +327,13 @@ expect "sign out" 200
 req POST /patients '{"name":"After"}'
 expect "after sign-out writes are refused again" 401
 
+for i in 1 2 3 4 5; do req POST /signin '{"name":"ben","pin":"0000"}'; done
+expect "five wrong PINs in a row: the fifth is still 401" 401
+req POST /signin '{"name":"ben","pin":"1357"}'
+expect "then the name is locked for a while, even with the right PIN (429)" 429 '"try again in" in d["error"]'
+req POST /signin '{"name":"ana","pin":"2468"}'
+expect "another name is not locked" 200
+
 # ---- (i) --http-auth-read -----------------------------------------------------------------------
 stop A
 check "the server stops with SIGTERM" [ -z "${PID[A]}" ]

@@ -1249,11 +1249,20 @@ post_signin(call_t *k, const char *unused)
     (void)unused;
     if (bad)
         return 0;
+    unsigned wait = fd_pin_wait(k->c->sessions, name);
+    if (wait > 0) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "too many wrong PINs for this name: try again in %u s", wait);
+        return fail(k, 429, msg);
+    }
     int rc = fd_staff_verify(k->c->r, name, pin);
-    if (rc == -EACCES || rc == -EINVAL)
+    if (rc == -EACCES || rc == -EINVAL) {
+        fd_pin_result(k->c->sessions, name, 0);
         return fail(k, 401, "wrong name or PIN");
+    }
     if (rc < 0)
         return answer_rc(k, rc, "staff");
+    fd_pin_result(k->c->sessions, name, 1);
     if (k->q->session != NULL)
         fd_session_close(k->c->sessions, k->q->session);
     if (fd_session_open(k->c->sessions, name, k->out->cookie) < 0)

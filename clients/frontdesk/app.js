@@ -166,6 +166,10 @@ async function refreshToday() {
       actions.append(el('button', { type: 'button', onclick: () =>
         write('POST', '/appts/' + a.id + '/checkin', {}, 'Checked in: ' + (a.patient_name || a.patient)) }, 'Check in'));
     }
+    if (a.status === 'arrived') {
+      actions.append(el('button', { type: 'button', onclick: () =>
+        write('POST', '/appts/' + a.id + '/done', {}, 'Done: ' + (a.patient_name || a.patient)) }, 'Done'));
+    }
     if (a.status === 'booked' || a.status === 'arrived') {
       actions.append(' ', el('button', { type: 'button', onclick: () => {
         if (confirm('Cancel ' + (a.patient_name || a.patient) + ' at ' + a.time + '?'))

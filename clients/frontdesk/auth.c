@@ -18,9 +18,16 @@ typedef struct session {
     time_t opened, used;
 } session_t;
 
+typedef struct tries {
+    char name[REP_MAX_USER + 1]; /* "" for a free slot */
+    unsigned wrong;              /* wrong PINs in a row */
+    time_t last, until;          /* the last wrong PIN; no try before until */
+} tries_t;
+
 struct fd_sessions {
     pthread_mutex_t lock;
     session_t slots[FD_MAX_SESSIONS];
+    tries_t tries[FD_MAX_SESSIONS];
 };
 
 static time_t
@@ -133,6 +140,62 @@ fd_session_close(fd_sessions_t *s, const char *token)
     session_t *e = lookup(s, token);
     if (e != NULL)
         sodium_memzero(e, sizeof *e);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The tries slot of @p name, or NULL (with @p make: a free or the oldest slot, reset). */
+static tries_t *
+tries_of(fd_sessions_t *s, const char *name, int make)
+{
+    tries_t *free_slot = NULL, *oldest = NULL;
+    for (size_t i = 0; i < FD_MAX_SESSIONS; i++) {
+        tries_t *e = &s->tries[i];
+        if (e->name[0] == '\0') {
+            if (free_slot == NULL)
+                free_slot = e;
+        } else if (strcmp(e->name, name) == 0) {
+            return e;
+        } else if (oldest == NULL || e->last < oldest->last) {
+            oldest = e;
+        }
+    }
+    tries_t *slot = free_slot != NULL ? free_slot : oldest;
+    if (!make || strlen(name) > REP_MAX_USER)
+        return NULL;
+    memset(slot, 0, sizeof *slot);
+    strcpy(slot->name, name);
+    return slot;
+}
+
+unsigned
+fd_pin_wait(fd_sessions_t *s, const char *name)
+{
+    time_t now = now_s();
+    unsigned wait = 0;
+    pthread_mutex_lock(&s->lock);
+    tries_t *e = tries_of(s, name, 0);
+    if (e != NULL && e->until > now)
+        wait = (unsigned)(e->until - now);
+    pthread_mutex_unlock(&s->lock);
+    return wait;
+}
+
+void
+fd_pin_result(fd_sessions_t *s, const char *name, int right)
+{
+    time_t now = now_s();
+    pthread_mutex_lock(&s->lock);
+    tries_t *e = tries_of(s, name, !right);
+    if (e != NULL && right) {
+        memset(e, 0, sizeof *e);
+    } else if (e != NULL) {
+        e->last = now;
+        if (++e->wrong >= FD_PIN_TRIES) {
+            unsigned shift = e->wrong - FD_PIN_TRIES;
+            time_t lock = shift >= 5 ? 15 * 60 : (time_t)FD_PIN_LOCK_S << shift;
+            e->until = now + (lock > 15 * 60 ? 15 * 60 : lock);
+        }
+    }
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -52,6 +52,21 @@ int fd_session_find(fd_sessions_t *s, const char *token, char name[REP_MAX_USER 
 /** End the session of @p token, if any. */
 void fd_session_close(fd_sessions_t *s, const char *token);
 
+/*
+ * Wrong PINs: after FD_PIN_TRIES wrong PINs for one name in a row, that name may not try again
+ * for FD_PIN_LOCK_S seconds (doubling with each further wrong PIN, up to 15 minutes), on this
+ * server; a right PIN clears the count. Names are remembered in a table of FD_MAX_SESSIONS
+ * entries (the oldest is forgotten for a new one).
+ */
+#define FD_PIN_TRIES  5
+#define FD_PIN_LOCK_S 30
+
+/** Seconds before @p name may try a PIN again; 0: now. */
+unsigned fd_pin_wait(fd_sessions_t *s, const char *name);
+
+/** Count a wrong (@p right 0) or right (1) PIN for @p name. */
+void fd_pin_result(fd_sessions_t *s, const char *name, int right);
+
 /**
  * Check @p pin against the hash in staff/<name>'s "pin" field (crypto_pwhash_str_verify).
  * Takes about as long for an unknown name as for a wrong PIN.
