@@ -13,13 +13,13 @@
 
 #include "replica.h"
 
-static const char *const first[] = {"Ana", "Ben", "Carla", "Dev", "Elif", "Farah", "Goran",
-                                    "Hana", "Ivan", "Jun", "Kofi", "Lena", "Mateo", "Nia",
+static const char *const first[] = {"Ana",  "Ben",   "Carla", "Dev",  "Elif", "Farah", "Goran",
+                                    "Hana", "Ivan",  "Jun",   "Kofi", "Lena", "Mateo", "Nia",
                                     "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara"};
-static const char *const last[] = {"Ruiz", "Okafor", "Nguyen", "Schmidt", "Haddad", "Kowalski",
-                                   "Tanaka", "Silva", "Mensah", "Larsen", "Petrov", "Moreau",
-                                   "Costa", "Yilmaz", "Novak", "Singh", "Walsh", "Ibrahim",
-                                   "Fischer", "Lopez", "Berg", "Dubois", "Rossi", "Sato"};
+static const char *const last[] = {"Ruiz",    "Okafor", "Nguyen", "Schmidt", "Haddad", "Kowalski",
+                                   "Tanaka",  "Silva",  "Mensah", "Larsen",  "Petrov", "Moreau",
+                                   "Costa",   "Yilmaz", "Novak",  "Singh",   "Walsh",  "Ibrahim",
+                                   "Fischer", "Lopez",  "Berg",   "Dubois",  "Rossi",  "Sato"};
 
 int
 main(int argc, char **argv)

@@ -27,7 +27,8 @@ typedef struct call {
     json_t *body; /* the parsed POST body (an object), or NULL for a GET */
 } call_t;
 
-/* ---- answers ---------------------------------------------------------------------------------- */
+/* ---- answers ----------------------------------------------------------------------------------
+ */
 
 void
 fd_api_error(fd_response_t *out, unsigned status, const char *msg)
@@ -62,14 +63,15 @@ answer_rc(call_t *k, int rc, const char *what)
 {
     char msg[256];
     unsigned status = rc == -EINVAL || rc == REP_ETOOBIG ? 400
-                      : rc == REP_ENOTFOUND           ? 404
-                      : rc == REP_EKIND               ? 409
-                                                      : 500;
+                      : rc == REP_ENOTFOUND              ? 404
+                      : rc == REP_EKIND                  ? 409
+                                                         : 500;
     snprintf(msg, sizeof msg, "%s: %s", what, rep_strerror(rc));
     return fail(k, status, msg);
 }
 
-/* ---- reading records -------------------------------------------------------------------------- */
+/* ---- reading records --------------------------------------------------------------------------
+ */
 
 static const rep_field_t *
 field_of(const rep_record_t *rec, const char *name, rep_kind_t kind)
@@ -161,7 +163,8 @@ has_conflict(const rep_record_t *rec)
     return 0;
 }
 
-/* ---- checking input --------------------------------------------------------------------------- */
+/* ---- checking input ---------------------------------------------------------------------------
+ */
 
 /* A short id: 1..32 of [A-Za-z0-9_-]. */
 static int
@@ -329,7 +332,8 @@ load(call_t *k, const char *coll, const char *id, rep_record_t **rec, const char
     return 1;
 }
 
-/* ---- appointments ----------------------------------------------------------------------------- */
+/* ---- appointments -----------------------------------------------------------------------------
+ */
 
 static json_t *
 json_appt(rep_replica_t *r, const rep_record_t *rec)
@@ -479,7 +483,8 @@ post_done(call_t *k, const char *id)
     return appt_status(k, id, "done");
 }
 
-/* ---- patients ----------------------------------------------------------------------------------- */
+/* ---- patients -----------------------------------------------------------------------------------
+ */
 
 static json_t *
 json_patient(const rep_record_t *rec)
@@ -598,7 +603,8 @@ patient_fields(call_t *k, rep_txn_t *t, const char *key, const rep_record_t *old
             fd_api_error(k->out, 400, "allergies must be an array of at most 100 strings");
             return -1;
         }
-        json_array_foreach(all, i, a) {
+        json_array_foreach(all, i, a)
+        {
             if (!json_is_string(a) || json_string_length(a) == 0 || json_string_length(a) > 200) {
                 fd_api_error(k->out, 400, "each allergy is a string of 1..200 bytes");
                 return -1;
@@ -608,7 +614,8 @@ patient_fields(call_t *k, rep_txn_t *t, const char *key, const rep_record_t *old
         for (size_t m = 0; f != NULL && m < f->nitems && rc == 0; m++) {
             const rep_value_t *v = &f->items[m].value;
             int keep = 0;
-            json_array_foreach(all, i, a) {
+            json_array_foreach(all, i, a)
+            {
                 if (v->type == REP_STRING && v->u.s.len == json_string_length(a) &&
                     memcmp(v->u.s.ptr, json_string_value(a), v->u.s.len) == 0)
                     keep = 1;
@@ -616,7 +623,8 @@ patient_fields(call_t *k, rep_txn_t *t, const char *key, const rep_record_t *old
             if (!keep)
                 rc = rep_txn_remove(t, key, "allergies", v);
         }
-        json_array_foreach(all, i, a) {
+        json_array_foreach(all, i, a)
+        {
             rep_value_t v = {.type = REP_STRING};
             v.u.s.ptr = json_string_value(a);
             v.u.s.len = json_string_length(a);
@@ -675,7 +683,8 @@ edit_patient(call_t *k, const char *id)
     return save_patient(k, id, 0);
 }
 
-/* ---- messages ----------------------------------------------------------------------------------- */
+/* ---- messages -----------------------------------------------------------------------------------
+ */
 
 static json_t *
 json_msg(rep_replica_t *r, const rep_record_t *rec)
@@ -684,14 +693,15 @@ json_msg(rep_replica_t *r, const rep_record_t *rec)
     const rep_field_t *f = field_of(rec, "thread", REP_KIND_LOG);
     for (size_t i = 0; f != NULL && i < f->nitems; i++) {
         const rep_entry_t *e = &f->items[i];
-        json_array_append_new(thread, json_pack("{s:o,s:s,s:o}", "text", json_value(&e->value),
-                                                "user", e->user, "time",
-                                                json_time_ms(e->hlc >> 16)));
+        json_array_append_new(thread,
+                              json_pack("{s:o,s:s,s:o}", "text", json_value(&e->value), "user",
+                                        e->user, "time", json_time_ms(e->hlc >> 16)));
     }
     return json_pack("{s:s,s:s,s:o,s:s,s:s,s:s,s:o,s:b}", "id", id_of(rec->key), "patient",
-                     str_of(rec, "patient"), "patient_name", patient_name(r, str_of(rec, "patient")),
-                     "caller", str_of(rec, "caller"), "subject", str_of(rec, "subject"), "status",
-                     str_of(rec, "status"), "thread", thread, "conflict", has_conflict(rec));
+                     str_of(rec, "patient"), "patient_name",
+                     patient_name(r, str_of(rec, "patient")), "caller", str_of(rec, "caller"),
+                     "subject", str_of(rec, "subject"), "status", str_of(rec, "status"), "thread",
+                     thread, "conflict", has_conflict(rec));
 }
 
 /* GET /messages?status=open|closed|all (default open). */
@@ -826,16 +836,18 @@ post_close(call_t *k, const char *id)
     return 0;
 }
 
-/* ---- refills ------------------------------------------------------------------------------------ */
+/* ---- refills ------------------------------------------------------------------------------------
+ */
 
 static json_t *
 json_refill(rep_replica_t *r, const rep_record_t *rec)
 {
     return json_pack("{s:s,s:s,s:o,s:s,s:s,s:s,s:s,s:b}", "id", id_of(rec->key), "patient",
-                     str_of(rec, "patient"), "patient_name", patient_name(r, str_of(rec, "patient")),
-                     "medication", str_of(rec, "medication"), "requested_by",
-                     str_of(rec, "requested_by"), "status", str_of(rec, "status"), "decided_by",
-                     str_of(rec, "decided_by"), "conflict", has_conflict(rec));
+                     str_of(rec, "patient"), "patient_name",
+                     patient_name(r, str_of(rec, "patient")), "medication",
+                     str_of(rec, "medication"), "requested_by", str_of(rec, "requested_by"),
+                     "status", str_of(rec, "status"), "decided_by", str_of(rec, "decided_by"),
+                     "conflict", has_conflict(rec));
 }
 
 /* GET /refills?status=pending|approved|denied|all (default pending). */
@@ -936,7 +948,8 @@ post_decide(call_t *k, const char *id)
     return 0;
 }
 
-/* ---- review: concurrent values ------------------------------------------------------------------ */
+/* ---- review: concurrent values ------------------------------------------------------------------
+ */
 
 static json_t *
 json_dot(uint64_t actor, uint64_t seq)
@@ -967,10 +980,10 @@ get_review(call_t *k, const char *unused)
         for (size_t j = 0; j < c->n; j++) {
             const rep_sibling_t *s = &c->siblings[j];
             json_t *v = secret && !s->deleted ? json_string("(a PIN)") : json_value(&s->value);
-            json_array_append_new(
-                sibs, json_pack("{s:o,s:s,s:o,s:b,s:b,s:o}", "dot", json_dot(s->actor, s->seq),
-                                "user", s->user, "time", json_time_ms(s->hlc >> 16), "deleted",
-                                s->deleted, "winner", s->winner, "value", v));
+            json_array_append_new(sibs, json_pack("{s:o,s:s,s:o,s:b,s:b,s:o}", "dot",
+                                                  json_dot(s->actor, s->seq), "user", s->user,
+                                                  "time", json_time_ms(s->hlc >> 16), "deleted",
+                                                  s->deleted, "winner", s->winner, "value", v));
         }
         json_array_append_new(arr, json_pack("{s:s,s:s,s:b,s:b,s:o}", "key", c->key, "field",
                                              c->field, "register", c->kind == REP_KIND_REGISTER,
@@ -1156,8 +1169,9 @@ post_pick(call_t *k, const char *unused)
     }
     if (pick == NULL) {
         rep_conflicts_free(&cs);
-        return fail(k, 409, "that value is no longer among the field's values "
-                                         "(someone resolved it already?)");
+        return fail(k, 409,
+                    "that value is no longer among the field's values "
+                    "(someone resolved it already?)");
     }
     rep_txn_t *t = begin(k);
     if (t == NULL) {
@@ -1167,14 +1181,16 @@ post_pick(call_t *k, const char *unused)
     if (field[0] == '\0')
         rc = pick->deleted ? rep_txn_del_record(t, key) : keep_record(k, t, key, in);
     else
-        rc = pick->deleted ? rep_txn_del_field(t, key, field) : rep_txn_set(t, key, field, &pick->value);
+        rc = pick->deleted ? rep_txn_del_field(t, key, field)
+                           : rep_txn_set(t, key, field, &pick->value);
     rep_conflicts_free(&cs);
     if (commit(k, t, rc))
         answer(k, 200, json_pack("{s:s,s:s}", "key", key, "field", field));
     return 0;
 }
 
-/* ---- status ------------------------------------------------------------------------------------ */
+/* ---- status ------------------------------------------------------------------------------------
+ */
 
 /*
  * GET /status: this workstation, the office's other workstations as the node knows them
@@ -1227,7 +1243,8 @@ get_status(call_t *k, const char *unused)
     return 0;
 }
 
-/* ---- sign-in ------------------------------------------------------------------------------------ */
+/* ---- sign-in ------------------------------------------------------------------------------------
+ */
 
 /* GET /me: who is signed in with this request's session. */
 static int
@@ -1283,13 +1300,14 @@ post_signout(call_t *k, const char *unused)
     return 0;
 }
 
-/* ---- routing ------------------------------------------------------------------------------------ */
+/* ---- routing ------------------------------------------------------------------------------------
+ */
 
 typedef struct route {
     const char *method;
     const char *pattern; /* '*' matches one path segment, handed to the handler */
     int (*fn)(call_t *k, const char *seg);
-    int write;           /* needs a signed-in user */
+    int write; /* needs a signed-in user */
 } route_t;
 
 static const route_t routes[] = {

@@ -22,27 +22,27 @@
 /** What the API works on; borrowed for the server's life. */
 typedef struct fd_api_ctx {
     rep_replica_t *r;
-    rep_node_t *node;        /**< the node of this process, or NULL (status then says so) */
+    rep_node_t *node; /**< the node of this process, or NULL (status then says so) */
     fd_sessions_t *sessions;
 } fd_api_ctx_t;
 
 /** One request, as the HTTP layer hands it over (all borrowed for the call). */
 typedef struct fd_request {
-    const char *method;      /**< "GET" or "POST" */
-    const char *path;        /**< the path after "/api", e.g. "/today" */
+    const char *method; /**< "GET" or "POST" */
+    const char *path;   /**< the path after "/api", e.g. "/today" */
     /** The value of query parameter @p name, or NULL. */
     const char *(*arg)(void *ctx, const char *name);
     void *arg_ctx;
-    const char *body;        /**< POST: the body (not NUL-terminated), may be empty */
+    const char *body; /**< POST: the body (not NUL-terminated), may be empty */
     size_t len;
-    const char *user;        /**< the signed-in staff name, or NULL */
-    const char *session;     /**< the session token of the request's cookie, or NULL */
+    const char *user;    /**< the signed-in staff name, or NULL */
+    const char *session; /**< the session token of the request's cookie, or NULL */
 } fd_request_t;
 
 /** The answer. */
 typedef struct fd_response {
-    unsigned status;         /**< HTTP status */
-    json_t *body;            /**< a JSON object, owned (json_decref()) */
+    unsigned status; /**< HTTP status */
+    json_t *body;    /**< a JSON object, owned (json_decref()) */
     /** Set-Cookie: a new session's token (signin), "-" to clear the cookie (signout), or "" */
     char cookie[FD_TOKEN_SIZE];
 } fd_response_t;

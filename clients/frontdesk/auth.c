@@ -2,9 +2,9 @@
  * auth.c — staff PINs and sign-in sessions (auth.h).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <pthread.h>
 #include <string.h>
 #include <time.h>
 

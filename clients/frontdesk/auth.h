@@ -20,7 +20,7 @@
 
 #include "replica.h"
 
-#define FD_SESSION_IDLE_S (60 * 60)     /* an hour without a request */
+#define FD_SESSION_IDLE_S (60 * 60)      /* an hour without a request */
 #define FD_SESSION_MAX_S  (12 * 60 * 60) /* a long shift */
 #define FD_MAX_SESSIONS   64
 /* A session token as text (43 base64url characters) with its NUL. */

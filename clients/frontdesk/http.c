@@ -28,16 +28,16 @@
 
 struct fd_http {
     struct MHD_Daemon *d;
-    int fd;                          /* the listening socket (MHD_stop_daemon closes it) */
+    int fd; /* the listening socket (MHD_stop_daemon closes it) */
     fd_api_ctx_t api;
     fd_sessions_t *sessions;
     int auth_read;
-    int any_ip;                      /* bound to 0.0.0.0: any IPv4 literal is a right Host */
-    char host[64];                   /* "ADDR:PORT" as bound */
-    char localhost[32];              /* "localhost:PORT" when bound to loopback, else "" */
+    int any_ip;         /* bound to 0.0.0.0: any IPv4 literal is a right Host */
+    char host[64];      /* "ADDR:PORT" as bound */
+    char localhost[32]; /* "localhost:PORT" when bound to loopback, else "" */
     char port[8];
     char url[80];
-    char token[FD_TOKEN_SIZE];       /* the page token, X-Frontdesk-Token */
+    char token[FD_TOKEN_SIZE]; /* the page token, X-Frontdesk-Token */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;
 };
@@ -49,8 +49,7 @@ typedef struct request {
     int too_big;
 } request_t;
 
-static void
-logf_(fd_http_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(fd_http_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 logf_(fd_http_t *h, const char *fmt, ...)
@@ -65,7 +64,8 @@ logf_(fd_http_t *h, const char *fmt, ...)
     h->log(h->log_ctx, line);
 }
 
-/* ---- answers ---------------------------------------------------------------------------------- */
+/* ---- answers ----------------------------------------------------------------------------------
+ */
 
 static void
 common_headers(struct MHD_Response *resp, const char *type)
@@ -146,7 +146,8 @@ send_asset(fd_http_t *h, struct MHD_Connection *conn, const fd_asset_t *a)
     return ret;
 }
 
-/* ---- checks ----------------------------------------------------------------------------------- */
+/* ---- checks -----------------------------------------------------------------------------------
+ */
 
 /* Is @p host (the Host header) this server's address? */
 static int
@@ -182,7 +183,8 @@ query_arg(void *ctx, const char *name)
     return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* ---- the request handler ---------------------------------------------------------------------- */
+/* ---- the request handler ----------------------------------------------------------------------
+ */
 
 static enum MHD_Result
 serve_api(fd_http_t *h, struct MHD_Connection *conn, const char *url, const char *method,
@@ -199,8 +201,12 @@ serve_api(fd_http_t *h, struct MHD_Connection *conn, const char *url, const char
         if (origin != NULL && strcasecmp(origin, want) != 0)
             return send_error(h, conn, 403, "cross-origin request refused");
     }
-    fd_request_t q = {.method = method, .path = url + 4, .arg = query_arg, .arg_ctx = conn,
-                      .body = rq->body ? rq->body : "", .len = rq->len};
+    fd_request_t q = {.method = method,
+                      .path = url + 4,
+                      .arg = query_arg,
+                      .arg_ctx = conn,
+                      .body = rq->body ? rq->body : "",
+                      .len = rq->len};
     char user[REP_MAX_USER + 1];
     const char *session = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, COOKIE_NAME);
     if (session != NULL && fd_session_find(h->sessions, session, user) == 0) {
@@ -209,8 +215,7 @@ serve_api(fd_http_t *h, struct MHD_Connection *conn, const char *url, const char
     } else if (session != NULL) {
         q.session = session; /* expired or unknown: signout clears it */
     }
-    if (h->auth_read && q.user == NULL && strcmp(method, "GET") == 0 &&
-        strcmp(q.path, "/me") != 0)
+    if (h->auth_read && q.user == NULL && strcmp(method, "GET") == 0 && strcmp(q.path, "/me") != 0)
         return send_error(h, conn, 401, "sign in to read (this server requires it)");
     fd_response_t out;
     memset(&out, 0, sizeof out);
@@ -237,8 +242,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             return MHD_NO;
         *state = rq;
         if (!host_ok(h, header(conn, "Host")))
-            return send_error(h, conn, 421, "wrong Host header: this server answers only to its "
-                                            "own address");
+            return send_error(h, conn, 421,
+                              "wrong Host header: this server answers only to its "
+                              "own address");
         if (!get && strcmp(method, "POST") != 0)
             return send_error(h, conn, 405, "method not allowed");
         const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -278,7 +284,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             return send_asset(h, conn, &fd_assets[i]);
     }
     if (strcmp(url, "/favicon.ico") == 0) { /* browsers ask; there is none */
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         if (resp == NULL)
             return MHD_NO;
         enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, resp);
@@ -303,7 +310,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **state,
     }
 }
 
-/* ---- start and stop --------------------------------------------------------------------------- */
+/* ---- start and stop ---------------------------------------------------------------------------
+ */
 
 /* "ADDR:PORT" or "PORT" into @p sin. */
 static int
@@ -381,14 +389,12 @@ fd_http_start(rep_replica_t *r, rep_node_t *node, const fd_http_opts_t *opts, fd
         snprintf(h->localhost, sizeof h->localhost, "localhost:%s", h->port);
     h->any_ip = sin.sin_addr.s_addr == htonl(INADDR_ANY);
     snprintf(h->url, sizeof h->url, "http://%s/", h->host);
-    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
-                            on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-                            MHD_OPTION_END);
+    h->d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_LISTEN_SOCKET, h->fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(128 * 1024), MHD_OPTION_END);
     if (h->d == NULL) {
         rc = -EIO;
         goto fail;

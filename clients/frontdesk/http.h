@@ -24,9 +24,9 @@ typedef struct fd_http fd_http_t;
 
 /** Options for fd_http_start(). */
 typedef struct fd_http_opts {
-    const char *bind;   /**< "ADDR:PORT" (IPv4; PORT 0: any free port), or "PORT" for
-                             127.0.0.1:PORT */
-    int auth_read;      /**< 1: reading needs a signed-in user too */
+    const char *bind; /**< "ADDR:PORT" (IPv4; PORT 0: any free port), or "PORT" for
+                           127.0.0.1:PORT */
+    int auth_read;    /**< 1: reading needs a signed-in user too */
     /** One line per event (started, refused requests); NULL for none. Called from the
         server's thread. */
     void (*log)(void *ctx, const char *line);
@@ -40,8 +40,7 @@ typedef struct fd_http_opts {
  * @return 0; -EINVAL for a malformed bind address; -EADDRINUSE (or another -errno) when it
  *         cannot listen; -ENOMEM.
  */
-int fd_http_start(rep_replica_t *r, rep_node_t *node, const fd_http_opts_t *opts,
-                  fd_http_t **out);
+int fd_http_start(rep_replica_t *r, rep_node_t *node, const fd_http_opts_t *opts, fd_http_t **out);
 
 /** The URL it serves, "http://ADDR:PORT/" (with the port bound). Valid until stop. */
 const char *fd_http_url(const fd_http_t *h);
