@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -4384,9 +4385,20 @@ cmd_staff(cli_t *c)
     if (strcmp(c->pos[1], "add") != 0)
         return fail(CLI_USAGE, "staff: unknown subcommand '%.40s' (usage: replica staff add NAME "
                                "[--role ROLE], the PIN on standard input)", c->pos[1]);
-    if (isatty(STDIN_FILENO))
+    struct termios tio, quiet;
+    int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &tio) == 0;
+    if (tty) { /* typed: not echoed */
         fprintf(stderr, "PIN for %.64s: ", c->pos[2]);
-    if (fgets(pin, sizeof pin, stdin) == NULL)
+        quiet = tio;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    char *got = fgets(pin, sizeof pin, stdin);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio);
+        fputc('\n', stderr);
+    }
+    if (got == NULL)
         return fail(CLI_USAGE, "staff add: give the PIN on standard input");
     pin[strcspn(pin, "\r\n")] = '\0';
     if (strlen(pin) < FD_MIN_PIN || strlen(pin) > FD_MAX_PIN)

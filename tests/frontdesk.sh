@@ -38,6 +38,8 @@ r --dir "$T/B" export -o "$T/b.bundle" 2>/dev/null && r --dir "$T/A" import "$T/
 check "staff add takes the PIN from standard input" \
     eval 'echo 2468 | r --dir "$T/A" staff add ana --role "front desk" >/dev/null'
 check "staff add refuses a short PIN" eval '! echo 12 | r --dir "$T/A" staff add bo 2>/dev/null'
+check "staff add refuses a name with a slash, and no PIN at all (exit 2)" \
+    eval 'echo 1234 | r --dir "$T/A" staff add a/b 2>/dev/null; [ $? -eq 2 ] && { r --dir "$T/A" staff add bo </dev/null 2>/dev/null; [ $? -eq 2 ]; }'
 check "the staff record holds a hash, not the PIN" \
     eval 'r --dir "$T/A" get staff/ana pin | grep -q "^\$argon2id\\$" && ! r --dir "$T/A" get staff/ana pin | grep -q 2468'
 echo 1357 | r --dir "$T/A" staff add ben >/dev/null
