@@ -324,6 +324,23 @@ synced() {
     return 1
 }
 check "with B connected: B listed, last sync known, nothing saved only here" synced
+stop B
+disconnected() {
+    local deadline=$(($(now_ms) + 10000))
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        req GET /status
+        [ "$(js 'd["connected"]')" = 0 ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+check "B stopped: A sees it disconnected" disconnected
+req POST /patients '{"name":"Written while B is away"}'
+req POST /patients '{"name":"And another"}'
+req GET /status
+expect "two writes with B away: 2 changes saved only here" 200 'd["unsynced"] == 2 and d["connected"] == 0'
+start_node B --no-discovery --listen "tcp://127.0.0.1:${PORT[B]}" --peer "tcp://127.0.0.1:${PORT[A]}"
+check "B back: nothing saved only here again" synced
 req POST /signout
 expect "sign out" 200
 req POST /patients '{"name":"After"}'

@@ -1195,11 +1195,18 @@ post_pick(call_t *k, const char *unused)
 /*
  * GET /status: this workstation, the office's other workstations as the node knows them
  * (connected, last heard from), and "unsynced": how many changes held here no other
- * workstation is known to have. The node knows, per peer it has heard from, how many of this
- * replica's changes that peer lacks ("behind"); a change is on another machine when some peer
- * has it, so the count is the smallest "behind" among the peers heard from. Until a peer has
- * been heard from (or with no node), every change made here is counted: this device's own
- * change count, the replica's seq.
+ * workstation is known to have ("saved only here").
+ *
+ * The node knows, per connected peer, how many of the changes this replica holds that peer
+ * lacks ("behind"); it stops updating that count when the peer goes away. So:
+ *   - with peers connected, a change is on another machine when some connected peer has it:
+ *     the count is the smallest "behind" among them; and when that is 0, every change made
+ *     here so far is elsewhere, which is remembered (this device's change count, seq, then);
+ *   - with none connected, it is the changes made here since that moment (all of them when
+ *     no peer has been caught up since the server started).
+ * It errs towards "only here": the second counts only this device's own changes, the first
+ * all those held here (a change relayed from a third workstation is on its author too). The
+ * node's count may lag a commit by the moment it takes to notice it.
  */
 static int
 get_status(call_t *k, const char *unused)
@@ -1207,11 +1214,11 @@ get_status(call_t *k, const char *unused)
     rep_info_t *in = NULL;
     rep_node_status_t *ns = NULL;
     json_t *peers = json_array();
-    uint64_t unsynced = UINT64_MAX;
+    uint64_t least = UINT64_MAX, unsynced;
     size_t connected = 0;
 
     (void)unused;
-    int rc = rep_replica_info(k->c->r, &in);
+    int rc = rep_replica_info(k->c->r, &in); /* before the node's status: see above */
     if (rc < 0) {
         json_decref(peers);
         return answer_rc(k, rc, "info");
@@ -1219,9 +1226,11 @@ get_status(call_t *k, const char *unused)
     if (k->c->node != NULL && rep_node_status(k->c->node, &ns) == 0) {
         for (size_t i = 0; i < ns->npeers; i++) {
             const rep_peer_status_t *p = &ns->peers[i];
-            if (p->device_id[0] != '\0' && p->last_seen_ms > 0 && p->behind < unsynced)
-                unsynced = p->behind;
-            connected += p->connected != 0;
+            if (p->connected && p->device_id[0] != '\0' && p->last_seen_ms > 0) {
+                connected++;
+                if (p->behind < least)
+                    least = p->behind;
+            }
             json_array_append_new(
                 peers, json_pack("{s:s,s:s,s:b,s:o,s:I}", "name",
                                  p->device_name[0] ? p->device_name : p->endpoint, "device_id",
@@ -1230,8 +1239,18 @@ get_status(call_t *k, const char *unused)
                                  "behind", (json_int_t)p->behind));
         }
     }
-    if (unsynced == UINT64_MAX)
+    pthread_mutex_lock(&k->c->memo->lock);
+    if (connected > 0 && least == 0) {
+        k->c->memo->synced = 1;
+        k->c->memo->synced_seq = in->seq;
+    }
+    if (connected > 0)
+        unsynced = least;
+    else if (k->c->memo->synced && in->seq >= k->c->memo->synced_seq)
+        unsynced = in->seq - k->c->memo->synced_seq;
+    else
         unsynced = in->seq;
+    pthread_mutex_unlock(&k->c->memo->lock);
     answer(k, 200,
            json_pack("{s:s,s:s,s:b,s:o,s:I,s:I,s:I,s:I,s:o}", "device", in->device_name, "office",
                      in->office_name, "node", ns != NULL, "peers", peers, "connected",

@@ -12,18 +12,29 @@
 #ifndef FRONTDESK_API_H
 #define FRONTDESK_API_H
 
+#include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 #include "auth.h"
 #include "replica.h"
 
+/** What GET /api/status remembers between calls (see get_status in api.c); zeroed, with its
+    mutex initialized, by the owner. */
+typedef struct fd_status_memo {
+    pthread_mutex_t lock;
+    int synced;          /**< 1 once a connected peer lacked nothing of this replica's */
+    uint64_t synced_seq; /**< this device's change count then: those are elsewhere too */
+} fd_status_memo_t;
+
 /** What the API works on; borrowed for the server's life. */
 typedef struct fd_api_ctx {
     rep_replica_t *r;
     rep_node_t *node; /**< the node of this process, or NULL (status then says so) */
     fd_sessions_t *sessions;
+    fd_status_memo_t *memo;
 } fd_api_ctx_t;
 
 /** One request, as the HTTP layer hands it over (all borrowed for the call). */

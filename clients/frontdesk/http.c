@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ struct fd_http {
     int fd; /* the listening socket (MHD_stop_daemon closes it) */
     fd_api_ctx_t api;
     fd_sessions_t *sessions;
+    fd_status_memo_t memo;
     int auth_read;
     int any_ip;         /* bound to 0.0.0.0: any IPv4 literal is a right Host */
     char host[64];      /* "ADDR:PORT" as bound */
@@ -360,11 +362,13 @@ fd_http_start(rep_replica_t *r, rep_node_t *node, const fd_http_opts_t *opts, fd
     if ((h = calloc(1, sizeof *h)) == NULL)
         return -ENOMEM;
     h->fd = -1;
+    pthread_mutex_init(&h->memo.lock, NULL);
     if ((rc = fd_sessions_new(&h->sessions)) < 0)
         goto fail;
     h->api.r = r;
     h->api.node = node;
     h->api.sessions = h->sessions;
+    h->api.memo = &h->memo;
     h->auth_read = opts->auth_read;
     h->log = opts->log;
     h->log_ctx = opts->log_ctx;
@@ -405,6 +409,7 @@ fd_http_start(rep_replica_t *r, rep_node_t *node, const fd_http_opts_t *opts, fd
 fail:
     if (h->fd >= 0)
         close(h->fd);
+    pthread_mutex_destroy(&h->memo.lock);
     fd_sessions_free(&h->sessions);
     free(h);
     return rc;
@@ -423,6 +428,7 @@ fd_http_stop(fd_http_t **hp)
         return;
     fd_http_t *h = *hp;
     MHD_stop_daemon(h->d); /* closes the listening socket too */
+    pthread_mutex_destroy(&h->memo.lock);
     fd_sessions_free(&h->sessions);
     sodium_memzero(h->token, sizeof h->token);
     free(h);
