@@ -25,12 +25,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "replica.h"
+#include "frontdesk/auth.h"
+#include "frontdesk/http.h"
 
 #include "daysheet.h"
 #include "sample.h"
@@ -997,7 +1000,9 @@ enum {
     OPT_NO_DISCOVERY = 1u << 24,
     OPT_BEACON_PORT = 1u << 25,
     OPT_DATE = 1u << 26,
-    OPT_PATIENTS = 1u << 27
+    OPT_PATIENTS = 1u << 27,
+    OPT_HTTP = 1u << 28,
+    OPT_HTTP_AUTH_READ = 1u << 29
 };
 
 /* Options every command takes. */
@@ -1026,6 +1031,7 @@ static const option_def_t option_defs[] = {
     {"since", '\0', OPT_CURSOR, 1},    {"limit", '\0', OPT_LIMIT, 1},
     {"no-discovery", '\0', OPT_NO_DISCOVERY, 0}, {"beacon-port", '\0', OPT_BEACON_PORT, 1},
     {"date", '\0', OPT_DATE, 1},      {"patients", '\0', OPT_PATIENTS, 1},
+    {"http", '\0', OPT_HTTP, 1},      {"http-auth-read", '\0', OPT_HTTP_AUTH_READ, 0},
 };
 
 #define N_OPTION_DEFS (sizeof option_defs / sizeof option_defs[0])
@@ -1052,6 +1058,7 @@ typedef struct cli {
     const char *beacon_port;
     const char *date;     /* daysheet, sample-office --date */
     const char *patients; /* sample-office --patients */
+    const char *http;   /* serve --http ADDR:PORT */
     int json;
     unsigned seen; /* OPT_* bits given */
     int npos;
@@ -1150,6 +1157,9 @@ cli_store(cli_t *c, unsigned bit, const char *val)
         break;
     case OPT_PATIENTS:
         c->patients = val;
+        break;
+    case OPT_HTTP:
+        c->http = val;
         break;
     default:
         break;
@@ -4509,6 +4519,7 @@ cmd_serve(cli_t *c)
 {
     rep_replica_t *r = NULL;
     rep_node_t *node = NULL;
+    fd_http_t *http = NULL;
     rep_node_opts_t opts;
     sigset_t sigs;
     int ret, rc, sig = 0, written = 0;
@@ -4517,10 +4528,12 @@ cmd_serve(cli_t *c)
     long every = daysheet_every();
     char *end = NULL;
 
-    if (c->listen == NULL && c->npeers == 0 && !discovery)
+    if (c->listen == NULL && c->npeers == 0 && !discovery && c->http == NULL)
         return fail(CLI_USAGE, "serve: give --listen tcp://IP:PORT, --peer tcp://IP:PORT, or both");
     if ((c->seen & OPT_PEERS_ONLY) && c->npeers == 0)
         return fail(CLI_USAGE, "serve --peers-only: give the --peer endpoints to dial");
+    if ((c->seen & OPT_HTTP_AUTH_READ) && c->http == NULL)
+        return fail(CLI_USAGE, "serve --http-auth-read: give --http ADDR:PORT too");
     if (c->beacon_port != NULL) {
         errno = 0;
         beacon_port = strtoul(c->beacon_port, &end, 10);
@@ -4544,6 +4557,11 @@ cmd_serve(cli_t *c)
                                     : "serve --relay: %.120s is a workstation's replica, not a "
                                       "relay's (drop --relay)",
                    c->dir);
+        goto out;
+    }
+    if (rc == 0 && relay && c->http != NULL) {
+        ret = fail(CLI_USAGE, "serve --http: %.120s is a relay, which cannot read the office's "
+                              "data: serve the front desk on a workstation", c->dir);
         goto out;
     }
     if (relay || (c->seen & OPT_PEERS_ONLY))
@@ -4597,13 +4615,71 @@ cmd_serve(cli_t *c)
                    rep_strerror(rc));
         goto out;
     }
+    if (c->http != NULL) { /* the front desk: clients/frontdesk/http.h */
+        fd_http_opts_t ho = {.bind = c->http, .auth_read = (c->seen & OPT_HTTP_AUTH_READ) != 0,
+                             .log = serve_log};
+        rc = fd_http_start(r, node, &ho, &http);
+        if (rc < 0) {
+            rep_node_stop(&node);
+            ret = fail(rc == -EINVAL ? CLI_USAGE : CLI_FAIL, "serve --http %.80s: %.120s", c->http,
+                       rc == -EINVAL ? "give ADDR:PORT, e.g. 127.0.0.1:8080" : strerror(-rc));
+            goto out;
+        }
+    }
     sig = serve_wait(c, r, &sigs, relay, every);
+    fd_http_stop(&http);
     rep_node_stop(&node);
     fprintf(stderr, "replica: serve: stopped (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     ret = CLI_OK;
 out:
     rep_replica_close(&r);
     return ret;
+}
+
+/*
+ * staff add NAME: add a member of staff of the front desk (or give them a new PIN), the PIN
+ * read from the first line of standard input, so it is in no command line or shell history.
+ */
+static int
+cmd_staff(cli_t *c)
+{
+    rep_replica_t *r = NULL;
+    char pin[FD_MAX_PIN + 3];
+    int ret, rc;
+
+    if (strcmp(c->pos[1], "add") != 0)
+        return fail(CLI_USAGE, "staff: unknown subcommand '%.40s' (usage: replica staff add NAME "
+                               "[--role ROLE], the PIN on standard input)", c->pos[1]);
+    struct termios tio, quiet;
+    int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &tio) == 0;
+    if (tty) { /* typed: not echoed */
+        fprintf(stderr, "PIN for %.64s: ", c->pos[2]);
+        quiet = tio;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    char *got = fgets(pin, sizeof pin, stdin);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio);
+        fputc('\n', stderr);
+    }
+    if (got == NULL)
+        return fail(CLI_USAGE, "staff add: give the PIN on standard input");
+    pin[strcspn(pin, "\r\n")] = '\0';
+    if (strlen(pin) < FD_MIN_PIN || strlen(pin) > FD_MAX_PIN)
+        return fail(CLI_USAGE, "staff add: a PIN is %d to %d characters", FD_MIN_PIN, FD_MAX_PIN);
+    if ((ret = open_replica(c, &r)) != CLI_OK)
+        return ret;
+    rc = fd_staff_set(r, c->user, c->pos[2], pin, c->role);
+    explicit_bzero(pin, sizeof pin);
+    rep_replica_close(&r);
+    if (rc == -EINVAL)
+        return fail(CLI_USAGE, "staff add: '%.64s': a name is 1 to 64 bytes, without '/'",
+                    c->pos[2]);
+    if (rc < 0)
+        return fail(CLI_FAIL, "staff add: %.120s", rep_strerror(rc));
+    printf("staff/%s: PIN set%s%s\n", c->pos[2], c->role ? ", role " : "", c->role ? c->role : "");
+    return CLI_OK;
 }
 
 /* ---- help and main --------------------------------------------------------------------------- */
@@ -4688,6 +4764,12 @@ static const char usage_text[] =
     "                                          write a sample office day: N patients (default\n"
     "                                          200), appointments for three providers, messages,\n"
     "                                          refills, staff with demo PINs\n"
+    "  serve ... --http ADDR:PORT [--http-auth-read]\n"
+    "                                          also serve the front desk's page and JSON API\n"
+    "                                          (ADDR 127.0.0.1 unless given; --http-auth-read:\n"
+    "                                          reading needs a signed-in user too)\n"
+    "  staff add NAME [--role ROLE]            add a member of staff of the front desk, or\n"
+    "                                          set their PIN (read from standard input)\n"
     "  help                                    show this text\n"
     "\n"
     "values for put:\n"
@@ -4737,9 +4819,13 @@ static const command_t commands[] = {
     {"join", cmd_join, OPT_DEVICE | OPT_RELAY, 1, 1, "join TOKEN [--device NAME] [--relay]"},
     {"revoke", cmd_revoke, OPT_JSON, 1, 1, "revoke DEVICE [--json]"},
     {"serve", cmd_serve,
-     OPT_LISTEN | OPT_PEER | OPT_RELAY | OPT_PEERS_ONLY | OPT_NO_DISCOVERY | OPT_BEACON_PORT, 0, 0,
+     OPT_LISTEN | OPT_PEER | OPT_RELAY | OPT_PEERS_ONLY | OPT_NO_DISCOVERY | OPT_BEACON_PORT |
+         OPT_HTTP | OPT_HTTP_AUTH_READ,
+     0, 0,
      "serve [--listen tcp://IP:PORT] [--peer [DEVICE=]tcp://IP:PORT]... [--no-discovery] "
-     "[--beacon-port N] [--peers-only] [--relay]"},
+     "[--beacon-port N] [--peers-only] [--relay] [--http ADDR:PORT [--http-auth-read]]"},
+    {"staff", cmd_staff, OPT_ROLE | OPT_USER, 2, 2, "staff add NAME [--role ROLE] [--user NAME] "
+     "(the PIN on standard input)"},
     {"export", cmd_export, OPT_SINCE | OPT_OUTPUT | OPT_CHANGES | OPT_STATE, 0, 0,
      "export [--since-file VVFILE] [--changes] -o FILE | export --state -o FILE"},
     {"import", cmd_import, OPT_JSON | OPT_CHECK, 1, 1, "import FILE [--check] [--json]"},

@@ -16,6 +16,8 @@ REP_PACKAGES=(build-essential autoconf automake libtool pkg-config
               python3 iproute2   # iproute2: tests/netns.sh makes network namespaces with ip
               tcpdump   # tests/relay.sh: the relay's traffic holds no plaintext
               libmicrohttpd-dev curl  # tests/connector.sh: the HTTP endpoint, the example connector
+              chromium nodejs  # tests/browser.sh: the front desk's page in headless chromium (npm
+                               # comes with nodejs from nodesource; Debian's nodejs needs npm too)
               clang libclang-rt-14-dev) # clang's libFuzzer (libclang_rt.fuzzer): the fuzz pass
 
 rep_say() { printf '\n==> %s\n' "$*"; }
