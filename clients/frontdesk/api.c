@@ -313,11 +313,17 @@ commit(call_t *k, rep_txn_t *t, int rc)
     return 1;
 }
 
-/* Read record @p coll/@p id into *rec; answers 404 when it does not exist. */
+/* Read record @p coll/@p id into *rec; answers 400 for a malformed id, 404 when it does not
+ * exist. */
 static int
 load(call_t *k, const char *coll, const char *id, rep_record_t **rec, const char *what)
 {
     char key[REP_MAX_RECORD + 16], msg[160];
+    if (!id_ok(id)) {
+        snprintf(msg, sizeof msg, "a %s id is 1..32 of A-Z a-z 0-9 _ -", what);
+        fd_api_error(k->out, 400, msg);
+        return 0;
+    }
     snprintf(key, sizeof key, "%s/%s", coll, id);
     int rc = rep_replica_get_record(k->c->r, key, rec);
     if (rc == REP_ENOTFOUND) {
@@ -563,8 +569,6 @@ static int
 get_patient(call_t *k, const char *id)
 {
     rep_record_t *rec = NULL;
-    if (!id_ok(id))
-        return fail(k, 400, "a patient id is 1..32 of A-Z a-z 0-9 _ -");
     if (!load(k, "patients", id, &rec, "patient"))
         return 0;
     answer(k, 200, json_pack("{s:o}", "patient", json_patient(rec)));
@@ -796,8 +800,6 @@ post_note(call_t *k, const char *id)
 
     if (bad)
         return 0;
-    if (!id_ok(id))
-        return fail(k, 400, "a message id is 1..32 of A-Z a-z 0-9 _ -");
     if (!load(k, "msgs", id, &rec, "message"))
         return 0;
     rep_record_free(&rec);
@@ -819,8 +821,6 @@ post_close(call_t *k, const char *id)
 
     if (bad)
         return 0;
-    if (!id_ok(id))
-        return fail(k, 400, "a message id is 1..32 of A-Z a-z 0-9 _ -");
     if (!load(k, "msgs", id, &rec, "message"))
         return 0;
     rep_record_free(&rec);
@@ -925,8 +925,6 @@ post_decide(call_t *k, const char *id)
         return 0;
     if (strcmp(d, "approved") != 0 && strcmp(d, "denied") != 0)
         return fail(k, 400, "decision is approved or denied");
-    if (!id_ok(id))
-        return fail(k, 400, "a refill id is 1..32 of A-Z a-z 0-9 _ -");
     if (!load(k, "refills", id, &rec, "refill"))
         return 0;
     if (strcmp(str_of(rec, "status"), "pending") != 0) {
