@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,6 +431,41 @@ head(sheet_t *s, const daysheet_opts_t *o, time_t now)
            "</div>\n</header>\n");
 }
 
+/* A section listing the records of coll that keep() takes: lists coll, and writes the
+ * heading (with their count) and the table's head, or `empty` and the section's end when
+ * there are none. 1 with *l to write the rows from (then section_end), 0 when the section is
+ * written, or a negative code. */
+static int
+section_begin(sheet_t *s, const char *coll, bool (*keep)(const rep_record_t *), const char *id,
+              const char *title, const char *empty, const char *thead, rep_list_t **l)
+{
+    size_t n = 0;
+    int rc = rep_replica_list(s->r, coll, NULL, 0, l);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < (*l)->n; i++)
+        n += keep(&(*l)->records[i]);
+    out(s, "<section id=\"%s\">\n<h2>%s<span class=\"count\">%zu</span></h2>\n", id, title, n);
+    if (n == 0) {
+        out(s, "<p class=\"empty\">%s</p>\n</section>\n", empty);
+        rep_list_free(l);
+        return 0;
+    }
+    out(s, "<table>\n<thead><tr>%s</tr></thead>\n<tbody>\n", thead);
+    return 1;
+}
+
+/* End what section_begin began, after its rows (rc: how writing them went). */
+static int
+section_end(sheet_t *s, rep_list_t **l, int rc)
+{
+    rep_list_free(l);
+    if (rc < 0)
+        return rc;
+    out(s, "</tbody>\n</table>\n</section>\n");
+    return 0;
+}
+
 /* The schedule: the day's appointments in key (time) order. */
 static int
 schedule(sheet_t *s)
@@ -500,35 +536,28 @@ schedule(sheet_t *s)
         out(s, "</td><td class=\"box\"></td></tr>\n");
         rep_record_free(&p);
     }
-    rep_list_free(&l);
-    if (rc < 0)
-        return rc;
-    out(s, "</tbody>\n</table>\n</section>\n");
-    return 0;
+    return section_end(s, &l, rc);
 }
 
 /* Open messages: status not "closed". */
+static bool
+msg_open(const rep_record_t *m)
+{
+    return !reg_is(m, "status", "closed");
+}
+
 static int
 messages(sheet_t *s)
 {
     rep_list_t *l = NULL;
-    size_t open = 0;
-    int rc;
-
-    rc = rep_replica_list(s->r, "msgs", NULL, 0, &l);
-    if (rc < 0)
+    int rc = section_begin(s, "msgs", msg_open, "messages", "Open messages",
+                           "No open messages.",
+                           "<th>Taken</th><th>Caller</th><th>Patient</th><th>Subject</th>"
+                           "<th>Latest notes</th>",
+                           &l);
+    if (rc <= 0)
         return rc;
-    for (size_t i = 0; i < l->n; i++)
-        open += !reg_is(&l->records[i], "status", "closed");
-    out(s, "<section id=\"messages\">\n<h2>Open messages<span class=\"count\">%zu</span></h2>\n",
-        open);
-    if (open == 0) {
-        out(s, "<p class=\"empty\">No open messages.</p>\n</section>\n");
-        rep_list_free(&l);
-        return 0;
-    }
-    out(s, "<table>\n<thead><tr><th>Taken</th><th>Caller</th><th>Patient</th><th>Subject</th>"
-           "<th>Latest notes</th></tr></thead>\n<tbody>\n");
+    rc = 0;
     for (size_t i = 0; i < l->n; i++) {
         const rep_record_t *m = &l->records[i];
         const rep_value_t *id = patient_id(m);
@@ -536,7 +565,7 @@ messages(sheet_t *s)
         rep_record_t *p = NULL;
         char when[32];
 
-        if (reg_is(m, "status", "closed"))
+        if (!msg_open(m))
             continue;
         if (id != NULL && (rc = get_patient(s, id, &p)) < 0)
             break;
@@ -579,42 +608,34 @@ messages(sheet_t *s)
         out(s, "</td></tr>\n");
         rep_record_free(&p);
     }
-    rep_list_free(&l);
-    if (rc < 0)
-        return rc;
-    out(s, "</tbody>\n</table>\n</section>\n");
-    return 0;
+    return section_end(s, &l, rc);
 }
 
 /* Pending refills: status neither "approved" nor "denied". */
+static bool
+refill_pending(const rep_record_t *q)
+{
+    return !reg_is(q, "status", "approved") && !reg_is(q, "status", "denied");
+}
+
 static int
 refills(sheet_t *s)
 {
     rep_list_t *l = NULL;
-    size_t pending = 0;
-    int rc;
-
-    rc = rep_replica_list(s->r, "refills", NULL, 0, &l);
-    if (rc < 0)
+    int rc = section_begin(s, "refills", refill_pending, "refills", "Pending refills",
+                           "No pending refill requests.",
+                           "<th>Patient</th><th>Date of birth</th><th>Medication</th>"
+                           "<th>Requested by</th><th>Status</th>",
+                           &l);
+    if (rc <= 0)
         return rc;
-    for (size_t i = 0; i < l->n; i++)
-        pending += !reg_is(&l->records[i], "status", "approved") &&
-                   !reg_is(&l->records[i], "status", "denied");
-    out(s, "<section id=\"refills\">\n<h2>Pending refills<span class=\"count\">%zu</span></h2>\n",
-        pending);
-    if (pending == 0) {
-        out(s, "<p class=\"empty\">No pending refill requests.</p>\n</section>\n");
-        rep_list_free(&l);
-        return 0;
-    }
-    out(s, "<table>\n<thead><tr><th>Patient</th><th>Date of birth</th><th>Medication</th>"
-           "<th>Requested by</th><th>Status</th></tr></thead>\n<tbody>\n");
+    rc = 0;
     for (size_t i = 0; i < l->n; i++) {
         const rep_record_t *q = &l->records[i];
         const rep_value_t *id = patient_id(q);
         rep_record_t *p = NULL;
 
-        if (reg_is(q, "status", "approved") || reg_is(q, "status", "denied"))
+        if (!refill_pending(q))
             continue;
         if (id != NULL && (rc = get_patient(s, id, &p)) < 0)
             break;
@@ -631,11 +652,7 @@ refills(sheet_t *s)
         out(s, "</td></tr>\n");
         rep_record_free(&p);
     }
-    rep_list_free(&l);
-    if (rc < 0)
-        return rc;
-    out(s, "</tbody>\n</table>\n</section>\n");
-    return 0;
+    return section_end(s, &l, rc);
 }
 
 int
