@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -789,33 +790,12 @@ post_message(call_t *k, const char *unused)
     return 0;
 }
 
-/* POST /messages/<id>/notes {note}: append to the thread. */
+/* Append a note to thread id (required unless close), and close it when close is set. */
 static int
-post_note(call_t *k, const char *id)
+thread_write(call_t *k, const char *id, bool close)
 {
     int bad = 0;
-    const char *note = body_str(k, "note", 1, MAX_TEXT, &bad);
-    rep_record_t *rec = NULL;
-    char key[64];
-
-    if (bad)
-        return 0;
-    if (!load(k, "msgs", id, &rec, "message"))
-        return 0;
-    rep_record_free(&rec);
-    snprintf(key, sizeof key, "msgs/%s", id);
-    rep_txn_t *t = begin(k);
-    if (t != NULL && commit(k, t, append_note(t, key, note)))
-        answer_record(k, 200, key, "message", json_msg);
-    return 0;
-}
-
-/* POST /messages/<id>/close {note?}: close the thread (with a last note). */
-static int
-post_close(call_t *k, const char *id)
-{
-    int bad = 0;
-    const char *note = body_str(k, "note", 0, MAX_TEXT, &bad);
+    const char *note = body_str(k, "note", !close, MAX_TEXT, &bad);
     rep_record_t *rec = NULL;
     char key[64];
 
@@ -829,11 +809,25 @@ post_close(call_t *k, const char *id)
     if (t == NULL)
         return 0;
     int rc = note != NULL && note[0] != '\0' ? append_note(t, key, note) : 0;
-    if (rc == 0)
+    if (rc == 0 && close)
         rc = rep_txn_set_str(t, key, "status", "closed");
     if (commit(k, t, rc))
         answer_record(k, 200, key, "message", json_msg);
     return 0;
+}
+
+/* POST /messages/<id>/notes {note}: append to the thread. */
+static int
+post_note(call_t *k, const char *id)
+{
+    return thread_write(k, id, false);
+}
+
+/* POST /messages/<id>/close {note?}: close the thread (with a last note). */
+static int
+post_close(call_t *k, const char *id)
+{
+    return thread_write(k, id, true);
 }
 
 /* ---- refills ------------------------------------------------------------------------------------
