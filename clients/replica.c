@@ -1604,30 +1604,6 @@ type_name(rep_type_t type)
     }
 }
 
-/* Same type and same content (doubles bit for bit, as the library stores them). */
-static int
-value_equal(const rep_value_t *a, const rep_value_t *b)
-{
-    if (a->type != b->type)
-        return 0;
-    switch (a->type) {
-    case REP_NULL:
-        return 1;
-    case REP_BOOL:
-        return !a->u.b == !b->u.b;
-    case REP_INT:
-        return a->u.i == b->u.i;
-    case REP_DOUBLE:
-        return memcmp(&a->u.d, &b->u.d, sizeof a->u.d) == 0;
-    case REP_STRING:
-    case REP_BYTES:
-        return a->u.s.len == b->u.s.len &&
-               (a->u.s.len == 0 || memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
-    default:
-        return 0;
-    }
-}
-
 /* Commit @p t; on REP_EKIND name the field's kinds. Returns CLI_OK or the exit status. */
 static int
 commit_write(rep_replica_t *r, rep_txn_t *t, const char *key, const char *field, rep_kind_t kind)
@@ -1726,7 +1702,7 @@ check_members(rep_replica_t *r, const char *key, const char *field, const rep_va
         size_t j = 0;
         char *s;
 
-        while (j < f->nitems && !value_equal(&f->items[j].value, &vals[i]))
+        while (j < f->nitems && !rep_value_equal(&f->items[j].value, &vals[i]))
             j++;
         if (j < f->nitems)
             continue;

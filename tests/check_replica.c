@@ -616,6 +616,34 @@ START_TEST(test_fork_is_detected_on_arrival)
 }
 END_TEST
 
+/* rep_value_equal: same type and content, doubles bit for bit. */
+START_TEST(test_value_equal)
+{
+    rep_value_t a = tu_v_str("ab"), b = tu_v_str("ab"), c = tu_v_str("ac"), e = tu_v_str("");
+    ck_assert_int_eq(rep_value_equal(&a, &b), 1);
+    ck_assert_int_eq(rep_value_equal(&a, &c), 0);
+    ck_assert_int_eq(rep_value_equal(&a, &e), 0);
+    ck_assert_int_eq(rep_value_equal(&e, &e), 1);
+    rep_value_t bytes = a;
+    bytes.type = REP_BYTES;
+    ck_assert_int_eq(rep_value_equal(&a, &bytes), 0); /* another type, the same bytes */
+    rep_value_t i1 = tu_v_int(7), i2 = tu_v_int(7), i3 = tu_v_int(-7);
+    ck_assert_int_eq(rep_value_equal(&i1, &i2), 1);
+    ck_assert_int_eq(rep_value_equal(&i1, &i3), 0);
+    rep_value_t z = {.type = REP_DOUBLE, .u.d = 0.0}, nz = {.type = REP_DOUBLE, .u.d = -0.0};
+    ck_assert_int_eq(rep_value_equal(&z, &z), 1);
+    ck_assert_int_eq(rep_value_equal(&z, &nz), 0); /* bit for bit, as stored */
+    rep_value_t t = {.type = REP_BOOL, .u.b = 1}, f = {.type = REP_BOOL, .u.b = 0};
+    rep_value_t n1 = {.type = REP_NULL}, n2 = {.type = REP_NULL};
+    ck_assert_int_eq(rep_value_equal(&t, &f), 0);
+    ck_assert_int_eq(rep_value_equal(&t, &t), 1);
+    ck_assert_int_eq(rep_value_equal(&n1, &n2), 1);
+    ck_assert_int_eq(rep_value_equal(&n1, &f), 0);
+    ck_assert_int_eq(rep_value_equal(NULL, NULL), 1);
+    ck_assert_int_eq(rep_value_equal(&a, NULL), 0);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -625,6 +653,7 @@ suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_create_reopen_info);
     tcase_add_test(tc, test_every_type_round_trips);
+    tcase_add_test(tc, test_value_equal);
     tcase_add_test(tc, test_txn_semantics);
     tcase_add_test(tc, test_longest_names);
     tcase_add_test(tc, test_list_order_prefix_limit);

@@ -986,27 +986,6 @@ get_review(call_t *k, const char *unused)
     return 0;
 }
 
-static int
-value_eq(const rep_value_t *a, const rep_value_t *b)
-{
-    if (a->type != b->type)
-        return 0;
-    switch (a->type) {
-    case REP_NULL:
-        return 1;
-    case REP_BOOL:
-        return a->u.b == b->u.b;
-    case REP_INT:
-        return a->u.i == b->u.i;
-    case REP_DOUBLE:
-        return memcmp(&a->u.d, &b->u.d, sizeof a->u.d) == 0;
-    case REP_STRING:
-    case REP_BYTES:
-        return a->u.s.len == b->u.s.len && memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0;
-    }
-    return 0;
-}
-
 /* What a record held, replayed from its history: a register's last value, a set's members. */
 typedef struct held {
     const char *field;
@@ -1021,7 +1000,7 @@ held_at(held_t *h, size_t *n, size_t cap, const char *field, rep_kind_t kind,
 {
     for (size_t i = 0; i < *n; i++) {
         if (h[i].kind == kind && strcmp(h[i].field, field) == 0 &&
-            (kind != REP_KIND_SET || (h[i].value && value_eq(h[i].value, member))))
+            (kind != REP_KIND_SET || (h[i].value && rep_value_equal(h[i].value, member))))
             return &h[i];
     }
     if (*n == cap)
@@ -1096,7 +1075,7 @@ keep_record(call_t *k, rep_txn_t *t, const char *key, const rep_conflict_t *c)
         } else if (e->kind == REP_KIND_SET) {
             int has = 0;
             for (size_t m = 0; f != NULL && m < f->nitems && !has; m++)
-                has = value_eq(&f->items[m].value, e->value);
+                has = rep_value_equal(&f->items[m].value, e->value);
             if (!has) {
                 rc = rep_txn_add(t, key, e->field, e->value);
                 written++;

@@ -335,6 +335,13 @@ rep_replica_get(rep_replica_t *r, const char *key, const char *field, rep_value_
 REP_EXPORT void
 rep_value_free(rep_value_t **vp);
 
+/**
+ * Are @p a and @p b the same value: the same type and the same content (doubles bit for bit,
+ * as they are stored; strings and bytes byte for byte)? 1 or 0; NULL is equal only to NULL.
+ */
+REP_EXPORT int
+rep_value_equal(const rep_value_t *a, const rep_value_t *b);
+
 /** A member of a set or an entry of a log. */
 typedef struct rep_entry {
     uint64_t actor, seq; /**< the change that added it (for a set: its latest add seen) */

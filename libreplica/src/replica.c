@@ -433,6 +433,30 @@ rep_value_free(rep_value_t **vp)
     *vp = NULL;
 }
 
+int
+rep_value_equal(const rep_value_t *a, const rep_value_t *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->type != b->type)
+        return 0;
+    switch (a->type) {
+    case REP_NULL:
+        return 1;
+    case REP_BOOL:
+        return !a->u.b == !b->u.b;
+    case REP_INT:
+        return a->u.i == b->u.i;
+    case REP_DOUBLE:
+        return memcmp(&a->u.d, &b->u.d, sizeof a->u.d) == 0;
+    case REP_STRING:
+    case REP_BYTES:
+        return a->u.s.len == b->u.s.len &&
+               (a->u.s.len == 0 || memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0);
+    }
+    return 0;
+}
+
 void
 rep_free(void *p)
 {
