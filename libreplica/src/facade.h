@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "change.h"
 #include "crdt.h"
 #include "replica.h"
 #include "store.h"
@@ -56,6 +57,11 @@ typedef enum rep__answer {
 int rep__replica_vv(rep_replica_t *r, rep_vv_entry_t **vv, size_t *n);
 int rep__replica_answer(rep_replica_t *r, const rep_vv_entry_t *vv, size_t n, size_t max_bytes,
                         rep__answer_t kind, uint8_t **out, size_t *len);
+/* An op of an opened change as the public API shows it (rep_replica_history, the change
+ * feed): field and value copied (the existence register's value left out). Release with
+ * rep__ops_release, also after an error. */
+int rep__op_export(rep_op_t *o, const rep__op_t *op);
+void rep__ops_release(rep_op_t *ops, size_t n);
 /* "collection/record" of a state key, malloc'd. */
 char *rep__record_key_str(const rep__skey_t *k);
 

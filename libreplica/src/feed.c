@@ -261,11 +261,7 @@ pick(feed_ctx_t *fc)
 static void
 record_release(rep_feed_record_t *rec)
 {
-    for (size_t i = 0; i < rec->nops; i++) {
-        free((void *)rec->ops[i].field);
-        rep__value_release(&rec->ops[i].value);
-    }
-    free(rec->ops);
+    rep__ops_release(rec->ops, rec->nops);
     free((void *)rec->key);
 }
 
@@ -324,14 +320,7 @@ change_fill(feed_ctx_t *fc, rep_feed_change_t *ch, const rep__change_t *c, size_
                 return -ENOMEM;
             rec->ops = v;
         }
-        rep_op_t *o = &rec->ops[rec->nops++];
-        memset(o, 0, sizeof *o);
-        o->type = (rep_op_type_t)op->type;
-        o->kind = (rep_kind_t)op->kind;
-        if (!(o->field = rep__strndup(op->field, op->fieldn)))
-            return -ENOMEM;
-        if (op->valn && op->fieldn > 0) /* the existence register's value is not news */
-            REP_TRY(rep__value_copy(op->val, op->valn, &o->value));
+        REP_TRY(rep__op_export(&rec->ops[rec->nops++], op));
     }
     if (ch->nrecords && ch->nrecords < c->nops) { /* give back what was sized for every op */
         rep_feed_record_t *v = realloc(ch->records, ch->nrecords * sizeof *v);

@@ -570,14 +570,33 @@ rep_conflicts_free(rep_conflicts_t **cp)
 }
 
 /* ---- History ---- */
+int
+rep__op_export(rep_op_t *o, const rep__op_t *op)
+{
+    memset(o, 0, sizeof *o);
+    o->type = (rep_op_type_t)op->type;
+    o->kind = (rep_kind_t)op->kind;
+    if (!(o->field = rep__strndup(op->field, op->fieldn)))
+        return -ENOMEM;
+    if (op->valn && op->fieldn > 0) /* the existence register's value is not news */
+        REP_TRY(rep__value_copy(op->val, op->valn, &o->value));
+    return 0;
+}
+
+void
+rep__ops_release(rep_op_t *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((void *)ops[i].field);
+        rep__value_release(&ops[i].value);
+    }
+    free(ops);
+}
+
 static void
 change_info_release(rep_change_info_t *ci)
 {
-    for (size_t i = 0; i < ci->nops; i++) {
-        free((void *)ci->ops[i].field);
-        rep__value_release(&ci->ops[i].value);
-    }
-    free(ci->ops);
+    rep__ops_release(ci->ops, ci->nops);
     free((void *)ci->user);
 }
 
@@ -597,13 +616,7 @@ change_info_fill(rep_change_info_t *ci, const rep__change_t *c, const rep__skey_
         if (op->colln != k->colln || op->recn != k->recn || memcmp(op->coll, k->coll, k->colln) ||
             memcmp(op->rec, k->rec, k->recn))
             continue;
-        rep_op_t *o = &ci->ops[ci->nops++];
-        o->type = (rep_op_type_t)op->type;
-        o->kind = (rep_kind_t)op->kind;
-        if (!(o->field = rep__strndup(op->field, op->fieldn)))
-            return -ENOMEM;
-        if (op->valn && op->fieldn > 0) /* the existence register's value is not news */
-            REP_TRY(rep__value_copy(op->val, op->valn, &o->value));
+        REP_TRY(rep__op_export(&ci->ops[ci->nops++], op));
     }
     return 0;
 }
