@@ -69,15 +69,6 @@ office_close(office_t *o)
     free(o->dir);
 }
 
-static void
-put(rep_replica_t *r, const char *key, const char *field, const char *s)
-{
-    rep_txn_t *t = NULL;
-    CK_OK(rep_txn_begin(r, "staff", &t));
-    CK_OK(rep_txn_set_str(t, key, field, s));
-    CK_OK(rep_txn_commit(t, NULL));
-    rep_txn_free(&t);
-}
 
 /* from -> to as a node answers: rep_replica_catchup (changes or a snapshot), or, to a relay,
  * which cannot take a snapshot, rep_replica_export; the import's code. */
@@ -103,15 +94,6 @@ pass(rep_replica_t *from, rep_replica_t *to, rep_import_stats_t *st)
     return rc;
 }
 
-static int
-has(rep_replica_t *r, const char *key, const char *field, const char *s)
-{
-    rep_value_t *v = NULL;
-    int rc = rep_replica_get(r, key, field, &v);
-    int yes = rc == 0 && tu_is_str(v, s);
-    rep_value_free(&v);
-    return yes;
-}
 
 static rep_info_t *
 info(rep_replica_t *r)
@@ -218,9 +200,9 @@ START_TEST(test_relay_carries_blind)
 {
     office_t o;
     office_open(&o);
-    put(o.a, "patients/p1", "name", "Ada Lovelace-Relaytest");
-    put(o.a, "patients/p1", "phone", "555-0100-relaytest");
-    put(o.b, "msgs/m1", "text", "call back about refill relaytest");
+    ck_put_str(o.a, "patients/p1", "name", "Ada Lovelace-Relaytest");
+    ck_put_str(o.a, "patients/p1", "phone", "555-0100-relaytest");
+    ck_put_str(o.b, "msgs/m1", "text", "call back about refill relaytest");
     rep_import_stats_t st;
     /* both sides to the relay (it asks them with its vv; they answer with changes) */
     CK_OK(pass(o.a, o.relay, &st));
@@ -238,8 +220,8 @@ START_TEST(test_relay_carries_blind)
     ck_assert_uint_eq(st.applied, 2);
     CK_OK(pass(o.relay, o.a, &st));
     ck_assert_uint_eq(st.applied, 1);
-    ck_assert(has(o.b, "patients/p1", "name", "Ada Lovelace-Relaytest"));
-    ck_assert(has(o.a, "msgs/m1", "text", "call back about refill relaytest"));
+    ck_assert(ck_has_str(o.b, "patients/p1", "name", "Ada Lovelace-Relaytest"));
+    ck_assert(ck_has_str(o.a, "msgs/m1", "text", "call back about refill relaytest"));
     uint8_t da[REP_DIGEST_BYTES], db[REP_DIGEST_BYTES];
     CK_OK(rep_replica_digest(o.a, da));
     CK_OK(rep_replica_digest(o.b, db));
@@ -267,7 +249,7 @@ START_TEST(test_relay_no_state)
     for (int k = 0; k < 50; k++) {
         char key[32];
         snprintf(key, sizeof key, "appts/%02d", k);
-        put(o.a, key, "reason", "checkup");
+        ck_put_str(o.a, key, "reason", "checkup");
     }
     uint8_t *snap = NULL;
     size_t snapn = 0;
@@ -284,7 +266,7 @@ START_TEST(test_relay_no_state)
     /* B is empty: an answer for it from A would be a snapshot; from the relay it is changes */
     CK_OK(pass(o.relay, o.b, &st));
     ck_assert_uint_eq(st.applied, 50);
-    ck_assert(has(o.b, "appts/49", "reason", "checkup"));
+    ck_assert(ck_has_str(o.b, "appts/49", "reason", "checkup"));
     office_close(&o);
 }
 END_TEST
@@ -295,12 +277,12 @@ START_TEST(test_relay_revocation)
 {
     office_t o;
     office_open(&o);
-    put(o.b, "msgs/1", "text", "before");
+    ck_put_str(o.b, "msgs/1", "text", "before");
     rep_import_stats_t st;
     CK_OK(pass(o.b, o.relay, &st));
     CK_OK(pass(o.b, o.a, &st));
     CK_OK(rep_replica_revoke(o.a, "branch", NULL, NULL));
-    put(o.b, "msgs/2", "text", "after the revocation"); /* B has not heard yet */
+    ck_put_str(o.b, "msgs/2", "text", "after the revocation"); /* B has not heard yet */
     CK_OK(pass(o.b, o.relay, &st));
     ck_assert_uint_eq(st.applied, 1);
     /* the REMOVE reaches the relay: the late change goes */
@@ -311,7 +293,7 @@ START_TEST(test_relay_revocation)
     ck_assert_uint_eq(i->changes, 1);
     rep_info_free(&i);
     /* writes of the new epoch still pass through, and the admin reads them after the trip */
-    put(o.a, "msgs/3", "text", "new epoch");
+    ck_put_str(o.a, "msgs/3", "text", "new epoch");
     CK_OK(pass(o.a, o.relay, &st));
     ck_assert_uint_eq(st.applied, 1);
     CK_RC(pass(o.relay, o.b, &st), REP_EKEY); /* B was revoked: it cannot open epoch 2 */
@@ -372,13 +354,13 @@ START_TEST(test_relay_waits_without_storm)
 {
     office_t o;
     office_open(&o);
-    put(o.a, "appts/1", "reason", "checkup");
+    ck_put_str(o.a, "appts/1", "reason", "checkup");
     uint8_t *snap = NULL;
     size_t snapn = 0;
     CK_OK(rep_replica_snapshot(o.a, &snap, &snapn));
     CK_OK(rep_replica_import(o.b, snap, snapn, NULL)); /* B holds A's change as state */
     rep_free(snap);
-    put(o.b, "appts/2", "reason", "follow-up"); /* which B's change depends on */
+    ck_put_str(o.b, "appts/2", "reason", "follow-up"); /* which B's change depends on */
     rep__sync_opts_t opts;
     rep__sync_opts_default(&opts);
     opts.anti_entropy_ms = 1000;

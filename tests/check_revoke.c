@@ -54,15 +54,6 @@ office_close(office_t *o)
     free(o->dir);
 }
 
-static void
-put(rep_replica_t *r, const char *key, const char *field, const char *s)
-{
-    rep_txn_t *t = NULL;
-    CK_OK(rep_txn_begin(r, "staff", &t));
-    CK_OK(rep_txn_set_str(t, key, field, s));
-    CK_OK(rep_txn_commit(t, NULL));
-    rep_txn_free(&t);
-}
 
 /* What from has that to lacks, as a batch (or snapshot: catchup). */
 static uint8_t *
@@ -90,15 +81,6 @@ sync_to(rep_replica_t *from, rep_replica_t *to, rep_import_stats_t *st)
     return rc;
 }
 
-static int
-has(rep_replica_t *r, const char *key, const char *field, const char *s)
-{
-    rep_value_t *v = NULL;
-    int rc = rep_replica_get(r, key, field, &v);
-    int yes = rc == 0 && tu_is_str(v, s);
-    rep_value_free(&v);
-    return yes;
-}
 
 static size_t
 ndevices(rep_replica_t *r)
@@ -154,32 +136,32 @@ START_TEST(test_rotation_locks_the_device_out)
 {
     office_t o;
     office_open(&o, 3);
-    put(o.r[0], "p/1", "name", "Ann");
+    ck_put_str(o.r[0], "p/1", "name", "Ann");
     CK_OK(sync_to(o.r[0], o.r[2], NULL));
-    ck_assert(has(o.r[2], "p/1", "name", "Ann"));
+    ck_assert(ck_has_str(o.r[2], "p/1", "name", "Ann"));
     CK_OK(rep_replica_revoke(o.r[0], "ws2", NULL, NULL));
-    put(o.r[0], "p/1", "phone", "555-0101"); /* sealed under the new epoch's key */
+    ck_put_str(o.r[0], "p/1", "phone", "555-0101"); /* sealed under the new epoch's key */
     /* the stolen laptop gets it anyway (a copied bundle): it cannot open it */
     size_t n;
     uint8_t *b = batch_for(o.r[0], o.r[2], &n);
     rep_import_stats_t st;
     int rc = rep_replica_import(o.r[2], b, n, &st);
     ck_assert_msg(rc == REP_EKEY || rc == REP_EAUTH, "import = %d (%s)", rc, rep_strerror(rc));
-    ck_assert(!has(o.r[2], "p/1", "phone", "555-0101"));
+    ck_assert(!ck_has_str(o.r[2], "p/1", "phone", "555-0101"));
     rep_free(b);
     /* a remaining member reads it: checked first (the revocation in the same batch brings the
      * key), then imported */
     b = batch_for(o.r[0], o.r[1], &n);
     CK_OK(rep_replica_verify(o.r[1], b, n, &st));
     ck_assert_uint_eq(st.members, 1);
-    ck_assert(!has(o.r[1], "p/1", "phone", "555-0101")); /* checking applied nothing */
+    ck_assert(!ck_has_str(o.r[1], "p/1", "phone", "555-0101")); /* checking applied nothing */
     rep_free(b);
     CK_OK(sync_to(o.r[0], o.r[1], &st));
-    ck_assert(has(o.r[1], "p/1", "phone", "555-0101"));
+    ck_assert(ck_has_str(o.r[1], "p/1", "phone", "555-0101"));
     /* and writes under the new key too, which the admin reads */
-    put(o.r[1], "p/1", "note", "called back");
+    ck_put_str(o.r[1], "p/1", "note", "called back");
     CK_OK(sync_to(o.r[1], o.r[0], NULL));
-    ck_assert(has(o.r[0], "p/1", "note", "called back"));
+    ck_assert(ck_has_str(o.r[0], "p/1", "note", "called back"));
     same_digest(o.r[0], o.r[1], "after the rotation");
     office_close(&o);
 }
@@ -191,16 +173,16 @@ START_TEST(test_late_changes_refused_and_undone)
 {
     office_t o;
     office_open(&o, 4); /* 0 admin, 1 and 2 members, 3 to be revoked */
-    put(o.r[3], "p/1", "name", "Ann");             /* before the cutoff: stays */
+    ck_put_str(o.r[3], "p/1", "name", "Ann");             /* before the cutoff: stays */
     CK_OK(sync_to(o.r[3], o.r[0], NULL));
     CK_OK(sync_to(o.r[3], o.r[1], NULL));
-    put(o.r[3], "p/1", "name", "Mallory's edit");  /* after: the admin never sees it */
-    put(o.r[3], "p/2", "name", "Eve");
+    ck_put_str(o.r[3], "p/1", "name", "Mallory's edit");  /* after: the admin never sees it */
+    ck_put_str(o.r[3], "p/2", "name", "Eve");
     size_t late_n;
     uint8_t *late = batch_for(o.r[3], o.r[2], &late_n); /* its file: all three changes */
     CK_OK(sync_to(o.r[3], o.r[1], NULL)); /* member 1 applies them, not knowing yet */
-    ck_assert(has(o.r[1], "p/2", "name", "Eve"));
-    put(o.r[1], "p/2", "phone", "555-0199"); /* member 1 builds on them: deps past the cutoff */
+    ck_assert(ck_has_str(o.r[1], "p/2", "name", "Eve"));
+    ck_put_str(o.r[1], "p/2", "phone", "555-0199"); /* member 1 builds on them: deps past the cutoff */
 
     uint64_t kept;
     CK_OK(rep_replica_revoke(o.r[0], "ws3", NULL, &kept));
@@ -212,20 +194,20 @@ START_TEST(test_late_changes_refused_and_undone)
     CK_OK(sync_to(o.r[0], o.r[2], &st));
     CK_OK(rep_replica_import(o.r[2], late, late_n, &st));
     ck_assert_uint_eq(st.revoked, 2);
-    ck_assert(has(o.r[2], "p/1", "name", "Ann"));
-    ck_assert(!has(o.r[2], "p/2", "name", "Eve"));
+    ck_assert(ck_has_str(o.r[2], "p/1", "name", "Ann"));
+    ck_assert(!ck_has_str(o.r[2], "p/2", "name", "Eve"));
     rep_free(late);
 
     /* member 1 gets the revocation: it rebuilds without the late changes, keeping its own */
     CK_OK(sync_to(o.r[0], o.r[1], &st));
     ck_assert_uint_eq(st.rebuilt, 1);
-    ck_assert(has(o.r[1], "p/1", "name", "Ann"));
-    ck_assert(!has(o.r[1], "p/2", "name", "Eve"));
-    ck_assert(has(o.r[1], "p/2", "phone", "555-0199"));
+    ck_assert(ck_has_str(o.r[1], "p/1", "name", "Ann"));
+    ck_assert(!ck_has_str(o.r[1], "p/2", "name", "Eve"));
+    ck_assert(ck_has_str(o.r[1], "p/2", "phone", "555-0199"));
     /* it no longer relays them; its own change, which saw them, still applies elsewhere */
     CK_OK(sync_to(o.r[1], o.r[2], &st));
     ck_assert_uint_eq(st.revoked, 0);
-    ck_assert(has(o.r[2], "p/2", "phone", "555-0199"));
+    ck_assert(ck_has_str(o.r[2], "p/2", "phone", "555-0199"));
     ck_assert_uint_eq(st.pending, 0);
     for (int round = 0; round < 2; round++)
         for (int i = 0; i < 3; i++)
@@ -234,7 +216,7 @@ START_TEST(test_late_changes_refused_and_undone)
                     CK_OK(sync_to(o.r[i], o.r[j], NULL));
     same_digest(o.r[0], o.r[1], "admin and member 1");
     same_digest(o.r[0], o.r[2], "admin and member 2");
-    ck_assert(!has(o.r[0], "p/1", "name", "Mallory's edit"));
+    ck_assert(!ck_has_str(o.r[0], "p/1", "name", "Mallory's edit"));
     office_close(&o);
 }
 END_TEST
