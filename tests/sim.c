@@ -144,6 +144,7 @@
 
 #include "change.h"
 #include "codec.h"
+#include "facade.h"
 #include "replica.h"
 #include "snapshot.h"
 #include "sync.h"
@@ -724,15 +725,10 @@ rev_zapped(const sim_t *s, int a, int b)
 static bool
 node_members(sim_t *s, int i, uint64_t *m)
 {
-    uint8_t *b = NULL, office[REP_OFFICE_ID_BYTES];
-    size_t bn = 0, ne = 0;
+    size_t ne = 0;
     rep_vv_entry_t *e = NULL;
     *m = 0;
-    if (!SIM_OK(s, rep_replica_vv(s->node[i].r, &b, &bn)))
-        return false;
-    int rc = rep__vv_decode(b, bn, office, &e, &ne);
-    rep_free(b);
-    if (!SIM_OK(s, rc))
+    if (!SIM_OK(s, rep__replica_vv(s->node[i].r, &e, &ne)))
         return false;
     for (size_t k = 0; k < ne; k++)
         if (e[k].actor == 0)
