@@ -76,7 +76,8 @@ typedef struct export_ctx {
     size_t max_bytes;
     rep__batch_writer_t w;
     rep__buf_t entries;  /* membership entries they lack, packed */
-    rep__trust_t trust;  /* read by export_fn: a revoked device's cutoffs cap dependencies */
+    rep__trust_t trust;  /* the membership, loaded in the same transaction before export_fn
+                            (catchup_fn): a revoked device's cutoffs cap dependencies */
     bool partial;        /* for a relay: pass over an actor whose changes the log lacks (they
                             came by state), rather than refuse the whole answer */
     int more;
@@ -95,8 +96,6 @@ export_fn(rep__txn_t *t, void *arg)
     rep_vv_entry_t *ours = NULL, *sent = NULL;
     size_t n = 0;
     /* first the membership entries they lack: they go in whatever the size */
-    rep__trust_clear(&ec->trust);
-    REP_TRY(rep__trust_load(t, ec->r->office, &ec->trust));
     ec->entries.len = 0;
     REP_TRY(rep__trust_pack_entries(t, rep__vv_seq(&theirs, 0), ec->trust.count, &ec->entries));
     REP_TRY(rep__vv_all(t, &ours, &n));
